@@ -1,0 +1,139 @@
+"""The runner: chapter order and failure behaviour on tiny notebooks, then the smoke book end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rstor_core.book import Chapter, ChapterError, run_book, run_chapters, select_chapters, toc_chapters
+from rstor_core.params import load_profile
+
+from conftest import ROOT
+
+CHAPTER = """# %% tags=["parameters"]
+value = 0
+output_dir = "."
+
+# %%
+from pathlib import Path
+Path(output_dir, "{name}.txt").write_text(str(value))
+
+# %%
+{body}
+"""
+
+
+def _chapter(tmp_path: Path, name: str, body: str = "pass", value: int = 1) -> Chapter:
+    source = tmp_path / "src" / f"{name}.py"
+    source.parent.mkdir(exist_ok=True)
+    source.write_text(CHAPTER.format(name=name, body=body))
+    return Chapter(name, source, {"value": value, "output_dir": str(tmp_path)})
+
+
+def test_toc_lists_the_chapters_with_a_source():
+    assert toc_chapters(ROOT)[0] == "01_data_generation"
+
+
+def test_chapters_are_selected_by_number_or_name_in_toc_order():
+    available = ["01_a", "02_b", "03_c"]
+    assert select_chapters(available, ["03", "01_a"]) == ["01_a", "03_c"]
+    assert select_chapters(available, None) == available
+    with pytest.raises(ValueError, match="no chapter '04'"):
+        select_chapters(available, ["04"])
+
+
+def test_parameters_are_injected_and_the_manifest_records_each_chapter(tmp_path):
+    out = tmp_path / "out"
+    run_chapters([_chapter(tmp_path, "01_a", value=41)], out, cwd=tmp_path, provenance={"profile": "t"})
+    assert (tmp_path / "01_a.txt").read_text() == "41"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["chapters"]["01_a"]["status"] == "ok" and manifest["chapters"]["01_a"]["seconds"] > 0
+    assert manifest["profile"] == "t"
+    assert (out / "notebooks" / "01_a.ipynb").is_file()
+
+
+def test_failing_chapter_names_itself_and_its_cell_and_leaves_other_outputs_intact(tmp_path):
+    out = tmp_path / "out"
+    good, bad, after = (_chapter(tmp_path, "01_a"), _chapter(tmp_path, "02_b"), _chapter(tmp_path, "03_c"))
+    run_chapters([good, bad], out, cwd=tmp_path, provenance={})
+    before = {p.name: p.read_bytes() for p in (out / "notebooks").iterdir()}
+
+    bad = _chapter(tmp_path, "02_b", body='raise ValueError("forced failure")', value=2)
+    with pytest.raises(ChapterError) as err:
+        run_chapters([good, bad, after], out, cwd=tmp_path, provenance={})
+    message = str(err.value)
+    assert "chapter 02_b" in message and "cell 3" in message and "forced failure" in message
+    assert 'raise ValueError("forced failure")' in message
+    assert (out / "notebooks" / "02_b.ipynb").read_bytes() == before["02_b.ipynb"]  # last good copy kept
+    assert (out / "notebooks" / "02_b.failed.ipynb").is_file()
+    assert not (out / "notebooks" / "03_c.ipynb").exists()  # never started
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+    chapters = json.loads((out / "manifest.json").read_text())["chapters"]
+    assert chapters["01_a"]["status"] == "ok" and chapters["02_b"]["status"] == "failed"
+
+
+@pytest.fixture(scope="module")
+def smoke_book(tmp_path_factory) -> tuple[Path, Path]:
+    """The smoke profile run end to end (every chapter, HTML book) into a temporary folder."""
+    tmp = tmp_path_factory.mktemp("smoke")
+    out = run_book(load_profile("smoke"), root=ROOT, outputs_root=tmp / "outputs", build_root=tmp)
+    return out, tmp / "_build" / "html"
+
+
+@pytest.mark.slow
+def test_smoke_profile_runs_every_chapter_and_builds_the_book(smoke_book):
+    out, html = smoke_book
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["chapters"]) == set(toc_chapters(ROOT))
+    assert all(entry["status"] == "ok" for entry in manifest["chapters"].values())
+    for key in ("git_commit", "profile_sha256", "packages", "device", "seeds"):
+        assert key in manifest
+    assert {"01_gallery.png", "01_radius_law.png", "01_power_spectra.png"} <= {p.name for p in (out / "figures").iterdir()}
+    assert {"01_radius_ks.csv", "01_spectral_slopes.csv"} <= {p.name for p in (out / "tables").iterdir()}
+    page = (html / "book" / "01_data_generation.html").read_text()
+    assert (html / "index.html").is_file() and page.count("<img") >= 3
+    assert "Traceback" not in page
+
+
+@pytest.mark.slow
+def test_a_profile_value_that_makes_the_chapter_raise_exits_nonzero_naming_chapter_and_cell(smoke_book, tmp_path):
+    out, _ = smoke_book
+    executed = out / "notebooks" / "01_data_generation.ipynb"
+    before = executed.read_bytes()
+    empty = tmp_path / "photos"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no photo here")
+    profile = tmp_path / "smoke.yaml"  # same name, so it writes where the good run did
+    text = (ROOT / "parameters" / "smoke.yaml").read_text()
+    profile.write_text(text.replace("natural_images: skimage", f"natural_images: {empty}"))
+    result = subprocess.run([sys.executable, "-m", "rstor_core", "book", "--profile", str(profile),
+                             "--outputs", str(out.parent), "--no-build"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "chapter 01_data_generation failed in cell" in result.stderr
+    assert "no readable image in folder" in result.stderr and "photos = rstor_core.data" in result.stderr
+    assert executed.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_built_chapter_page_shows_its_figures_in_headless_chromium(smoke_book):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed: run `make chromium`")
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
+    page_path = smoke_book[1] / "book" / "01_data_generation.html"
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        page = browser.new_page()
+        page.goto(page_path.as_uri(), wait_until="load")
+        images = page.evaluate("Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])")
+        maths = page.evaluate("document.querySelectorAll('mjx-container').length")
+        browser.close()
+    figures = [ok for src, ok in images if "_images" in src]
+    assert len(figures) >= 3 and all(figures), images
+    assert maths > 0, "MathJax did not render (vendored copy missing?)"

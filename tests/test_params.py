@@ -1,0 +1,80 @@
+"""Profiles are validated before any work: bad keys, types and ranges exit 2 naming key and file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rstor_core.params import DataGenerationConfig, ProfileError, load_profile
+
+from conftest import ROOT
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick", "paper"])
+def test_shipped_profiles_load(name):
+    profile = load_profile(name)
+    assert profile.name == name
+    assert isinstance(profile.data_generation, DataGenerationConfig)
+    assert len(profile.sha256) == 64
+
+
+def test_profile_values_reach_the_dataclasses():
+    assert load_profile("smoke").data_generation.size == 64
+    assert load_profile("quick").data_generation.size == 256
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text, key, allowed", [
+    ("data_generation:\n  sise: 64\n", "data_generation.sise", "allowed keys"),
+    ("data_generation:\n  size: big\n", "data_generation.size", "expected int"),
+    ("data_generation:\n  size: -64\n", "data_generation.size", ">= 8"),
+    ("data_generation:\n  size: 64.0\n", "data_generation.size", "expected int"),
+    ("data_generation:\n  dead_leaves: {alpha: 0}\n", "data_generation.dead_leaves.alpha", "> 0"),
+    ("data_generation:\n  dead_leaves: {r_min: 5, r_max: 2}\n", "data_generation.dead_leaves", "r_min must be < r_max"),
+    ("data_generation:\n  natural_images: no/such/folder\n", "data_generation", "does not exist"),
+    ("denoise:\n  steps: 3\n", "denoise", "allowed sections"),
+])
+def test_bad_profile_raises_naming_file_key_and_allowed(tmp_path, text, key, allowed):
+    path = _write(tmp_path, text)
+    with pytest.raises(ProfileError) as err:
+        load_profile(path)
+    message = str(err.value)
+    assert str(path) in message and key in message and allowed in message
+
+
+def test_bool_is_not_accepted_as_an_integer(tmp_path):
+    with pytest.raises(ProfileError, match="data_generation.seed: expected int"):
+        load_profile(_write(tmp_path, "data_generation:\n  seed: true\n"))
+
+
+def test_missing_profile_lists_the_known_ones():
+    with pytest.raises(ProfileError, match="known profiles: .*quick"):
+        load_profile("no_such_profile")
+
+
+@pytest.mark.parametrize("command", ["check-profile", "book"])
+def test_cli_exits_2_and_writes_nothing_on_a_bad_profile(tmp_path, command):
+    path = _write(tmp_path, "data_generation:\n  size: -64\n")
+    outputs = tmp_path / "outputs"
+    args = [path] if command == "check-profile" else ["--profile", path, "--outputs", outputs]
+    result = subprocess.run([sys.executable, "-m", "rstor_core", command, *map(str, args)],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "data_generation.size" in result.stderr and str(path) in result.stderr
+    assert not outputs.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
+
+
+def test_cli_check_profile_accepts_a_good_profile():
+    result = subprocess.run([sys.executable, "-m", "rstor_core", "check-profile", "parameters/quick.yaml"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout

@@ -1,0 +1,74 @@
+"""Power spectra, natural photos and atomic writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.io
+
+from rstor_core.data import SKIMAGE_PHOTOS, natural_images
+from rstor_core.files import atomic_path, save_table
+from rstor_core.spectrum import radial_power_spectrum, spectral_slope
+
+
+def _noise_with_spectral_slope(slope: float, size: int, rng: np.random.Generator) -> np.ndarray:
+    fy, fx = np.meshgrid(np.fft.fftfreq(size), np.fft.fftfreq(size), indexing="ij")
+    f = np.hypot(fy, fx)
+    f[0, 0] = 1.0
+    spectrum = f ** (slope / 2) * np.exp(2j * np.pi * rng.random((size, size)))
+    return np.real(np.fft.ifft2(spectrum))
+
+
+@pytest.mark.parametrize("slope", [-1.0, -2.0, -3.0])
+def test_spectral_slope_recovers_the_slope_of_synthetic_noise(rng, slope):
+    f, power = radial_power_spectrum(_noise_with_spectral_slope(slope, 256, rng))
+    assert spectral_slope(f, power) == pytest.approx(slope, abs=0.15)
+
+
+def test_spectrum_frequencies_are_in_cycles_per_pixel(rng):
+    f, power = radial_power_spectrum(rng.random((64, 80, 3)))
+    assert f.shape == power.shape and 0 < f.min() and f.max() <= 0.5
+
+
+def test_spectrum_rejects_a_tiny_image():
+    with pytest.raises(ValueError, match="at least 8x8"):
+        radial_power_spectrum(np.zeros((4, 4)))
+
+
+def test_bundled_natural_photos_load_as_float_rgb():
+    photos = natural_images("skimage")
+    assert tuple(photos) == SKIMAGE_PHOTOS
+    for image in photos.values():
+        assert image.dtype == np.float32 and image.ndim == 3 and image.shape[-1] == 3
+        assert 0.0 <= image.min() and image.max() <= 1.0
+
+
+def test_folder_of_images_loads_sorted_by_name(tmp_path, rng):
+    for name in ("b", "a"):
+        skimage.io.imsave(tmp_path / f"{name}.png", (rng.random((12, 10, 3)) * 255).astype(np.uint8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert list(natural_images(tmp_path)) == ["a", "b"]
+
+
+def test_folder_without_images_is_an_error_naming_it(tmp_path):
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(ValueError, match=f"no readable image in folder '{tmp_path}'"):
+        natural_images(tmp_path)
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "table.csv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_atomic_write_replaces_the_file_on_success(tmp_path):
+    import pandas as pd
+
+    save_table(pd.DataFrame({"a": [1]}), tmp_path / "sub" / "t.csv")
+    assert (tmp_path / "sub" / "t.csv").read_text() == "a\n1\n"
