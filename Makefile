@@ -10,7 +10,7 @@ PROFILE ?= quick
 FRESH ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: install book test test-fast lab chromium clean help
+.PHONY: install book test test-fast lab chromium screenshot clean help
 
 help:
 	@echo "make book [PROFILE=quick|smoke|paper] [FRESH=1]   run every chapter, build _build/html"
@@ -43,3 +43,7 @@ chromium:
 
 clean:
 	rm -rf _build outputs/smoke
+
+# The README's picture of the rendered book (needs `make book` and `make chromium` first).
+screenshot: install
+	$(PY) .ci/screenshot.py book/images/book_screenshot.png

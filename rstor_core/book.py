@@ -107,6 +107,7 @@ def execute_chapter(chapter: Chapter, executed: Path, *, cwd: Path, progress: bo
             except Exception as err:  # the kernel died or could not start: no cell to name
                 raise ChapterError(f"chapter {chapter.name} failed outside any cell: "
                                    f"{type(err).__name__}: {err}") from err
+            _record_paths(tmp, source=chapter.source, executed=executed)
     failed.unlink(missing_ok=True)
 
 
@@ -227,6 +228,13 @@ def _stage_config(root: Path, stage: Path, *, mathjax: bool) -> None:
         sphinx_config["html_static_path"] = ["book/_static"]
         sphinx_config["mathjax_path"] = MATHJAX_ENTRY
     (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _record_paths(notebook_path: Path, *, source: Path, executed: Path) -> None:
+    """Papermill records the temporary paths it ran; record the chapter's source and final copy."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    notebook.metadata.setdefault("papermill", {}).update(input_path=str(source), output_path=str(executed))
+    nbformat.write(notebook, notebook_path)
 
 
 def _failure_message(name: str, err: PapermillExecutionError, failed: Path) -> str:
