@@ -201,8 +201,13 @@ def vendor_mathjax(root: Path = Path(".")) -> bool:
         return True
     npm = shutil.which("npm")
     with tempfile.TemporaryDirectory(prefix="rstor-npm-") as tmp:
-        result = (subprocess.run([npm, "pack", MATHJAX_PACKAGE, "--pack-destination", tmp],
-                                 capture_output=True, text=True, timeout=300) if npm else None)
+        # Offline first (npm's cache), and give up fast when the registry is unreachable.
+        command = [npm, "pack", MATHJAX_PACKAGE, "--pack-destination", tmp, "--prefer-offline",
+                   "--fetch-retries=1", "--fetch-timeout=15000"] if npm else None
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=120) if npm else None
+        except subprocess.TimeoutExpired:
+            result = None
         tarballs = list(Path(tmp).glob("*.tgz"))
         if result is None or result.returncode != 0 or not tarballs:
             log.warning("could not fetch %s with npm; the HTML will load MathJax from its CDN", MATHJAX_PACKAGE)
