@@ -36,7 +36,7 @@ test-fast: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lab: install
-	$(VENV)/bin/jupyter lab book/
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) book/
 
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)

@@ -106,8 +106,8 @@ ax.set(xlabel="radius r (pixels)", ylabel="density p(r) (1/pixel)")
 ax.legend()
 save_figure(fig, f"{figures}/01_radius_law.png")
 glue("fig_radius", fig, display=False)
-glue("ks_stat", ks.statistic, display=False)
-glue("ks_pvalue", ks.pvalue, display=False)
+glue("ks_stat", float(ks.statistic), display=False)
+glue("ks_pvalue", float(ks.pvalue), display=False)
 glue("n_radii", f"{n_radii:,}", display=False)
 
 # %%
@@ -154,8 +154,8 @@ save_table(slopes, f"{tables}/01_spectral_slopes.csv")
 save_figure(fig, f"{figures}/01_power_spectra.png")
 glue("fig_spectra", fig, display=False)
 summary = slopes.groupby("source")["slope"].agg(["mean", "std", "count"])
-glue("slope_leaves", summary.loc["dead leaves", "mean"], display=False)
-glue("slope_natural", summary.loc["natural", "mean"], display=False)
+glue("slope_leaves", float(summary.loc["dead leaves", "mean"]), display=False)
+glue("slope_natural", float(summary.loc["natural", "mean"]), display=False)
 
 # %%
 summary

@@ -179,7 +179,9 @@ def build_book(out_dir: Path, *, root: Path = Path("."), build_root: Path = Path
             _copy(path, stage / "book" / path.name)
     for name in names:
         shutil.copy2(out_dir / "notebooks" / f"{name}.ipynb", stage / "book" / f"{name}.ipynb")
-    command = [_jupyter_book(), "build", str(stage), "--path-output", str(build_root), "--quiet"]
+    # -W: a warning (a broken glue, a missing figure) fails the build instead of a silent gap.
+    command = [_jupyter_book(), "build", str(stage), "--path-output", str(build_root), "--quiet",
+               "--warningiserror", "--keep-going"]
     log.info("building the HTML book: %s", " ".join(command))
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
