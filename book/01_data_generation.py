@@ -36,9 +36,18 @@ n_gallery = 6
 n_radii = 200_000
 n_spectrum = 16
 natural_images = "skimage"
-dead_leaves = {"n_leaves": None, "alpha": 3.0, "r_min": 1.0, "r_max": 2000.0, "background": 0.5}
+showcase_size = 192
+showcase_r_min = 4.0
+zoom = 48
+benchmark_sizes = [128, 256]
+benchmark_batch = 4
+benchmark_repeats = 2
+benchmark_naive_max_size = 256
+dead_leaves = {}  # DeadLeavesParams fields; papermill injects the profile's
 
 # %%
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -46,11 +55,16 @@ import scipy.stats
 from myst_nb import glue
 
 import rstor_core.data
-from rstor_core.deadleaves import (DeadLeavesParams, dead_leaves_batch, power_law_cdf, power_law_pdf,
-                                   power_law_radii)
-from rstor_core.files import save_figure, save_table
+from rstor_core.deadleaves import (APPEARANCES, SHAPES, DeadLeavesParams, dead_leaves_batch, image_rng,
+                                   power_law_cdf, power_law_pdf, power_law_radii)
+from rstor_core.deadleaves import dead_leaves as render
+from rstor_core.figures import image_row
+from rstor_core.files import project_root, save_figure, save_table
+from rstor_core.params import COLOUR_SAMPLERS, AppearanceWeights, ShapeWeights
 from rstor_core.spectrum import radial_power_spectrum, spectral_slope
+from rstor_core.widgets import dead_leaves_explorer, explore_dead_leaves
 
+os.chdir(project_root())  # relative paths from the repository root, in JupyterLab as under papermill
 leaf_params = DeadLeavesParams(**dead_leaves)
 figures, tables = f"{output_dir}/figures", f"{output_dir}/tables"
 leaf_params
@@ -58,16 +72,13 @@ leaf_params
 # %% [markdown]
 # ## A gallery
 #
-# Each image is one call, `dead_leaves(size, seed)`; a batch derives one independent seed per
-# image, so image $i$ is the same whatever the batch size. The disc sampled first lies on top.
+# Each image is one call, `dead_leaves(size, seed)`; a batch gives image $i$ its own generator,
+# seeded by $(\text{seed}, i)$, so image $i$ is the same whatever the batch size or the number of
+# DataLoader workers. The leaf sampled first lies on top.
 
 # %% tags=["remove-output"]
-gallery = dead_leaves_batch(n_gallery, size, seed=seed, **dead_leaves)
-fig, axes = plt.subplots(1, n_gallery, figsize=(2.2 * n_gallery, 2.4))
-for i, (ax, image) in enumerate(zip(np.atleast_1d(axes), gallery)):
-    ax.imshow(image)
-    ax.set_title(f"image {i}", fontsize=9)
-    ax.axis("off")
+gallery = dead_leaves_batch(n_gallery, size, seed=seed, params=leaf_params)
+fig = image_row({f"image {i}": image for i, image in enumerate(gallery)})
 save_figure(fig, f"{figures}/01_gallery.png")
 glue("fig_gallery", fig, display=False)
 glue("gallery_size", size, display=False)
@@ -76,9 +87,125 @@ glue("gallery_size", size, display=False)
 # ```{glue:figure} fig_gallery
 # :name: fig-gallery
 #
-# Dead-leaves images of {glue:text}`gallery_size` × {glue:text}`gallery_size` pixels: uniform
-# RGB discs, radii from $p(r) \propto r^{-\alpha}$. Grey pixels are where no disc landed: the
-# study's leaf count (30 × the image side) leaves a few holes.
+# Dead-leaves images of {glue:text}`gallery_size` × {glue:text}`gallery_size` pixels with the
+# profile's parameters (by default the original study's: flat uniform-RGB discs, radii from
+# $p(r) \propto r^{-\alpha}$). Grey pixels are background where no leaf landed.
+# ```
+#
+# ## Primitives, looks and colours
+#
+# Beyond discs, a leaf can be an ellipse, a square or a rectangle, a diamond, a regular polygon
+# or a thin bar, each rotated by a random angle, with a random anisotropy (minor/major axis
+# ratio); each primitive has a mixing weight in the profile (`shapes`). Every image below uses
+# one primitive only, with the same seed, so the layout of the leaves is the same; the galleries
+# of this section draw leaves of at least `showcase_r_min` pixels, so that shapes and looks show.
+
+# %% tags=["remove-output"]
+showcase = dict(params=leaf_params, r_min=showcase_r_min)
+fig = image_row({name: render(showcase_size, seed, shapes=ShapeWeights.only(name), **showcase) for name in SHAPES},
+                ncols=4, panel_size=2.6)
+save_figure(fig, f"{figures}/01_primitives.png")
+glue("fig_primitives", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} fig_primitives
+# :name: fig-primitives
+#
+# One image per primitive, same seed: centres and sizes are shared, only the shape changes.
+# ```
+#
+# A leaf's *look* is flat, a two-colour gradient (linear or radial across the leaf), or a
+# texture (value noise seeded per leaf, of amplitude `texture_amplitude`); the *colour sampler*
+# draws the colours: uniform in RGB, grey, saturated (high chroma, drawn in HSV), or the pixels
+# of natural photos (the profile's `palette`).
+
+# %% tags=["remove-output"]
+looks = {name: render(showcase_size, seed, appearance=AppearanceWeights.only(name), **showcase)
+         for name in APPEARANCES}
+samplers = {name: render(showcase_size, seed, colour=name, **showcase) for name in COLOUR_SAMPLERS}
+fig_looks, fig_colours = image_row(looks), image_row(samplers)
+save_figure(fig_looks, f"{figures}/01_appearances.png")
+save_figure(fig_colours, f"{figures}/01_colour_samplers.png")
+glue("fig_looks", fig_looks, display=False)
+glue("fig_colours", fig_colours, display=False)
+
+# %% [markdown]
+# ```{glue:figure} fig_looks
+# :name: fig-looks
+#
+# Flat, gradient and textured leaves (one look per image).
+# ```
+#
+# ```{glue:figure} fig_colours
+# :name: fig-colours
+#
+# The four colour samplers, same leaves: uniform RGB, grey, saturated, natural-photo palette.
+# ```
+#
+# ## Covering the canvas
+#
+# With a leaf count fixed in advance (30 × the image side, the original study's choice) some
+# pixels may stay uncovered, and larger images have more holes since the count grows with the
+# side while the area grows with its square. `until_covered: true` keeps drawing leaves, each
+# batch *under* the earlier ones, until none is left: the exact dead-leaves model. The explorer
+# below shows the leaf-index map (which leaf each pixel shows; black is background).
+
+# %% tags=["remove-output"]
+fig = explore_dead_leaves(showcase_size, seed, **dead_leaves)
+save_figure(fig, f"{figures}/01_explorer_default.png")
+glue("fig_explorer", fig, display=False)
+rows = []
+for mode in (False, True):
+    for i in range(n_gallery):
+        _, index = render(size, image_rng(seed, i), params=leaf_params, until_covered=mode, return_index=True)
+        rows.append({"until_covered": mode, "image": i, "background_fraction": float(np.mean(index < 0)),
+                     "visible_leaves": len(np.unique(index[index >= 0]))})
+coverage = pd.DataFrame(rows)
+save_table(coverage, f"{tables}/01_coverage.csv")
+coverage_summary = coverage.groupby("until_covered")[["background_fraction", "visible_leaves"]].mean()
+glue("background_fixed", f"{coverage_summary.loc[False, 'background_fraction']:.2%}", display=False)
+glue("background_covered", f"{coverage_summary.loc[True, 'background_fraction']:.2%}", display=False)
+
+# %%
+coverage_summary
+
+# %% [markdown]
+# ```{glue:figure} fig_explorer
+# :name: fig-explorer
+#
+# The dead-leaves explorer in its default state: the image and its leaf-index map (a random
+# colour per leaf). In JupyterLab the next cell opens it with a slider for every parameter.
+# ```
+#
+# Over {glue:text}`gallery_size`-pixel images, the fixed count leaves on average
+# {glue:text}`background_fixed` of the pixels uncovered; `until_covered` leaves
+# {glue:text}`background_covered` (table `tables/01_coverage.csv`).
+
+# %% tags=["remove-output"]
+dead_leaves_explorer(size=showcase_size)
+
+# %% [markdown]
+# ## Anti-aliasing
+#
+# Rendered at the output resolution, every edge is a hard staircase: a network trained on it
+# learns aliased edges that photographs do not have. With `ds_factor` = $d$ the leaves are
+# drawn $d$ times larger, low-passed by a Gaussian (σ = $d/2$ rendered pixels by default) and
+# decimated, as Achddou et al. do; the close-up compares the same crop.
+
+# %% tags=["remove-output"]
+crop = (slice(0, zoom), slice(0, zoom))
+fig = image_row({f"ds_factor = {d}": render(showcase_size, seed, params=leaf_params, ds_factor=d)
+                 for d in (1, 2, 4)}, crop=crop, panel_size=3.0)
+save_figure(fig, f"{figures}/01_anti_aliasing.png")
+glue("fig_aa", fig, display=False)
+glue("zoom", zoom, display=False)
+
+# %% [markdown]
+# ```{glue:figure} fig_aa
+# :name: fig-aa
+#
+# The top-left {glue:text}`zoom` × {glue:text}`zoom` pixels of the same image rendered without
+# anti-aliasing and with `ds_factor` 2 and 4 (nearest-neighbour zoom).
 # ```
 #
 # ## The radius law
@@ -133,7 +260,7 @@ ks_table
 
 # %% tags=["remove-output"]
 photos = rstor_core.data.natural_images(natural_images)
-leaves_batch = dead_leaves_batch(n_spectrum, size, seed=seed + 1, **dead_leaves)
+leaves_batch = dead_leaves_batch(n_spectrum, size, seed=seed + 1, params=leaf_params)
 spectra = [radial_power_spectrum(image) for image in leaves_batch]
 freqs, leaves_power = spectra[0][0], np.mean([power for _, power in spectra], axis=0)
 
@@ -173,3 +300,28 @@ summary
 # photographs (per image in `tables/01_spectral_slopes.csv`, with the spread across images in
 # the table above). A slope of −2 is the scale-invariant law; a steeper slope means less
 # energy in fine details than in coarse ones.
+
+# %% [markdown]
+# ## Speed
+#
+# The original study's kernel loops, for every pixel, over every leaf. Ours paints front to back,
+# one image row per thread, and a row stops as soon as it is covered; a CUDA twin of the same
+# algorithm gives the same bits (tested under numba's CUDA simulator). The table is made by
+# `benchmarks/deadleaves.py` (run it for the full table), on the machine that ran this chapter.
+
+# %%
+from benchmarks.deadleaves import benchmark_table
+
+bench = benchmark_table(benchmark_sizes, batch=benchmark_batch, repeats=benchmark_repeats,
+                        naive_max_size=benchmark_naive_max_size, seed=seed)
+save_table(bench, f"{tables}/01_benchmark.csv")
+ours = bench[bench.engine == "ours (numba CPU)"].set_index("size_px")
+largest = int(ours.speedup_vs_original.dropna().index.max())
+glue("bench_size", largest, display=False)
+glue("bench_speedup", float(ours.loc[largest, "speedup_vs_original"]), display=False)
+bench.round(2)
+
+# %% [markdown]
+# At {glue:text}`bench_size` × {glue:text}`bench_size` pixels our CPU kernel renders
+# {glue:text}`bench_speedup:.0f` times as many pixels per second as the original algorithm
+# (columns in Mpix/s; `tables/01_benchmark.csv`).

@@ -2,6 +2,7 @@
 
     python -m rstor_core check-profile parameters/quick.yaml
     python -m rstor_core book --profile quick [--chapters 01 03] [--fresh] [--no-build]
+    python -m rstor_core deadleaves save --n 1000 --size 256 --out DIR [--profile quick | --params FILE]
 
 Exit codes: 0 done, 1 a chapter or the book build failed, 2 bad input (profile, chapter name);
 bad input is rejected before anything is written.
@@ -10,6 +11,7 @@ bad input is rejected before anything is written.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -28,9 +30,21 @@ def main(argv: list[str] | None = None) -> int:
     book.add_argument("--fresh", action="store_true", help="retrain instead of reusing saved weights")
     book.add_argument("--no-build", action="store_true", help="execute the chapters only")
     book.add_argument("--outputs", type=Path, default=Path("outputs"), help="outputs root (default: outputs)")
+    dead = commands.add_parser("deadleaves", help="dead-leaves datasets").add_subparsers(dest="action", required=True)
+    save = dead.add_parser("save", help="write a seeded set of dead-leaves PNGs (resumable)")
+    save.add_argument("--n", type=int, required=True, help="number of images")
+    save.add_argument("--size", type=int, required=True, help="image side, pixels")
+    save.add_argument("--out", type=Path, required=True, help="output folder")
+    save.add_argument("--seed", type=int, default=0)
+    save.add_argument("--bits", type=int, choices=(8, 16), default=8)
+    source = save.add_mutually_exclusive_group()
+    source.add_argument("--profile", help="take data_generation.dead_leaves of this profile")
+    source.add_argument("--params", type=Path, help="JSON of DeadLeavesParams fields (or a params.json written before)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
+    if args.command == "deadleaves":
+        return _save_dead_leaves(args)
     try:
         profile = load_profile(args.file if args.command == "check-profile" else args.profile)
     except ProfileError as err:
@@ -53,6 +67,27 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as err:  # a chapter (ChapterError) or the Jupyter Book build
         print(f"error: {err}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _save_dead_leaves(args: argparse.Namespace) -> int:
+    from rstor_core.data import save_dead_leaves
+    from rstor_core.deadleaves import DeadLeavesParams
+
+    try:
+        if args.profile:
+            params = load_profile(args.profile).data_generation.dead_leaves
+        elif args.params:
+            fields = json.loads(args.params.read_text())
+            params = DeadLeavesParams(**fields.get("params", fields))
+        else:
+            params = DeadLeavesParams()
+        if args.n < 1 or args.size < 1:
+            raise ValueError(f"--n and --size must be >= 1, got {args.n} and {args.size}")
+        save_dead_leaves(args.out, args.n, args.size, params, seed=args.seed, bits=args.bits)
+    except (ProfileError, ValueError, TypeError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

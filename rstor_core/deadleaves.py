@@ -1,12 +1,13 @@
-"""Dead-leaves images: discs with power-law radii, stacked so the first-sampled disc is on top.
+"""Dead-leaves images: random shapes with power-law sizes, the first-sampled one on top.
 
 The dead-leaves model (Matheron; Lee, Mumford & Huang 2001) reproduces the occlusions and the
 scale invariance of natural images; Achddou, Gousseau & Ladjal (SSVM 2021) showed a denoiser
 trained on it alone transfers to photographs. Chapter 01 of the book explains the figures.
 
-Sampling and rendering are separate: :func:`sample_leaves` draws every leaf on the host from a
-``numpy.random.Generator``; :func:`render_leaf_index` only rasterises them (numba, one image row
-per thread), so a second backend renders the very same leaves.
+Sampling and rendering are separate: :func:`sample_leaves` draws every leaf (kind, centre,
+size, angle, anisotropy, colours, gradient direction, texture) on the host from a
+``numpy.random.Generator``; :func:`render_leaves` only rasterises them, on the CPU or with
+CUDA (:mod:`rstor_core.leaf_kernels`), so both backends render the very same leaves.
 
 >>> image = dead_leaves(64, seed=0)
 >>> image.shape, image.dtype
@@ -18,28 +19,60 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import numba
 import numpy as np
+import scipy.ndimage
 
-from rstor_core.params import DeadLeavesParams
+from rstor_core import leaf_kernels as K
+from rstor_core.colours import sample_colours
+from rstor_core.params import (MAX_POLYGON_SIDES, AppearanceWeights, ConfigError, DeadLeavesParams,
+                               ShapeWeights)
 
-__all__ = ["DeadLeavesParams", "Leaves", "dead_leaves", "dead_leaves_batch", "power_law_cdf",
-           "power_law_pdf", "power_law_radii", "render_leaf_index", "sample_leaves"]
+__all__ = ["APPEARANCES", "BACKENDS", "SHAPES", "DeadLeavesParams", "Leaves", "dead_leaves", "dead_leaves_batch",
+           "power_law_cdf", "power_law_pdf", "power_law_radii", "render_leaves", "sample_leaves"]
 
 Size = int | tuple[int, int]
+SHAPES = tuple(f.name for f in dataclasses.fields(ShapeWeights))  # disc, ellipse, square, ...
+APPEARANCES = tuple(f.name for f in dataclasses.fields(AppearanceWeights))  # flat, gradient, texture
+BACKENDS = ("cpu", "cuda")
+MAX_COVER_ROUNDS = 10_000  # "until covered" gives up (an error) after this many batches of leaves
+_GEOMETRY = {"disc": K.DISC, "ellipse": K.ELLIPSE, "square": K.RECT, "rectangle": K.RECT,
+             "diamond": K.DIAMOND, "polygon": K.POLYGON, "bar": K.RECT}
+_NORMALS, _APOTHEM = K.polygon_tables(MAX_POLYGON_SIDES)
 
 
 @dataclass(frozen=True)
 class Leaves:
-    """Sampled leaves, front to back: ``centres`` (N, 2) as (y, x) pixels, ``radii`` (N,),
-    ``colours`` (N, 3) float32 in [0, 1]."""
+    """Sampled leaves in sampling order (the first lies on top); lengths in output pixels.
+
+    ``centres`` (N, 2) as (y, x); ``radii`` (N,) half-size along the major axis; ``kinds``
+    (N,) index into :data:`SHAPES`; ``angles`` (N,) degrees; ``aspects`` (N,) minor/major axis
+    ratio; ``sides`` (N,) for polygons; ``colours``, ``colours2`` (N, 3) in [0, 1]; ``modes``
+    (N,) appearance (flat, linear or radial gradient, texture); ``gradient_angles`` (N,) degrees;
+    ``textures`` (T, G+1, G+1) noise lattices in [-1, 1] and ``texture_rows`` (N,) (-1: none).
+    """
 
     centres: np.ndarray
     radii: np.ndarray
+    kinds: np.ndarray
+    angles: np.ndarray
+    aspects: np.ndarray
+    sides: np.ndarray
     colours: np.ndarray
+    colours2: np.ndarray
+    modes: np.ndarray
+    gradient_angles: np.ndarray
+    textures: np.ndarray
+    texture_rows: np.ndarray
 
     def __len__(self) -> int:
         return len(self.radii)
+
+    def __add__(self, other: Leaves) -> Leaves:
+        """``self`` on top of ``other`` (texture rows renumbered)."""
+        rows = np.where(other.texture_rows >= 0, other.texture_rows + len(self.textures), -1)
+        merged = {f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                  for f in dataclasses.fields(self)}
+        return Leaves(**{**merged, "texture_rows": np.concatenate([self.texture_rows, rows])})
 
 
 def power_law_radii(n: int, alpha: float, r_min: float, r_max: float,
@@ -71,59 +104,181 @@ def power_law_pdf(r: np.ndarray | float, alpha: float, r_min: float, r_max: floa
     return np.where((r >= r_min) & (r <= r_max), r ** -alpha / norm, 0.0)
 
 
-def sample_leaves(size: Size, params: DeadLeavesParams, rng: np.random.Generator) -> Leaves:
-    """Draw every leaf of one image: centres uniform on the canvas, power-law radii, uniform RGB."""
+def sample_leaves(size: Size, params: DeadLeavesParams, rng: np.random.Generator,
+                  n: int | None = None) -> Leaves:
+    """Draw ``n`` leaves (default: ``params.n_leaves``, else 30 x the longest side) for a canvas."""
     height, width = _shape(size)
-    n = params.n_leaves if params.n_leaves is not None else 30 * max(height, width)
+    n = n or params.n_leaves or 30 * max(height, width)
     centres = rng.random((n, 2)) * np.array([height, width], dtype=np.float64)
     radii = power_law_radii(n, params.alpha, params.r_min, params.r_max, rng)
-    colours = rng.random((n, 3)).astype(np.float32)
-    return Leaves(centres=centres, radii=radii, colours=colours)
+    kinds = rng.choice(len(SHAPES), size=n, p=_normalised(params.shapes))
+    angles = rng.uniform(0.0, 180.0, n) if params.angle is None else np.full(n, float(params.angle))
+    aspects = rng.uniform(*params.anisotropy, n)
+    aspects[np.isin(kinds, [SHAPES.index("disc"), SHAPES.index("square")])] = 1.0
+    aspects[kinds == SHAPES.index("bar")] = params.bar_width
+    sides = rng.integers(params.polygon_sides[0], params.polygon_sides[1] + 1, n)
+    colours = sample_colours(n, params.colour, rng, palette=params.palette)
+    colours2 = sample_colours(n, params.colour, rng, palette=params.palette)
+    look = rng.choice(len(APPEARANCES), size=n, p=_normalised(params.appearance))
+    radial = rng.random(n) < 0.5  # gradients: half linear, half radial
+    modes = np.select([look == 1, look == 2], [np.where(radial, K.RADIAL, K.LINEAR), K.TEXTURED], K.FLAT)
+    gradient_angles = rng.uniform(0.0, 360.0, n)
+    textured = np.flatnonzero(modes == K.TEXTURED)
+    cells = params.texture_cells + 1
+    textures = rng.uniform(-1.0, 1.0, (len(textured), cells, cells))
+    texture_rows = np.full(n, -1)
+    texture_rows[textured] = np.arange(len(textured))
+    return Leaves(centres=centres, radii=radii, kinds=kinds, angles=angles, aspects=aspects, sides=sides,
+                  colours=colours, colours2=colours2, modes=modes, gradient_angles=gradient_angles,
+                  textures=textures, texture_rows=texture_rows)
 
 
-def render_leaf_index(leaves: Leaves, size: Size) -> np.ndarray:
-    """Which leaf each pixel shows, (H, W) int32, -1 where no leaf landed.
+def render_leaves(leaves: Leaves, size: Size, params: DeadLeavesParams = DeadLeavesParams(), *,
+                  backend: str = "cpu", parallel: bool = True,
+                  return_index: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Rasterise ``leaves``: (H, W, 3) float32 in [0, 1], and with ``return_index`` the (H, W)
+    int32 map of which leaf each pixel shows (-1: background).
 
-    Painting front to back lets each row stop as soon as it is covered, instead of the
-    original per-pixel loop over every leaf (about 35x faster at 256², see DESIGN.md).
+    With ``params.ds_factor`` = d > 1 the leaves are drawn d times larger, low-passed by a
+    Gaussian of ``params.aa_sigma`` (default d / 2) rendered pixels, and decimated.
     """
+    index = paint_index(leaves, size, params.ds_factor, backend=backend, parallel=parallel)
+    return _finish(leaves, index, params, backend=backend, parallel=parallel, return_index=return_index)
+
+
+def paint_index(leaves: Leaves, size: Size, scale: int = 1, *, index: np.ndarray | None = None, start: int = 0,
+                backend: str = "cpu", parallel: bool = True) -> np.ndarray:
+    """Leaf-index map at ``scale`` x ``size``; pixels of ``index`` already >= 0 are kept, and only
+    leaves from ``start`` on are painted (the "until covered" rounds paint under earlier leaves)."""
+    _check_backend(backend)
     height, width = _shape(size)
-    index = np.empty((height, width), dtype=np.int32)
-    _paint_discs_cpu(np.ascontiguousarray(leaves.centres[:, 0]),
-                     np.ascontiguousarray(leaves.centres[:, 1]),
-                     np.ascontiguousarray(leaves.radii, dtype=np.float64), index)
-    return index
+    if index is None:
+        index = np.full((height * scale, width * scale), -1, dtype=np.int32)
+    geom, ints = _pack_geometry(leaves, scale, index.shape)
+    if backend == "cpu":
+        (K.paint_cpu if parallel else K.paint_cpu_serial)(geom, ints, _NORMALS, _APOTHEM, index, start)
+        return index
+    from numba import cuda
+
+    paint, _ = K.cuda_kernels()
+    device_index = cuda.to_device(index)
+    grid, block = K.cuda_launch_shape(*index.shape)
+    paint[grid, block](cuda.to_device(geom), cuda.to_device(ints), cuda.to_device(_NORMALS),
+                       cuda.to_device(_APOTHEM), device_index, start)
+    return device_index.copy_to_host()
 
 
-def dead_leaves(size: Size, seed: int | np.random.Generator = 0, **overrides) -> np.ndarray:
+def dead_leaves(size: Size, seed: int | np.random.Generator = 0, *, params: DeadLeavesParams | None = None,
+                backend: str = "cpu", parallel: bool = True, return_index: bool = False,
+                **overrides) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """One dead-leaves image, (H, W, 3) float32 in [0, 1]; ``overrides`` are fields of
-    :class:`DeadLeavesParams` (e.g. ``alpha=2.5``). The same seed gives the same bits."""
-    params = _params(overrides)
+    :class:`DeadLeavesParams` (e.g. ``alpha=2.5, shapes={"disc": 1, "bar": 1}``), applied on top
+    of ``params`` (default: the seed's flat discs).
+
+    The same seed gives the same bits, on either backend. With ``until_covered=True`` further
+    leaves are drawn, under the earlier ones, until no background pixel is left.
+    """
+    params = _params(params or DeadLeavesParams(), overrides)
+    _check_backend(backend)
     rng = np.random.default_rng(seed)
     leaves = sample_leaves(size, params, rng)
-    return _colourise(render_leaf_index(leaves, size), leaves, params.background)
+    index = paint_index(leaves, size, params.ds_factor, backend=backend, parallel=parallel)
+    rounds = 0
+    while params.until_covered and (index < 0).any():
+        rounds += 1
+        if rounds > MAX_COVER_ROUNDS:
+            raise RuntimeError(f"canvas still not covered after {MAX_COVER_ROUNDS} rounds of leaves")
+        start, leaves = len(leaves), leaves + sample_leaves(size, params, rng)
+        index = paint_index(leaves, size, params.ds_factor, index=index, start=start, backend=backend,
+                            parallel=parallel)
+    return _finish(leaves, index, params, backend=backend, parallel=parallel, return_index=return_index)
 
 
 def dead_leaves_batch(n: int, size: Size, seed: int = 0, **overrides) -> np.ndarray:
     """``n`` independent images, (n, H, W, 3); image ``i`` depends only on ``(seed, i)``."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    children = np.random.SeedSequence(seed).spawn(n)
-    return np.stack([dead_leaves(size, np.random.default_rng(c), **overrides) for c in children])
+    return np.stack([dead_leaves(size, image_rng(seed, i), **overrides) for i in range(n)])
 
 
-def _colourise(index: np.ndarray, leaves: Leaves, background: float) -> np.ndarray:
-    image = leaves.colours[np.maximum(index, 0)]
-    image[index < 0] = np.float32(background)
-    return image
+def image_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of image ``index`` of a seeded set: independent of how many are drawn, or by whom."""
+    return np.random.default_rng([index, seed])
 
 
-def _params(overrides: dict) -> DeadLeavesParams:
+def _finish(leaves: Leaves, index: np.ndarray, params: DeadLeavesParams, *, backend: str, parallel: bool,
+            return_index: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    image = _shade(leaves, index, params, backend=backend, parallel=parallel)
+    d = params.ds_factor
+    if d > 1:
+        sigma = params.aa_sigma if params.aa_sigma is not None else d / 2
+        image = scipy.ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0), mode="nearest")
+        image, index = image[d // 2::d, d // 2::d], index[d // 2::d, d // 2::d]
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    return (image, np.ascontiguousarray(index)) if return_index else image
+
+
+def _shade(leaves: Leaves, index: np.ndarray, params: DeadLeavesParams, *, backend: str,
+           parallel: bool) -> np.ndarray:
+    geom, _ = _pack_geometry(leaves, params.ds_factor, index.shape)
+    look = np.concatenate([leaves.colours, leaves.colours2, _direction(leaves.gradient_angles)], axis=1)
+    look_ints = np.stack([leaves.modes, leaves.texture_rows], axis=1).astype(np.int32)
+    textures = leaves.textures if len(leaves.textures) else np.zeros((1, 2, 2))
+    out = np.empty(index.shape + (3,), dtype=np.float64)
+    args = (geom, np.ascontiguousarray(look), look_ints, np.ascontiguousarray(textures, dtype=np.float64),
+            float(params.texture_amplitude), float(params.background))
+    if backend == "cpu":
+        (K.shade_cpu if parallel else K.shade_cpu_serial)(index, *args, out)
+        return out
+    from numba import cuda
+
+    _, shade = K.cuda_kernels()
+    device_out = cuda.to_device(out)
+    grid, block = K.cuda_launch_shape(*index.shape)
+    shade[grid, block](cuda.to_device(index), *(cuda.to_device(a) for a in args[:4]), *args[4:], device_out)
+    return device_out.copy_to_host()
+
+
+def _pack_geometry(leaves: Leaves, scale: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel arrays at render scale, with bounding boxes clipped to the canvas (host maths only)."""
+    kinds = np.array([_GEOMETRY[name] for name in SHAPES])[leaves.kinds]
+    cy, cx, r = leaves.centres[:, 0] * scale, leaves.centres[:, 1] * scale, leaves.radii * scale
+    aspects = leaves.aspects
+    extent = np.where(kinds == K.RECT, r * np.sqrt(1.0 + aspects ** 2), r)  # rectangles: half diagonal
+    cos_sin = _direction(leaves.angles)
+    geom = np.stack([cy, cx, r, cos_sin[:, 0], cos_sin[:, 1], aspects, extent], axis=1)
+    height, width = shape
+    ints = np.stack([kinds, leaves.sides,
+                     np.maximum(0, np.ceil(cy - extent)), np.minimum(height - 1, np.floor(cy + extent)),
+                     np.maximum(0, np.ceil(cx - extent)), np.minimum(width - 1, np.floor(cx + extent))],
+                    axis=1).astype(np.int32)
+    return np.ascontiguousarray(geom), np.ascontiguousarray(ints)
+
+
+def _direction(degrees: np.ndarray) -> np.ndarray:
+    radians = np.deg2rad(degrees)
+    return np.stack([np.cos(radians), np.sin(radians)], axis=1)
+
+
+def _normalised(weights: ShapeWeights | AppearanceWeights) -> np.ndarray:
+    w = np.array(dataclasses.astuple(weights), dtype=np.float64)
+    return w / w.sum()
+
+
+def _params(base: DeadLeavesParams, overrides: dict) -> DeadLeavesParams:
     allowed = {f.name for f in dataclasses.fields(DeadLeavesParams)}
     unknown = sorted(set(overrides) - allowed)
     if unknown:
         raise TypeError(f"unknown dead-leaves parameter {unknown[0]!r}; allowed: {sorted(allowed)}")
-    return DeadLeavesParams(**overrides)
+    try:
+        return dataclasses.replace(base, **overrides) if overrides else base
+    except ConfigError as err:
+        raise ValueError(f"dead leaves: {err}") from None
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
 def _shape(size: Size) -> tuple[int, int]:
@@ -131,26 +286,3 @@ def _shape(size: Size) -> tuple[int, int]:
     if height < 1 or width < 1:
         raise ValueError(f"size must be positive, got {size!r}")
     return int(height), int(width)
-
-
-@numba.njit(parallel=True, cache=True)
-def _paint_discs_cpu(cy, cx, radius, index):  # pragma: no cover - compiled
-    height, width = index.shape
-    for y in numba.prange(height):
-        covered = 0
-        for x in range(width):
-            index[y, x] = -1
-        for k in range(radius.shape[0]):
-            dy = y - cy[k]
-            r = radius[k]
-            if dy > r or -dy > r:
-                continue
-            x0 = max(0, int(np.ceil(cx[k] - r)))
-            x1 = min(width - 1, int(np.floor(cx[k] + r)))
-            for x in range(x0, x1 + 1):
-                dx = x - cx[k]
-                if index[y, x] < 0 and dx * dx + dy * dy <= r * r:
-                    index[y, x] = k
-                    covered += 1
-            if covered == width:
-                break

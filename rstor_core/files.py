@@ -31,6 +31,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def project_root(start: str | Path = ".") -> Path:
+    """The folder holding ``_toc.yml`` at or above ``start``: chapters chdir there, so their relative
+    paths mean the same under papermill (run from the root) and in JupyterLab (run from book/)."""
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file():
+            return folder
+    raise FileNotFoundError(f"no _toc.yml at or above {here}: not inside the rstor repository")
+
+
 def save_figure(fig: Any, path: str | Path, *, dpi: int = 120) -> Path:
     """Save a matplotlib figure atomically as PNG (``bbox_inches="tight"``)."""
     with atomic_path(path) as tmp:

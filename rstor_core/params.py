@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,34 +21,137 @@ from typing import Any
 import yaml
 
 PARAMETERS_DIR = Path("parameters")
+MAX_POLYGON_SIDES = 12
 
 
 class ProfileError(ValueError):
     """A profile that cannot be used; the message names the file, the key and what is allowed."""
 
 
-def knob(default: Any, *, ge: float | None = None, gt: float | None = None,
-         le: float | None = None, choices: tuple | None = None) -> Any:
-    """A dataclass field with the bounds the profile loader enforces."""
+class ConfigError(ValueError):
+    """A config value out of its allowed range; ``key`` names the field (the loader adds the path)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key, self.message = key, message
+
+
+def knob(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None,
+         le: float | None = None, choices: tuple | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field with bounds, enforced by :func:`check_bounds` in ``__post_init__``."""
     bounds = {"ge": ge, "gt": gt, "le": le, "choices": choices}
-    return field(default=default, metadata={k: v for k, v in bounds.items() if v is not None})
+    return field(default=default, default_factory=default_factory,
+                 metadata={k: v for k, v in bounds.items() if v is not None})
+
+
+def check_bounds(config: Any) -> None:
+    """Raise :class:`ConfigError` naming the first field whose value is outside its knob bounds."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        for v in value if isinstance(value, tuple) else (value,):
+            if v is not None and not _within(f.metadata, v):
+                raise ConfigError(f.name, f"{v!r} is out of range; allowed: {_bounds_text(f.metadata)}")
+
+
+def _mapping_to(cls: type, value: Any) -> Any:
+    """Nested configs may be given as dicts (papermill parameters, ``**overrides``)."""
+    return cls(**value) if isinstance(value, dict) else value
 
 
 # --- configs of the library (one per generator / model / loop) -------------------------------
 
-@dataclass(frozen=True)
-class DeadLeavesParams:
-    """Parameters of the dead-leaves model (chapter 01); ``dead_leaves(size, seed, **fields)``."""
+COLOUR_SAMPLERS = ("uniform", "grey", "saturated", "natural")
 
-    n_leaves: int | None = knob(None, ge=1)  # None: 30 x max(size), the original study's count
-    alpha: float = knob(3.0, gt=0.0)  # radius law p(r) ~ r^-alpha; 3 is scale invariant (Lee et al.)
-    r_min: float = knob(1.0, gt=0.0)  # pixels
-    r_max: float = knob(2000.0, gt=0.0)  # pixels; larger than the image so a few leaves are huge
-    background: float = knob(0.5, ge=0.0, le=1.0)  # grey shown where no leaf landed
+
+@dataclass(frozen=True)
+class ShapeWeights:
+    """Mixing weights of the leaf primitives (normalised; defaults: discs only, as the seed)."""
+
+    disc: float = knob(1.0, ge=0.0)
+    ellipse: float = knob(0.0, ge=0.0)
+    square: float = knob(0.0, ge=0.0)
+    rectangle: float = knob(0.0, ge=0.0)
+    diamond: float = knob(0.0, ge=0.0)
+    polygon: float = knob(0.0, ge=0.0)
+    bar: float = knob(0.0, ge=0.0)
+
+    @classmethod
+    def only(cls, name: str) -> ShapeWeights:
+        """All the weight on ``name`` (e.g. one primitive for a gallery)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if name not in names:
+            raise ValueError(f"unknown {cls.__name__} name {name!r}; allowed: {names}")
+        return cls(**{n: float(n == name) for n in names})
 
     def __post_init__(self) -> None:
+        check_bounds(self)
+        if sum(dataclasses.astuple(self)) <= 0:
+            raise ConfigError("shapes", f"weights must sum to a positive number, got {dataclasses.asdict(self)}")
+
+
+@dataclass(frozen=True)
+class AppearanceWeights:
+    """Mixing weights of how a leaf is coloured: flat, two-colour gradient, or noise texture."""
+
+    flat: float = knob(1.0, ge=0.0)
+    gradient: float = knob(0.0, ge=0.0)
+    texture: float = knob(0.0, ge=0.0)
+
+    @classmethod
+    def only(cls, name: str) -> AppearanceWeights:
+        """All the weight on ``name`` (e.g. one primitive for a gallery)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if name not in names:
+            raise ValueError(f"unknown {cls.__name__} name {name!r}; allowed: {names}")
+        return cls(**{n: float(n == name) for n in names})
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+        if sum(dataclasses.astuple(self)) <= 0:
+            raise ConfigError("appearance", f"weights must sum to a positive number, got {dataclasses.asdict(self)}")
+
+
+@dataclass(frozen=True)
+class DeadLeavesParams:
+    """Parameters of the dead-leaves model (chapter 01); ``dead_leaves(size, seed, **fields)``.
+
+    Defaults reproduce the original study: flat uniform-RGB discs, alpha = 3, r in [1, 2000].
+    Lengths are in output pixels, angles in degrees.
+    """
+
+    n_leaves: int | None = knob(None, ge=1)  # None: 30 x max(size), the original study's count
+    until_covered: bool = False  # keep drawing leaves until no background shows (exact model)
+    alpha: float = knob(3.0, gt=1.0)  # radius law p(r) ~ r^-alpha; 3 is scale invariant (Lee et al.)
+    r_min: float = knob(1.0, gt=0.0)
+    r_max: float = knob(2000.0, gt=0.0)  # larger than the image, so a few leaves are huge
+    ds_factor: int = knob(1, ge=1, le=8)  # render ds_factor x larger, low-pass, decimate (1: aliased)
+    aa_sigma: float | None = knob(None, gt=0.0)  # Gaussian sigma in rendered pixels; None: ds_factor / 2
+    shapes: ShapeWeights = field(default_factory=ShapeWeights)
+    appearance: AppearanceWeights = field(default_factory=AppearanceWeights)
+    colour: str = knob("uniform", choices=COLOUR_SAMPLERS)
+    palette: str = "skimage"  # images the "natural" colour sampler draws pixels from
+    background: float = knob(0.5, ge=0.0, le=1.0)  # grey shown where no leaf landed
+    anisotropy: tuple[float, float] = knob((0.3, 1.0), gt=0.0, le=1.0)  # minor/major axis ratio range
+    angle: float | None = None  # None: uniform per leaf; else every leaf at this angle (degrees)
+    polygon_sides: tuple[int, int] = knob((3, 8), ge=3, le=MAX_POLYGON_SIDES)
+    bar_width: float = knob(0.15, gt=0.0, le=1.0)  # bar width as a fraction of its length
+    texture_amplitude: float = knob(0.3, ge=0.0, le=1.0)
+    texture_cells: int = knob(6, ge=2, le=32)  # noise lattice cells across a leaf
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shapes", _mapping_to(ShapeWeights, self.shapes))
+        object.__setattr__(self, "appearance", _mapping_to(AppearanceWeights, self.appearance))
+        object.__setattr__(self, "anisotropy", tuple(self.anisotropy))
+        object.__setattr__(self, "polygon_sides", tuple(self.polygon_sides))
+        check_bounds(self)
         if self.r_min >= self.r_max:
-            raise ValueError(f"r_min must be < r_max, got r_min={self.r_min}, r_max={self.r_max}")
+            raise ConfigError("r_min", f"must be < r_max, got r_min={self.r_min}, r_max={self.r_max}")
+        for name in ("anisotropy", "polygon_sides"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ConfigError(name, f"expected (low, high) with low <= high, got {(low, high)}")
+        if self.colour == "natural" and self.palette != "skimage" and not Path(self.palette).is_dir():
+            raise ConfigError("palette", f"folder {self.palette!r} does not exist; give 'skimage' or a folder")
 
 
 # --- one section per chapter ------------------------------------------------------------------
@@ -62,12 +166,21 @@ class DataGenerationConfig:
     n_radii: int = knob(200_000, ge=100)  # radii drawn for the histogram and the KS test
     n_spectrum: int = knob(8, ge=1, le=1024)  # dead-leaves images averaged in the spectrum
     natural_images: str = knob("skimage")  # "skimage" (bundled photos) or a folder of images
+    showcase_size: int = knob(192, ge=16, le=2048)  # side of the per-primitive / per-sampler galleries
+    showcase_r_min: float = knob(4.0, gt=0.0)  # galleries: leaves big enough to see their shape and look
+    zoom: int = knob(48, ge=8, le=512)  # side of the crop that shows anti-aliasing
+    benchmark_sizes: tuple[int, ...] = knob((128, 256), ge=16, le=4096)
+    benchmark_batch: int = knob(4, ge=1, le=256)
+    benchmark_repeats: int = knob(2, ge=1, le=20)
+    benchmark_naive_max_size: int = knob(256, ge=16, le=4096)  # the naive kernel is slow: skip larger sizes
     dead_leaves: DeadLeavesParams = field(default_factory=DeadLeavesParams)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "dead_leaves", _mapping_to(DeadLeavesParams, self.dead_leaves))
+        check_bounds(self)
         if self.natural_images != "skimage" and not Path(self.natural_images).is_dir():
-            raise ValueError(f"folder {self.natural_images!r} does not exist; "
-                             "give 'skimage' or an existing folder of images")
+            raise ConfigError("natural_images", f"folder {self.natural_images!r} does not exist; "
+                              "give 'skimage' or an existing folder of images")
 
 
 @dataclass(frozen=True)
@@ -124,8 +237,9 @@ def load_profile(name_or_path: str | Path) -> Profile:
 
 
 def as_parameters(config: Any) -> dict[str, Any]:
-    """A chapter config as the plain dict papermill injects (nested dataclasses become dicts)."""
-    return dataclasses.asdict(config)
+    """A chapter config as the plain dict papermill injects: nested dataclasses become dicts and
+    tuples lists (papermill would inject a tuple as its string)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
 def _build(cls: type, data: Any, where: str, path: Path) -> Any:
@@ -137,15 +251,11 @@ def _build(cls: type, data: Any, where: str, path: Path) -> Any:
     if unknown:
         raise ProfileError(f"{path}: {where}.{unknown[0]}: unknown key; allowed keys: {sorted(fields)}")
     hints = typing.get_type_hints(cls)
-    values = {}
-    for name, value in data.items():
-        key = f"{where}.{name}"
-        values[name] = _check(hints[name], value, key, path)
-        _check_bounds(fields[name].metadata, values[name], key, path)
+    values = {name: _check(hints[name], value, f"{where}.{name}", path) for name, value in data.items()}
     try:
         return cls(**values)
-    except ValueError as err:
-        raise ProfileError(f"{path}: {where}: {err}") from None
+    except ConfigError as err:
+        raise ProfileError(f"{path}: {where}.{err.key}: {err.message}") from None
 
 
 def _check(hint: Any, value: Any, key: str, path: Path) -> Any:
@@ -159,8 +269,10 @@ def _check(hint: Any, value: Any, key: str, path: Path) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _check(inner[0], value, key, path)
     if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ProfileError(f"{path}: {key}: expected a list, got {value!r}")
+        fixed = len(args) != 2 or args[1] is not Ellipsis
+        if not isinstance(value, (list, tuple)) or (fixed and len(value) != len(args)):
+            raise ProfileError(f"{path}: {key}: expected a list of {len(args) if fixed else 'any number of'} "
+                               f"{_type_name(args[0])}, got {value!r}")
         return tuple(_check(args[0], v, f"{key}[{i}]", path) for i, v in enumerate(value))
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -169,16 +281,9 @@ def _check(hint: Any, value: Any, key: str, path: Path) -> Any:
     raise ProfileError(f"{path}: {key}: expected {_type_name(hint)}, got {value!r} ({type(value).__name__})")
 
 
-def _check_bounds(meta: typing.Mapping, value: Any, key: str, path: Path) -> None:
-    if value is None:
-        return
-    items = value if isinstance(value, tuple) else (value,)
-    for v in items:
-        ok = (("ge" not in meta or v >= meta["ge"]) and ("gt" not in meta or v > meta["gt"])
-              and ("le" not in meta or v <= meta["le"])
-              and ("choices" not in meta or v in meta["choices"]))
-        if not ok:
-            raise ProfileError(f"{path}: {key}: {v!r} is out of range; allowed: {_bounds_text(meta)}")
+def _within(meta: typing.Mapping, v: Any) -> bool:
+    return (("ge" not in meta or v >= meta["ge"]) and ("gt" not in meta or v > meta["gt"])
+            and ("le" not in meta or v <= meta["le"]) and ("choices" not in meta or v in meta["choices"]))
 
 
 def _bounds_text(meta: typing.Mapping) -> str:

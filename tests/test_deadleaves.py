@@ -1,4 +1,4 @@
-"""Dead leaves: determinism, the radius law, occlusion order and the renderer against brute force."""
+"""Dead leaves: determinism, the radius law, primitives, coverage, anti-aliasing, bad input."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from rstor_core.deadleaves import (DeadLeavesParams, Leaves, dead_leaves, dead_leaves_batch, power_law_cdf,
-                                   power_law_pdf, power_law_radii, render_leaf_index, sample_leaves)
+from rstor_core.deadleaves import (SHAPES, DeadLeavesParams, Leaves, dead_leaves, dead_leaves_batch, paint_index,
+                                   power_law_cdf, power_law_pdf, power_law_radii, render_leaves, sample_leaves)
 
 
 def test_same_seed_gives_bit_identical_image():
@@ -24,7 +24,7 @@ def test_image_is_float32_rgb_in_unit_range_with_the_asked_shape():
     assert 0.0 <= image.min() and image.max() <= 1.0
 
 
-@pytest.mark.parametrize("alpha", [1.0, 2.0, 3.0, 4.5])
+@pytest.mark.parametrize("alpha", [1.5, 2.0, 3.0, 4.5])
 def test_sampled_radii_pass_a_kolmogorov_smirnov_test_against_the_power_law(rng, alpha):
     radii = power_law_radii(50_000, alpha, 1.0, 2000.0, rng)
     assert radii.min() >= 1.0 and radii.max() <= 2000.0
@@ -41,10 +41,40 @@ def test_power_law_pdf_integrates_to_one():
     assert np.trapezoid(power_law_pdf(r, 3.0, 1.0, 2000.0), r) == pytest.approx(1.0, rel=1e-3)
 
 
+def _lone_leaf(shape: str, *, radius: float, aspect: float = 1.0, angle: float = 0.0, sides: int = 6,
+               size: int = 256) -> Leaves:
+    n = 1
+    return Leaves(centres=np.array([[size / 2, size / 2]]), radii=np.array([radius]),
+                  kinds=np.array([SHAPES.index(shape)]), angles=np.array([angle]), aspects=np.array([aspect]),
+                  sides=np.array([sides]), colours=np.ones((n, 3)), colours2=np.ones((n, 3)),
+                  modes=np.zeros(n, dtype=int), gradient_angles=np.zeros(n), textures=np.zeros((0, 3, 3)),
+                  texture_rows=np.full(n, -1))
+
+
+@pytest.mark.parametrize("shape, radius, aspect, angle, expected", [
+    ("disc", 60.0, 1.0, 0.0, lambda r, a: np.pi * r * r),
+    ("ellipse", 60.0, 0.4, 30.0, lambda r, a: np.pi * a * r * r),
+    ("square", 60.0, 1.0, 20.0, lambda r, a: 4 * r * r),
+    ("rectangle", 60.0, 0.5, 65.0, lambda r, a: 4 * a * r * r),
+    ("diamond", 60.0, 0.6, 10.0, lambda r, a: 2 * a * r * r),
+    ("bar", 100.0, 0.15, 45.0, lambda r, a: 4 * a * r * r),  # thin: longer, so edge pixels weigh less
+])
+def test_a_lone_leaf_covers_its_expected_area_within_two_percent(shape, radius, aspect, angle, expected):
+    index = paint_index(_lone_leaf(shape, radius=radius, aspect=aspect, angle=angle), 256)
+    assert (index == 0).sum() == pytest.approx(expected(radius, aspect), rel=0.02)
+
+
+@pytest.mark.parametrize("sides", [3, 5, 8, 12])
+def test_a_lone_regular_polygon_covers_its_expected_area_within_two_percent(sides):
+    radius = 60.0
+    index = paint_index(_lone_leaf("polygon", radius=radius, sides=sides, angle=13.0), 256)
+    assert (index == 0).sum() == pytest.approx(0.5 * sides * radius ** 2 * np.sin(2 * np.pi / sides), rel=0.02)
+
+
 def test_first_sampled_leaf_lies_on_top():
-    leaves = Leaves(centres=np.array([[10.0, 10.0], [10.0, 14.0]]), radii=np.array([5.0, 5.0]),
-                    colours=np.eye(3, dtype=np.float32)[:2])
-    index = render_leaf_index(leaves, 24)
+    leaves = _lone_leaf("disc", radius=5.0, size=24) + _lone_leaf("disc", radius=5.0, size=24)
+    leaves = Leaves(**{**leaves.__dict__, "centres": np.array([[10.0, 10.0], [10.0, 14.0]])})
+    index = paint_index(leaves, 24)
     assert index[10, 12] == 0  # in both discs: the first one wins
     assert index[10, 18] == 1 and index[0, 0] == -1
 
@@ -57,12 +87,47 @@ def test_renderer_matches_a_brute_force_painter(rng):
     for k in range(len(leaves) - 1, -1, -1):  # back to front: later paints win
         cy, cx = leaves.centres[k]
         expected[(yy - cy) ** 2 + (xx - cx) ** 2 <= leaves.radii[k] ** 2] = k
-    np.testing.assert_array_equal(render_leaf_index(leaves, size), expected)
+    np.testing.assert_array_equal(paint_index(leaves, size), expected)
+
+
+def test_default_flat_discs_take_the_colour_of_the_leaf_they_show():
+    image, index = dead_leaves(64, seed=2, return_index=True)
+    leaves = sample_leaves(64, DeadLeavesParams(), np.random.default_rng(2))
+    shown = index >= 0
+    np.testing.assert_array_equal(image[shown], leaves.colours[index[shown]].astype(np.float32))
 
 
 def test_uncovered_pixels_show_the_background():
     image = dead_leaves(32, seed=0, n_leaves=1, r_min=1.0, r_max=1.5, background=0.25)
     assert (image == np.float32(0.25)).all(axis=-1).mean() > 0.9
+
+
+def test_until_covered_leaves_no_background_pixel():
+    _, index = dead_leaves(96, seed=1, n_leaves=50, r_max=8.0, until_covered=True, return_index=True)
+    assert (index >= 0).all()
+
+
+def test_anti_aliasing_softens_edges_but_keeps_the_mean():
+    sharp = dead_leaves(128, seed=4)
+    soft = dead_leaves(128, seed=4, ds_factor=4)
+    assert soft.shape == sharp.shape
+    edges = lambda im: np.abs(np.diff(im, axis=1)).mean()  # noqa: E731
+    assert edges(soft) < edges(sharp)
+    assert abs(float(soft.mean()) - float(sharp.mean())) < 0.05
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "grey", "saturated", "natural"])
+def test_every_colour_sampler_gives_valid_images(sampler):
+    image = dead_leaves(48, seed=0, colour=sampler)
+    assert 0.0 <= image.min() and image.max() <= 1.0
+    if sampler == "grey":
+        assert np.array_equal(image[..., 0], image[..., 2])
+
+
+def test_gradient_and_texture_vary_inside_a_leaf():
+    flat = dead_leaves(96, seed=3, r_min=20.0, n_leaves=10)
+    varied = dead_leaves(96, seed=3, r_min=20.0, n_leaves=10, appearance={"gradient": 1.0, "texture": 1.0})
+    assert len(np.unique(varied.reshape(-1, 3), axis=0)) > 10 * len(np.unique(flat.reshape(-1, 3), axis=0))
 
 
 def test_batch_image_depends_only_on_seed_and_position():
@@ -73,11 +138,38 @@ def test_default_leaf_count_is_thirty_times_the_side(rng):
     assert len(sample_leaves((40, 50), DeadLeavesParams(), rng)) == 1500
 
 
+def test_serial_and_parallel_cpu_kernels_agree():
+    kw = dict(shapes={"disc": 1.0, "polygon": 1.0}, appearance={"flat": 1.0, "texture": 1.0})
+    np.testing.assert_array_equal(dead_leaves(64, 5, parallel=False, **kw), dead_leaves(64, 5, **kw))
+
+
+def test_render_leaves_equals_dead_leaves_for_the_same_sample():
+    params = DeadLeavesParams(ds_factor=2)
+    leaves = sample_leaves(40, params, np.random.default_rng(9))
+    np.testing.assert_array_equal(render_leaves(leaves, 40, params), dead_leaves(40, 9, ds_factor=2))
+
+
+@pytest.mark.parametrize("overrides, name", [
+    ({"alpha": 1.0}, "alpha"), ({"r_min": 0.0}, "r_min"), ({"r_min": 9.0, "r_max": 3.0}, "r_min"),
+    ({"shapes": {"disc": 0.0}}, "shapes"), ({"appearance": {"flat": 0.0}}, "appearance"),
+    ({"ds_factor": 0}, "ds_factor"), ({"colour": "pink"}, "colour"),
+])
+def test_bad_parameter_is_a_value_error_naming_it_and_its_value(overrides, name):
+    with pytest.raises(ValueError, match=name):
+        dead_leaves(32, seed=0, **overrides)
+
+
+@pytest.mark.parametrize("size", [0, (0, 32), (-4, 8)])
+def test_non_positive_size_is_rejected(size):
+    with pytest.raises(ValueError, match="size must be positive"):
+        dead_leaves(size, seed=0)
+
+
 def test_unknown_override_is_rejected_naming_it():
     with pytest.raises(TypeError, match="radius_max"):
         dead_leaves(32, seed=0, radius_max=3)
 
 
-def test_invalid_size_is_rejected():
-    with pytest.raises(ValueError, match="size must be positive"):
-        dead_leaves((0, 32), seed=0)
+def test_unknown_backend_is_rejected():
+    with pytest.raises(ValueError, match="backend"):
+        dead_leaves(32, seed=0, backend="opencl")

@@ -1,0 +1,174 @@
+"""Rasterisers for dead leaves: a numba CPU kernel and a numba-CUDA kernel, same algorithm.
+
+Both take leaves already sampled and packed on the host (:func:`rstor_core.deadleaves.pack`)
+and only rasterise them. The per-pixel maths (inside tests, shading) is written once as plain
+Python and compiled twice, for the CPU (``numba.njit``) and as CUDA device functions, so the
+two backends cannot drift apart; all of it is float64 arithmetic with no transcendental
+function (polygon normals come from a host table), which is why the CUDA simulator reproduces
+the CPU image bit for bit.
+
+Painting is front to back: a pixel takes the first leaf (in sampling order) that contains it.
+The CPU kernel gives each thread an image row and stops the row once it is covered; the CUDA
+kernel gives each thread a pixel that stops at its first hit. Both skip pixels already covered,
+so "until covered" mode paints new leaves *under* the old ones by calling again.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+# Columns of the packed arrays (see deadleaves.pack).
+CY, CX, RADIUS, COS, SIN, ASPECT, EXTENT = range(7)  # geom: float64 (N, 7)
+KIND, SIDES, Y0, Y1, X0, X1 = range(6)  # ints: int32 (N, 6)
+C1, C2, GCOS, GSIN = 0, 3, 6, 7  # look: float64 (N, 8): colour 1, colour 2, gradient direction
+MODE, TEXTURE = 0, 1  # look_ints: int32 (N, 2): appearance, texture row (-1: none)
+
+DISC, ELLIPSE, RECT, DIAMOND, POLYGON = range(5)  # geometric kinds (square and bar are RECT)
+FLAT, LINEAR, RADIAL, TEXTURED = range(4)  # appearance modes
+
+
+def polygon_tables(max_sides: int) -> tuple[np.ndarray, np.ndarray]:
+    """Edge normals (n, k, cos/sin) and apothem/circumradius ratios of regular n-gons, on the host."""
+    normals = np.zeros((max_sides + 1, max_sides, 2))
+    apothem = np.ones(max_sides + 1)
+    for n in range(3, max_sides + 1):
+        angles = 2 * np.pi * np.arange(n) / n
+        normals[n, :n] = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        apothem[n] = np.cos(np.pi / n)
+    return normals, apothem
+
+
+# --- per-pixel maths, compiled for both targets -------------------------------------------------
+
+def _inside(k, y, x, geom, ints, normals, apothem):
+    dy = y - geom[k, CY]
+    dx = x - geom[k, CX]
+    r = geom[k, RADIUS]
+    kind = ints[k, KIND]
+    if kind == DISC:  # no rotation: keeps the seed's discs exact
+        return dx * dx + dy * dy <= r * r
+    u = geom[k, COS] * dx + geom[k, SIN] * dy
+    v = geom[k, COS] * dy - geom[k, SIN] * dx
+    b = geom[k, ASPECT] * r
+    if kind == ELLIPSE:
+        return (u * u) / (r * r) + (v * v) / (b * b) <= 1.0
+    if kind == RECT:
+        return abs(u) <= r and abs(v) <= b
+    if kind == DIAMOND:
+        return abs(u) / r + abs(v) / b <= 1.0
+    n = ints[k, SIDES]  # POLYGON: inside every edge's half-plane
+    limit = r * apothem[n]
+    for e in range(n):
+        if u * normals[n, e, 0] + v * normals[n, e, 1] > limit:
+            return False
+    return True
+
+
+def _shade(k, y, x, geom, look, look_ints, textures, amplitude, out):
+    dy = y - geom[k, CY]
+    dx = x - geom[k, CX]
+    mode = look_ints[k, MODE]
+    t = 0.0
+    noise = 0.0
+    if mode == LINEAR:
+        t = 0.5 + (dx * look[k, GCOS] + dy * look[k, GSIN]) / (2.0 * geom[k, EXTENT])
+    elif mode == RADIAL:
+        t = math.sqrt(dx * dx + dy * dy) / geom[k, EXTENT]
+    elif mode == TEXTURED:  # bilinear value noise on a lattice spanning the leaf, in leaf coordinates
+        cells = textures.shape[1] - 1
+        u = geom[k, COS] * dx + geom[k, SIN] * dy
+        v = geom[k, COS] * dy - geom[k, SIN] * dx
+        gu = min(max((u / geom[k, EXTENT] + 1.0) * 0.5, 0.0), 1.0) * cells
+        gv = min(max((v / geom[k, EXTENT] + 1.0) * 0.5, 0.0), 1.0) * cells
+        iu = min(int(gu), cells - 1)
+        iv = min(int(gv), cells - 1)
+        fu = gu - iu
+        fv = gv - iv
+        row = look_ints[k, TEXTURE]
+        top = textures[row, iv, iu] * (1.0 - fu) + textures[row, iv, iu + 1] * fu
+        bottom = textures[row, iv + 1, iu] * (1.0 - fu) + textures[row, iv + 1, iu + 1] * fu
+        noise = amplitude * (top * (1.0 - fv) + bottom * fv)
+    t = min(max(t, 0.0), 1.0)
+    for c in range(3):
+        value = look[k, C1 + c] + t * (look[k, C2 + c] - look[k, C1 + c]) + noise
+        out[y, x, c] = min(max(value, 0.0), 1.0)
+
+
+_inside_cpu = numba.njit(inline="always", cache=True)(_inside)
+_shade_cpu = numba.njit(inline="always", cache=True)(_shade)
+
+
+# --- CPU: one row per thread ------------------------------------------------------------------
+
+@numba.njit(inline="always", cache=True)
+def _paint_row(y, geom, ints, normals, apothem, index, start):  # pragma: no cover - compiled
+    width = index.shape[1]
+    covered = 0
+    for x in range(width):
+        if index[y, x] >= 0:
+            covered += 1
+    for k in range(start, geom.shape[0]):
+        if covered == width:
+            return
+        if y < ints[k, Y0] or y > ints[k, Y1]:
+            continue
+        for x in range(ints[k, X0], ints[k, X1] + 1):
+            if index[y, x] < 0 and _inside_cpu(k, y, x, geom, ints, normals, apothem):
+                index[y, x] = k
+                covered += 1
+
+
+@numba.njit(inline="always", cache=True)
+def _shade_row(y, index, geom, look, look_ints, textures, amplitude, background, out):  # pragma: no cover
+    for x in range(index.shape[1]):
+        k = index[y, x]
+        if k < 0:
+            for c in range(3):
+                out[y, x, c] = background
+        else:
+            _shade_cpu(k, y, x, geom, look, look_ints, textures, amplitude, out)
+
+
+@numba.njit(parallel=True, cache=True)
+def paint_cpu(geom, ints, normals, apothem, index, start):  # pragma: no cover - compiled
+    """Give each pixel with ``index < 0`` the first leaf ``k >= start`` containing it (row threads)."""
+    for y in numba.prange(index.shape[0]):
+        _paint_row(y, geom, ints, normals, apothem, index, start)
+
+
+@numba.njit(cache=True)
+def paint_cpu_serial(geom, ints, normals, apothem, index, start):  # pragma: no cover - compiled
+    """:func:`paint_cpu` on one thread: for DataLoader workers, whose cores torch already uses."""
+    for y in range(index.shape[0]):
+        _paint_row(y, geom, ints, normals, apothem, index, start)
+
+
+@numba.njit(parallel=True, cache=True)
+def shade_cpu(index, geom, look, look_ints, textures, amplitude, background, out):  # pragma: no cover
+    """Colour every pixel from the leaf it shows (``background`` where none)."""
+    for y in numba.prange(index.shape[0]):
+        _shade_row(y, index, geom, look, look_ints, textures, amplitude, background, out)
+
+
+@numba.njit(cache=True)
+def shade_cpu_serial(index, geom, look, look_ints, textures, amplitude, background, out):  # pragma: no cover
+    """:func:`shade_cpu` on one thread."""
+    for y in range(index.shape[0]):
+        _shade_row(y, index, geom, look, look_ints, textures, amplitude, background, out)
+
+
+# --- CUDA: one pixel per thread (rstor_core.leaf_kernels_cuda) ---------------------------------
+
+def cuda_kernels():
+    """The CUDA paint and shade kernels; numba.cuda is imported (and they compile) on first use."""
+    from rstor_core import leaf_kernels_cuda
+
+    return leaf_kernels_cuda.paint, leaf_kernels_cuda.shade
+
+
+def cuda_launch_shape(height: int, width: int, block: int = 16) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Grid and block for one thread per pixel."""
+    return ((height + block - 1) // block, (width + block - 1) // block), (block, block)
