@@ -43,6 +43,8 @@ benchmark_sizes = [128, 256]
 benchmark_batch = 4
 benchmark_repeats = 2
 benchmark_naive_max_size = 256
+n_kernel_draws = 2000
+example_crop = 128
 dead_leaves = {}  # DeadLeavesParams fields; papermill injects the profile's
 
 # %%
@@ -52,17 +54,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import scipy.stats
+import torch
 from myst_nb import glue
 
 import rstor_core.data
+from rstor_core import degrade
 from rstor_core.deadleaves import (APPEARANCES, SHAPES, DeadLeavesParams, dead_leaves_batch, image_rng,
                                    power_law_cdf, power_law_pdf, power_law_radii)
 from rstor_core.deadleaves import dead_leaves as render
 from rstor_core.figures import image_row
 from rstor_core.files import project_root, save_figure, save_table
+from rstor_core.metrics import psnr
 from rstor_core.params import COLOUR_SAMPLERS, AppearanceWeights, ShapeWeights
 from rstor_core.spectrum import radial_power_spectrum, spectral_slope
-from rstor_core.widgets import dead_leaves_explorer, explore_dead_leaves
+from rstor_core.widgets import blur_inspector, dead_leaves_explorer, explore_dead_leaves, inspect_blur
 
 os.chdir(project_root())  # relative paths from the repository root, in JupyterLab as under papermill
 leaf_params = DeadLeavesParams(**dead_leaves)
@@ -300,6 +305,115 @@ summary
 # photographs (per image in `tables/01_spectral_slopes.csv`, with the spread across images in
 # the table above). A slope of −2 is the scale-invariant law; a steeper slope means less
 # energy in fine details than in coarse ones.
+
+# %% [markdown]
+# ## Degradations: noise and blur
+#
+# The networks learn to undo a degradation: additive white Gaussian noise (σ drawn per image,
+# in /255 units) for denoising, motion blur then a little noise for blind deblurring. Motion
+# kernels are random camera-shake trajectories from deepinv's `MotionBlurGenerator`, centred on
+# their centroid. We sort them into three families by a measurable statistic, the kernel's
+# RMS radius (the square root of its second moment about its centroid, in pixels), with disjoint
+# ranges; each family has a fixed bank of 32 seeded kernels for evaluation (`small:0` …
+# `big:31`), while training draws fresh ones.
+
+# %% tags=["remove-output"]
+family_table = pd.DataFrame([{"family": name, "rms_radius_min_px": low, "rms_radius_max_px": high,
+                              "bank_kernels": degrade.BANK_SIZE, "kernel_support_px": degrade.KERNEL_SIZE}
+                             for name, (low, high) in degrade.FAMILIES.items()])
+save_table(family_table, f"{tables}/01_blur_families.csv")
+banks = {name: degrade.motion_blur_bank(name) for name in degrade.FAMILIES}
+fig, axes = plt.subplots(len(banks), 8, figsize=(12, 4.8))
+for row, (name, bank) in zip(axes, banks.items()):
+    for i, ax in enumerate(row):
+        ax.imshow(bank[i, 0].numpy(), cmap="magma", interpolation="nearest")
+        ax.set_title(f"{name}:{i}", fontsize=8)
+        ax.axis("off")
+save_figure(fig, f"{figures}/01_blur_kernels.png")
+glue("fig_kernels", fig, display=False)
+
+drawn = degrade.motion_blur_kernels(n_kernel_draws, seed=seed)
+fig, ax = plt.subplots(figsize=(6, 3.4))
+edges = np.linspace(0, 6.5, 53)
+for i, (name, (low, high)) in enumerate(degrade.FAMILIES.items()):
+    ax.hist(drawn["radius"][drawn["family"] == i].numpy(), bins=edges, alpha=0.6, label=f"{name} (training draws)")
+    ax.axvspan(low, high, color=f"C{i}", alpha=0.08)
+bank_radius = torch.cat([degrade.kernel_radius(bank) for bank in banks.values()]).numpy()
+ax.plot(bank_radius, np.full_like(bank_radius, -2.0), "k|", ms=12, label="evaluation banks")
+ax.set(xlabel="kernel RMS radius (pixels)", ylabel="kernels")
+ax.legend(fontsize=8)
+save_figure(fig, f"{figures}/01_blur_radius_histogram.png")
+glue("fig_radius_hist", fig, display=False)
+glue("n_kernel_draws", f"{n_kernel_draws:,}", display=False)
+
+# %%
+family_table
+
+# %% [markdown]
+# ```{glue:figure} fig_kernels
+# :name: fig-kernels
+#
+# The first eight kernels of each family's evaluation bank (31 × 31 pixels, brighter is heavier).
+# ```
+#
+# ```{glue:figure} fig_radius_hist
+# :name: fig-radius-hist
+#
+# RMS radius of {glue:text}`n_kernel_draws` kernels drawn for training (one family per kernel,
+# uniformly) and of the evaluation banks (ticks below the axis); shaded bands are the families'
+# ranges.
+# ```
+#
+# The same degradations on a dead-leaves image and on a natural photo (the first of the
+# profile's set): each bank's kernel 0, an anisotropic Gaussian blur (the original study's third
+# task), and noise alone at σ = 25/255.
+
+# %% tags=["remove-output"]
+photo_name, photo = next(iter(photos.items()))
+examples = {"dead leaves": render(example_crop, seed, params=leaf_params),
+            photo_name: photo[:example_crop, -example_crop:] if min(photo.shape[:2]) >= example_crop else photo}
+blurs = {"small:0": degrade.bank_kernels("small:0"), "mild:0": degrade.bank_kernels("mild:0"),
+         "big:0": degrade.bank_kernels("big:0"), "Gaussian 2.0/0.7 px": degrade.gaussian_kernel(2.0, 0.7, 30.0)}
+fig, axes = plt.subplots(len(examples), len(blurs) + 2, figsize=(2.4 * (len(blurs) + 2), 2.6 * len(examples)))
+for row, (name, image) in zip(axes, examples.items()):
+    clean = rstor_core.data.to_tensor(image)[None]
+    outputs = {"clean": clean, **{k: degrade.blur(clean, kern) for k, kern in blurs.items()},
+               "noise 25/255": degrade.add_noise(clean, 25 / 255, seed=seed)}
+    for ax, (title, out) in zip(row, outputs.items()):
+        ax.imshow(rstor_core.data.to_image(out[0]).clip(0, 1), interpolation="nearest")
+        ax.set_title(title if title == "clean" else f"{title}\n{float(psnr(out, clean)[0]):.1f} dB", fontsize=8)
+        ax.axis("off")
+save_figure(fig, f"{figures}/01_degradations.png")
+glue("fig_degradations", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} fig_degradations
+# :name: fig-degradations
+#
+# A dead-leaves crop and a photo crop, clean and degraded, with the PSNR of each degraded
+# version against the clean one (replicate padding at the borders).
+# ```
+#
+# The **blur inspector** lets you pick the image, the kernel (family and index, or a Gaussian),
+# the noise and the crop, and shows degraded | restored | kernel | ground truth with PSNR and
+# SSIM; chapter 03 passes it the trained models. Below, its default state; in JupyterLab, the
+# next cell opens it live.
+
+# %% tags=["remove-output"]
+inspector_images = {"dead leaves": render(2 * example_crop, seed, params=leaf_params), **photos}
+fig, _ = inspect_blur(inspector_images["dead leaves"], crop=example_crop, seed=seed)
+save_figure(fig, f"{figures}/01_blur_inspector_default.png")
+glue("fig_inspector", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} fig_inspector
+# :name: fig-inspector
+#
+# The blur inspector in its default state (a `mild` kernel, noise 2/255) on a dead-leaves crop.
+# ```
+
+# %% tags=["remove-output"]
+blur_inspector(inspector_images)
 
 # %% [markdown]
 # ## Speed

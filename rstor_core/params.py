@@ -173,6 +173,8 @@ class DataGenerationConfig:
     benchmark_batch: int = knob(4, ge=1, le=256)
     benchmark_repeats: int = knob(2, ge=1, le=20)
     benchmark_naive_max_size: int = knob(256, ge=16, le=4096)  # the naive kernel is slow: skip larger sizes
+    n_kernel_draws: int = knob(2000, ge=10, le=1_000_000)  # on-the-fly motion kernels in the histogram
+    example_crop: int = knob(128, ge=32, le=1024)  # side of the degraded-example crops
     dead_leaves: DeadLeavesParams = field(default_factory=DeadLeavesParams)
 
     def __post_init__(self) -> None:

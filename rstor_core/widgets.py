@@ -6,12 +6,18 @@ figure of the default state stands in for the live widget.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from matplotlib.colors import ListedColormap
 
+from rstor_core.data import to_image, to_tensor
 from rstor_core.deadleaves import APPEARANCES, SHAPES, dead_leaves
+from rstor_core.degrade import (BANK_SIZE, FAMILIES, bank_kernels, degrade, gaussian_kernel, identity_kernel,
+                                kernel_radius)
+from rstor_core.metrics import psnr, ssim
 from rstor_core.params import COLOUR_SAMPLERS, DeadLeavesParams
 
 
@@ -82,3 +88,83 @@ def _params_from_flat(values: dict) -> DeadLeavesParams:
     if looks:
         params = dataclasses.replace(params, appearance=dataclasses.replace(params.appearance, **looks))
     return params
+
+
+# --- blur inspector (chapters 01 and 03) ------------------------------------------------------
+
+BLUR_CHOICES = ("none", *FAMILIES, "gaussian")
+
+
+def inspect_blur(image: np.ndarray, *, blur_kind: str = "mild", index: int = 0, sigma_x: float = 2.0,
+                 sigma_y: float = 1.0, angle: float = 30.0, noise: float = 2.0, top: float = 0.5, left: float = 0.5,
+                 crop: int = 128, models: Mapping[str, Callable] | None = None,
+                 seed: int = 0) -> tuple[plt.Figure, dict[str, dict[str, float]]]:
+    """Degrade a crop of ``image`` (H, W, 3), restore it with each model, and lay out
+    degraded | restored... | kernel | ground truth with PSNR/SSIM; return the figure and metrics.
+
+    ``blur_kind`` is ``"none"``, a motion-blur family (kernel ``index`` of its bank) or
+    ``"gaussian"`` (``sigma_x``, ``sigma_y`` pixels, ``angle`` degrees); ``noise`` is the AWGN
+    sigma in /255; ``top``, ``left`` in [0, 1] place the ``crop``-pixel window.
+    """
+    if blur_kind not in BLUR_CHOICES:
+        raise ValueError(f"blur_kind must be one of {BLUR_CHOICES}, got {blur_kind!r}")
+    height, width = image.shape[:2]
+    crop = min(crop, height, width)
+    y0, x0 = round(top * (height - crop)), round(left * (width - crop))
+    clean = to_tensor(image[y0:y0 + crop, x0:x0 + crop])[None]
+    if blur_kind == "none":
+        kernel = identity_kernel(1)
+    elif blur_kind == "gaussian":
+        kernel = gaussian_kernel(sigma_x, sigma_y, angle)
+    else:
+        kernel = bank_kernels(f"{blur_kind}:{index}")
+    degraded = degrade(clean, kernels=kernel, sigma=noise / 255.0, seed=seed)
+    panels = {"degraded": degraded}
+    with torch.inference_mode():
+        for name, model in (models or {}).items():
+            panels[name] = model(degraded).clamp(0.0, 1.0)
+    metrics = {name: {"psnr": float(psnr(out, clean)[0]), "ssim": float(ssim(out, clean)[0])}
+               for name, out in panels.items()}
+    fig, axes = plt.subplots(1, len(panels) + 2, figsize=(3.0 * (len(panels) + 2), 3.4))
+    for ax, (name, out) in zip(axes, panels.items()):
+        ax.imshow(to_image(out[0]).clip(0, 1), interpolation="nearest")
+        ax.set_title(f"{name}\n{metrics[name]['psnr']:.2f} dB, SSIM {metrics[name]['ssim']:.3f}", fontsize=9)
+    radius = float(kernel_radius(kernel)[0])
+    axes[-2].imshow(kernel[0, 0].numpy(), cmap="magma", interpolation="nearest")
+    axes[-2].set_title(f"kernel ({blur_kind}{'' if blur_kind in ('none', 'gaussian') else f':{index}'})\n"
+                       f"RMS radius {radius:.2f} px", fontsize=9)
+    axes[-1].imshow(to_image(clean[0]), interpolation="nearest")
+    axes[-1].set_title(f"ground truth\nnoise σ = {noise:g}/255", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig, metrics
+
+
+def blur_inspector(images: Mapping[str, np.ndarray], models: Mapping[str, Callable] | None = None):
+    """Sliders around :func:`inspect_blur`: test image, kernel family and index or Gaussian
+    sigmas and angle, noise, and the crop to zoom into (JupyterLab)."""
+    import ipywidgets as w
+
+    if not images:
+        raise ValueError("blur_inspector needs at least one image")
+    controls = {
+        "name": w.Dropdown(options=list(images), description="image"),
+        "blur_kind": w.Dropdown(options=BLUR_CHOICES, value="mild", description="blur"),
+        "index": w.IntSlider(0, 0, BANK_SIZE - 1, description="kernel"),
+        "sigma_x": w.FloatSlider(2.0, min=0.0, max=5.0, step=0.1, description="σx (px)"),
+        "sigma_y": w.FloatSlider(1.0, min=0.0, max=5.0, step=0.1, description="σy (px)"),
+        "angle": w.FloatSlider(30.0, min=0.0, max=180.0, step=5.0, description="angle (°)"),
+        "noise": w.FloatSlider(2.0, min=0.0, max=50.0, step=0.5, description="noise (/255)"),
+        "top": w.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="crop top"),
+        "left": w.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="crop left"),
+        "crop": w.IntSlider(128, 32, 512, step=16, description="crop (px)"),
+    }
+
+    def show(name, **values):
+        fig, _ = inspect_blur(images[name], models=models, **values)
+        plt.show()
+
+    output = w.interactive_output(show, controls)
+    items = list(controls.values())
+    return w.VBox([w.HBox([w.VBox(items[:5]), w.VBox(items[5:])]), output])

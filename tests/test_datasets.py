@@ -1,4 +1,4 @@
-"""Live and saved dead-leaves datasets, and the explorer's callback."""
+"""Live and saved dead-leaves datasets."""
 
 from __future__ import annotations
 
@@ -6,18 +6,14 @@ import json
 import subprocess
 import sys
 
-import matplotlib
 import numpy as np
 import pytest
 import torch
 
 from rstor_core.data import DeadLeavesDataset, read_png, save_dead_leaves, to_image, to_tensor
 from rstor_core.deadleaves import DeadLeavesParams, dead_leaves, image_rng
-from rstor_core.widgets import dead_leaves_explorer, explore_dead_leaves
 
 from conftest import ROOT
-
-matplotlib.use("Agg")
 
 
 def test_dataset_items_are_seeded_per_index_and_differ_between_indices():
@@ -79,22 +75,3 @@ def test_cli_saves_a_set_and_rejects_bad_input(tmp_path):
     assert sorted(p.name for p in (tmp_path / "set").iterdir()) == ["000000.png", "000001.png", "params.json"]
     bad = run("--n", "0", "--size", "16", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "--n" in bad.stderr and not (tmp_path / "bad").exists()
-
-
-def test_explorer_callback_draws_image_and_leaf_map_from_flat_slider_values():
-    fig = explore_dead_leaves(48, seed=1, alpha=2.5, shape_disc=0.0, shape_square=1.0, look_texture=0.5)
-    assert len(fig.axes) == 2 and "leaves visible" in fig.axes[1].get_title()
-    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(),
-                                  dead_leaves(48, 1, alpha=2.5, shapes={"disc": 0.0, "square": 1.0},
-                                              appearance={"flat": 1.0, "texture": 0.5}))
-
-
-def test_explorer_callback_rejects_all_zero_weights():
-    with pytest.raises(ValueError, match="shapes"):
-        explore_dead_leaves(32, shape_disc=0.0)
-
-
-def test_explorer_widget_builds_with_one_control_per_parameter():
-    widget = dead_leaves_explorer(size=32)
-    sliders = [c for box in widget.children[0].children for c in box.children]
-    assert len(sliders) == 8 + 7 + 3

@@ -1,0 +1,153 @@
+"""Restoration networks: NAFNet (Chen, Chu, Zhang & Sun, "Simple Baselines for Image
+Restoration", ECCV 2022) with the official module names, so official checkpoints load.
+
+NAFNet is a U-Net of "NAF" blocks: no activation functions; a SimpleGate (split the channels
+in two halves, multiply them) replaces GELU, and a simplified channel attention (global
+pooling + 1x1 conv) replaces the usual squeeze-excitation. Each block is residual with learned
+scales ``beta``, ``gamma`` that start at zero, so every block starts as the identity; the whole
+network predicts a correction added to its input. The state-dict names (``intro``,
+``encoders``, ``downs``, ``middle_blks``, ``ups``, ``decoders``, ``ending``; in blocks
+``conv1``..``conv5``, ``sca``, ``norm1``, ``norm2``, ``beta``, ``gamma``) are those of
+megvii-research/NAFNet, and so are the constructor keywords.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channels of a (B, C, H, W) map, with per-channel weight and bias."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        x = (x - mean) / (var + self.eps).sqrt()
+        return self.weight.view(1, -1, 1, 1) * x + self.bias.view(1, -1, 1, 1)
+
+
+class SimpleGate(nn.Module):
+    """The gate that replaces the activation: (B, 2C, H, W) -> (B, C, H, W), first half x second."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x.chunk(2, dim=1)
+        return a * b
+
+
+class NAFBlock(nn.Module):
+    """Norm -> 1x1 -> depthwise 3x3 -> gate -> channel attention -> 1x1, then a gated FFN; both residual."""
+
+    def __init__(self, channels: int, dw_expand: int = 2, ffn_expand: int = 2, dropout: float = 0.0) -> None:
+        super().__init__()
+        dw = channels * dw_expand
+        self.conv1 = nn.Conv2d(channels, dw, 1)
+        self.conv2 = nn.Conv2d(dw, dw, 3, padding=1, groups=dw)
+        self.conv3 = nn.Conv2d(dw // 2, channels, 1)
+        self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(dw // 2, dw // 2, 1))  # simplified attention
+        self.sg = SimpleGate()
+        ffn = channels * ffn_expand
+        self.conv4 = nn.Conv2d(channels, ffn, 1)
+        self.conv5 = nn.Conv2d(ffn // 2, channels, 1)
+        self.norm1 = LayerNorm2d(channels)
+        self.norm2 = LayerNorm2d(channels)
+        self.dropout1 = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout2 = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.beta = nn.Parameter(torch.zeros(1, channels, 1, 1))  # zero: the block starts as the identity
+        self.gamma = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        x = self.sg(self.conv2(self.conv1(self.norm1(inp))))
+        x = self.dropout1(self.conv3(x * self.sca(x)))
+        y = inp + x * self.beta
+        x = self.dropout2(self.conv5(self.sg(self.conv4(self.norm2(y)))))
+        return y + x * self.gamma
+
+
+@dataclass(frozen=True)
+class NAFNetConfig:
+    """NAFNet's size; the defaults are the small CPU configuration of the ``quick`` profile."""
+
+    img_channel: int = 3
+    width: int = 16  # channels at full resolution; doubles at each level (the paper: 32 or 64)
+    middle_blk_num: int = 1
+    enc_blk_nums: tuple[int, ...] = (1, 1, 1)  # blocks per encoder level (the paper's SIDD model: 2, 2, 4, 8)
+    dec_blk_nums: tuple[int, ...] = (1, 1, 1)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "enc_blk_nums", tuple(self.enc_blk_nums))
+        object.__setattr__(self, "dec_blk_nums", tuple(self.dec_blk_nums))
+        if len(self.enc_blk_nums) != len(self.dec_blk_nums):
+            raise ValueError(f"enc_blk_nums and dec_blk_nums need one entry per level, got "
+                             f"{self.enc_blk_nums} and {self.dec_blk_nums}")
+        if self.width < 1 or self.img_channel < 1 or self.middle_blk_num < 0 or min(self.enc_blk_nums, default=0) < 0:
+            raise ValueError(f"invalid NAFNet size: {self}")
+
+
+class NAFNet(nn.Module):
+    """NAFNet (B, C, H, W) -> (B, C, H, W); any H, W (padded to a multiple of 2^levels, cropped back)."""
+
+    def __init__(self, img_channel: int = 3, width: int = 16, middle_blk_num: int = 1,
+                 enc_blk_nums: tuple[int, ...] = (), dec_blk_nums: tuple[int, ...] = ()) -> None:
+        super().__init__()
+        self.config = NAFNetConfig(img_channel, width, middle_blk_num, enc_blk_nums, dec_blk_nums)
+        self.intro = nn.Conv2d(img_channel, width, 3, padding=1)
+        self.ending = nn.Conv2d(width, img_channel, 3, padding=1)
+        self.encoders, self.downs = nn.ModuleList(), nn.ModuleList()
+        self.ups, self.decoders = nn.ModuleList(), nn.ModuleList()
+        channels = width
+        for blocks in enc_blk_nums:
+            self.encoders.append(nn.Sequential(*[NAFBlock(channels) for _ in range(blocks)]))
+            self.downs.append(nn.Conv2d(channels, 2 * channels, 2, stride=2))
+            channels *= 2
+        self.middle_blks = nn.Sequential(*[NAFBlock(channels) for _ in range(middle_blk_num)])
+        for blocks in dec_blk_nums:
+            self.ups.append(nn.Sequential(nn.Conv2d(channels, 2 * channels, 1, bias=False), nn.PixelShuffle(2)))
+            channels //= 2
+            self.decoders.append(nn.Sequential(*[NAFBlock(channels) for _ in range(blocks)]))
+        self.multiple = 2 ** len(self.encoders)
+
+    @classmethod
+    def from_config(cls, config: NAFNetConfig) -> NAFNet:
+        return cls(**dataclasses.asdict(config))
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        height, width = inp.shape[-2:]
+        inp = F.pad(inp, (0, -width % self.multiple, 0, -height % self.multiple))  # zeros, right and bottom
+        x = self.intro(inp)
+        skips = []
+        for encoder, down in zip(self.encoders, self.downs):
+            x = encoder(x)
+            skips.append(x)
+            x = down(x)
+        x = self.middle_blks(x)
+        for decoder, up, skip in zip(self.decoders, self.ups, reversed(skips)):
+            x = decoder(up(x) + skip)
+        x = self.ending(x) + inp  # residual: the network predicts the correction
+        return x[..., :height, :width]
+
+
+MODELS = {"nafnet": (NAFNet, NAFNetConfig)}
+
+
+def build_model(name: str, config: dict | None = None) -> nn.Module:
+    """A model from its registry name and config fields, e.g. ``build_model("nafnet", {"width": 32})``."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; available: {sorted(MODELS)}")
+    model_cls, config_cls = MODELS[name]
+    return model_cls.from_config(config_cls(**(config or {})))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,78 @@
+"""NAFNet: the official module names and shapes, any input size, identity at initialisation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rstor_core.models import NAFNet, NAFNetConfig, build_model, count_parameters
+
+
+def _published_keys(width: int, enc: list[int], middle: int, dec: list[int]) -> dict[str, tuple[int, ...]]:
+    """State-dict names and shapes written out from the published architecture (megvii-research/NAFNet,
+    basicsr/models/archs/NAFNet_arch.py), independently of our code."""
+    def block(prefix: str, c: int) -> dict[str, tuple[int, ...]]:
+        dw = 2 * c
+        return {f"{prefix}.conv1.weight": (dw, c, 1, 1), f"{prefix}.conv1.bias": (dw,),
+                f"{prefix}.conv2.weight": (dw, 1, 3, 3), f"{prefix}.conv2.bias": (dw,),
+                f"{prefix}.conv3.weight": (c, dw // 2, 1, 1), f"{prefix}.conv3.bias": (c,),
+                f"{prefix}.sca.1.weight": (dw // 2, dw // 2, 1, 1), f"{prefix}.sca.1.bias": (dw // 2,),
+                f"{prefix}.conv4.weight": (2 * c, c, 1, 1), f"{prefix}.conv4.bias": (2 * c,),
+                f"{prefix}.conv5.weight": (c, c, 1, 1), f"{prefix}.conv5.bias": (c,),
+                f"{prefix}.norm1.weight": (c,), f"{prefix}.norm1.bias": (c,),
+                f"{prefix}.norm2.weight": (c,), f"{prefix}.norm2.bias": (c,),
+                f"{prefix}.beta": (1, c, 1, 1), f"{prefix}.gamma": (1, c, 1, 1)}
+
+    keys = {"intro.weight": (width, 3, 3, 3), "intro.bias": (width,),
+            "ending.weight": (3, width, 3, 3), "ending.bias": (3,)}
+    c = width
+    for level, n in enumerate(enc):
+        for b in range(n):
+            keys |= block(f"encoders.{level}.{b}", c)
+        keys |= {f"downs.{level}.weight": (2 * c, c, 2, 2), f"downs.{level}.bias": (2 * c,)}
+        c *= 2
+    for b in range(middle):
+        keys |= block(f"middle_blks.{b}", c)
+    for level, n in enumerate(dec):
+        keys[f"ups.{level}.0.weight"] = (2 * c, c, 1, 1)
+        c //= 2
+        for b in range(n):
+            keys |= block(f"decoders.{level}.{b}", c)
+    return keys
+
+
+def test_width_16_state_dict_has_the_official_names_and_shapes():
+    model = NAFNet(img_channel=3, width=16, middle_blk_num=1, enc_blk_nums=[1, 1, 2], dec_blk_nums=[1, 1, 1])
+    got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert got == _published_keys(16, [1, 1, 2], 1, [1, 1, 1])
+
+
+def test_official_style_state_dict_loads_strictly():
+    source = NAFNet(width=16, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1])
+    target = NAFNet(width=16, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1])
+    target.load_state_dict(source.state_dict(), strict=True)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 33, 47), (2, 3, 64, 64), (1, 3, 17, 8)])
+def test_any_input_size_is_padded_and_cropped_back(shape):
+    model = build_model("nafnet", {"width": 8})
+    assert model(torch.rand(shape)).shape == shape
+
+
+def test_a_fresh_network_returns_its_input_plus_the_intro_ending_path_only():
+    model = build_model("nafnet", {"width": 8}).eval()
+    for p in (model.ending.weight, model.ending.bias):
+        torch.nn.init.zeros_(p)
+    x = torch.rand(1, 3, 24, 24)
+    torch.testing.assert_close(model(x), x)  # zero ending: the residual network is the identity
+
+
+def test_registry_rejects_unknown_names_and_bad_sizes():
+    with pytest.raises(ValueError, match="available"):
+        build_model("restormer")
+    with pytest.raises(ValueError, match="one entry per level"):
+        NAFNetConfig(enc_blk_nums=(1, 1), dec_blk_nums=(1,))
+
+
+def test_quick_configuration_is_small():
+    assert 100_000 < count_parameters(NAFNet.from_config(NAFNetConfig())) < 2_000_000
