@@ -62,7 +62,7 @@ from rstor_core import degrade
 from rstor_core.deadleaves import (APPEARANCES, SHAPES, DeadLeavesParams, dead_leaves_batch, image_rng,
                                    power_law_cdf, power_law_pdf, power_law_radii)
 from rstor_core.deadleaves import dead_leaves as render
-from rstor_core.figures import image_row
+from rstor_core.figures import centre_crop, image_row
 from rstor_core.files import project_root, save_figure, save_table
 from rstor_core.metrics import psnr
 from rstor_core.params import COLOUR_SAMPLERS, AppearanceWeights, ShapeWeights
@@ -371,7 +371,7 @@ family_table
 # %% tags=["remove-output"]
 photo_name, photo = next(iter(photos.items()))
 examples = {"dead leaves": render(example_crop, seed, params=leaf_params),
-            photo_name: photo[:example_crop, -example_crop:] if min(photo.shape[:2]) >= example_crop else photo}
+            photo_name: centre_crop(photo, example_crop)}
 blurs = {"small:0": degrade.bank_kernels("small:0"), "mild:0": degrade.bank_kernels("mild:0"),
          "big:0": degrade.bank_kernels("big:0"), "Gaussian 2.0/0.7 px": degrade.gaussian_kernel(2.0, 0.7, 30.0)}
 fig, axes = plt.subplots(len(examples), len(blurs) + 2, figsize=(2.4 * (len(blurs) + 2), 2.6 * len(examples)))

@@ -22,3 +22,10 @@ def image_row(images: Mapping[str, np.ndarray], *, crop: tuple[slice, slice] | N
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size`` x ``size`` window of an (H, W, ...) image (the whole side if smaller)."""
+    height, width = image.shape[:2]
+    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
+    return image[top:top + size, left:left + size]
