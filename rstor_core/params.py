@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -63,10 +63,30 @@ def _mapping_to(cls: type, value: Any) -> Any:
 COLOUR_SAMPLERS = ("uniform", "grey", "saturated", "natural")
 
 
-@dataclass(frozen=True)
-class ShapeWeights:
-    """Mixing weights of the leaf primitives (normalised; defaults: discs only, as the seed)."""
+class _Weights:
+    """Mixing weights (non-negative, normalised when used); ``key`` names them in errors."""
 
+    key: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+        if sum(dataclasses.astuple(self)) <= 0:
+            raise ConfigError(self.key, f"weights must sum to a positive number, got {dataclasses.asdict(self)}")
+
+    @classmethod
+    def only(cls, name: str) -> Any:
+        """All the weight on ``name`` (e.g. one primitive for a gallery)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if name not in names:
+            raise ValueError(f"unknown {cls.key} name {name!r}; allowed: {names}")
+        return cls(**{n: float(n == name) for n in names})
+
+
+@dataclass(frozen=True)
+class ShapeWeights(_Weights):
+    """Mixing weights of the leaf primitives (defaults: discs only, as the seed)."""
+
+    key: ClassVar[str] = "shapes"
     disc: float = knob(1.0, ge=0.0)
     ellipse: float = knob(0.0, ge=0.0)
     square: float = knob(0.0, ge=0.0)
@@ -75,40 +95,15 @@ class ShapeWeights:
     polygon: float = knob(0.0, ge=0.0)
     bar: float = knob(0.0, ge=0.0)
 
-    @classmethod
-    def only(cls, name: str) -> ShapeWeights:
-        """All the weight on ``name`` (e.g. one primitive for a gallery)."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        if name not in names:
-            raise ValueError(f"unknown {cls.__name__} name {name!r}; allowed: {names}")
-        return cls(**{n: float(n == name) for n in names})
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
-        if sum(dataclasses.astuple(self)) <= 0:
-            raise ConfigError("shapes", f"weights must sum to a positive number, got {dataclasses.asdict(self)}")
-
 
 @dataclass(frozen=True)
-class AppearanceWeights:
+class AppearanceWeights(_Weights):
     """Mixing weights of how a leaf is coloured: flat, two-colour gradient, or noise texture."""
 
+    key: ClassVar[str] = "appearance"
     flat: float = knob(1.0, ge=0.0)
     gradient: float = knob(0.0, ge=0.0)
     texture: float = knob(0.0, ge=0.0)
-
-    @classmethod
-    def only(cls, name: str) -> AppearanceWeights:
-        """All the weight on ``name`` (e.g. one primitive for a gallery)."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        if name not in names:
-            raise ValueError(f"unknown {cls.__name__} name {name!r}; allowed: {names}")
-        return cls(**{n: float(n == name) for n in names})
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
-        if sum(dataclasses.astuple(self)) <= 0:
-            raise ConfigError("appearance", f"weights must sum to a positive number, got {dataclasses.asdict(self)}")
 
 
 @dataclass(frozen=True)
