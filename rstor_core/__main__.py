@@ -2,6 +2,7 @@
 
     python -m rstor_core check-profile parameters/quick.yaml
     python -m rstor_core book --profile quick [--chapters 01 03] [--fresh] [--no-build]
+    python -m rstor_core train --profile smoke --experiment NAME [--force]
     python -m rstor_core deadleaves save --n 1000 --size 256 --out DIR [--profile quick | --params FILE]
 
 Exit codes: 0 done, 1 a chapter or the book build failed, 2 bad input (profile, chapter name);
@@ -30,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     book.add_argument("--fresh", action="store_true", help="retrain instead of reusing saved weights")
     book.add_argument("--no-build", action="store_true", help="execute the chapters only")
     book.add_argument("--outputs", type=Path, default=Path("outputs"), help="outputs root (default: outputs)")
+    train = commands.add_parser("train", help="train one experiment of a profile (skipped when already trained)")
+    train.add_argument("--profile", default="quick", help="profile name or file (default: quick)")
+    train.add_argument("--experiment", required=True, help="a name under the profile's experiments section")
+    train.add_argument("--force", action="store_true", help="start over even if trained or interrupted")
+    train.add_argument("--outputs", type=Path, default=Path("outputs"), help="outputs root (default: outputs)")
     dead = commands.add_parser("deadleaves", help="dead-leaves datasets").add_subparsers(dest="action", required=True)
     save = dead.add_parser("save", help="write a seeded set of dead-leaves PNGs (resumable)")
     save.add_argument("--n", type=int, required=True, help="number of images")
@@ -53,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-profile":
         print(f"{profile.path}: ok (sha256 {profile.sha256[:12]})")
         return 0
+    if args.command == "train":
+        return _train(profile, args)
 
     from rstor_core.book import run_book, select_chapters, toc_chapters
 
@@ -67,6 +75,23 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as err:  # a chapter (ChapterError) or the Jupyter Book build
         print(f"error: {err}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _train(profile, args: argparse.Namespace) -> int:
+    if args.experiment not in profile.experiments:
+        print(f"error: {profile.path}: no experiment {args.experiment!r}; available: {sorted(profile.experiments)}",
+              file=sys.stderr)
+        return 2
+    from rstor_core.train import TrainingDiverged, train_experiment
+
+    out_dir = args.outputs / profile.name / "checkpoints" / args.experiment
+    try:
+        path = train_experiment(profile.experiments[args.experiment], out_dir, force=args.force)
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"model: {path}")
     return 0
 
 

@@ -14,11 +14,12 @@ megvii-research/NAFNet, and so are the constructor keywords.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from rstor_core.params import MODEL_NAMES, ModelConfig, NAFNetConfig, StackedConvConfig, UNetConfig
 
 
 class LayerNorm2d(nn.Module):
@@ -74,26 +75,6 @@ class NAFBlock(nn.Module):
         return y + x * self.gamma
 
 
-@dataclass(frozen=True)
-class NAFNetConfig:
-    """NAFNet's size; the defaults are the small CPU configuration of the ``quick`` profile."""
-
-    img_channel: int = 3
-    width: int = 16  # channels at full resolution; doubles at each level (the paper: 32 or 64)
-    middle_blk_num: int = 1
-    enc_blk_nums: tuple[int, ...] = (1, 1, 1)  # blocks per encoder level (the paper's SIDD model: 2, 2, 4, 8)
-    dec_blk_nums: tuple[int, ...] = (1, 1, 1)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "enc_blk_nums", tuple(self.enc_blk_nums))
-        object.__setattr__(self, "dec_blk_nums", tuple(self.dec_blk_nums))
-        if len(self.enc_blk_nums) != len(self.dec_blk_nums):
-            raise ValueError(f"enc_blk_nums and dec_blk_nums need one entry per level, got "
-                             f"{self.enc_blk_nums} and {self.dec_blk_nums}")
-        if self.width < 1 or self.img_channel < 1 or self.middle_blk_num < 0 or min(self.enc_blk_nums, default=0) < 0:
-            raise ValueError(f"invalid NAFNet size: {self}")
-
-
 class NAFNet(nn.Module):
     """NAFNet (B, C, H, W) -> (B, C, H, W); any H, W (padded to a multiple of 2^levels, cropped back)."""
 
@@ -137,7 +118,64 @@ class NAFNet(nn.Module):
         return x[..., :height, :width]
 
 
-MODELS = {"nafnet": (NAFNet, NAFNetConfig)}
+def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True),
+                         nn.Conv2d(c_out, c_out, 3, padding=1), nn.ReLU(inplace=True))
+
+
+class UNet(nn.Module):
+    """U-Net (B, C, H, W) -> (B, C, H, W), residual like NAFNet; any size (padded, cropped back)."""
+
+    def __init__(self, img_channel: int = 3, width: int = 16, levels: int = 3) -> None:
+        super().__init__()
+        self.config = UNetConfig(img_channel, width, levels)
+        widths = [width * 2 ** i for i in range(levels + 1)]
+        self.intro = _double_conv(img_channel, width)
+        self.downs = nn.ModuleList(_double_conv(widths[i], widths[i + 1]) for i in range(levels))
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(levels))
+        self.merges = nn.ModuleList(_double_conv(2 * widths[i], widths[i]) for i in range(levels))
+        self.ending = nn.Conv2d(width, img_channel, 1)
+        self.multiple = 2 ** levels
+
+    @classmethod
+    def from_config(cls, config: UNetConfig) -> UNet:
+        return cls(**dataclasses.asdict(config))
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        height, width = inp.shape[-2:]
+        padded = F.pad(inp, (0, -width % self.multiple, 0, -height % self.multiple), mode="replicate")
+        x = self.intro(padded)
+        skips = []
+        for down in self.downs:
+            skips.append(x)
+            x = down(F.max_pool2d(x, 2))
+        for level in reversed(range(len(self.ups))):
+            x = self.merges[level](torch.cat([self.ups[level](x), skips[level]], dim=1))
+        return (self.ending(x) + padded)[..., :height, :width]
+
+
+class StackedConv(nn.Module):
+    """Stacked convolutions, residual; a receptive field of only 2 x depth + 1 pixels."""
+
+    def __init__(self, img_channel: int = 3, width: int = 48, depth: int = 8) -> None:
+        super().__init__()
+        self.config = StackedConvConfig(img_channel, width, depth)
+        layers = [nn.Conv2d(img_channel, width, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True)]
+        layers.append(nn.Conv2d(width, img_channel, 3, padding=1))
+        self.layers = nn.Sequential(*layers)
+
+    @classmethod
+    def from_config(cls, config: StackedConvConfig) -> StackedConv:
+        return cls(**dataclasses.asdict(config))
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        return inp + self.layers(inp)
+
+
+MODELS = {"nafnet": (NAFNet, NAFNetConfig), "unet": (UNet, UNetConfig), "stacked_conv": (StackedConv, StackedConvConfig)}
+assert tuple(MODELS) == MODEL_NAMES, "the registry and the profile's model names must agree"
 
 
 def build_model(name: str, config: dict | None = None) -> nn.Module:
@@ -146,6 +184,11 @@ def build_model(name: str, config: dict | None = None) -> nn.Module:
         raise ValueError(f"unknown model {name!r}; available: {sorted(MODELS)}")
     model_cls, config_cls = MODELS[name]
     return model_cls.from_config(config_cls(**(config or {})))
+
+
+def model_from_config(config: ModelConfig) -> nn.Module:
+    """The network a profile's ``model`` section names."""
+    return build_model(config.name, dataclasses.asdict(config.chosen))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -149,6 +149,112 @@ class DeadLeavesParams:
             raise ConfigError("palette", f"folder {self.palette!r} does not exist; give 'skimage' or a folder")
 
 
+MODEL_NAMES = ("nafnet", "unet", "stacked_conv")
+BLUR_KINDS = ("none", "motion", "small", "mild", "big", "gaussian")  # "motion": all three families
+
+
+@dataclass(frozen=True)
+class NAFNetConfig:
+    """NAFNet's size (constructor keywords as the official class); defaults: the quick CPU model."""
+
+    img_channel: int = knob(3, ge=1)
+    width: int = knob(16, ge=1)  # channels at full resolution, doubled at each level (paper: 32 or 64)
+    middle_blk_num: int = knob(1, ge=0)
+    enc_blk_nums: tuple[int, ...] = knob((1, 1, 1), ge=0)  # blocks per encoder level (paper, SIDD: 2, 2, 4, 8)
+    dec_blk_nums: tuple[int, ...] = knob((1, 1, 1), ge=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "enc_blk_nums", tuple(self.enc_blk_nums))
+        object.__setattr__(self, "dec_blk_nums", tuple(self.dec_blk_nums))
+        check_bounds(self)
+        if len(self.enc_blk_nums) != len(self.dec_blk_nums):
+            raise ConfigError("dec_blk_nums", f"needs one entry per encoder level, got {self.enc_blk_nums} and "
+                              f"{self.dec_blk_nums}")
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """A plain U-Net, the original study's architecture ablation; sized near the quick NAFNet."""
+
+    img_channel: int = knob(3, ge=1)
+    width: int = knob(16, ge=1)
+    levels: int = knob(3, ge=0, le=8)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class StackedConvConfig:
+    """The original study's simplest baseline: ``depth`` 3x3 conv + ReLU layers at full resolution."""
+
+    img_channel: int = knob(3, ge=1)
+    width: int = knob(48, ge=1)
+    depth: int = knob(8, ge=2)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which network, and the size of each (only the chosen one is used)."""
+
+    name: str = knob("nafnet", choices=MODEL_NAMES)
+    nafnet: NAFNetConfig = field(default_factory=NAFNetConfig)
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    stacked_conv: StackedConvConfig = field(default_factory=StackedConvConfig)
+
+    def __post_init__(self) -> None:
+        for name, cls in (("nafnet", NAFNetConfig), ("unet", UNetConfig), ("stacked_conv", StackedConvConfig)):
+            object.__setattr__(self, name, _mapping_to(cls, getattr(self, name)))
+        check_bounds(self)
+
+    @property
+    def chosen(self) -> Any:
+        return getattr(self, self.name)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One training run: data, degradation, network and optimisation (``python -m rstor_core train``)."""
+
+    data: str = knob("dead_leaves", choices=("dead_leaves", "natural"))
+    natural_images: str = "skimage"  # natural data: "skimage" (its documented train split) or a folder
+    dead_leaves: DeadLeavesParams = field(default_factory=DeadLeavesParams)
+    crop: int = knob(96, ge=16, le=2048)  # training crop side, pixels
+    noise: tuple[float, float] = knob((0.0, 50.0), ge=0.0, le=255.0)  # AWGN sigma range, /255, per sample
+    blur: str = knob("none", choices=BLUR_KINDS)
+    gaussian_sigma: tuple[float, float] = knob((0.5, 3.0), ge=0.0, le=10.0)  # blur "gaussian": sigma range, px
+    model: ModelConfig = field(default_factory=ModelConfig)
+    steps: int = knob(1000, ge=1)
+    batch_size: int = knob(8, ge=1, le=1024)
+    lr: float = knob(1e-3, gt=0.0, le=1.0)
+    loss: str = knob("mse", choices=("mse", "l1"))
+    grad_clip: float | None = knob(1.0, gt=0.0)  # max gradient norm; null: no clipping
+    val_every: int = knob(100, ge=1)  # steps between validations (and plateau-scheduler updates)
+    val_images: int = knob(8, ge=1, le=4096)  # fixed, seeded validation crops
+    checkpoint_every: int = knob(100, ge=1)
+    plateau_patience: int = knob(3, ge=0)  # validations without PSNR gain before the lr is cut
+    plateau_factor: float = knob(0.5, gt=0.0, le=1.0)
+    channels_last: bool = False
+    seed: int = knob(0, ge=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dead_leaves", _mapping_to(DeadLeavesParams, self.dead_leaves))
+        object.__setattr__(self, "model", _mapping_to(ModelConfig, self.model))
+        for name in ("noise", "gaussian_sigma"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        check_bounds(self)
+        for name in ("noise", "gaussian_sigma"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ConfigError(name, f"expected (low, high) with low <= high, got {(low, high)}")
+        if self.data == "natural" and self.natural_images != "skimage" and not Path(self.natural_images).is_dir():
+            raise ConfigError("natural_images", f"folder {self.natural_images!r} does not exist; give 'skimage' "
+                              "or a folder of training photos (e.g. DIV2K_train_HR)")
+
+
 # --- one section per chapter ------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -188,6 +294,7 @@ class Profile:
     path: Path
     sha256: str
     data_generation: DataGenerationConfig = field(default_factory=DataGenerationConfig)
+    experiments: dict[str, ExperimentConfig] = field(default_factory=dict)  # trained by `rstor_core train`
 
     def section(self, chapter: str) -> Any:
         """The config of a chapter of the toc, e.g. ``"01_data_generation"``."""
@@ -229,7 +336,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
     if unknown:
         raise ProfileError(f"{path}: unknown section {unknown[0]!r}; allowed sections: {sorted(_SECTIONS)}")
     hints = typing.get_type_hints(Profile)
-    sections = {key: _build(hints[key], data.get(key) or {}, key, path) for key in _SECTIONS}
+    sections = {key: _check(hints[key], data.get(key) or {}, key, path) for key in _SECTIONS}
     return Profile(name=path.stem, path=path, sha256=hashlib.sha256(raw).hexdigest(), **sections)
 
 
@@ -265,6 +372,10 @@ def _check(hint: Any, value: Any, key: str, path: Path) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _check(inner[0], value, key, path)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ProfileError(f"{path}: {key}: expected a mapping of names, got {value!r}")
+        return {str(name): _check(args[1], item or {}, f"{key}.{name}", path) for name, item in value.items()}
     if origin is tuple:
         fixed = len(args) != 2 or args[1] is not Ellipsis
         if not isinstance(value, (list, tuple)) or (fixed and len(value) != len(args)):

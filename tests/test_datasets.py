@@ -75,3 +75,49 @@ def test_cli_saves_a_set_and_rejects_bad_input(tmp_path):
     assert sorted(p.name for p in (tmp_path / "set").iterdir()) == ["000000.png", "000001.png", "params.json"]
     bad = run("--n", "0", "--size", "16", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "--n" in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_image_folder_reads_8_and_16_bit_grey_and_rgba_and_skips_bad_files_with_one_warning(tmp_path, caplog):
+    import png as pypng
+    import skimage.io
+
+    from rstor_core.data import ImageFolder, natural_images
+
+    rng = np.random.default_rng(0)
+    skimage.io.imsave(tmp_path / "a_rgb.png", (rng.random((10, 12, 3)) * 255).astype(np.uint8))
+    skimage.io.imsave(tmp_path / "b_grey.png", (rng.random((10, 12)) * 255).astype(np.uint8))
+    skimage.io.imsave(tmp_path / "c_rgba.png", (rng.random((10, 12, 4)) * 255).astype(np.uint8))
+    deep = (rng.random((10, 12, 3)) * 65535).astype(np.uint16)
+    with open(tmp_path / "d_16bit.png", "wb") as file:
+        pypng.Writer(12, 10, greyscale=False, bitdepth=16).write(file, deep.reshape(10, -1))
+    skimage.io.imsave(tmp_path / "e_photo.jpg", (rng.random((10, 12, 3)) * 255).astype(np.uint8))
+    (tmp_path / "f_broken.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "g_text.jpg").write_text("not a jpeg")
+    with caplog.at_level("WARNING"):
+        folder = ImageFolder(tmp_path)
+    assert [p.name for p in folder.paths] == ["a_rgb.png", "b_grey.png", "c_rgba.png", "d_16bit.png", "e_photo.jpg"]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "f_broken.png" in warnings[0].message and "g_text.jpg" in warnings[0].message
+    images = natural_images(tmp_path)
+    assert all(im.shape == (10, 12, 3) and im.dtype == np.float32 for im in images.values())
+    np.testing.assert_allclose(images["d_16bit"], deep / 65535, atol=1e-6)  # all 16 bits kept
+
+
+def test_natural_split_is_fixed_and_disjoint():
+    from rstor_core.data import NATURAL_SPLITS, natural_images
+
+    assert not set(NATURAL_SPLITS["train"]) & set(NATURAL_SPLITS["test"])
+    assert list(natural_images("skimage", split="test")) == list(NATURAL_SPLITS["test"])
+
+
+def test_training_batches_depend_only_on_seed_step_and_rank():
+    from rstor_core.data import TrainingBatches
+    from rstor_core.params import ExperimentConfig
+
+    config = ExperimentConfig(data="natural", crop=24, batch_size=3, blur="motion", noise=(0.0, 2.0))
+    a, b = TrainingBatches(config), TrainingBatches(config)
+    for x, y in zip(a.batch(4), b.batch(4)):
+        assert torch.equal(x, y)
+    assert not torch.equal(a.batch(4)[1], a.batch(5)[1])
+    assert not torch.equal(a.batch(4)[1], TrainingBatches(config, rank=1, world_size=2).batch(4)[1])
+    assert torch.equal(a.validation()[0], b.validation()[0])

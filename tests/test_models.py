@@ -53,9 +53,10 @@ def test_official_style_state_dict_loads_strictly():
     target.load_state_dict(source.state_dict(), strict=True)
 
 
+@pytest.mark.parametrize("name", ["nafnet", "unet", "stacked_conv"])
 @pytest.mark.parametrize("shape", [(1, 3, 33, 47), (2, 3, 64, 64), (1, 3, 17, 8)])
-def test_any_input_size_is_padded_and_cropped_back(shape):
-    model = build_model("nafnet", {"width": 8})
+def test_any_input_size_is_padded_and_cropped_back(name, shape):
+    model = build_model(name, {"width": 8})
     assert model(torch.rand(shape)).shape == shape
 
 
@@ -70,9 +71,11 @@ def test_a_fresh_network_returns_its_input_plus_the_intro_ending_path_only():
 def test_registry_rejects_unknown_names_and_bad_sizes():
     with pytest.raises(ValueError, match="available"):
         build_model("restormer")
-    with pytest.raises(ValueError, match="one entry per level"):
+    with pytest.raises(ValueError, match="one entry per encoder level"):
         NAFNetConfig(enc_blk_nums=(1, 1), dec_blk_nums=(1,))
 
 
-def test_quick_configuration_is_small():
-    assert 100_000 < count_parameters(NAFNet.from_config(NAFNetConfig())) < 2_000_000
+def test_quick_configuration_is_small_and_the_unet_is_of_similar_size():
+    nafnet = count_parameters(NAFNet.from_config(NAFNetConfig()))
+    assert 100_000 < nafnet < 2_000_000
+    assert 0.3 < count_parameters(build_model("unet")) / nafnet < 3

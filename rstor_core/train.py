@@ -1,0 +1,231 @@
+"""Training: a small Trainer in d2l's spirit, with checkpoints that survive being killed.
+
+    python -m rstor_core train --profile smoke --experiment denoise_dead_leaves
+    torchrun --nproc_per_node 2 -m rstor_core train --profile quick --experiment NAME   # DDP
+
+One experiment (:class:`rstor_core.params.ExperimentConfig`) trains into its folder:
+``last.opt.pt`` (model, optimiser, scheduler, step and RNG state: enough to resume; not
+committed), ``model.pt`` (the final weights and config, a few MB: what the chapters load) and
+``log.csv`` (loss, learning rate, validation PSNR, throughput per step). Batches depend only on
+(seed, step, rank) (:class:`rstor_core.data.TrainingBatches`), so a run killed at any point and
+resumed from its last checkpoint ends with the very weights of an uninterrupted run. Chapters
+02 and 03 call :func:`train_experiment`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from rstor_core.data import TrainingBatches
+from rstor_core.files import atomic_path
+from rstor_core.metrics import psnr
+from rstor_core.models import model_from_config
+from rstor_core.params import ExperimentConfig
+
+log = logging.getLogger(__name__)
+STATE_FILE, MODEL_FILE, LOG_FILE = "last.opt.pt", "model.pt", "log.csv"
+LOG_COLUMNS = ("step", "loss", "lr", "val_psnr", "img_per_s")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
+
+
+def pick_device() -> torch.device:
+    """``cuda`` when available, else ``cpu``: chosen once per run (and recorded in the manifest)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Trainer:
+    """Fit one experiment into ``out_dir``; see the module docstring for the files it keeps."""
+
+    def __init__(self, config: ExperimentConfig, out_dir: str | Path, *, device: torch.device | None = None,
+                 progress: bool = True) -> None:
+        self.config, self.out_dir, self.progress = config, Path(out_dir), progress
+        self.distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world_size = dist.get_world_size() if self.distributed else 1
+        self.device = device or pick_device()
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's global RNG
+            torch.manual_seed(config.seed)
+            self.model = model_from_config(config.model).to(self.device)
+        if config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimiser = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimiser, mode="max", factor=config.plateau_factor, patience=config.plateau_patience)
+        self.network = (torch.nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model)
+        self.batches = TrainingBatches(config, rank=self.rank, world_size=self.world_size)
+        self.step = 0
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def fit(self, *, resume: bool = True) -> Path:
+        """Train to ``config.steps`` (resuming from ``last.opt.pt`` when asked); return ``model.pt``."""
+        if resume and (self.out_dir / STATE_FILE).is_file():
+            self.load_state(self.out_dir / STATE_FILE)
+            log.info("resuming %s at step %d", self.out_dir, self.step)
+        elif self.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._trim_log()
+        validation = tuple(t.to(self.device) for t in self.batches.validation())
+        loss_fn = torch.nn.functional.mse_loss if self.config.loss == "mse" else torch.nn.functional.l1_loss
+        bar = tqdm(total=self.config.steps, initial=self.step, desc=self.out_dir.name, unit="step",
+                   disable=not self.progress or self.rank != 0)
+        while self.step < self.config.steps:
+            start = time.perf_counter()
+            degraded, clean = (t.to(self.device) for t in self.batches.batch(self.step))
+            if self.config.channels_last:
+                degraded = degraded.contiguous(memory_format=torch.channels_last)
+            self.model.train()
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                loss = loss_fn(self.network(degraded).float(), clean)
+            self._check_finite(loss)
+            self.optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimiser.step()
+            self.step += 1
+            row = {"step": self.step, "loss": loss.item(), "lr": self.optimiser.param_groups[0]["lr"], "val_psnr": "",
+                   "img_per_s": self.config.batch_size * self.world_size / (time.perf_counter() - start)}
+            if self.step % self.config.val_every == 0 or self.step == self.config.steps:
+                row["val_psnr"] = self.validate(*validation)
+                self.scheduler.step(row["val_psnr"])
+            self._log(row)
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['loss']:.4g}", psnr=row["val_psnr"] and f"{row['val_psnr']:.2f}",
+                            img_s=f"{row['img_per_s']:.1f}")
+            if self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps:
+                self.save_state(self.out_dir / STATE_FILE)
+        bar.close()
+        if self.rank == 0:
+            self.save_model(self.out_dir / MODEL_FILE)
+        return self.out_dir / MODEL_FILE
+
+    @torch.inference_mode()
+    def validate(self, degraded: torch.Tensor, clean: torch.Tensor, batch_size: int = 16) -> float:
+        """Mean PSNR (dB) of the model on the fixed validation set."""
+        self.model.eval()
+        scores = [psnr(self.model(degraded[i:i + batch_size]).float().clamp(0, 1), clean[i:i + batch_size])
+                  for i in range(0, len(clean), batch_size)]
+        return float(torch.cat(scores).mean())
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def save_state(self, path: Path) -> None:
+        """Everything needed to resume, written atomically (rank 0 only)."""
+        if self.rank != 0:
+            return
+        state = {"model": self.model.state_dict(), "optimiser": self.optimiser.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "step": self.step,
+                 "rng": {"torch": torch.get_rng_state()}, "config": dataclasses.asdict(self.config)}
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+
+    def load_state(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if _plain(state["config"]) != _plain(dataclasses.asdict(self.config)):
+            raise ValueError(f"{path} was written by another configuration; use a new folder or --force")
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.step = state["step"]
+
+    def save_model(self, path: Path) -> None:
+        """The final weights with the config that rebuilds the network (no optimiser: a few MB)."""
+        with atomic_path(path) as tmp:
+            torch.save({"model": self.model.state_dict(), "config": dataclasses.asdict(self.config),
+                        "step": self.step}, tmp)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        finite = torch.tensor(float(torch.isfinite(loss)), device=self.device)
+        if self.distributed:
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)  # every rank stops together
+        if finite.item() < 1:
+            last = self.out_dir / STATE_FILE
+            kept = f"the last good checkpoint {last} is kept" if last.is_file() else "no checkpoint was written yet"
+            raise TrainingDiverged(f"non-finite loss ({loss.item()}) at step {self.step + 1}; {kept}")
+
+    def _log(self, row: dict[str, Any]) -> None:
+        if self.rank != 0:
+            return
+        path = self.out_dir / LOG_FILE
+        new = not path.is_file()
+        with path.open("a", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=LOG_COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def _trim_log(self) -> None:
+        """Drop log rows past the resumed step: those steps run again."""
+        path = self.out_dir / LOG_FILE
+        if self.rank != 0 or not path.is_file():
+            return
+        with path.open(newline="") as file:
+            rows = [r for r in csv.DictReader(file) if int(r["step"]) <= self.step]
+        with atomic_path(path) as tmp, tmp.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=LOG_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def load_model(path: str | Path, *, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """Rebuild a trained network from ``model.pt`` (or ``last.opt.pt``), in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}: train it with `python -m rstor_core train`")
+    state = torch.load(path, map_location=device, weights_only=True)
+    model = model_from_config(ExperimentConfig(**state["config"]).model)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+
+
+def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bool = False,
+                     progress: bool = True) -> Path:
+    """Train unless ``out_dir/model.pt`` already holds this experiment (``force``: start over)."""
+    out_dir = Path(out_dir)
+    model_path = out_dir / MODEL_FILE
+    if not force and model_path.is_file():
+        saved = torch.load(model_path, map_location="cpu", weights_only=True)
+        if _plain(saved["config"]) == _plain(dataclasses.asdict(config)):
+            log.info("%s is already trained (%d steps): skipped", out_dir, saved["step"])
+            return model_path
+        log.info("%s was trained with another configuration: retraining", out_dir)
+        force = True
+    if force:
+        for name in (STATE_FILE, MODEL_FILE, LOG_FILE):
+            (out_dir / name).unlink(missing_ok=True)
+    distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    if distributed and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    try:
+        return Trainer(config, out_dir, progress=progress).fit(resume=True)
+    finally:
+        if distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, as a config reads back from a checkpoint."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+

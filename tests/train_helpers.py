@@ -1,0 +1,45 @@
+"""Scripts the training tests run in subprocesses (killed runs, torchrun), and their tiny config."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+TINY = {"data": "dead_leaves", "crop": 16, "noise": [0.0, 30.0], "steps": 30, "batch_size": 2, "val_every": 10,
+        "val_images": 2, "checkpoint_every": 3, "seed": 1,
+        "model": {"name": "nafnet", "nafnet": {"width": 4, "middle_blk_num": 1, "enc_blk_nums": [1],
+                                                "dec_blk_nums": [1]}}}
+
+
+def train(out_dir: str, config_json: str) -> None:
+    """Train (resuming if possible) the config given as JSON into ``out_dir``."""
+    import torch
+
+    from rstor_core.params import ExperimentConfig
+    from rstor_core.train import train_experiment
+
+    torch.set_num_threads(1)  # the same arithmetic in every process
+    train_experiment(ExperimentConfig(**json.loads(config_json)), out_dir, progress=False)
+
+
+def ddp_rank_weights(out_dir: str, config_json: str) -> None:
+    """Under torchrun: train with DDP (gloo), then every rank saves its own copy of the weights."""
+    import torch
+    import torch.distributed as dist
+
+    from rstor_core.params import ExperimentConfig
+    from rstor_core.train import Trainer
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    trainer = Trainer(ExperimentConfig(**json.loads(config_json)), out_dir, progress=False)
+    trainer.fit(resume=False)
+    torch.save(trainer.model.state_dict(), Path(out_dir) / f"rank{dist.get_rank()}.pt")
+    first = trainer.batches.batch(0)[1]
+    torch.save(first, Path(out_dir) / f"batch0_rank{dist.get_rank()}.pt")
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    {"train": train, "ddp": ddp_rank_weights}[sys.argv[1]](*sys.argv[2:])
