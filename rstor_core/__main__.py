@@ -3,6 +3,8 @@
     python -m rstor_core check-profile parameters/quick.yaml
     python -m rstor_core book --profile quick [--chapters 01 03] [--fresh] [--no-build]
     python -m rstor_core train --profile smoke --experiment NAME [--force]
+    python -m rstor_core infer --checkpoints A/model.pt B/model.pt --images DIR --sizes 256,512 \
+        --sigmas 5,25,50 --blur small:0-7 big:3 --n 5 --out results.csv [--save-images DIR] [--no-lpips]
     python -m rstor_core deadleaves save --n 1000 --size 256 --out DIR [--profile quick | --params FILE]
 
 Exit codes: 0 done, 1 a chapter or the book build failed, 2 bad input (profile, chapter name);
@@ -36,6 +38,18 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--experiment", required=True, help="a name under the profile's experiments section")
     train.add_argument("--force", action="store_true", help="start over even if trained or interrupted")
     train.add_argument("--outputs", type=Path, default=Path("outputs"), help="outputs root (default: outputs)")
+    infer = commands.add_parser("infer", help="evaluate checkpoints on a folder of images (tidy CSV)")
+    infer.add_argument("--checkpoints", nargs="+", type=Path, required=True, help="model.pt files")
+    infer.add_argument("--images", required=True, help="a folder of images, or 'skimage' (its test split)")
+    infer.add_argument("--sizes", default="", help="centre-crop sides, comma-separated (default: whole images)")
+    infer.add_argument("--sigmas", default="", help="AWGN sigmas in /255, comma-separated")
+    infer.add_argument("--blur", nargs="*", default=[], help="bank kernels: small:0-7 big:3 mild")
+    infer.add_argument("--blur-sigma", type=float, default=0.0, help="noise added after each blur, /255")
+    infer.add_argument("--n", type=int, default=None, help="first N images only")
+    infer.add_argument("--seed", type=int, default=0)
+    infer.add_argument("--out", type=Path, required=True, help="CSV to write")
+    infer.add_argument("--save-images", type=Path, help="also write degraded inputs and outputs as PNGs here")
+    infer.add_argument("--no-lpips", action="store_true", help="leave LPIPS out (NaN column)")
     dead = commands.add_parser("deadleaves", help="dead-leaves datasets").add_subparsers(dest="action", required=True)
     save = dead.add_parser("save", help="write a seeded set of dead-leaves PNGs (resumable)")
     save.add_argument("--n", type=int, required=True, help="number of images")
@@ -51,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "deadleaves":
         return _save_dead_leaves(args)
+    if args.command == "infer":
+        return _infer(args)
     try:
         profile = load_profile(args.file if args.command == "check-profile" else args.profile)
     except ProfileError as err:
@@ -92,6 +108,34 @@ def _train(profile, args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"model: {path}")
+    return 0
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from rstor_core.data import natural_images
+    from rstor_core.evaluate import degradation_grid, evaluate
+    from rstor_core.files import save_table
+    from rstor_core.train import load_model
+
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s] or [None]
+        sigmas = [float(s) for s in args.sigmas.split(",") if s]
+        if any(s is not None and s < 16 for s in sizes) or any(s < 0 for s in sigmas):
+            raise ValueError(f"sizes must be >= 16 and sigmas >= 0, got {args.sizes!r} and {args.sigmas!r}")
+        grid = degradation_grid(sigmas, args.blur, blur_sigma=args.blur_sigma)
+        missing = [str(p) for p in args.checkpoints if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"checkpoint(s) not found: {missing}")
+        images = natural_images(args.images, split="test" if args.images == "skimage" else None)
+        models = {(p.parent.name if p.name == "model.pt" else p.stem): load_model(p) for p in args.checkpoints}
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    table = evaluate(models, images, grid, sizes=sizes, n_images=args.n, seed=args.seed,
+                     test_set=Path(args.images).name, lpips=not args.no_lpips, save_images=args.save_images)
+    save_table(table, args.out)
+    print(table.groupby(["model", "degradation"])[["psnr", "ssim", "lpips"]].mean().round(3).to_string())
+    print(f"{len(table)} rows -> {args.out}")
     return 0
 
 

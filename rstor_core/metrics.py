@@ -12,6 +12,8 @@ after cropping its padded border. The tests check both against scikit-image with
 from __future__ import annotations
 
 import functools
+import warnings
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +58,50 @@ def _gaussian_window(device: torch.device) -> torch.Tensor:
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float64, device=device)
     weights = torch.exp(-0.5 * (offsets / SSIM_SIGMA) ** 2)
     return weights / weights.sum()
+
+
+# --- LPIPS -------------------------------------------------------------------------------------
+
+ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
+
+
+class LPIPSWeightsMissing(FileNotFoundError):
+    """LPIPS's AlexNet backbone weights are not on this machine (they come from a download)."""
+
+
+def alexnet_weights_path() -> Path:
+    """Where torchvision looks for the ImageNet AlexNet weights LPIPS needs (torch hub cache)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(ALEXNET_URL).name  # get_dir honours TORCH_HOME
+
+
+@functools.cache
+def lpips_model(*, random_backbone: bool = False, device: str = "cpu") -> torch.nn.Module:
+    """The ``lpips`` package's LPIPS (AlexNet, v0.1; its linear heads ship with the package).
+
+    The AlexNet backbone is torchvision's ImageNet model, which torchvision downloads; when the
+    file is absent this raises :class:`LPIPSWeightsMissing` naming it and where to put it,
+    instead of attempting a download. ``random_backbone`` builds the same network with random
+    AlexNet weights (tests: the code path without the download; the numbers mean nothing).
+    """
+    import lpips  # heavy import, only when LPIPS is asked for
+
+    if not random_backbone and not alexnet_weights_path().is_file():
+        raise LPIPSWeightsMissing(
+            f"LPIPS needs torchvision's AlexNet weights at {alexnet_weights_path()} (not found, and this "
+            f"machine cannot download them). Fetch {ALEXNET_URL} on a connected machine and copy it there "
+            "(or set TORCH_HOME), or skip LPIPS: evaluate(..., lpips=False) / infer --no-lpips.")
+    with warnings.catch_warnings():  # lpips still calls torchvision's deprecated `pretrained=`
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips.LPIPS(net="alex", pnet_rand=random_backbone, verbose=False)
+    return model.to(device).eval().requires_grad_(False)
+
+
+def lpips_distance(prediction: torch.Tensor, target: torch.Tensor, *, model: torch.nn.Module | None = None) -> torch.Tensor:
+    """LPIPS distance of each image (lower is better): (B,). Images in [0, 1], scaled to LPIPS's [-1, 1]."""
+    _check_pair(prediction, target)
+    model = model or lpips_model(device=str(prediction.device))
+    with torch.inference_mode():
+        return model(prediction.float() * 2 - 1, target.float() * 2 - 1).flatten()
 
 
 def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:

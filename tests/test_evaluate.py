@@ -1,0 +1,95 @@
+"""LPIPS (random backbone: the code path, not the numbers), its missing-weights message, evaluation rows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from rstor_core import metrics
+from rstor_core.deadleaves import dead_leaves
+from rstor_core.evaluate import INPUT, Degradation, degradation_grid, evaluate
+
+from conftest import ROOT
+
+
+@pytest.fixture
+def no_alexnet(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    metrics.lpips_model.cache_clear()
+    yield tmp_path / "empty_torch_home" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    metrics.lpips_model.cache_clear()
+
+
+def test_missing_lpips_weights_raise_one_error_naming_the_file_and_where_to_put_it(no_alexnet):
+    with pytest.raises(metrics.LPIPSWeightsMissing) as err:
+        metrics.lpips_model()
+    assert str(no_alexnet) in str(err.value) and metrics.ALEXNET_URL in str(err.value)
+
+
+def test_lpips_with_a_random_backbone_is_zero_for_identical_images_and_positive_otherwise():
+    model = metrics.lpips_model(random_backbone=True)
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(metrics.lpips_distance(x, x, model=model), torch.zeros(2))
+    assert (metrics.lpips_distance(x, torch.rand_like(x), model=model) > 0).all()
+
+
+@pytest.fixture
+def images() -> dict[str, np.ndarray]:
+    return {f"leaves{i}": dead_leaves(48, seed=i) for i in range(3)}
+
+
+def test_evaluation_has_one_row_per_model_image_degradation_and_size(images, no_alexnet):
+    grid = degradation_grid([10, 30], ["big:0-1"], blur_sigma=1.0)
+    table = evaluate({"identity": torch.nn.Identity()}, images, grid, sizes=[32, 48], n_images=2, progress=False)
+    assert len(table) == 2 * 2 * len(grid) * 2  # models (input + identity) x images x degradations x sizes
+    assert set(table.model) == {INPUT, "identity"}
+    assert table.lpips.isna().all() and table.lpips_note.str.contains("weights").all()
+    noisier = table[(table.model == INPUT) & (table.blur == "none")].groupby("sigma_255").psnr.mean()
+    assert noisier[10] > noisier[30]
+
+
+def test_every_model_sees_the_same_degraded_inputs(images):
+    grid = [Degradation("", 25.0), Degradation("mild:2", 2.0)]
+    kwargs = dict(sizes=[None], seed=3, lpips=False, progress=False)
+    first = evaluate({"a": torch.nn.Identity(), "b": torch.nn.Identity()}, images, grid, **kwargs)
+    second = evaluate({"a": torch.nn.Identity()}, images, grid, **kwargs)
+    a, b = first[first.model == "a"].psnr.to_numpy(), first[first.model == "b"].psnr.to_numpy()
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, second[second.model == "a"].psnr.to_numpy())
+
+
+def test_evaluation_uses_lpips_when_it_can(images, monkeypatch):
+    random_lpips = metrics.lpips_model(random_backbone=True)
+    monkeypatch.setattr("rstor_core.evaluate.lpips_model", lambda **_: random_lpips)
+    table = evaluate({}, images, [Degradation("", 20.0)], progress=False)
+    assert table.lpips.notna().all() and (table.lpips_note == "").all()
+
+
+def test_infer_cli_rejects_bad_input_before_work(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "rstor_core", "infer", "--checkpoints", str(tmp_path / "x.pt"),
+                             "--images", "skimage", "--sigmas", "5", "--out", str(tmp_path / "r.csv")],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and "x.pt" in result.stderr and not (tmp_path / "r.csv").exists()
+
+
+def test_infer_cli_evaluates_a_trained_checkpoint_and_writes_a_tidy_csv(tmp_path):
+    import pandas as pd
+
+    from rstor_core.params import ExperimentConfig
+    from rstor_core.train import train_experiment
+    from train_helpers import TINY
+
+    checkpoint = train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), tmp_path / "tiny", progress=False)
+    out = tmp_path / "results.csv"
+    result = subprocess.run([sys.executable, "-m", "rstor_core", "infer", "--checkpoints", str(checkpoint),
+                             "--images", "skimage", "--sizes", "32", "--sigmas", "5,25", "--blur", "small:0",
+                             "--n", "1", "--no-lpips", "--out", str(out), "--save-images", str(tmp_path / "png")],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out)
+    assert len(table) == 2 * 3 and set(table.model) == {"input", "tiny"}
+    assert len(list((tmp_path / "png").rglob("*.png"))) == 6
