@@ -107,6 +107,10 @@ def _train(profile, args: argparse.Namespace) -> int:
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except FileNotFoundError as err:  # the experiment's data folder
+        print(f"error: {profile.path}: experiments.{args.experiment}.{err}".replace(f"cannot train {args.experiment}: ", ""),
+              file=sys.stderr)
+        return 2
     print(f"model: {path}")
     return 0
 

@@ -10,7 +10,9 @@ tree holding the toc, the config and the executed notebooks, with execution off.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import hashlib
 import importlib.metadata
 import json
 import logging
@@ -32,7 +34,7 @@ import papermill
 import yaml
 from papermill.exceptions import PapermillExecutionError
 
-from rstor_core.files import atomic_path, write_json
+from rstor_core.files import atomic_path, git_state, write_json
 from rstor_core.params import Profile, as_parameters
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,17 @@ def select_chapters(available: list[str], requested: list[str] | None) -> list[s
     return [c for c in available if c in chosen]
 
 
+def declared_parameters(source: Path) -> set[str]:
+    """Names assigned in a chapter's ``parameters`` cell (read from its Jupytext source)."""
+    notebook = jupytext.read(source)
+    cell = next((c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])), None)
+    if cell is None:
+        return set()
+    return {target.id for node in ast.parse(cell.source).body if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(target, ast.Name)}
+
+
 def execute_chapter(chapter: Chapter, executed: Path, *, cwd: Path, progress: bool = True) -> None:
     """Run one chapter with papermill into ``executed``.
 
@@ -120,8 +133,9 @@ def run_book(profile: Profile, *, chapters: list[str] | None = None, root: Path 
     for name in select_chapters(toc_chapters(root), chapters):
         section = profile.section(name)
         source = root / "book" / f"{name}.py"
-        params = {**as_parameters(section), "profile": profile.name, "output_dir": str(out_dir)}
-        if fresh and "fresh" in papermill.inspect_notebook(str(source)):
+        params = {**as_parameters(section), "profile": profile.name, "profile_file": profile.path.as_posix(),
+                  "output_dir": str(out_dir)}
+        if fresh and "fresh" in declared_parameters(source):
             params["fresh"] = True
         plan.append(Chapter(name, source, params))
     run_chapters(plan, out_dir, cwd=root, provenance=_provenance(profile, root, fresh))
@@ -153,6 +167,7 @@ def run_chapters(chapters: list[Chapter], out_dir: Path, *, cwd: Path, provenanc
             raise
         seconds = time.perf_counter() - start
         manifest["chapters"][chapter.name] = {"status": "ok", "seconds": round(seconds, 1), "profile_sha256": sha}
+        manifest["weights"] = trained_weights(out_dir)
         write_json(manifest, manifest_path)
         log.info("[%d/%d] %s: ok in %.1f s", i, len(chapters), chapter.name, seconds)
 
@@ -251,13 +266,24 @@ def _failure_message(name: str, err: PapermillExecutionError, failed: Path) -> s
             f"  the failed run with its traceback: {failed}")
 
 
+def trained_weights(out_dir: Path) -> dict[str, Any]:
+    """What trained each ``checkpoints/*/model.pt`` of an outputs folder: file hash, steps, commit."""
+    import torch
+
+    weights = {}
+    for path in sorted(out_dir.glob("checkpoints/*/model.pt")):
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        weights[path.parent.name] = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "steps": state["step"],
+                                     **state.get("provenance", {})}
+    return weights
+
+
 def _provenance(profile: Profile, root: Path, fresh: bool) -> dict[str, Any]:
     return {
         "profile": profile.name,
         "profile_file": profile.path.as_posix(),
         "profile_sha256": profile.sha256,
-        "git_commit": _git(root, "rev-parse", "HEAD"),
-        "git_dirty": bool(_git(root, "status", "--porcelain", "--untracked-files=no")),
+        **git_state(root),
         "written": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "fresh": fresh,
         "device": _device(),
@@ -265,14 +291,6 @@ def _provenance(profile: Profile, root: Path, fresh: bool) -> dict[str, Any]:
         "platform": platform.platform(),
         "packages": {name: _version(name) for name in MANIFEST_PACKAGES},
     }
-
-
-def _git(root: Path, *args: str) -> str:
-    try:
-        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return result.stdout.strip()
 
 
 def _device() -> str:

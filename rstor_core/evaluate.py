@@ -10,7 +10,7 @@ infer`` is the command-line twin (the original study's ``infer.py``) on any fold
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +42,9 @@ class Degradation:
         return f"{self.blur}, {noise}" if self.blur else noise
 
 
+Classical = Callable[[torch.Tensor, "Degradation"], "torch.Tensor | None"]  # (1, C, H, W) degraded -> restored
+
+
 def degradation_grid(sigmas: Sequence[float] = (), blurs: Sequence[str] = (), *,
                      blur_sigma: float = 0.0) -> list[Degradation]:
     """Noise-only degradations for ``sigmas``, then every bank kernel of ``blurs`` (``"small:0-7"``)
@@ -58,13 +61,14 @@ def degradation_grid(sigmas: Sequence[float] = (), blurs: Sequence[str] = (), *,
 def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndarray],
              degradations: Sequence[Degradation], *, sizes: Sequence[int | None] = (None,), n_images: int | None = None,
              seed: int = 0, test_set: str = "test", lpips: bool = True, batch_size: int = 4,
-             device: torch.device | str = "cpu", save_images: str | Path | None = None,
-             progress: bool = True) -> pd.DataFrame:
+             classical: Mapping[str, Classical] | None = None, device: torch.device | str = "cpu",
+             save_images: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
     """Degrade each image (centre-cropped to each size; None: whole image) with each degradation,
     restore with each model, and measure; one row per (model, test set, image, degradation, size).
 
-    ``lpips=False``, or LPIPS weights missing, leaves the ``lpips`` column NaN and says why in
-    ``lpips_note``. ``save_images`` writes every degraded input and output as PNG.
+    ``classical`` methods (e.g. :func:`bm3d_denoiser`) also get the degradation's parameters and
+    add rows where they apply. ``lpips=False``, or LPIPS weights missing, leaves the ``lpips``
+    column NaN and says why in ``lpips_note``. ``save_images`` writes every input and output as PNG.
     """
     names = list(images)[:n_images]
     if not names:
@@ -84,25 +88,45 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
             for i, name in enumerate(names):
                 clean = to_tensor(centre_crop(images[name], size) if size else images[name])[None].to(device)
                 inputs = _degrade_all(clean, degradations, seed=seed + 1000 * i)
-                outputs = {INPUT: inputs}
+                results = [(INPUT, inputs, list(degradations))]
                 for model_name, model in models.items():
-                    outputs[model_name] = torch.cat([model(inputs[j:j + batch_size]).clamp(0, 1)
-                                                     for j in range(0, len(inputs), batch_size)])
-                target = clean.expand_as(inputs)
-                for model_name, restored in outputs.items():
+                    restored = torch.cat([model(inputs[j:j + batch_size]).clamp(0, 1)
+                                          for j in range(0, len(inputs), batch_size)])
+                    results.append((model_name, restored, list(degradations)))
+                for method, run in (classical or {}).items():
+                    done = [(run(inputs[k:k + 1], d), d) for k, d in enumerate(degradations)]
+                    done = [(out, d) for out, d in done if out is not None]
+                    if done:
+                        results.append((method, torch.cat([out for out, _ in done]), [d for _, d in done]))
+                for method, restored, applied in results:
+                    target = clean.expand_as(restored)
                     scores = {"psnr": psnr(restored, target), "ssim": ssim(restored, target),
                               "lpips": lpips_distance(restored, target, model=lpips_net) if lpips_net is not None
-                              else torch.full((len(inputs),), float("nan"))}
-                    for k, degradation in enumerate(degradations):
-                        rows.append({"model": model_name, "test_set": test_set, "image": name,
+                              else torch.full((len(restored),), float("nan"))}
+                    for k, degradation in enumerate(applied):
+                        rows.append({"model": method, "test_set": test_set, "image": name,
                                      "degradation": degradation.name, "blur": degradation.blur or "none",
                                      "sigma_255": degradation.sigma, "size_px": size or max(clean.shape[-2:]),
                                      **{m: float(v[k]) for m, v in scores.items()}, "lpips_note": lpips_note})
                         if save_images is not None:
                             _save_png(restored[k], Path(save_images) / test_set / f"{name}_{size or 'full'}" /
-                                      f"{degradation.name.replace(', ', '_').replace(':', '-')}_{model_name}.png")
+                                      f"{degradation.name.replace(', ', '_').replace(':', '-')}_{method}.png")
                 bar.update(len(degradations))
     return pd.DataFrame(rows)
+
+
+def bm3d_denoiser(sigmas: Sequence[float] | None = None) -> Classical:
+    """BM3D (the ``bm3d`` package, RGB), told the true noise sigma: the anchor a practitioner
+    has without training. Applies to noise-only degradations (with ``sigmas``: only those)."""
+    def run(degraded: torch.Tensor, degradation: Degradation) -> torch.Tensor | None:
+        if degradation.blur or degradation.sigma <= 0 or (sigmas is not None and degradation.sigma not in sigmas):
+            return None
+        import bm3d  # compiled library: imported only when used
+
+        out = bm3d.bm3d_rgb(to_image(degraded[0]).astype(np.float64), degradation.sigma / 255.0)
+        return to_tensor(np.clip(out, 0.0, 1.0).astype(np.float32))[None].to(degraded.device)
+
+    return run
 
 
 def _degrade_all(clean: torch.Tensor, degradations: Sequence[Degradation], *, seed: int) -> torch.Tensor:

@@ -250,9 +250,14 @@ class ExperimentConfig:
             low, high = getattr(self, name)
             if low > high:
                 raise ConfigError(name, f"expected (low, high) with low <= high, got {(low, high)}")
+
+    def missing_data(self) -> str | None:
+        """Why this experiment's data is unavailable (checked before training it, not when the
+        profile loads: the paper profile names a DIV2K folder that only GPU users have)."""
         if self.data == "natural" and self.natural_images != "skimage" and not Path(self.natural_images).is_dir():
-            raise ConfigError("natural_images", f"folder {self.natural_images!r} does not exist; give 'skimage' "
-                              "or a folder of training photos (e.g. DIV2K_train_HR)")
+            return (f"natural_images: folder {self.natural_images!r} does not exist; give 'skimage' or a folder "
+                    "of training photos (e.g. DIV2K_train_HR)")
+        return None
 
 
 # --- one section per chapter ------------------------------------------------------------------
@@ -287,6 +292,51 @@ class DataGenerationConfig:
 
 
 @dataclass(frozen=True)
+class DenoiseStudyConfig:
+    """Chapter 02: the three denoisers, their evaluation on the natural test split, BM3D."""
+
+    seed: int = knob(0, ge=0)
+    dead_leaves_experiment: str = "denoise_dead_leaves"  # names under the profile's experiments
+    primitives_experiment: str = "denoise_primitives"
+    natural_experiment: str = "denoise_natural"
+    test_images: str = "skimage"  # "skimage" (its test split) or a folder (Kodak24, DIV2K_valid_HR)
+    n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
+    eval_size: int | None = knob(None, ge=16)  # centre crop side for evaluation (None: whole images)
+    sigmas: tuple[float, ...] = knob((2.0, 5.0, 10.0, 15.0, 25.0, 35.0, 50.0), ge=0.0, le=255.0)
+    table_sigmas: tuple[float, ...] = knob((15.0, 25.0, 50.0), ge=0.0, le=255.0)
+    bm3d: bool = True  # the classical anchor at table_sigmas (slow: ~10 s per image and sigma here)
+    lpips: bool = True  # NaN with a note when the AlexNet weights are missing
+    zoom: int = knob(128, ge=16)  # crop side of the qualitative figure
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sigmas", tuple(self.sigmas))
+        object.__setattr__(self, "table_sigmas", tuple(self.table_sigmas))
+        check_bounds(self)
+        if not set(self.table_sigmas) <= set(self.sigmas):
+            raise ConfigError("table_sigmas", f"must be among sigmas {self.sigmas}, got {self.table_sigmas}")
+        if 25.0 not in self.sigmas:
+            raise ConfigError("sigmas", f"must include 25 (the qualitative figure), got {self.sigmas}")
+
+
+@dataclass(frozen=True)
+class CrossValidationConfig:
+    """Chapter 04: dead-leaves-trained vs natural-trained denoisers on both kinds of test images."""
+
+    seed: int = knob(0, ge=0)
+    dead_leaves_experiment: str = "denoise_dead_leaves"
+    natural_experiment: str = "denoise_natural"
+    test_images: str = "skimage"
+    n_images: int | None = knob(None, ge=1)
+    n_dead_leaves: int = knob(8, ge=1, le=1024)  # images of the dead-leaves test set (seeded apart from training)
+    dead_leaves_size: int = knob(256, ge=16, le=4096)
+    sigmas: tuple[float, ...] = knob((25.0, 50.0), ge=0.0, le=255.0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sigmas", tuple(self.sigmas))
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
 class Profile:
     """A validated profile: which file, its hash, and one config per chapter."""
 
@@ -294,7 +344,18 @@ class Profile:
     path: Path
     sha256: str
     data_generation: DataGenerationConfig = field(default_factory=DataGenerationConfig)
+    denoise_study: DenoiseStudyConfig = field(default_factory=DenoiseStudyConfig)
+    cross_validation: CrossValidationConfig = field(default_factory=CrossValidationConfig)
     experiments: dict[str, ExperimentConfig] = field(default_factory=dict)  # trained by `rstor_core train`
+
+    def __post_init__(self) -> None:
+        for chapter in (self.denoise_study, self.cross_validation):
+            for key in ("dead_leaves_experiment", "primitives_experiment", "natural_experiment"):
+                name = getattr(chapter, key, None)
+                if name is not None and self.experiments and name not in self.experiments:
+                    section = "denoise_study" if chapter is self.denoise_study else "cross_validation"
+                    raise ProfileError(f"{self.path}: {section}.{key}: no experiment {name!r}; "
+                                       f"defined: {sorted(self.experiments)}")
 
     def section(self, chapter: str) -> Any:
         """The config of a chapter of the toc, e.g. ``"01_data_generation"``."""
@@ -305,7 +366,8 @@ class Profile:
 
 
 # Chapter notebook (as named in _toc.yml) -> section of the profile.
-CHAPTER_SECTIONS = {"01_data_generation": "data_generation"}
+CHAPTER_SECTIONS = {"01_data_generation": "data_generation", "02_denoise_study": "denoise_study",
+                    "04_cross_validation": "cross_validation"}
 _SECTIONS = {f.name for f in dataclasses.fields(Profile)} - {"name", "path", "sha256"}
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import logging
 import os
 import time
@@ -27,7 +28,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from rstor_core.data import TrainingBatches
-from rstor_core.files import atomic_path
+from rstor_core.files import atomic_path, git_state
 from rstor_core.metrics import psnr
 from rstor_core.models import model_from_config
 from rstor_core.params import ExperimentConfig
@@ -146,8 +147,9 @@ class Trainer:
     def save_model(self, path: Path) -> None:
         """The final weights with the config that rebuilds the network (no optimiser: a few MB)."""
         with atomic_path(path) as tmp:
-            torch.save({"model": self.model.state_dict(), "config": dataclasses.asdict(self.config),
-                        "step": self.step}, tmp)
+            torch.save({"model": self.model.state_dict(), "config": dataclasses.asdict(self.config), "step": self.step,
+                        "provenance": {**git_state(), "written": dt.datetime.now(dt.timezone.utc).isoformat(
+                            timespec="seconds")}}, tmp)
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -184,6 +186,16 @@ class Trainer:
             writer.writerows(rows)
 
 
+def read_log(out_dir: str | Path) -> "pd.DataFrame":
+    """An experiment's ``log.csv`` as a DataFrame (validation PSNR NaN between validations)."""
+    import pandas as pd
+
+    path = Path(out_dir) / LOG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no training log at {path}")
+    return pd.read_csv(path)
+
+
 def load_model(path: str | Path, *, device: torch.device | str = "cpu") -> torch.nn.Module:
     """Rebuild a trained network from ``model.pt`` (or ``last.opt.pt``), in eval mode."""
     path = Path(path)
@@ -199,6 +211,9 @@ def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bo
                      progress: bool = True) -> Path:
     """Train unless ``out_dir/model.pt`` already holds this experiment (``force``: start over)."""
     out_dir = Path(out_dir)
+    problem = config.missing_data()
+    if problem is not None:
+        raise FileNotFoundError(f"cannot train {out_dir.name}: {problem}")
     model_path = out_dir / MODEL_FILE
     if not force and model_path.is_file():
         saved = torch.load(model_path, map_location="cpu", weights_only=True)

@@ -97,14 +97,15 @@ BLUR_CHOICES = ("none", *FAMILIES, "gaussian")
 
 def inspect_blur(image: np.ndarray, *, blur_kind: str = "mild", index: int = 0, sigma_x: float = 2.0,
                  sigma_y: float = 1.0, angle: float = 30.0, noise: float = 2.0, top: float = 0.5, left: float = 0.5,
-                 crop: int = 128, models: Mapping[str, Callable] | None = None,
-                 seed: int = 0) -> tuple[plt.Figure, dict[str, dict[str, float]]]:
+                 crop: int = 128, models: Mapping[str, Callable] | None = None, seed: int = 0,
+                 show_kernel: bool = True) -> tuple[plt.Figure, dict[str, dict[str, float]]]:
     """Degrade a crop of ``image`` (H, W, 3), restore it with each model, and lay out
     degraded | restored... | kernel | ground truth with PSNR/SSIM; return the figure and metrics.
 
     ``blur_kind`` is ``"none"``, a motion-blur family (kernel ``index`` of its bank) or
     ``"gaussian"`` (``sigma_x``, ``sigma_y`` pixels, ``angle`` degrees); ``noise`` is the AWGN
-    sigma in /255; ``top``, ``left`` in [0, 1] place the ``crop``-pixel window.
+    sigma in /255; ``top``, ``left`` in [0, 1] place the ``crop``-pixel window. Chapter 02
+    uses it without blur (``show_kernel=False``) to compare denoisers.
     """
     if blur_kind not in BLUR_CHOICES:
         raise ValueError(f"blur_kind must be one of {BLUR_CHOICES}, got {blur_kind!r}")
@@ -125,14 +126,16 @@ def inspect_blur(image: np.ndarray, *, blur_kind: str = "mild", index: int = 0, 
             panels[name] = model(degraded).clamp(0.0, 1.0)
     metrics = {name: {"psnr": float(psnr(out, clean)[0]), "ssim": float(ssim(out, clean)[0])}
                for name, out in panels.items()}
-    fig, axes = plt.subplots(1, len(panels) + 2, figsize=(3.0 * (len(panels) + 2), 3.4))
+    extra = 2 if show_kernel else 1
+    fig, axes = plt.subplots(1, len(panels) + extra, figsize=(3.0 * (len(panels) + extra), 3.4))
     for ax, (name, out) in zip(axes, panels.items()):
         ax.imshow(to_image(out[0]).clip(0, 1), interpolation="nearest")
         ax.set_title(f"{name}\n{metrics[name]['psnr']:.2f} dB, SSIM {metrics[name]['ssim']:.3f}", fontsize=9)
-    radius = float(kernel_radius(kernel)[0])
-    axes[-2].imshow(kernel[0, 0].numpy(), cmap="magma", interpolation="nearest")
-    axes[-2].set_title(f"kernel ({blur_kind}{'' if blur_kind in ('none', 'gaussian') else f':{index}'})\n"
-                       f"RMS radius {radius:.2f} px", fontsize=9)
+    if show_kernel:
+        radius = float(kernel_radius(kernel)[0])
+        axes[-2].imshow(kernel[0, 0].numpy(), cmap="magma", interpolation="nearest")
+        axes[-2].set_title(f"kernel ({blur_kind}{'' if blur_kind in ('none', 'gaussian') else f':{index}'})\n"
+                           f"RMS radius {radius:.2f} px", fontsize=9)
     axes[-1].imshow(to_image(clean[0]), interpolation="nearest")
     axes[-1].set_title(f"ground truth\nnoise σ = {noise:g}/255", fontsize=9)
     for ax in axes:
@@ -168,3 +171,20 @@ def blur_inspector(images: Mapping[str, np.ndarray], models: Mapping[str, Callab
     output = w.interactive_output(show, controls)
     items = list(controls.values())
     return w.VBox([w.HBox([w.VBox(items[:5]), w.VBox(items[5:])]), output])
+
+
+def denoiser_comparison(images: Mapping[str, np.ndarray], models: Mapping[str, Callable], *, crop: int = 128):
+    """Chapter 02's comparison: pick a test image, slide sigma, see the noisy crop and each model's
+    output with PSNR; the callback is :func:`inspect_blur` without blur."""
+    import ipywidgets as w
+
+    controls = {"name": w.Dropdown(options=list(images), description="image"),
+                "noise": w.FloatSlider(25.0, min=0.0, max=60.0, step=1.0, description="σ (/255)"),
+                "top": w.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="crop top"),
+                "left": w.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="crop left")}
+
+    def show(name, **values):
+        inspect_blur(images[name], blur_kind="none", crop=crop, models=models, show_kernel=False, **values)
+        plt.show()
+
+    return w.VBox([w.HBox(list(controls.values())), w.interactive_output(show, controls)])

@@ -35,6 +35,14 @@ def _chapter(tmp_path: Path, name: str, body: str = "pass", value: int = 1) -> C
     return Chapter(name, source, {"value": value, "output_dir": str(tmp_path)})
 
 
+def test_declared_parameters_are_read_from_the_jupytext_source(tmp_path):
+    from rstor_core.book import declared_parameters
+
+    assert declared_parameters(_chapter(tmp_path, "01_a").source) == {"value", "output_dir"}
+    assert "fresh" in declared_parameters(ROOT / "book" / "02_denoise_study.py")
+    assert "fresh" not in declared_parameters(ROOT / "book" / "01_data_generation.py")
+
+
 def test_toc_lists_the_chapters_with_a_source():
     assert toc_chapters(ROOT)[0] == "01_data_generation"
 
@@ -137,3 +145,26 @@ def test_built_chapter_page_shows_its_figures_in_headless_chromium(smoke_book):
     figures = [ok for src, ok in images if "_images" in src]
     assert len(figures) >= 3 and all(figures), images
     assert maths > 0, "MathJax did not render (vendored copy missing?)"
+
+
+@pytest.mark.slow
+def test_denoising_chapters_write_their_tables_and_the_networks_beat_the_noisy_input(smoke_book):
+    import pandas as pd
+
+    tables = smoke_book[0] / "tables"
+    rows = pd.read_csv(tables / "02_denoise_natural.csv")
+    assert {"model", "test_set", "image", "degradation", "sigma_255", "size_px", "psnr", "ssim", "lpips",
+            "lpips_note"} <= set(rows.columns)
+    psnr = rows.groupby(["model", "sigma_255"]).psnr.mean()
+    for model in ("dead leaves (discs)", "dead leaves + primitives", "natural"):
+        for sigma in (25.0, 50.0):
+            assert psnr[model, sigma] > psnr["input", sigma], (model, sigma)
+    assert "BM3D (knows σ)" in set(rows.model)
+    table = pd.read_csv(tables / "02_denoise_table.csv")
+    assert {"model", "psnr_sigma25_db", "ssim_sigma25", "lpips_sigma25", "psnr_sigma50_db", "n_images"} <= set(table)
+    assert {"step", "loss", "lr", "val_psnr", "img_per_s", "experiment"} <= set(pd.read_csv(tables / "02_training_curves.csv"))
+    assert {"source", "sigma_255", "dead_leaves_db", "natural_db", "gap_db"} <= set(
+        pd.read_csv(tables / "02_published_comparison.csv"))
+    cross = pd.read_csv(tables / "04_cross_validation.csv")
+    assert {"sigma_255", "test_set", "model", "psnr", "ssim", "n_images"} <= set(cross.columns)
+    assert set(cross.test_set) == {"natural", "dead leaves"} and set(cross.model) == {"input", "dead leaves", "natural"}
