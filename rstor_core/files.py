@@ -33,15 +33,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def git_state(root: str | Path = ".") -> dict[str, Any]:
-    """The commit checked out at ``root`` and whether tracked files differ from it ("unknown" outside git)."""
+    """The commit checked out at ``root`` and whether tracked code differs from it ("unknown" outside git)."""
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return "unknown"
 
-    return {"git_commit": git("rev-parse", "HEAD"),
-            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no").replace("unknown", ""))}
+    # outputs/ is left out: a run rewrites the committed results, which says nothing of the code.
+    changes = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)outputs")
+    return {"git_commit": git("rev-parse", "HEAD"), "git_dirty": changes not in ("", "unknown")}
 
 
 def project_root(start: str | Path = ".") -> Path:

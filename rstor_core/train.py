@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -32,6 +32,9 @@ from rstor_core.files import atomic_path, git_state
 from rstor_core.metrics import psnr
 from rstor_core.models import model_from_config
 from rstor_core.params import ExperimentConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 STATE_FILE, MODEL_FILE, LOG_FILE = "last.opt.pt", "model.pt", "log.csv"
@@ -186,7 +189,7 @@ class Trainer:
             writer.writerows(rows)
 
 
-def read_log(out_dir: str | Path) -> "pd.DataFrame":
+def read_log(out_dir: str | Path) -> pd.DataFrame:
     """An experiment's ``log.csv`` as a DataFrame (validation PSNR NaN between validations)."""
     import pandas as pd
 
