@@ -254,8 +254,7 @@ class TrainingBatches:
             first = (step * self.world_size + self.rank) * n
             clean = torch.stack([self.leaves[first + i] for i in range(n)])
         else:
-            rng = np.random.default_rng([self.config.seed, step, self.rank])
-            clean = torch.from_numpy(random_crops(self.photos, n, self.config.crop, rng).transpose(0, 3, 1, 2).copy())
+            clean = self._photo_crops(n, np.random.default_rng([self.config.seed, step, self.rank]))
         return degrade_batch(clean, self.config, seed=_seed(self.config.seed, step, self.rank)), clean
 
     def validation(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -264,9 +263,12 @@ class TrainingBatches:
         if self.config.data == "dead_leaves":
             clean = torch.stack([self.validation_leaves[i] for i in range(n)])
         else:
-            rng = np.random.default_rng([self.config.seed, VALIDATION_STREAM])
-            clean = torch.from_numpy(random_crops(self.photos, n, self.config.crop, rng).transpose(0, 3, 1, 2).copy())
+            clean = self._photo_crops(n, np.random.default_rng([self.config.seed, VALIDATION_STREAM]))
         return degrade_batch(clean, self.config, seed=_seed(self.config.seed, VALIDATION_STREAM, 0)), clean
+
+
+    def _photo_crops(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+        return torch.stack([to_tensor(crop) for crop in random_crops(self.photos, n, self.config.crop, rng)])
 
 
 def degrade_batch(clean: torch.Tensor, config: ExperimentConfig, *, seed: int) -> torch.Tensor:

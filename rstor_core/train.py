@@ -139,7 +139,7 @@ class Trainer:
 
     def load_state(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=True)
-        if _plain(state["config"]) != _plain(dataclasses.asdict(self.config)):
+        if ExperimentConfig(**state["config"]) != self.config:
             raise ValueError(f"{path} was written by another configuration; use a new folder or --force")
         self.model.load_state_dict(state["model"])
         self.optimiser.load_state_dict(state["optimiser"])
@@ -220,7 +220,7 @@ def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bo
     model_path = out_dir / MODEL_FILE
     if not force and model_path.is_file():
         saved = torch.load(model_path, map_location="cpu", weights_only=True)
-        if _plain(saved["config"]) == _plain(dataclasses.asdict(config)):
+        if ExperimentConfig(**saved["config"]) == config:
             log.info("%s is already trained (%d steps): skipped", out_dir, saved["step"])
             return model_path
         log.info("%s was trained with another configuration: retraining", out_dir)
@@ -236,14 +236,3 @@ def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bo
     finally:
         if distributed and dist.is_initialized():
             dist.destroy_process_group()
-
-
-def _plain(value: Any) -> Any:
-    """Tuples as lists, as a config reads back from a checkpoint."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
