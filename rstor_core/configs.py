@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 MAX_POLYGON_SIDES = 12
+BANK_SIZE = 32  # kernels per fixed evaluation bank (rstor_core.degrade), addressed as "bank:index"
+DECONVOLUTIONS = ("wiener", "richardson_lucy")  # non-blind anchors of chapter 03 (rstor_core.evaluate)
 
 
 class ConfigError(ValueError):

@@ -20,8 +20,9 @@ import torch
 from deepinv.physics.functional import conv2d
 from deepinv.physics.generator import GaussianBlurGenerator, MotionBlurGenerator
 
+from rstor_core.configs import BANK_SIZE  # noqa: F401  (re-exported: part of the bank addresses)
+
 KERNEL_SIZE = 31  # support of every blur kernel: holds the "big" family (RMS radius < 6 px)
-BANK_SIZE = 32  # kernels per family bank, addressed as "family:index"
 BANK_SEED = 2024
 # Family statistic: the kernel's RMS radius (square root of its second moment about its centroid),
 # in pixels. Ranges are disjoint, so a kernel belongs to one family only.
@@ -30,6 +31,9 @@ FAMILIES = {"small": (0.5, 1.5), "mild": (1.5, 3.0), "big": (3.0, 6.0)}
 # each family's range; the rest are rejected.
 _TRAJECTORIES = {"small": {"l": 0.6, "sigma": 0.15}, "mild": {"l": 0.3, "sigma": 0.22},
                  "big": {"l": 0.3, "sigma": 0.4}}
+# The anisotropic Gaussian bank (chapter 03's Gaussian pair): per-axis sigmas in this range, pixels.
+GAUSSIAN_BANK_SIGMA = (0.5, 3.0)
+BANKS = (*FAMILIES, "gaussian")  # what a blur address "bank:index" may name
 
 
 def kernel_radius(kernels: torch.Tensor) -> torch.Tensor:
@@ -67,6 +71,13 @@ def motion_blur_kernels(batch_size: int, family: str = "all", *, seed: int) -> d
 
 
 @functools.cache
+def gaussian_blur_bank() -> torch.Tensor:
+    """The fixed, seeded bank of anisotropic Gaussian kernels, (BANK_SIZE, 1, K, K), sigmas per axis
+    uniform in :data:`GAUSSIAN_BANK_SIGMA`: addressed as ``"gaussian:index"``."""
+    return gaussian_blur_kernels(BANK_SIZE, sigma_range=GAUSSIAN_BANK_SIGMA, seed=BANK_SEED + len(FAMILIES))["filter"]
+
+
+@functools.cache
 def motion_blur_bank(family: str) -> torch.Tensor:
     """The fixed, seeded bank of a family, (BANK_SIZE, 1, K, K): evaluation kernels, never drawn
     in training (training seeds are different streams). Regenerated identically on every call."""
@@ -77,16 +88,17 @@ def motion_blur_bank(family: str) -> torch.Tensor:
 
 
 def bank_kernels(specs: str | list[str]) -> torch.Tensor:
-    """Bank kernels by address, ``"big:3"``, ``"small:0-7"`` or a list of them: (N, 1, K, K)."""
+    """Bank kernels by address, ``"big:3"``, ``"small:0-7"``, ``"gaussian:5"`` or a list of them: (N, 1, K, K)."""
     specs = [specs] if isinstance(specs, str) else specs
-    return torch.cat([motion_blur_bank(family)[indices] for family, indices in map(parse_blur_spec, specs)])
+    return torch.cat([(gaussian_blur_bank() if bank == "gaussian" else motion_blur_bank(bank))[indices]
+                      for bank, indices in map(parse_blur_spec, specs)])
 
 
 def parse_blur_spec(spec: str) -> tuple[str, list[int]]:
     """``"small:0-7"`` -> ("small", [0, ..., 7]); ``"big:3"`` -> ("big", [3]); ``"mild"`` -> the whole bank."""
     family, _, rest = spec.partition(":")
-    if family not in FAMILIES:
-        raise ValueError(f"blur spec {spec!r}: unknown family {family!r}; allowed: {list(FAMILIES)}")
+    if family not in BANKS:
+        raise ValueError(f"blur spec {spec!r}: unknown bank {family!r}; allowed: {list(BANKS)}")
     if not rest:
         return family, list(range(BANK_SIZE))
     try:

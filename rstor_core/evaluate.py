@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from rstor_core.configs import DECONVOLUTIONS
 from rstor_core.data import to_image, to_tensor
 from rstor_core.degrade import bank_kernels, degrade, parse_blur_spec
 from rstor_core.figures import centre_crop
@@ -124,6 +125,41 @@ def bm3d_denoiser(sigmas: Sequence[float] | None = None) -> Classical:
         import bm3d  # compiled library: imported only when used
 
         out = bm3d.bm3d_rgb(to_image(degraded[0]).astype(np.float64), degradation.sigma / 255.0)
+        return to_tensor(np.clip(out, 0.0, 1.0).astype(np.float32))[None].to(degraded.device)
+
+    return run
+
+
+def deconvolution(method: str = "wiener", *, balance: float = 0.01, iterations: int = 30) -> Classical:
+    """Non-blind deconvolution (scikit-image) told the true bank kernel: the anchor a practitioner
+    has without learning, and an upper reference for the blind networks, which are not told it.
+
+    ``wiener``: ``skimage.restoration.wiener`` with regularisation ``balance``; ``richardson_lucy``:
+    ``iterations`` of Richardson-Lucy. Each channel is deconvolved after a symmetric padding of one
+    kernel support, cropped back, so the FFT's wrap-around does not ring at the borders. Applies
+    to blurred degradations only.
+    """
+    if method not in DECONVOLUTIONS:
+        raise ValueError(f"unknown deconvolution {method!r}; allowed: {list(DECONVOLUTIONS)}")
+    if balance <= 0 or iterations < 1:
+        raise ValueError(f"need balance > 0 and iterations >= 1, got {balance} and {iterations}")
+
+    def run(degraded: torch.Tensor, degradation: Degradation) -> torch.Tensor | None:
+        if not degradation.blur:
+            return None
+        import skimage.restoration
+
+        kernel = bank_kernels(degradation.blur)[0, 0].double().numpy()
+        pad = kernel.shape[0]
+        image = np.pad(to_image(degraded[0]).astype(np.float64), ((pad, pad), (pad, pad), (0, 0)), mode="symmetric")
+        channels = []
+        for c in range(image.shape[-1]):
+            if method == "wiener":
+                channels.append(skimage.restoration.wiener(image[..., c], kernel, balance, clip=False))
+            else:
+                channels.append(skimage.restoration.richardson_lucy(image[..., c].clip(0, 1), kernel,
+                                                                    num_iter=iterations, clip=False))
+        out = np.stack(channels, -1)[pad:-pad, pad:-pad]
         return to_tensor(np.clip(out, 0.0, 1.0).astype(np.float32))[None].to(degraded.device)
 
     return run

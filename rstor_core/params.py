@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from rstor_core.configs import (  # noqa: F401  (re-exported: the profile schema is these configs)
-    COLOUR_SAMPLERS, MAX_POLYGON_SIDES, MODEL_NAMES, BLUR_KINDS, AppearanceWeights, ConfigError, DeadLeavesParams, ExperimentConfig, ModelConfig, NAFNetConfig, ShapeWeights, StackedConvConfig, UNetConfig, check_bounds, knob, _mapping_to, _bounds_text)
+    BANK_SIZE, DECONVOLUTIONS, COLOUR_SAMPLERS, MAX_POLYGON_SIDES, MODEL_NAMES, BLUR_KINDS, AppearanceWeights, ConfigError, DeadLeavesParams, ExperimentConfig, ModelConfig, NAFNetConfig, ShapeWeights, StackedConvConfig, UNetConfig, check_bounds, knob, _mapping_to, _bounds_text)
 
 PARAMETERS_DIR = Path("parameters")
 
@@ -89,6 +89,36 @@ class DenoiseStudyConfig:
 
 
 @dataclass(frozen=True)
+class DeblurStudyConfig:
+    """Chapter 03: blind motion deblurring (dead leaves vs natural training) on the fixed kernel
+    banks of each family, a Gaussian pair, and a non-blind deconvolution told the true kernel."""
+
+    seed: int = knob(0, ge=0)
+    dead_leaves_experiment: str = "deblur_dead_leaves"  # names under the profile's experiments
+    natural_experiment: str = "deblur_natural"
+    gaussian_dead_leaves_experiment: str = "deblur_gaussian_dead_leaves"
+    gaussian_natural_experiment: str = "deblur_gaussian_natural"
+    test_images: str = "skimage"  # "skimage" (its test split) or a folder (DIV2K_valid_HR)
+    n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
+    eval_size: int | None = knob(256, ge=32)  # centre crop side for evaluation (None: whole images)
+    n_kernels: int = knob(BANK_SIZE, ge=1, le=BANK_SIZE)  # first N kernels of each bank (the mean is over them)
+    sigma: float = knob(1.0, ge=0.0, le=255.0)  # test noise, /255 (a camera's, not a denoising task's)
+    n_dead_leaves: int = knob(4, ge=1, le=1024)  # images of the dead-leaves test set
+    dead_leaves_size: int = knob(256, ge=32, le=4096)
+    classical: str = knob("richardson_lucy", choices=(*DECONVOLUTIONS, "none"))  # non-blind, knows the kernel
+    rl_iterations: int = knob(30, ge=1, le=1000)
+    wiener_balance: float = knob(0.01, gt=0.0)
+    lpips: bool = True  # NaN with a note when the AlexNet weights are missing
+    grid_kernel: int = knob(0, ge=0, le=BANK_SIZE - 1)  # bank index of each family in the 3 x 3 grid figure
+    zoom: int = knob(192, ge=16)  # crop side of the grid figure and the inspector
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+        if self.grid_kernel >= self.n_kernels:
+            raise ConfigError("grid_kernel", f"must be < n_kernels ({self.n_kernels}), got {self.grid_kernel}")
+
+
+@dataclass(frozen=True)
 class CrossValidationConfig:
     """Chapter 04: dead-leaves-trained vs natural-trained denoisers on both kinds of test images."""
 
@@ -115,15 +145,16 @@ class Profile:
     sha256: str
     data_generation: DataGenerationConfig = field(default_factory=DataGenerationConfig)
     denoise_study: DenoiseStudyConfig = field(default_factory=DenoiseStudyConfig)
+    deblur_study: DeblurStudyConfig = field(default_factory=DeblurStudyConfig)
     cross_validation: CrossValidationConfig = field(default_factory=CrossValidationConfig)
     experiments: dict[str, ExperimentConfig] = field(default_factory=dict)  # trained by `rstor_core train`
 
     def __post_init__(self) -> None:
-        for chapter in (self.denoise_study, self.cross_validation):
-            for key in ("dead_leaves_experiment", "primitives_experiment", "natural_experiment"):
-                name = getattr(chapter, key, None)
-                if name is not None and self.experiments and name not in self.experiments:
-                    section = "denoise_study" if chapter is self.denoise_study else "cross_validation"
+        if not self.experiments:  # a profile without training runs (chapters 02-04 then reuse saved weights)
+            return
+        for section in CHAPTER_SECTIONS.values():
+            for key, name in dataclasses.asdict(getattr(self, section)).items():
+                if key.endswith("_experiment") and name not in self.experiments:
                     raise ProfileError(f"{self.path}: {section}.{key}: no experiment {name!r}; "
                                        f"defined: {sorted(self.experiments)}")
 
@@ -137,7 +168,7 @@ class Profile:
 
 # Chapter notebook (as named in _toc.yml) -> section of the profile.
 CHAPTER_SECTIONS = {"01_data_generation": "data_generation", "02_denoise_study": "denoise_study",
-                    "04_cross_validation": "cross_validation"}
+                    "03_deblur_study": "deblur_study", "04_cross_validation": "cross_validation"}
 _SECTIONS = {f.name for f in dataclasses.fields(Profile)} - {"name", "path", "sha256"}
 
 
