@@ -66,13 +66,13 @@ from myst_nb import glue
 
 from rstor_core.data import natural_images
 from rstor_core.deadleaves import dead_leaves, image_rng
-from rstor_core.degrade import FAMILIES, GAUSSIAN_BANK_SIGMA, bank_kernels, kernel_radius
+from rstor_core.degrade import FAMILIES, bank_kernels, kernel_radius
 from rstor_core.evaluate import INPUT, deconvolution, degradation_grid, evaluate
 from rstor_core.figures import centre_crop, restoration_grid
 from rstor_core.files import project_root, save_figure, save_table
 from rstor_core.models import count_parameters
 from rstor_core.params import load_profile
-from rstor_core.train import load_model, read_log, train_experiment
+from rstor_core.train import load_model, read_log, train_experiment, validation_input_psnr
 from rstor_core.widgets import blur_inspector, inspect_blur
 
 os.chdir(project_root())
@@ -107,11 +107,15 @@ for key, value in {"steps": config.steps, "batch": config.batch_size, "crop": co
 # %% tags=["remove-output"]
 curves = pd.concat([read_log(run).assign(experiment=label) for label, run in runs.items()])
 save_table(curves, f"{tables}/03_training_curves.csv")
-fig, ax = plt.subplots(figsize=(7, 3.8))
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 for label, curve in curves.dropna(subset=["val_psnr"]).groupby("experiment", sort=False):
-    ax.plot(curve.step, curve.val_psnr, "o-" if label.startswith("motion") else "s--", label=label)
-ax.set(xlabel="step", ylabel="validation PSNR (dB)")
-ax.legend(fontsize=8)
+    ax = axes[0] if label.endswith("dead leaves") else axes[1]
+    baseline = validation_input_psnr(setup.experiments[experiments[label]])
+    ax.plot(curve.step, curve.val_psnr - baseline, "o-" if label.startswith("motion") else "s--", label=label)
+for ax, title in zip(axes, ("trained on dead leaves", "trained on natural photos")):
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set(xlabel="step", ylabel="validation PSNR gain over its blurred input (dB)", title=title)
+    ax.legend(fontsize=8)
 save_figure(fig, f"{figures}/03_training_curves.png")
 glue("fig_curves", fig, display=False)
 
@@ -119,12 +123,13 @@ glue("fig_curves", fig, display=False)
 # ```{glue:figure} fig_curves
 # :name: fig-deblur-curves
 #
-# Validation PSNR during training. Motion pair: {glue:text}`steps` steps of {glue:text}`batch`
+# Validation PSNR during training, as a gain over the PSNR of the blurred validation inputs
+# themselves (the black line: a network below it makes its inputs worse). Motion pair: {glue:text}`steps` steps of {glue:text}`batch`
 # crops of {glue:text}`crop` × {glue:text}`crop` pixels, noise σ ~ U(0, {glue:text}`noise_max`)/255;
 # Gaussian pair: {glue:text}`gaussian_steps` steps on {glue:text}`gaussian_crop`-pixel crops,
 # per-axis σ ~ U({glue:text}`gaussian_sigma`) px. NAFNet with {glue:text}`parameters` parameters.
 # Each validation set comes from the network's own training distribution (dead-leaves crops are
-# much harder to deblur than photo crops), so levels are not comparable across networks.
+# much harder to deblur than photo crops), so the gains are not comparable across panels.
 # ```
 #
 # ## Evaluation on the kernel banks
@@ -182,9 +187,9 @@ for family in FAMILIES:
                                                                                                 f"{family}_psnr_db"]),
              display=False)
 glue("lpips_note", results.lpips_note.iloc[0] or "computed", display=False)
-losers = [f"{label} on {family} ({gain[label][family]:+.2f} dB)" for label in models for family in FAMILIES
-          if gain[label][family] < 0]
-glue("losers", "; ".join(losers) if losers else "none", display=False)
+losers = [f"{label}-trained network on {family} blur ({gain[label][family]:+.2f} dB)"
+          for label in models for family in FAMILIES if gain[label][family] < 0]
+glue("losers", "the " + "; the ".join(losers) if losers else "no family", display=False)
 
 # %% [markdown]
 # On the natural test photos, the gain in mean PSNR over the blurred input is, for the
@@ -192,8 +197,8 @@ glue("losers", "; ".join(losers) if losers else "none", display=False)
 # {glue:text}`gain_dl_mild:+.2f` dB on mild and {glue:text}`gain_dl_big:+.2f` dB on big; for the
 # natural-trained one, {glue:text}`gain_nat_small:+.2f`, {glue:text}`gain_nat_mild:+.2f` and
 # {glue:text}`gain_nat_big:+.2f` dB. Where a blind network does *worse* than the blurred input
-# it is given — here: {glue:text}`losers` — it has sharpened an image that barely needed it:
-# the seed's "the dead-leaves model always tries to deblur", measured. The non-blind anchor,
+# it was given, it has sharpened an image that barely needed it — the seed's "the dead-leaves
+# model always tries to deblur", measured; here that is {glue:text}`losers`. The non-blind anchor,
 # told the kernel, gains {glue:text}`anchor_small:+.2f`, {glue:text}`anchor_mild:+.2f` and
 # {glue:text}`anchor_big:+.2f` dB: what knowing the blur is worth at this noise level.
 #
@@ -232,8 +237,8 @@ per_kernel = results[results.test_set == "natural"].groupby(["model", "blur"]).p
 per_kernel = per_kernel.sub(per_kernel[INPUT], axis=0).drop(columns=INPUT).join(radius)
 save_table(per_kernel.reset_index(), f"{tables}/03_gain_vs_radius.csv")
 fig, ax = plt.subplots(figsize=(7.5, 4.2))
-for low, high in FAMILIES.values():
-    ax.axvspan(low, high, alpha=0.06 if low % 3 else 0.12, color="grey")
+for i, (low, high) in enumerate(FAMILIES.values()):
+    ax.axvspan(low, high, alpha=0.05 + 0.05 * i, color="grey")
 for name in per_kernel.columns.drop("radius_px"):
     marker = "^" if name == anchor else "o"
     ax.scatter(per_kernel.radius_px, per_kernel[name], s=18, marker=marker,

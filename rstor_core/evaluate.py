@@ -152,14 +152,13 @@ def deconvolution(method: str = "wiener", *, balance: float = 0.01, iterations: 
         kernel = bank_kernels(degradation.blur)[0, 0].double().numpy()
         pad = kernel.shape[0]
         image = np.pad(to_image(degraded[0]).astype(np.float64), ((pad, pad), (pad, pad), (0, 0)), mode="symmetric")
-        channels = []
-        for c in range(image.shape[-1]):
-            if method == "wiener":
-                channels.append(skimage.restoration.wiener(image[..., c], kernel, balance, clip=False))
-            else:
-                channels.append(skimage.restoration.richardson_lucy(image[..., c].clip(0, 1), kernel,
-                                                                    num_iter=iterations, clip=False))
-        out = np.stack(channels, -1)[pad:-pad, pad:-pad]
+        if method == "wiener":
+            out = np.stack([skimage.restoration.wiener(image[..., c], kernel, balance, clip=False)
+                            for c in range(image.shape[-1])], -1)
+        else:  # all channels in one 3-D call with a flat kernel: the same result, half the time
+            out = skimage.restoration.richardson_lucy(image.clip(0, 1), kernel[..., None], num_iter=iterations,
+                                                      clip=False)
+        out = out[pad:-pad, pad:-pad]
         return to_tensor(np.clip(out, 0.0, 1.0).astype(np.float32))[None].to(degraded.device)
 
     return run

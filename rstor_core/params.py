@@ -21,7 +21,9 @@ from typing import Any
 import yaml
 
 from rstor_core.configs import (  # noqa: F401  (re-exported: the profile schema is these configs)
-    BANK_SIZE, DECONVOLUTIONS, COLOUR_SAMPLERS, MAX_POLYGON_SIDES, MODEL_NAMES, BLUR_KINDS, AppearanceWeights, ConfigError, DeadLeavesParams, ExperimentConfig, ModelConfig, NAFNetConfig, ShapeWeights, StackedConvConfig, UNetConfig, check_bounds, knob, _mapping_to, _bounds_text)
+    BANK_SIZE, BLUR_KINDS, COLOUR_SAMPLERS, DECONVOLUTIONS, MAX_POLYGON_SIDES, MODEL_NAMES, AppearanceWeights,
+    ConfigError, DeadLeavesParams, ExperimentConfig, ModelConfig, NAFNetConfig, ShapeWeights, StackedConvConfig,
+    UNetConfig, _bounds_text, _mapping_to, check_bounds, knob)
 
 PARAMETERS_DIR = Path("parameters")
 

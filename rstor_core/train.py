@@ -199,6 +199,13 @@ def read_log(out_dir: str | Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def validation_input_psnr(config: ExperimentConfig) -> float:
+    """Mean PSNR (dB) of the degraded validation inputs themselves: the level the network's
+    validation PSNR must beat to have restored anything (the log's ``val_psnr`` baseline)."""
+    degraded, clean = TrainingBatches(config).validation()
+    return float(psnr(degraded, clean).mean())
+
+
 def load_model(path: str | Path, *, device: torch.device | str = "cpu") -> torch.nn.Module:
     """Rebuild a trained network from ``model.pt`` (or ``last.opt.pt``), in eval mode."""
     path = Path(path)

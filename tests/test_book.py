@@ -168,3 +168,32 @@ def test_denoising_chapters_write_their_tables_and_the_networks_beat_the_noisy_i
     cross = pd.read_csv(tables / "04_cross_validation.csv")
     assert {"sigma_255", "test_set", "model", "psnr", "ssim", "n_images"} <= set(cross.columns)
     assert set(cross.test_set) == {"natural", "dead leaves"} and set(cross.model) == {"input", "dead leaves", "natural"}
+
+
+@pytest.mark.slow
+def test_deblurring_chapter_writes_one_row_per_model_and_test_set_and_a_column_group_per_family(smoke_book):
+    import pandas as pd
+
+    out, html = smoke_book
+    tables, figures = out / "tables", out / "figures"
+    table = pd.read_csv(tables / "03_deblur_table.csv")
+    families = ("small", "mild", "big")
+    assert {f"{family}_{metric}" for family in families for metric in ("psnr_db", "ssim", "lpips")} <= set(table)
+    assert set(table.test_set) == {"natural", "dead leaves"}
+    anchor = "Richardson-Lucy (non-blind, knows the kernel)"
+    assert set(table.model) == {"input", "dead leaves", "natural", anchor}
+    assert len(table) == len(table[["model", "test_set"]].drop_duplicates()) == 8
+    assert table[[f"{f}_psnr_db" for f in families]].notna().all().all()
+    # the smoke profile deblurs with banks' first kernels: kernels of each family, never the training ones
+    rows = pd.read_csv(tables / "03_deblur_rows.csv")
+    assert set(rows.family) == set(families) and set(rows.blur.str.split(":").str[1].astype(int)) == {0, 1}
+    gains = pd.read_csv(tables / "03_gain_vs_radius.csv")
+    assert {"blur", "radius_px", "dead leaves", "natural", anchor} <= set(gains)
+    assert gains.radius_px.between(0.5, 6.0).all()
+    assert set(pd.read_csv(tables / "03_gaussian_table.csv").model) == {"input", "dead leaves", "natural", anchor}
+    comparison = pd.read_csv(tables / "03_published_comparison.csv")
+    assert comparison.query("source.str.startswith('published')").shape[0] == 6
+    written = {p.name for p in figures.iterdir()}
+    assert {"03_deblur_grid.png", "03_gain_vs_radius.png", "03_inspector_big.png"} <= written
+    page = (html / "book" / "03_deblur_study.html").read_text()
+    assert page.count("<img") >= 4 and "Traceback" not in page

@@ -89,12 +89,26 @@ def test_kernels_are_centred_on_their_centroid():
 
 
 @pytest.mark.parametrize("spec, family, indices", [("big:3", "big", [3]), ("small:0-2", "small", [0, 1, 2]),
-                                                   ("mild", "mild", list(range(D.BANK_SIZE)))])
+                                                   ("mild", "mild", list(range(D.BANK_SIZE))),
+                                                   ("gaussian:4", "gaussian", [4])])
 def test_blur_specs_address_the_bank(spec, family, indices):
     assert D.parse_blur_spec(spec) == (family, indices)
 
 
-@pytest.mark.parametrize("spec", ["huge:1", "big:40", "big:x", "small:3-1"])
+def test_gaussian_bank_is_seeded_anisotropic_and_apart_from_training_draws():
+    bank = D.bank_kernels("gaussian")
+    assert bank.shape == (D.BANK_SIZE, 1, D.KERNEL_SIZE, D.KERNEL_SIZE)
+    torch.testing.assert_close(bank.sum((-2, -1)), torch.ones(D.BANK_SIZE, 1))
+    D.gaussian_blur_bank.cache_clear()
+    torch.testing.assert_close(D.bank_kernels("gaussian:0-31"), bank, rtol=0, atol=0)
+    low, high = D.GAUSSIAN_BANK_SIGMA  # RMS radius of a Gaussian: sqrt(sx^2 + sy^2)
+    assert D.kernel_radius(bank).min() >= np.sqrt(2) * low * 0.95 and D.kernel_radius(bank).max() <= np.sqrt(2) * high
+    assert not torch.equal(bank[:, 0], bank[:, 0].transpose(-2, -1))  # not all isotropic
+    training = D.gaussian_blur_kernels(64, sigma_range=D.GAUSSIAN_BANK_SIGMA, seed=0)["filter"]
+    assert torch.cdist(bank.flatten(1), training.flatten(1)).min() > 1e-4
+
+
+@pytest.mark.parametrize("spec", ["huge:1", "big:40", "big:x", "small:3-1", "gaussian:32"])
 def test_bad_blur_specs_are_errors_naming_the_spec(spec):
     with pytest.raises(ValueError, match=spec.split(":")[0]):
         D.parse_blur_spec(spec)

@@ -10,8 +10,11 @@ import pytest
 import torch
 
 from rstor_core import metrics
+from rstor_core.data import natural_images, to_tensor
 from rstor_core.deadleaves import dead_leaves
-from rstor_core.evaluate import INPUT, Degradation, degradation_grid, evaluate
+from rstor_core.figures import centre_crop
+from rstor_core.degrade import bank_kernels, degrade
+from rstor_core.evaluate import INPUT, Degradation, deconvolution, degradation_grid, evaluate
 
 from conftest import ROOT
 
@@ -93,3 +96,20 @@ def test_infer_cli_evaluates_a_trained_checkpoint_and_writes_a_tidy_csv(tmp_path
     table = pd.read_csv(out)
     assert len(table) == 2 * 3 and set(table.model) == {"input", "tiny"}
     assert len(list((tmp_path / "png").rglob("*.png"))) == 6
+
+
+@pytest.mark.parametrize("method, options", [("wiener", {"balance": 0.003}), ("richardson_lucy", {"iterations": 30})])
+def test_non_blind_deconvolution_told_the_kernel_beats_the_blurred_input(method, options):
+    photo = natural_images("skimage", split="test")["chelsea"]
+    clean = to_tensor(centre_crop(photo, 128))[None]
+    degradation = Degradation("mild:2", 1.0)
+    blurred = degrade(clean, kernels=bank_kernels(degradation.blur), sigma=1.0 / 255, seed=0)
+    restored = deconvolution(method, **options)(blurred, degradation)
+    assert restored.shape == clean.shape and 0 <= restored.min() and restored.max() <= 1
+    assert metrics.psnr(restored, clean) > metrics.psnr(blurred, clean) + 1.0
+    assert deconvolution(method)(blurred, Degradation("", 25.0)) is None  # noise only: not its job
+
+
+def test_unknown_deconvolution_is_refused_before_any_work():
+    with pytest.raises(ValueError, match="richardson_lucy"):
+        deconvolution("blind_magic")

@@ -48,6 +48,11 @@ def _write(tmp_path: Path, text: str) -> Path:
      "allowed keys"),
     ("data_generation:\n  natural_images: no/such/folder\n", "data_generation.natural_images", "does not exist"),
     ("denoise:\n  steps: 3\n", "denoise", "allowed sections"),
+    ("deblur_study:\n  classical: magic\n", "deblur_study.classical", "'richardson_lucy'"),
+    ("deblur_study:\n  n_kernels: 33\n", "deblur_study.n_kernels", "<= 32"),
+    ("deblur_study:\n  n_kernels: 4\n  grid_kernel: 4\n", "deblur_study.grid_kernel", "< n_kernels"),
+    ("deblur_study:\n  natural_experiment: nope\nexperiments:\n  x: {}\n", "deblur_study.natural_experiment",
+     "no experiment 'nope'"),
 ])
 def test_bad_profile_raises_naming_file_key_and_allowed(tmp_path, text, key, allowed):
     path = _write(tmp_path, text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import csv
 import json
 import os
@@ -130,3 +131,12 @@ def test_train_cli_rejects_an_unknown_experiment():
     result = subprocess.run([sys.executable, "-m", "rstor_core", "train", "--profile", "smoke", "--experiment", "x"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2 and "denoise_dead_leaves" in result.stderr
+
+
+def test_validation_input_psnr_is_the_psnr_of_the_degraded_validation_set():
+    from rstor_core.train import validation_input_psnr
+
+    noisy = ExperimentConfig(data="dead_leaves", crop=32, noise=(25.0, 25.0), blur="none", val_images=4)
+    assert validation_input_psnr(noisy) == pytest.approx(20.17, abs=0.3)  # sigma = 25/255
+    blurred = dataclasses.replace(noisy, noise=(0.0, 0.0), blur="big")
+    assert validation_input_psnr(blurred) < validation_input_psnr(dataclasses.replace(blurred, blur="small"))

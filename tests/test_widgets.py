@@ -68,3 +68,18 @@ def test_inspector_widget_builds_with_its_controls(photo):
     widget = blur_inspector({"leaves": photo})
     controls = [c for box in widget.children[0].children for c in box.children]
     assert len(controls) == 10
+
+
+def test_restoration_grid_has_a_row_per_model_under_the_input_and_a_column_per_kernel(photo):
+    from rstor_core.degrade import bank_kernels
+    from rstor_core.figures import restoration_grid
+
+    kernels = {family: bank_kernels(f"{family}:0") for family in ("small", "mild", "big")}
+    models = {"identity": lambda x: x, "grey": lambda x: torch.full_like(x, 0.5)}
+    fig, scores = restoration_grid(photo, kernels, models, sigma=0.0)
+    assert list(scores) == ["blurred input", "identity", "grey"] and all(list(row) == list(kernels)
+                                                                          for row in scores.values())
+    assert len(fig.axes) == 9 and fig.axes[3].get_ylabel() == "identity"
+    assert scores["identity"] == pytest.approx(scores["blurred input"], abs=0.05)  # clamping only
+    assert scores["blurred input"]["small"] > scores["blurred input"]["big"]
+    assert fig.axes[0].get_title() == f"small: {scores['blurred input']['small']:.2f} dB"
