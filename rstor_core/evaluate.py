@@ -32,7 +32,8 @@ INPUT = "input"  # the model name of the degraded input's rows
 
 @dataclass(frozen=True)
 class Degradation:
-    """One test degradation: a blur kernel address (``"big:3"``, or ``""`` for none) and a noise sigma in /255."""
+    """One test degradation: a bank kernel address (``"big:3"``, ``"gaussian:0"``, or ``""`` for none) and a
+    noise sigma in /255."""
 
     blur: str = ""
     sigma: float = 0.0
@@ -135,9 +136,9 @@ def deconvolution(method: str = "wiener", *, balance: float = 0.01, iterations: 
     has without learning, and an upper reference for the blind networks, which are not told it.
 
     ``wiener``: ``skimage.restoration.wiener`` with regularisation ``balance``; ``richardson_lucy``:
-    ``iterations`` of Richardson-Lucy. Each channel is deconvolved after a symmetric padding of one
-    kernel support, cropped back, so the FFT's wrap-around does not ring at the borders. Applies
-    to blurred degradations only.
+    ``iterations`` of Richardson-Lucy. The image is padded symmetrically by one kernel support and
+    cropped back, so the FFT's wrap-around does not ring at the borders. Applies to blurred
+    degradations only (motion or Gaussian bank addresses).
     """
     if method not in DECONVOLUTIONS:
         raise ValueError(f"unknown deconvolution {method!r}; allowed: {list(DECONVOLUTIONS)}")
