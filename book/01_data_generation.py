@@ -30,6 +30,7 @@
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
 output_dir = "outputs/quick"
+live_widgets = True  # JupyterLab; the runner sets False (batch runs show a static figure instead)
 seed = 0
 size = 256
 n_gallery = 6
@@ -55,6 +56,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 import torch
+from IPython.display import display
 from myst_nb import glue
 
 import rstor_core.data
@@ -187,7 +189,8 @@ coverage_summary
 # {glue:text}`background_covered` (table `tables/01_coverage.csv`).
 
 # %% tags=["remove-output"]
-dead_leaves_explorer(size=showcase_size)
+if live_widgets:
+    display(dead_leaves_explorer(size=showcase_size))
 
 # %% [markdown]
 # ## Anti-aliasing
@@ -413,7 +416,8 @@ glue("fig_inspector", fig, display=False)
 # ```
 
 # %% tags=["remove-output"]
-blur_inspector(inspector_images)
+if live_widgets:
+    display(blur_inspector(inspector_images))
 
 # %% [markdown]
 # ## Speed

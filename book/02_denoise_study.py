@@ -34,6 +34,7 @@
 profile = "quick"
 profile_file = "parameters/quick.yaml"
 output_dir = "outputs/quick"
+live_widgets = True  # JupyterLab; the runner sets False (batch runs show a static figure instead)
 fresh = False  # True (make book FRESH=1): retrain instead of reusing saved weights
 seed = 0
 dead_leaves_experiment = "denoise_dead_leaves"
@@ -53,6 +54,7 @@ import os
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from IPython.display import display
 from myst_nb import glue
 
 from rstor_core.data import natural_images
@@ -188,7 +190,8 @@ glue("first_photo", first, display=False)
 # ```
 
 # %% tags=["remove-output"]
-denoiser_comparison(photos, models, crop=zoom)
+if live_widgets:
+    display(denoiser_comparison(photos, models, crop=zoom))
 
 # %% [markdown]
 # ## Next to the published study

@@ -36,6 +36,7 @@
 profile = "quick"
 profile_file = "parameters/quick.yaml"
 output_dir = "outputs/quick"
+live_widgets = True  # JupyterLab; the runner sets False (batch runs show a static figure instead)
 fresh = False  # True (make book FRESH=1): retrain instead of reusing saved weights
 seed = 0
 dead_leaves_experiment = "deblur_dead_leaves"
@@ -62,6 +63,7 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 from myst_nb import glue
 
 from rstor_core.data import natural_images
@@ -124,8 +126,8 @@ glue("fig_curves", fig, display=False)
 # :name: fig-deblur-curves
 #
 # Validation PSNR during training, as a gain over the PSNR of the blurred validation inputs
-# themselves (the black line: a network below it makes its inputs worse). Motion pair: {glue:text}`steps` steps of {glue:text}`batch`
-# crops of {glue:text}`crop` × {glue:text}`crop` pixels, noise σ ~ U(0, {glue:text}`noise_max`)/255;
+# themselves (the black line: a network below it makes its inputs worse). Motion pair:
+# {glue:text}`steps` steps of {glue:text}`batch` crops of {glue:text}`crop` × {glue:text}`crop` pixels, noise σ ~ U(0, {glue:text}`noise_max`)/255;
 # Gaussian pair: {glue:text}`gaussian_steps` steps on {glue:text}`gaussian_crop`-pixel crops,
 # per-axis σ ~ U({glue:text}`gaussian_sigma`) px. NAFNet with {glue:text}`parameters` parameters.
 # Each validation set comes from the network's own training distribution (dead-leaves crops are
@@ -310,7 +312,8 @@ glue("fig_inspector", fig, display=False)
 # ```
 
 # %% tags=["remove-output"]
-blur_inspector(photos, {f"{label}-trained": model for label, model in models.items()})
+if live_widgets:
+    display(blur_inspector(photos, {f"{label}-trained": model for label, model in models.items()}))
 
 # %% [markdown]
 # ## Next to the published study

@@ -124,6 +124,25 @@ def execute_chapter(chapter: Chapter, executed: Path, *, cwd: Path, progress: bo
     failed.unlink(missing_ok=True)
 
 
+def chapter_parameters(profile: Profile, name: str, source: Path, out_dir: Path, *, fresh: bool = False
+                       ) -> dict[str, Any]:
+    """What papermill injects into a chapter: its profile section, which profile, where outputs go;
+    ``fresh`` and ``live_widgets=False`` where the chapter declares them.
+
+    Batch runs never build live widgets: nbclient can wait forever on a cell that creates
+    ipywidgets (jupyter/nbclient#312; seen here about one run in three), and the HTML book shows
+    a static figure in their place anyway.
+    """
+    params = {**as_parameters(profile.section(name)), "profile": profile.name,
+              "profile_file": profile.path.as_posix(), "output_dir": str(out_dir)}
+    declared = declared_parameters(source)
+    if fresh and "fresh" in declared:
+        params["fresh"] = True
+    if "live_widgets" in declared:
+        params["live_widgets"] = False
+    return params
+
+
 def run_book(profile: Profile, *, chapters: list[str] | None = None, root: Path = Path("."),
              outputs_root: Path = Path("outputs"), build_root: Path | None = None,
              fresh: bool = False, build: bool = True) -> Path:
@@ -131,13 +150,8 @@ def run_book(profile: Profile, *, chapters: list[str] | None = None, root: Path 
     out_dir = outputs_root / profile.name
     plan = []
     for name in select_chapters(toc_chapters(root), chapters):
-        section = profile.section(name)
         source = root / "book" / f"{name}.py"
-        params = {**as_parameters(section), "profile": profile.name, "profile_file": profile.path.as_posix(),
-                  "output_dir": str(out_dir)}
-        if fresh and "fresh" in declared_parameters(source):
-            params["fresh"] = True
-        plan.append(Chapter(name, source, params))
+        plan.append(Chapter(name, source, chapter_parameters(profile, name, source, out_dir, fresh=fresh)))
     run_chapters(plan, out_dir, cwd=root, provenance=_provenance(profile, root, fresh))
     if build:
         build_book(out_dir, root=root, build_root=build_root if build_root is not None else root)

@@ -197,3 +197,16 @@ def test_deblurring_chapter_writes_one_row_per_model_and_test_set_and_a_column_g
     assert {"03_deblur_grid.png", "03_gain_vs_radius.png", "03_inspector_big.png"} <= written
     page = (html / "book" / "03_deblur_study.html").read_text()
     assert page.count("<img") >= 4 and "Traceback" not in page
+
+
+def test_batch_runs_inject_the_section_and_never_build_live_widgets(tmp_path):
+    from rstor_core.book import chapter_parameters
+
+    profile = load_profile("smoke")
+    for name in ("01_data_generation", "02_denoise_study", "03_deblur_study"):
+        source = ROOT / "book" / f"{name}.py"
+        params = chapter_parameters(profile, name, source, tmp_path, fresh=True)
+        assert params["live_widgets"] is False and params["profile"] == "smoke", name
+        assert params.get("fresh") is (None if name == "01_data_generation" else True), name
+    params = chapter_parameters(profile, "03_deblur_study", ROOT / "book" / "03_deblur_study.py", tmp_path)
+    assert params["n_kernels"] == profile.deblur_study.n_kernels and "fresh" not in params
