@@ -98,6 +98,8 @@ for label, name in experiments.items():
     train_experiment(setup.experiments[name], runs[label], force=fresh)
 models = {label: load_model(f"{runs[f'motion, {label}']}/model.pt") for label in motion}
 gaussian_models = {label: load_model(f"{runs[f'Gaussian, {label}']}/model.pt") for label in gaussian}
+trained = {label: f"{label.replace(' ', '-')}-trained" for label in motion}  # "dead-leaves-trained": figure labels
+shown = {trained[label]: model for label, model in models.items()}
 config, gaussian_config = setup.experiments[dead_leaves_experiment], setup.experiments[gaussian_dead_leaves_experiment]
 for key, value in {"steps": config.steps, "batch": config.batch_size, "crop": config.crop,
                    "noise_max": f"{config.noise[1]:g}", "gaussian_steps": gaussian_config.steps,
@@ -136,8 +138,9 @@ glue("fig_curves", fig, display=False)
 #
 # ## Evaluation on the kernel banks
 #
-# Every test image is blurred by each of the first kernels of each family's bank, then gets
-# noise of σ = {glue:text}`test_sigma`/255; every model sees the very same inputs.
+# Every test image is blurred by each of the first {glue:text}`n_kernels` kernels of each
+# family's bank, then gets noise of σ = {glue:text}`test_sigma`/255; every model sees the very
+# same inputs.
 
 # %%
 photos = natural_images(test_images, split="test" if test_images == "skimage" else None)
@@ -189,7 +192,7 @@ for family in FAMILIES:
                                                                                                 f"{family}_psnr_db"]),
              display=False)
 glue("lpips_note", results.lpips_note.iloc[0] or "computed", display=False)
-losers = [f"{label}-trained network on {family} blur ({gain[label][family]:+.2f} dB)"
+losers = [f"{trained[label]} network on {family} blur ({gain[label][family]:+.2f} dB)"
           for label in models for family in FAMILIES if gain[label][family] < 0]
 glue("losers", "the " + "; the ".join(losers) if losers else "no family", display=False)
 
@@ -210,7 +213,7 @@ glue("losers", "the " + "; the ".join(losers) if losers else "no family", displa
 first = next(iter(photos))
 grid_kernels = {family: bank_kernels(f"{family}:{grid_kernel}") for family in FAMILIES}
 fig, grid_psnr = restoration_grid(centre_crop(photos[first], zoom), grid_kernels,
-                                  {f"{label}-trained": model for label, model in models.items()}, sigma=sigma,
+                                  shown, sigma=sigma,
                                   seed=seed)
 save_figure(fig, f"{figures}/03_deblur_grid.png")
 glue("fig_grid", fig, display=False)
@@ -244,7 +247,7 @@ for i, (low, high) in enumerate(FAMILIES.values()):
 for name in per_kernel.columns.drop("radius_px"):
     marker = "^" if name == anchor else "o"
     ax.scatter(per_kernel.radius_px, per_kernel[name], s=18, marker=marker,
-               label=name if name == anchor else f"{name}-trained (blind)")
+               label=name if name == anchor else f"{trained[name]} (blind)")
 ax.axhline(0, color="k", lw=0.8)
 for family, (low, high) in FAMILIES.items():
     ax.text((low + high) / 2, 1.0, family, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=9)
@@ -287,8 +290,8 @@ gaussian_table.round(3)
 # %% [markdown]
 # On the Gaussian bank the dead-leaves-trained network gains {glue:text}`gaussian_gain_dl:+.2f` dB
 # over the blurred input and the natural-trained one {glue:text}`gaussian_gain_nat:+.2f` dB
-# (`tables/03_gaussian_table.csv`, Bank kernels {glue:text}`gaussian_sigma` px, Gaussian pair
-# trained for {glue:text}`gaussian_steps` steps).
+# (`tables/03_gaussian_table.csv`; the first {glue:text}`n_kernels` kernels of the Gaussian bank;
+# this pair trained for {glue:text}`gaussian_steps` steps).
 #
 # ## Inspecting one kernel
 #
@@ -299,7 +302,7 @@ gaussian_table.round(3)
 
 # %% tags=["remove-output"]
 fig, _ = inspect_blur(photos[first], blur_kind="big", index=grid_kernel, noise=sigma, crop=zoom,
-                      models={f"{label}-trained": model for label, model in models.items()}, seed=seed)
+                      models=shown, seed=seed)
 save_figure(fig, f"{figures}/03_inspector_big.png")
 glue("fig_inspector", fig, display=False)
 
@@ -313,7 +316,7 @@ glue("fig_inspector", fig, display=False)
 
 # %% tags=["remove-output"]
 if live_widgets:
-    display(blur_inspector(photos, {f"{label}-trained": model for label, model in models.items()}))
+    display(blur_inspector(photos, shown))
 
 # %% [markdown]
 # ## Next to the published study
