@@ -129,11 +129,12 @@ glue("fig_curves", fig, display=False)
 #
 # Validation PSNR during training, as a gain over the PSNR of the blurred validation inputs
 # themselves (the black line: a network below it makes its inputs worse). Motion pair:
-# {glue:text}`steps` steps of {glue:text}`batch` crops of {glue:text}`crop` × {glue:text}`crop` pixels, noise σ ~ U(0, {glue:text}`noise_max`)/255;
-# Gaussian pair: {glue:text}`gaussian_steps` steps on {glue:text}`gaussian_crop`-pixel crops,
-# per-axis σ ~ U({glue:text}`gaussian_sigma`) px. NAFNet with {glue:text}`parameters` parameters.
-# Each validation set comes from the network's own training distribution (dead-leaves crops are
-# much harder to deblur than photo crops), so the gains are not comparable across panels.
+# {glue:text}`steps` steps of {glue:text}`batch` crops of {glue:text}`crop` × {glue:text}`crop`
+# pixels, noise σ ~ U(0, {glue:text}`noise_max`)/255; Gaussian pair: {glue:text}`gaussian_steps`
+# steps on {glue:text}`gaussian_crop`-pixel crops, per-axis σ ~ U({glue:text}`gaussian_sigma`) px.
+# NAFNet with {glue:text}`parameters` parameters. Each validation set comes from the network's own
+# training distribution (dead-leaves crops are much harder to deblur than photo crops), so the
+# gains are not comparable across panels.
 # ```
 #
 # ## Evaluation on the kernel banks
