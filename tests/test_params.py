@@ -51,7 +51,10 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("deblur_study:\n  classical: magic\n", "deblur_study.classical", "'richardson_lucy'"),
     ("deblur_study:\n  n_kernels: 33\n", "deblur_study.n_kernels", "<= 32"),
     ("deblur_study:\n  n_kernels: 4\n  grid_kernel: 4\n", "deblur_study.grid_kernel", "< n_kernels"),
-    ("deblur_study:\n  natural_experiment: nope\nexperiments:\n  x: {}\n", "deblur_study.natural_experiment",
+    ("denoise_study: {dead_leaves_experiment: x, primitives_experiment: x, natural_experiment: x}\n"
+     "cross_validation: {dead_leaves_experiment: x, natural_experiment: x}\n"
+     "deblur_study: {dead_leaves_experiment: x, natural_experiment: nope, gaussian_dead_leaves_experiment: x,"
+     " gaussian_natural_experiment: x}\nexperiments:\n  x: {}\n", "deblur_study.natural_experiment",
      "no experiment 'nope'"),
 ])
 def test_bad_profile_raises_naming_file_key_and_allowed(tmp_path, text, key, allowed):
