@@ -64,8 +64,8 @@ from rstor_core import degrade
 from rstor_core.deadleaves import (APPEARANCES, SHAPES, DeadLeavesParams, dead_leaves_batch, image_rng,
                                    power_law_cdf, power_law_pdf, power_law_radii)
 from rstor_core.deadleaves import dead_leaves as render
-from rstor_core.figures import centre_crop, image_row
-from rstor_core.files import project_root, save_figure, save_table
+from rstor_core.figures import centre_crop, image_row, publish_figure
+from rstor_core.files import project_root, save_table
 from rstor_core.metrics import psnr
 from rstor_core.params import COLOUR_SAMPLERS, AppearanceWeights, ShapeWeights
 from rstor_core.spectrum import radial_power_spectrum, spectral_slope
@@ -86,8 +86,7 @@ leaf_params
 # %% tags=["remove-output"]
 gallery = dead_leaves_batch(n_gallery, size, seed=seed, params=leaf_params)
 fig = image_row({f"image {i}": image for i, image in enumerate(gallery)})
-save_figure(fig, f"{figures}/01_gallery.png")
-glue("fig_gallery", fig, display=False)
+publish_figure("fig_gallery", fig, f"{figures}/01_gallery.png")
 glue("gallery_size", size, display=False)
 
 # %% [markdown]
@@ -111,8 +110,7 @@ glue("gallery_size", size, display=False)
 showcase = dict(params=leaf_params, r_min=showcase_r_min)
 fig = image_row({name: render(showcase_size, seed, shapes=ShapeWeights.only(name), **showcase) for name in SHAPES},
                 ncols=4, panel_size=2.6)
-save_figure(fig, f"{figures}/01_primitives.png")
-glue("fig_primitives", fig, display=False)
+publish_figure("fig_primitives", fig, f"{figures}/01_primitives.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_primitives
@@ -131,10 +129,8 @@ looks = {name: render(showcase_size, seed, appearance=AppearanceWeights.only(nam
          for name in APPEARANCES}
 samplers = {name: render(showcase_size, seed, colour=name, **showcase) for name in COLOUR_SAMPLERS}
 fig_looks, fig_colours = image_row(looks), image_row(samplers)
-save_figure(fig_looks, f"{figures}/01_appearances.png")
-save_figure(fig_colours, f"{figures}/01_colour_samplers.png")
-glue("fig_looks", fig_looks, display=False)
-glue("fig_colours", fig_colours, display=False)
+publish_figure("fig_looks", fig_looks, f"{figures}/01_appearances.png")
+publish_figure("fig_colours", fig_colours, f"{figures}/01_colour_samplers.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_looks
@@ -159,8 +155,7 @@ glue("fig_colours", fig_colours, display=False)
 
 # %% tags=["remove-output"]
 fig = explore_dead_leaves(showcase_size, seed, **dead_leaves)
-save_figure(fig, f"{figures}/01_explorer_default.png")
-glue("fig_explorer", fig, display=False)
+publish_figure("fig_explorer", fig, f"{figures}/01_explorer_default.png")
 rows = []
 for mode in (False, True):
     for i in range(n_gallery):
@@ -204,8 +199,7 @@ if live_widgets:
 crop = (slice(0, zoom), slice(0, zoom))
 fig = image_row({f"ds_factor = {d}": render(showcase_size, seed, params=leaf_params, ds_factor=d)
                  for d in (1, 2, 4)}, crop=crop, panel_size=3.0)
-save_figure(fig, f"{figures}/01_anti_aliasing.png")
-glue("fig_aa", fig, display=False)
+publish_figure("fig_aa", fig, f"{figures}/01_anti_aliasing.png")
 glue("zoom", zoom, display=False)
 
 # %% [markdown]
@@ -239,8 +233,7 @@ ax.loglog(centres[density > 0], density[density > 0], "o", ms=4, label=f"{n_radi
 ax.loglog(centres, power_law_pdf(centres, p.alpha, p.r_min, p.r_max), "-", label=rf"$p(r) \propto r^{{-{p.alpha:g}}}$")
 ax.set(xlabel="radius r (pixels)", ylabel="density p(r) (1/pixel)")
 ax.legend()
-save_figure(fig, f"{figures}/01_radius_law.png")
-glue("fig_radius", fig, display=False)
+publish_figure("fig_radius", fig, f"{figures}/01_radius_law.png")
 glue("ks_stat", float(ks.statistic), display=False)
 glue("ks_pvalue", float(ks.pvalue), display=False)
 glue("n_radii", f"{n_radii:,}", display=False)
@@ -286,8 +279,7 @@ ax.set(xlabel="spatial frequency f (cycles/pixel)", ylabel="power (a.u.)")
 ax.legend(fontsize=7, ncol=2)
 slopes = pd.DataFrame(rows)
 save_table(slopes, f"{tables}/01_spectral_slopes.csv")
-save_figure(fig, f"{figures}/01_power_spectra.png")
-glue("fig_spectra", fig, display=False)
+publish_figure("fig_spectra", fig, f"{figures}/01_power_spectra.png")
 summary = slopes.groupby("source")["slope"].agg(["mean", "std", "count"])
 glue("slope_leaves", float(summary.loc["dead leaves", "mean"]), display=False)
 glue("slope_natural", float(summary.loc["natural", "mean"]), display=False)
@@ -332,8 +324,7 @@ for row, (name, bank) in zip(axes, banks.items()):
         ax.imshow(bank[i, 0].numpy(), cmap="magma", interpolation="nearest")
         ax.set_title(f"{name}:{i}", fontsize=8)
         ax.axis("off")
-save_figure(fig, f"{figures}/01_blur_kernels.png")
-glue("fig_kernels", fig, display=False)
+publish_figure("fig_kernels", fig, f"{figures}/01_blur_kernels.png")
 
 drawn = degrade.motion_blur_kernels(n_kernel_draws, seed=seed)
 fig, ax = plt.subplots(figsize=(6, 3.4))
@@ -345,8 +336,7 @@ bank_radius = torch.cat([degrade.kernel_radius(bank) for bank in banks.values()]
 ax.plot(bank_radius, np.full_like(bank_radius, -2.0), "k|", ms=12, label="evaluation banks")
 ax.set(xlabel="kernel RMS radius (pixels)", ylabel="kernels")
 ax.legend(fontsize=8)
-save_figure(fig, f"{figures}/01_blur_radius_histogram.png")
-glue("fig_radius_hist", fig, display=False)
+publish_figure("fig_radius_hist", fig, f"{figures}/01_blur_radius_histogram.png")
 glue("n_kernel_draws", f"{n_kernel_draws:,}", display=False)
 
 # %%
@@ -386,8 +376,7 @@ for row, (name, image) in zip(axes, examples.items()):
         ax.imshow(rstor_core.data.to_image(out[0]).clip(0, 1), interpolation="nearest")
         ax.set_title(title if title == "clean" else f"{title}\n{float(psnr(out, clean)[0]):.1f} dB", fontsize=8)
         ax.axis("off")
-save_figure(fig, f"{figures}/01_degradations.png")
-glue("fig_degradations", fig, display=False)
+publish_figure("fig_degradations", fig, f"{figures}/01_degradations.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_degradations
@@ -405,8 +394,7 @@ glue("fig_degradations", fig, display=False)
 # %% tags=["remove-output"]
 inspector_images = {"dead leaves": render(2 * example_crop, seed, params=leaf_params), **photos}
 fig, _ = inspect_blur(inspector_images["dead leaves"], crop=example_crop, seed=seed)
-save_figure(fig, f"{figures}/01_blur_inspector_default.png")
-glue("fig_inspector", fig, display=False)
+publish_figure("fig_inspector", fig, f"{figures}/01_blur_inspector_default.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_inspector

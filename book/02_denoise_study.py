@@ -59,7 +59,8 @@ from myst_nb import glue
 
 from rstor_core.data import natural_images
 from rstor_core.evaluate import INPUT, Degradation, bm3d_denoiser, degradation_grid, evaluate
-from rstor_core.files import project_root, save_figure, save_table
+from rstor_core.figures import publish_figure
+from rstor_core.files import project_root, save_table
 from rstor_core.models import count_parameters
 from rstor_core.params import load_profile
 from rstor_core.train import load_model, read_log, train_experiment
@@ -100,8 +101,7 @@ for label, curve in curves.groupby("experiment", sort=False):
 ax_loss.set(xlabel="step", ylabel="training MSE (moving average of 25 steps)", yscale="log")
 ax_psnr.set(xlabel="step", ylabel="validation PSNR (dB)")
 ax_psnr.legend()
-save_figure(fig, f"{figures}/02_training_curves.png")
-glue("fig_curves", fig, display=False)
+publish_figure("fig_curves", fig, f"{figures}/02_training_curves.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_curves
@@ -136,8 +136,7 @@ for name, group in summary.groupby("model", sort=False):
 axes[0].set(xlabel="noise σ (/255)", ylabel="PSNR (dB)")
 axes[1].set(xlabel="noise σ (/255)", ylabel="SSIM")
 axes[0].legend(fontsize=8)
-save_figure(fig, f"{figures}/02_psnr_ssim_vs_sigma.png")
-glue("fig_vs_sigma", fig, display=False)
+publish_figure("fig_vs_sigma", fig, f"{figures}/02_psnr_ssim_vs_sigma.png")
 glue("n_tested", n_tested, display=False)
 
 # %% [markdown]
@@ -176,8 +175,7 @@ first = next(iter(photos))
 bm3d25 = {"BM3D (knows σ)": lambda x: bm3d_denoiser()(x, Degradation("", 25.0))} if bm3d else {}
 fig, _ = inspect_blur(photos[first], blur_kind="none", noise=25.0, crop=zoom, models={**models, **bm3d25},
                       seed=seed, show_kernel=False)
-save_figure(fig, f"{figures}/02_qualitative_sigma25.png")
-glue("fig_qualitative", fig, display=False)
+publish_figure("fig_qualitative", fig, f"{figures}/02_qualitative_sigma25.png")
 glue("first_photo", first, display=False)
 
 # %% [markdown]

@@ -70,8 +70,8 @@ from rstor_core.data import natural_images
 from rstor_core.deadleaves import dead_leaves, image_rng
 from rstor_core.degrade import FAMILIES, bank_kernels, kernel_radius
 from rstor_core.evaluate import INPUT, deconvolution, degradation_grid, evaluate
-from rstor_core.figures import centre_crop, restoration_grid
-from rstor_core.files import project_root, save_figure, save_table
+from rstor_core.figures import centre_crop, publish_figure, restoration_grid
+from rstor_core.files import project_root, save_table
 from rstor_core.models import count_parameters
 from rstor_core.params import load_profile
 from rstor_core.train import load_model, read_log, train_experiment, validation_input_psnr
@@ -120,8 +120,7 @@ for ax, title in zip(axes, ("trained on dead leaves", "trained on natural photos
     ax.axhline(0, color="k", lw=0.8)
     ax.set(xlabel="step", ylabel="validation PSNR gain over its blurred input (dB)", title=title)
     ax.legend(fontsize=8)
-save_figure(fig, f"{figures}/03_training_curves.png")
-glue("fig_curves", fig, display=False)
+publish_figure("fig_curves", fig, f"{figures}/03_training_curves.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_curves
@@ -216,8 +215,7 @@ grid_kernels = {family: bank_kernels(f"{family}:{grid_kernel}") for family in FA
 fig, grid_psnr = restoration_grid(centre_crop(photos[first], zoom), grid_kernels,
                                   shown, sigma=sigma,
                                   seed=seed)
-save_figure(fig, f"{figures}/03_deblur_grid.png")
-glue("fig_grid", fig, display=False)
+publish_figure("fig_grid", fig, f"{figures}/03_deblur_grid.png")
 glue("first_photo", first, display=False)
 glue("grid_kernel", grid_kernel, display=False)
 
@@ -254,8 +252,7 @@ for family, (low, high) in FAMILIES.items():
     ax.text((low + high) / 2, 1.0, family, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=9)
 ax.set(xlabel="kernel RMS radius (px)", ylabel="PSNR gain over the blurred input (dB)")
 ax.legend(fontsize=8)
-save_figure(fig, f"{figures}/03_gain_vs_radius.png")
-glue("fig_gain", fig, display=False)
+publish_figure("fig_gain", fig, f"{figures}/03_gain_vs_radius.png")
 blind = per_kernel.drop(columns=[c for c in (anchor, "radius_px") if c in per_kernel.columns])
 glue("crossing", ", ".join(f"{name}: {float(blind[name].lt(0).mean()):.0%}" for name in blind.columns),
      display=False)
@@ -304,8 +301,7 @@ gaussian_table.round(3)
 # %% tags=["remove-output"]
 fig, _ = inspect_blur(photos[first], blur_kind="big", index=grid_kernel, noise=sigma, crop=zoom,
                       models=shown, seed=seed)
-save_figure(fig, f"{figures}/03_inspector_big.png")
-glue("fig_inspector", fig, display=False)
+publish_figure("fig_inspector", fig, f"{figures}/03_inspector_big.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_inspector

@@ -44,7 +44,8 @@ from myst_nb import glue
 from rstor_core.data import natural_images
 from rstor_core.deadleaves import dead_leaves, image_rng
 from rstor_core.evaluate import degradation_grid, evaluate
-from rstor_core.files import project_root, save_figure, save_table
+from rstor_core.figures import publish_figure
+from rstor_core.files import project_root, save_table
 from rstor_core.params import load_profile
 from rstor_core.train import load_model
 
@@ -86,8 +87,7 @@ for ax, sigma in zip(axes[0], sigmas):
     ax.set_yticks(range(grid.shape[0]), [f"trained on {m}" for m in grid.index])
     ax.set_title(f"σ = {sigma:g}/255")
     fig.colorbar(image, ax=ax, label="gain over the noisy input (dB)", shrink=0.8)
-save_figure(fig, f"{figures}/04_cross_validation.png")
-glue("fig_cross", fig, display=False)
+publish_figure("fig_cross", fig, f"{figures}/04_cross_validation.png")
 
 psnr = cross[cross.sigma_255 == 25].set_index(["test_set", "model"]).psnr
 glue("gap_natural", float(psnr["natural", "natural"] - psnr["natural", "dead leaves"]), display=False)

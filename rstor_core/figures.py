@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -10,7 +11,18 @@ import torch
 
 from rstor_core.data import to_image, to_tensor
 from rstor_core.degrade import degrade
+from rstor_core.files import save_figure
 from rstor_core.metrics import psnr
+
+
+def publish_figure(name: str, fig: plt.Figure, path: str | Path) -> None:
+    """Write ``fig`` to ``path`` (atomically), glue it as ``name`` for the book's captions, and
+    close it, so the executed notebook stores the figure once (in the glue) instead of twice."""
+    from myst_nb import glue  # the book's dependency, not the library's
+
+    save_figure(fig, path)
+    glue(name, fig, display=False)
+    plt.close(fig)
 
 
 def image_row(images: Mapping[str, np.ndarray], *, crop: tuple[slice, slice] | None = None,

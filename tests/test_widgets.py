@@ -83,3 +83,15 @@ def test_restoration_grid_has_a_row_per_model_under_the_input_and_a_column_per_k
     assert scores["identity"] == pytest.approx(scores["blurred input"], abs=0.05)  # clamping only
     assert scores["blurred input"]["small"] > scores["blurred input"]["big"]
     assert fig.axes[0].get_title() == f"small: {scores['blurred input']['small']:.2f} dB"
+
+
+def test_published_figure_is_written_glued_once_and_closed(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from rstor_core.figures import publish_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    publish_figure("fig_test", fig, tmp_path / "figures" / "test.png")
+    assert (tmp_path / "figures" / "test.png").stat().st_size > 0
+    assert fig.number not in plt.get_fignums()  # the notebook's inline backend will not show it again
