@@ -99,6 +99,7 @@ for label, name in experiments.items():
 models = {label: load_model(f"{runs[f'motion, {label}']}/model.pt") for label in motion}
 gaussian_models = {label: load_model(f"{runs[f'Gaussian, {label}']}/model.pt") for label in gaussian}
 trained = {label: f"{label.replace(' ', '-')}-trained" for label in motion}  # "dead-leaves-trained": figure labels
+short = {"dead leaves": "dl", "natural": "nat"}  # glue names
 shown = {trained[label]: model for label, model in models.items()}
 config, gaussian_config = setup.experiments[dead_leaves_experiment], setup.experiments[gaussian_dead_leaves_experiment]
 for key, value in {"steps": config.steps, "batch": config.batch_size, "crop": config.crop,
@@ -180,20 +181,16 @@ table.round(3)
 
 # %%
 natural = table[table.test_set == "natural"].set_index("model")
-gain = {label: {family: float(natural.loc[label, f"{family}_psnr_db"] - natural.loc[INPUT, f"{family}_psnr_db"])
-                for family in FAMILIES} for label in models}
-for label, short in (("dead leaves", "dl"), ("natural", "nat")):
-    for family in FAMILIES:
-        glue(f"gain_{short}_{family}", gain[label][family], display=False)
+psnr_columns = [f"{family}_psnr_db" for family in FAMILIES]
+gain = natural[psnr_columns].sub(natural.loc[INPUT, psnr_columns]).set_axis(list(FAMILIES), axis=1)  # dB over input
 for family in FAMILIES:
-    glue(f"input_{family}", float(natural.loc[INPUT, f"{family}_psnr_db"]), display=False)
-    if anchor in natural.index:
-        glue(f"anchor_{family}", float(natural.loc[anchor, f"{family}_psnr_db"] - natural.loc[INPUT,
-                                                                                                f"{family}_psnr_db"]),
-             display=False)
+    for label in models:
+        glue(f"gain_{short[label]}_{family}", float(gain.loc[label, family]), display=False)
+    if anchor in gain.index:
+        glue(f"anchor_{family}", float(gain.loc[anchor, family]), display=False)
 glue("lpips_note", results.lpips_note.iloc[0] or "computed", display=False)
-losers = [f"{trained[label]} network on {family} blur ({gain[label][family]:+.2f} dB)"
-          for label in models for family in FAMILIES if gain[label][family] < 0]
+losers = [f"{trained[label]} network on {family} blur ({gain.loc[label, family]:+.2f} dB)"
+          for label in models for family in FAMILIES if gain.loc[label, family] < 0]
 glue("losers", "the " + "; the ".join(losers) if losers else "no family", display=False)
 
 # %% [markdown]
@@ -281,8 +278,8 @@ gaussian_table = (gaussian_results.groupby("model", sort=False)[metrics].mean()
                   .assign(test_set="natural", n_images=gaussian_results.image.nunique(), n_kernels=n_kernels))
 save_table(gaussian_table, f"{tables}/03_gaussian_table.csv")
 gaussian_psnr = gaussian_table.set_index("model").psnr_db
-for label, short in (("dead leaves", "dl"), ("natural", "nat")):
-    glue(f"gaussian_gain_{short}", float(gaussian_psnr[label] - gaussian_psnr[INPUT]), display=False)
+for label in gaussian_models:
+    glue(f"gaussian_gain_{short[label]}", float(gaussian_psnr[label] - gaussian_psnr[INPUT]), display=False)
 gaussian_table.round(3)
 
 # %% [markdown]

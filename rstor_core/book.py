@@ -130,7 +130,7 @@ def chapter_parameters(profile: Profile, name: str, source: Path, out_dir: Path,
     ``fresh`` and ``live_widgets=False`` where the chapter declares them.
 
     Batch runs never build live widgets: nbclient can wait forever on a cell that creates
-    ipywidgets (jupyter/nbclient#312; seen here about one run in three), and the HTML book shows
+    ipywidgets (jupyter/nbclient#312; it happened twice in this project's runs), and the HTML book shows
     a static figure in their place anyway.
     """
     params = {**as_parameters(profile.section(name)), "profile": profile.name,
