@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from rstor_core.models import NAFNet, count_parameters
-from rstor_core.params import NAFNetConfig
+from rstor_core.configs import NAFNetConfig
 
 CONFIGS = {"quick": NAFNetConfig(),
            "paper": NAFNetConfig(width=64, middle_blk_num=12, enc_blk_nums=(2, 2, 4, 8), dec_blk_nums=(2, 2, 2, 2))}

@@ -28,13 +28,15 @@
 # `data_generation`); papermill injects its values into the next cell.
 
 # %% tags=["parameters", "remove-cell"]
-profile = "quick"
+profile = "quick"  # the runner injects the chosen profile, its section below, and where outputs go
 output_dir = "outputs/quick"
+fresh = False
 live_widgets = True  # JupyterLab; the runner sets False (batch runs show a static figure instead)
+device = None
 seed = 0
 size = 256
 n_gallery = 6
-n_radii = 200_000
+n_radii = 200000
 n_spectrum = 16
 natural_images = "skimage"
 showcase_size = 192
@@ -46,35 +48,34 @@ benchmark_repeats = 2
 benchmark_naive_max_size = 256
 n_kernel_draws = 2000
 example_crop = 128
-dead_leaves = {}  # DeadLeavesParams fields; papermill injects the profile's
+dead_leaves = {"n_leaves": None, "until_covered": False, "alpha": 3.0, "r_min": 1.0, "r_max": 2000.0, "ds_factor": 1,
+               "aa_sigma": None, "shapes": {"disc": 1.0, "ellipse": 0.0, "square": 0.0, "rectangle": 0.0, "diamond": 0.0,
+                                            "polygon": 0.0, "bar": 0.0},
+               "appearance": {"flat": 1.0, "gradient": 0.0, "texture": 0.0}, "colour": "uniform", "palette": "skimage",
+               "background": 0.5, "anisotropy": [0.3, 1.0], "angle": None, "polygon_sides": [3, 8], "bar_width": 0.15,
+               "texture_amplitude": 0.3, "texture_cells": 6}
 
 # %%
-import os
+import dataclasses
 
-import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
-import scipy.stats
 import torch
 from IPython.display import display
-from myst_nb import glue
 
-import rstor_core.data
-from rstor_core import degrade
-from rstor_core.deadleaves import (APPEARANCES, SHAPES, DeadLeavesParams, dead_leaves_batch, image_rng,
-                                   power_law_cdf, power_law_pdf, power_law_radii)
+from rstor_core import degrade, figures, study
+from rstor_core.chapter import open_chapter
+from rstor_core.configs import COLOUR_SAMPLERS, AppearanceWeights, ShapeWeights
+from rstor_core.deadleaves import APPEARANCES, SHAPES, dead_leaves_batch, image_rng, power_law_radii
 from rstor_core.deadleaves import dead_leaves as render
-from rstor_core.figures import centre_crop, image_row, publish_figure
-from rstor_core.files import project_root, save_table
-from rstor_core.metrics import psnr
-from rstor_core.params import COLOUR_SAMPLERS, AppearanceWeights, ShapeWeights
-from rstor_core.spectrum import radial_power_spectrum, spectral_slope
+from rstor_core.photos import centre_crop
+from rstor_core.photos import natural_images as load_photos
+from rstor_core.speed import rendering_speed_table
 from rstor_core.widgets import blur_inspector, dead_leaves_explorer, explore_dead_leaves, inspect_blur
 
-os.chdir(project_root())  # relative paths from the repository root, in JupyterLab as under papermill
-leaf_params = DeadLeavesParams(**dead_leaves)
-figures, tables = f"{output_dir}/figures", f"{output_dir}/tables"
-leaf_params
+chapter = open_chapter("01_data_generation", globals())
+config = chapter.config
+leaves = config.dead_leaves
+leaves
 
 # %% [markdown]
 # ## A gallery
@@ -84,10 +85,9 @@ leaf_params
 # DataLoader workers. The leaf sampled first lies on top.
 
 # %% tags=["remove-output"]
-gallery = dead_leaves_batch(n_gallery, size, seed=seed, params=leaf_params)
-fig = image_row({f"image {i}": image for i, image in enumerate(gallery)})
-publish_figure("fig_gallery", fig, f"{figures}/01_gallery.png")
-glue("gallery_size", size, display=False)
+gallery = dead_leaves_batch(config.n_gallery, config.size, seed=config.seed, params=leaves)
+chapter.publish("fig_gallery", figures.image_row({f"image {i}": im for i, im in enumerate(gallery)}), "01_gallery.png")
+chapter.glue(gallery_size=config.size)
 
 # %% [markdown]
 # ```{glue:figure} fig_gallery
@@ -107,10 +107,12 @@ glue("gallery_size", size, display=False)
 # of this section draw leaves of at least `showcase_r_min` pixels, so that shapes and looks show.
 
 # %% tags=["remove-output"]
-showcase = dict(params=leaf_params, r_min=showcase_r_min)
-fig = image_row({name: render(showcase_size, seed, shapes=ShapeWeights.only(name), **showcase) for name in SHAPES},
-                ncols=4, panel_size=2.6)
-publish_figure("fig_primitives", fig, f"{figures}/01_primitives.png")
+def showcase(**overrides):  # one gallery image: same seed, leaves big enough to see
+    return render(config.showcase_size, config.seed, params=leaves, r_min=config.showcase_r_min, **overrides)
+
+
+fig = figures.image_row({name: showcase(shapes=ShapeWeights.only(name)) for name in SHAPES}, ncols=4, panel_size=2.6)
+chapter.publish("fig_primitives", fig, "01_primitives.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_primitives
@@ -125,12 +127,10 @@ publish_figure("fig_primitives", fig, f"{figures}/01_primitives.png")
 # of natural photos (the profile's `palette`).
 
 # %% tags=["remove-output"]
-looks = {name: render(showcase_size, seed, appearance=AppearanceWeights.only(name), **showcase)
-         for name in APPEARANCES}
-samplers = {name: render(showcase_size, seed, colour=name, **showcase) for name in COLOUR_SAMPLERS}
-fig_looks, fig_colours = image_row(looks), image_row(samplers)
-publish_figure("fig_looks", fig_looks, f"{figures}/01_appearances.png")
-publish_figure("fig_colours", fig_colours, f"{figures}/01_colour_samplers.png")
+looks = {name: showcase(appearance=AppearanceWeights.only(name)) for name in APPEARANCES}
+chapter.publish("fig_looks", figures.image_row(looks), "01_appearances.png")
+samplers = {name: showcase(colour=name) for name in COLOUR_SAMPLERS}
+chapter.publish("fig_colours", figures.image_row(samplers), "01_colour_samplers.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_looks
@@ -154,19 +154,14 @@ publish_figure("fig_colours", fig_colours, f"{figures}/01_colour_samplers.png")
 # below shows the leaf-index map (which leaf each pixel shows; black is background).
 
 # %% tags=["remove-output"]
-fig = explore_dead_leaves(showcase_size, seed, **dead_leaves)
-publish_figure("fig_explorer", fig, f"{figures}/01_explorer_default.png")
-rows = []
-for mode in (False, True):
-    for i in range(n_gallery):
-        _, index = render(size, image_rng(seed, i), params=leaf_params, until_covered=mode, return_index=True)
-        rows.append({"until_covered": mode, "image": i, "background_fraction": float(np.mean(index < 0)),
-                     "visible_leaves": len(np.unique(index[index >= 0]))})
-coverage = pd.DataFrame(rows)
-save_table(coverage, f"{tables}/01_coverage.csv")
+chapter.publish("fig_explorer", explore_dead_leaves(config.showcase_size, config.seed, **dataclasses.asdict(leaves)),
+                "01_explorer_default.png")
+index_maps = {mode: [render(config.size, image_rng(config.seed, i), params=leaves, until_covered=mode,
+                            return_index=True)[1] for i in range(config.n_gallery)] for mode in (False, True)}
+coverage = chapter.save_table(study.coverage_table(index_maps), "01_coverage.csv")
 coverage_summary = coverage.groupby("until_covered")[["background_fraction", "visible_leaves"]].mean()
-glue("background_fixed", f"{coverage_summary.loc[False, 'background_fraction']:.2%}", display=False)
-glue("background_covered", f"{coverage_summary.loc[True, 'background_fraction']:.2%}", display=False)
+chapter.glue(background_fixed=f"{coverage_summary.loc[False, 'background_fraction']:.2%}",
+             background_covered=f"{coverage_summary.loc[True, 'background_fraction']:.2%}")
 
 # %%
 coverage_summary
@@ -184,8 +179,8 @@ coverage_summary
 # {glue:text}`background_covered` (table `tables/01_coverage.csv`).
 
 # %% tags=["remove-output"]
-if live_widgets:
-    display(dead_leaves_explorer(size=showcase_size))
+if chapter.live_widgets:
+    display(dead_leaves_explorer(size=config.showcase_size))
 
 # %% [markdown]
 # ## Anti-aliasing
@@ -196,11 +191,10 @@ if live_widgets:
 # decimated, as Achddou et al. do; the close-up compares the same crop.
 
 # %% tags=["remove-output"]
-crop = (slice(0, zoom), slice(0, zoom))
-fig = image_row({f"ds_factor = {d}": render(showcase_size, seed, params=leaf_params, ds_factor=d)
-                 for d in (1, 2, 4)}, crop=crop, panel_size=3.0)
-publish_figure("fig_aa", fig, f"{figures}/01_anti_aliasing.png")
-glue("zoom", zoom, display=False)
+fig = figures.image_row({f"ds_factor = {d}": render(config.showcase_size, config.seed, params=leaves, ds_factor=d)
+                         for d in (1, 2, 4)}, crop=(slice(0, config.zoom), slice(0, config.zoom)), panel_size=3.0)
+chapter.publish("fig_aa", fig, "01_anti_aliasing.png")
+chapter.glue(zoom=config.zoom)
 
 # %% [markdown]
 # ```{glue:figure} fig_aa
@@ -217,26 +211,12 @@ glue("zoom", zoom, display=False)
 # and a Kolmogorov–Smirnov test compares the sample with the exact law.
 
 # %% tags=["remove-output"]
-rng = np.random.default_rng(seed)
-p = leaf_params
-radii = power_law_radii(n_radii, p.alpha, p.r_min, p.r_max, rng)
-ks = scipy.stats.kstest(radii, lambda r: power_law_cdf(r, p.alpha, p.r_min, p.r_max))
-ks_table = pd.DataFrame([{"n_radii": n_radii, "alpha": p.alpha, "r_min_px": p.r_min, "r_max_px": p.r_max,
-                          "ks_statistic": ks.statistic, "ks_pvalue": ks.pvalue}])
-save_table(ks_table, f"{tables}/01_radius_ks.csv")
-
-bins = np.geomspace(p.r_min, radii.max(), 40)
-density, edges = np.histogram(radii, bins=bins, density=True)
-centres = np.sqrt(edges[1:] * edges[:-1])
-fig, ax = plt.subplots(figsize=(5, 3.6))
-ax.loglog(centres[density > 0], density[density > 0], "o", ms=4, label=f"{n_radii:,} sampled radii")
-ax.loglog(centres, power_law_pdf(centres, p.alpha, p.r_min, p.r_max), "-", label=rf"$p(r) \propto r^{{-{p.alpha:g}}}$")
-ax.set(xlabel="radius r (pixels)", ylabel="density p(r) (1/pixel)")
-ax.legend()
-publish_figure("fig_radius", fig, f"{figures}/01_radius_law.png")
-glue("ks_stat", float(ks.statistic), display=False)
-glue("ks_pvalue", float(ks.pvalue), display=False)
-glue("n_radii", f"{n_radii:,}", display=False)
+radii = power_law_radii(config.n_radii, leaves.alpha, leaves.r_min, leaves.r_max, np.random.default_rng(config.seed))
+ks_table = chapter.save_table(study.radius_ks_table(radii, leaves), "01_radius_ks.csv")
+centres, density = study.log_binned_density(radii, leaves.r_min)
+chapter.publish("fig_radius", figures.radius_law_figure(centres, density, leaves, config.n_radii), "01_radius_law.png")
+chapter.glue(ks_stat=float(ks_table.ks_statistic[0]), ks_pvalue=float(ks_table.ks_pvalue[0]),
+             n_radii=f"{config.n_radii:,}")
 
 # %%
 ks_table
@@ -260,29 +240,15 @@ ks_table
 # profile's set (by default the RGB photographs bundled with scikit-image).
 
 # %% tags=["remove-output"]
-photos = rstor_core.data.natural_images(natural_images)
-leaves_batch = dead_leaves_batch(n_spectrum, size, seed=seed + 1, params=leaf_params)
-spectra = [radial_power_spectrum(image) for image in leaves_batch]
-freqs, leaves_power = spectra[0][0], np.mean([power for _, power in spectra], axis=0)
-
-rows = [{"image": f"dead leaves {i}", "source": "dead leaves", "slope": spectral_slope(f, pw)}
-        for i, (f, pw) in enumerate(spectra)]
-fig, ax = plt.subplots(figsize=(5.5, 4))
-ax.loglog(freqs, leaves_power, "k-", lw=2.5, label=f"dead leaves (mean of {n_spectrum})")
-for name, photo in photos.items():
-    f, power = radial_power_spectrum(photo)
-    rows.append({"image": name, "source": "natural", "slope": spectral_slope(f, power)})
-    ax.loglog(f, power, lw=1, alpha=0.8, label=name)
-ref = leaves_power[np.searchsorted(freqs, 0.05)] * (freqs / 0.05) ** -2.0
-ax.loglog(freqs, ref, "k:", label=r"$1/f^2$")
-ax.set(xlabel="spatial frequency f (cycles/pixel)", ylabel="power (a.u.)")
-ax.legend(fontsize=7, ncol=2)
-slopes = pd.DataFrame(rows)
-save_table(slopes, f"{tables}/01_spectral_slopes.csv")
-publish_figure("fig_spectra", fig, f"{figures}/01_power_spectra.png")
+photos = load_photos(config.natural_images)
+leaf_batch = dead_leaves_batch(config.n_spectrum, config.size, seed=config.seed + 1, params=leaves)
+spectra = {"dead leaves": study.power_spectra({f"dead leaves {i}": im for i, im in enumerate(leaf_batch)}),
+           "natural": study.power_spectra(photos)}
+slopes = chapter.save_table(study.spectral_slope_table(spectra), "01_spectral_slopes.csv")
+chapter.publish("fig_spectra", figures.power_spectra_figure(spectra["dead leaves"], spectra["natural"]),
+                "01_power_spectra.png")
 summary = slopes.groupby("source")["slope"].agg(["mean", "std", "count"])
-glue("slope_leaves", float(summary.loc["dead leaves", "mean"]), display=False)
-glue("slope_natural", float(summary.loc["natural", "mean"]), display=False)
+chapter.glue(slope_leaves=float(summary.loc["dead leaves", "mean"]), slope_natural=float(summary.loc["natural", "mean"]))
 
 # %%
 summary
@@ -313,31 +279,13 @@ summary
 # `big:31`), while training draws fresh ones.
 
 # %% tags=["remove-output"]
-family_table = pd.DataFrame([{"family": name, "rms_radius_min_px": low, "rms_radius_max_px": high,
-                              "bank_kernels": degrade.BANK_SIZE, "kernel_support_px": degrade.KERNEL_SIZE}
-                             for name, (low, high) in degrade.FAMILIES.items()])
-save_table(family_table, f"{tables}/01_blur_families.csv")
+family_table = chapter.save_table(study.blur_family_table(), "01_blur_families.csv")
 banks = {name: degrade.motion_blur_bank(name) for name in degrade.FAMILIES}
-fig, axes = plt.subplots(len(banks), 8, figsize=(12, 4.8))
-for row, (name, bank) in zip(axes, banks.items()):
-    for i, ax in enumerate(row):
-        ax.imshow(bank[i, 0].numpy(), cmap="magma", interpolation="nearest")
-        ax.set_title(f"{name}:{i}", fontsize=8)
-        ax.axis("off")
-publish_figure("fig_kernels", fig, f"{figures}/01_blur_kernels.png")
-
-drawn = degrade.motion_blur_kernels(n_kernel_draws, seed=seed)
-fig, ax = plt.subplots(figsize=(6, 3.4))
-edges = np.linspace(0, 6.5, 53)
-for i, (name, (low, high)) in enumerate(degrade.FAMILIES.items()):
-    ax.hist(drawn["radius"][drawn["family"] == i].numpy(), bins=edges, alpha=0.6, label=f"{name} (training draws)")
-    ax.axvspan(low, high, color=f"C{i}", alpha=0.08)
-bank_radius = torch.cat([degrade.kernel_radius(bank) for bank in banks.values()]).numpy()
-ax.plot(bank_radius, np.full_like(bank_radius, -2.0), "k|", ms=12, label="evaluation banks")
-ax.set(xlabel="kernel RMS radius (pixels)", ylabel="kernels")
-ax.legend(fontsize=8)
-publish_figure("fig_radius_hist", fig, f"{figures}/01_blur_radius_histogram.png")
-glue("n_kernel_draws", f"{n_kernel_draws:,}", display=False)
+chapter.publish("fig_kernels", figures.kernel_bank_figure(banks), "01_blur_kernels.png")
+drawn = degrade.motion_blur_kernels(config.n_kernel_draws, seed=config.seed)
+bank_radius = degrade.kernel_radius(torch.cat(list(banks.values()))).numpy()
+chapter.publish("fig_radius_hist", figures.kernel_radius_histogram(drawn, bank_radius), "01_blur_radius_histogram.png")
+chapter.glue(n_kernel_draws=f"{config.n_kernel_draws:,}")
 
 # %%
 family_table
@@ -363,20 +311,14 @@ family_table
 
 # %% tags=["remove-output"]
 photo_name, photo = next(iter(photos.items()))
-examples = {"dead leaves": render(example_crop, seed, params=leaf_params),
-            photo_name: centre_crop(photo, example_crop)}
-blurs = {"small:0": degrade.bank_kernels("small:0"), "mild:0": degrade.bank_kernels("mild:0"),
-         "big:0": degrade.bank_kernels("big:0"), "Gaussian 2.0/0.7 px": degrade.gaussian_kernel(2.0, 0.7, 30.0)}
-fig, axes = plt.subplots(len(examples), len(blurs) + 2, figsize=(2.4 * (len(blurs) + 2), 2.6 * len(examples)))
-for row, (name, image) in zip(axes, examples.items()):
-    clean = rstor_core.data.to_tensor(image)[None]
-    outputs = {"clean": clean, **{k: degrade.blur(clean, kern) for k, kern in blurs.items()},
-               "noise 25/255": degrade.add_noise(clean, 25 / 255, seed=seed)}
-    for ax, (title, out) in zip(row, outputs.items()):
-        ax.imshow(rstor_core.data.to_image(out[0]).clip(0, 1), interpolation="nearest")
-        ax.set_title(title if title == "clean" else f"{title}\n{float(psnr(out, clean)[0]):.1f} dB", fontsize=8)
-        ax.axis("off")
-publish_figure("fig_degradations", fig, f"{figures}/01_degradations.png")
+examples = {"dead leaves": render(config.example_crop, config.seed, params=leaves),
+            photo_name: centre_crop(photo, config.example_crop)}
+kernels = {name: degrade.bank_kernels(name) for name in ("small:0", "mild:0", "big:0")}
+examples_degradations = {**{name: (lambda x, k=k: degrade.blur(x, k)) for name, k in kernels.items()},
+                         "Gaussian 2.0/0.7 px": lambda x: degrade.blur(x, degrade.gaussian_kernel(2.0, 0.7, 30.0)),
+                         "noise 25/255": lambda x: degrade.add_noise(x, 25 / 255, seed=config.seed)}
+fig, _ = figures.restoration_grid(examples, examples_degradations, show_clean=True, input_label="degraded", panel_size=2.4)
+chapter.publish("fig_degradations", fig, "01_degradations.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_degradations
@@ -392,9 +334,9 @@ publish_figure("fig_degradations", fig, f"{figures}/01_degradations.png")
 # next cell opens it live.
 
 # %% tags=["remove-output"]
-inspector_images = {"dead leaves": render(2 * example_crop, seed, params=leaf_params), **photos}
-fig, _ = inspect_blur(inspector_images["dead leaves"], crop=example_crop, seed=seed)
-publish_figure("fig_inspector", fig, f"{figures}/01_blur_inspector_default.png")
+inspector_images = {"dead leaves": render(2 * config.example_crop, config.seed, params=leaves), **photos}
+fig, _ = inspect_blur(inspector_images["dead leaves"], crop=config.example_crop, seed=config.seed)
+chapter.publish("fig_inspector", fig, "01_blur_inspector_default.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_inspector
@@ -404,7 +346,7 @@ publish_figure("fig_inspector", fig, f"{figures}/01_blur_inspector_default.png")
 # ```
 
 # %% tags=["remove-output"]
-if live_widgets:
+if chapter.live_widgets:
     display(blur_inspector(inspector_images))
 
 # %% [markdown]
@@ -413,18 +355,14 @@ if live_widgets:
 # The original study's kernel loops, for every pixel, over every leaf. Ours paints front to back,
 # one image row per thread, and a row stops as soon as it is covered; a CUDA twin of the same
 # algorithm gives the same bits (tested under numba's CUDA simulator). The table is made by
-# `benchmarks/deadleaves.py` (run it for the full table), on the machine that ran this chapter.
+# `rstor_core.speed` (`benchmarks/deadleaves.py` prints the full table), on the machine that ran this chapter.
 
 # %%
-from benchmarks.deadleaves import benchmark_table
-
-bench = benchmark_table(benchmark_sizes, batch=benchmark_batch, repeats=benchmark_repeats,
-                        naive_max_size=benchmark_naive_max_size, seed=seed)
-save_table(bench, f"{tables}/01_benchmark.csv")
-ours = bench[bench.engine == "ours (numba CPU)"].set_index("size_px")
+bench = rendering_speed_table(config.benchmark_sizes, batch=config.benchmark_batch, repeats=config.benchmark_repeats,
+                              naive_max_size=config.benchmark_naive_max_size, seed=config.seed)
+ours = chapter.save_table(bench, "01_benchmark.csv").query("engine == 'ours (numba CPU)'").set_index("size_px")
 largest = int(ours.speedup_vs_original.dropna().index.max())
-glue("bench_size", largest, display=False)
-glue("bench_speedup", float(ours.loc[largest, "speedup_vs_original"]), display=False)
+chapter.glue(bench_size=largest, bench_speedup=float(ours.loc[largest, "speedup_vs_original"]))
 bench.round(2)
 
 # %% [markdown]

@@ -31,11 +31,11 @@
 # classical denoiser a practitioner would use without any training (told the true σ).
 
 # %% tags=["parameters", "remove-cell"]
-profile = "quick"
-profile_file = "parameters/quick.yaml"
+profile = "quick"  # the runner injects the chosen profile, its section below, and where outputs go
 output_dir = "outputs/quick"
+fresh = False  # True: retrain instead of reusing the saved weights
 live_widgets = True  # JupyterLab; the runner sets False (batch runs show a static figure instead)
-fresh = False  # True (make book FRESH=1): retrain instead of reusing saved weights
+device = None  # None: cuda when available
 seed = 0
 dead_leaves_experiment = "denoise_dead_leaves"
 primitives_experiment = "denoise_primitives"
@@ -50,28 +50,19 @@ lpips = True
 zoom = 128
 
 # %%
-import os
-
-import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import display
-from myst_nb import glue
 
-from rstor_core.data import natural_images
+from rstor_core import figures, study
+from rstor_core.chapter import open_chapter
 from rstor_core.evaluate import INPUT, Degradation, bm3d_denoiser, degradation_grid, evaluate
-from rstor_core.figures import publish_figure
-from rstor_core.files import project_root, save_table
 from rstor_core.models import count_parameters
-from rstor_core.params import load_profile
-from rstor_core.train import load_model, read_log, train_experiment
+from rstor_core.photos import test_photos
 from rstor_core.widgets import denoiser_comparison, inspect_blur
 
-os.chdir(project_root())
-figures, tables = f"{output_dir}/figures", f"{output_dir}/tables"
-setup = load_profile(profile_file)
-experiments = {"dead leaves (discs)": dead_leaves_experiment, "dead leaves + primitives": primitives_experiment,
-               "natural": natural_experiment}
-runs = {label: f"{output_dir}/checkpoints/{name}" for label, name in experiments.items()}
+chapter = open_chapter("02_denoise_study", globals())
+config = chapter.config
+arms = {"dead leaves (discs)": config.dead_leaves_experiment, "dead leaves + primitives": config.primitives_experiment,
+        "natural": config.natural_experiment}
 
 # %% [markdown]
 # ## Training
@@ -81,27 +72,14 @@ runs = {label: f"{output_dir}/checkpoints/{name}" for label, name in experiments
 # the committed weights of the `quick` profile, `make book FRESH=1` retrains them.
 
 # %% tags=["remove-output"]
-for label, name in experiments.items():
-    train_experiment(setup.experiments[name], runs[label], force=fresh)
-models = {label: load_model(f"{run}/model.pt") for label, run in runs.items()}
-config = setup.experiments[dead_leaves_experiment]
-glue("steps", config.steps, display=False)
-glue("batch", config.batch_size, display=False)
-glue("crop", config.crop, display=False)
-glue("parameters", f"{count_parameters(models['natural']):,}", display=False)
+models = {label: chapter.trained_model(name) for label, name in arms.items()}
+trained = chapter.experiment(config.dead_leaves_experiment)
+chapter.glue(steps=trained.steps, batch=trained.batch_size, crop=trained.crop,
+             parameters=f"{count_parameters(models['natural']):,}")
 
 # %% tags=["remove-output"]
-curves = pd.concat([read_log(run).assign(experiment=label) for label, run in runs.items()])
-save_table(curves, f"{tables}/02_training_curves.csv")
-fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(11, 3.8))
-for label, curve in curves.groupby("experiment", sort=False):
-    ax_loss.plot(curve.step, curve.loss.rolling(25, min_periods=1).mean(), label=label)
-    validated = curve.dropna(subset=["val_psnr"])
-    ax_psnr.plot(validated.step, validated.val_psnr, "o-", label=label)
-ax_loss.set(xlabel="step", ylabel="training MSE (moving average of 25 steps)", yscale="log")
-ax_psnr.set(xlabel="step", ylabel="validation PSNR (dB)")
-ax_psnr.legend()
-publish_figure("fig_curves", fig, f"{figures}/02_training_curves.png")
+curves = chapter.save_table(chapter.training_curves(arms), "02_training_curves.csv")
+chapter.publish("fig_curves", figures.training_curves_figure(curves), "02_training_curves.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_curves
@@ -119,25 +97,16 @@ publish_figure("fig_curves", fig, f"{figures}/02_training_curves.png")
 # seed). PSNR and SSIM are computed on the whole image, data range 1.
 
 # %%
-photos = natural_images(test_images, split="test" if test_images == "skimage" else None)
-classical = {"BM3D (knows σ)": bm3d_denoiser(table_sigmas)} if bm3d else None
-results = evaluate(models, photos, degradation_grid(sigmas), sizes=[eval_size], n_images=n_images, seed=seed,
-                   test_set="natural", lpips=lpips, classical=classical, progress=False)
-save_table(results, f"{tables}/02_denoise_natural.csv")
-summary = results.groupby(["model", "sigma_255"], sort=False)[["psnr", "ssim", "lpips"]].mean().reset_index()
-n_tested = results.image.nunique()
+photos = test_photos(config.test_images)
+classical = {"BM3D (knows σ)": bm3d_denoiser(config.table_sigmas)} if config.bm3d else None
+results = evaluate(models, photos, degradation_grid(config.sigmas), sizes=[config.eval_size], n_images=config.n_images,
+                   seed=config.seed, test_set="natural", lpips=config.lpips, classical=classical, progress=False)
+chapter.save_table(results, "02_denoise_natural.csv")
+summary = study.metric_means(results, ["model", "sigma_255"]).reset_index()
 
 # %% tags=["remove-output"]
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for name, group in summary.groupby("model", sort=False):
-    style = "k--" if name == INPUT else ("s" if name.startswith("BM3D") else "o-")
-    for ax, metric in zip(axes, ("psnr", "ssim")):
-        ax.plot(group.sigma_255, group[metric], style, label="noisy input" if name == INPUT else name)
-axes[0].set(xlabel="noise σ (/255)", ylabel="PSNR (dB)")
-axes[1].set(xlabel="noise σ (/255)", ylabel="SSIM")
-axes[0].legend(fontsize=8)
-publish_figure("fig_vs_sigma", fig, f"{figures}/02_psnr_ssim_vs_sigma.png")
-glue("n_tested", n_tested, display=False)
+chapter.publish("fig_vs_sigma", figures.metrics_vs_sigma_figure(summary), "02_psnr_ssim_vs_sigma.png")
+chapter.glue(n_tested=results.image.nunique())
 
 # %% [markdown]
 # ```{glue:figure} fig_vs_sigma
@@ -148,17 +117,12 @@ glue("n_tested", n_tested, display=False)
 # ```
 
 # %%
-table = summary[summary.sigma_255.isin(table_sigmas)].pivot(index="model", columns="sigma_255",
-                                                             values=["psnr", "ssim", "lpips"])
-table.columns = [f"{metric}_sigma{sigma:g}" + ("_db" if metric == "psnr" else "") for metric, sigma in table.columns]
-table = table.reset_index().assign(n_images=n_tested)
-save_table(table, f"{tables}/02_denoise_table.csv")
+table = chapter.save_table(study.denoise_table(results, config.table_sigmas), "02_denoise_table.csv")
 psnr25 = summary[summary.sigma_255 == 25].set_index("model").psnr
-gap = psnr25["natural"] - psnr25["dead leaves (discs)"]
-glue("gain_discs", float(psnr25["dead leaves (discs)"] - psnr25[INPUT]), display=False)
-glue("gap25", float(gap), display=False)
-glue("primitives_gain", float(psnr25["dead leaves + primitives"] - psnr25["dead leaves (discs)"]), display=False)
-glue("lpips_note", results.lpips_note.iloc[0] or "computed", display=False)
+chapter.glue(gain_discs=float(psnr25["dead leaves (discs)"] - psnr25[INPUT]),
+             gap25=float(psnr25["natural"] - psnr25["dead leaves (discs)"]),
+             primitives_gain=float(psnr25["dead leaves + primitives"] - psnr25["dead leaves (discs)"]),
+             lpips_note=results.lpips_note.iloc[0] or "computed")
 table.round(3)
 
 # %% [markdown]
@@ -172,11 +136,11 @@ table.round(3)
 
 # %% tags=["remove-output"]
 first = next(iter(photos))
-bm3d25 = {"BM3D (knows σ)": lambda x: bm3d_denoiser()(x, Degradation("", 25.0))} if bm3d else {}
-fig, _ = inspect_blur(photos[first], blur_kind="none", noise=25.0, crop=zoom, models={**models, **bm3d25},
-                      seed=seed, show_kernel=False)
-publish_figure("fig_qualitative", fig, f"{figures}/02_qualitative_sigma25.png")
-glue("first_photo", first, display=False)
+bm3d25 = {"BM3D (knows σ)": lambda x: bm3d_denoiser()(x, Degradation("", 25.0))} if config.bm3d else {}
+fig, _ = inspect_blur(photos[first], blur_kind="none", noise=25.0, crop=config.zoom, models={**models, **bm3d25},
+                      seed=config.seed, show_kernel=False)
+chapter.publish("fig_qualitative", fig, "02_qualitative_sigma25.png")
+chapter.glue(first_photo=first)
 
 # %% [markdown]
 # ```{glue:figure} fig_qualitative
@@ -188,8 +152,8 @@ glue("first_photo", first, display=False)
 # ```
 
 # %% tags=["remove-output"]
-if live_widgets:
-    display(denoiser_comparison(photos, models, crop=zoom))
+if chapter.live_widgets:
+    display(denoiser_comparison(photos, models, crop=config.zoom))
 
 # %% [markdown]
 # ## Next to the published study
@@ -203,14 +167,6 @@ if live_widgets:
 # to read.
 
 # %%
-published = pd.DataFrame([{"source": "published (DIV2K validation)", "sigma_255": 25, "dead_leaves_db": 29.82,
-                           "natural_db": 31.71},
-                          {"source": "published (DIV2K validation)", "sigma_255": 50, "dead_leaves_db": 26.74,
-                           "natural_db": 28.53}])
-ours = summary[summary.sigma_255.isin([25, 50])].pivot(index="sigma_255", columns="model", values="psnr")
-ours = pd.DataFrame({"source": f"ours ({profile}, {test_images} test split)", "sigma_255": ours.index,
-                     "dead_leaves_db": ours["dead leaves (discs)"].values, "natural_db": ours["natural"].values})
-comparison = pd.concat([published, ours], ignore_index=True)
-comparison["gap_db"] = comparison.natural_db - comparison.dead_leaves_db
-save_table(comparison, f"{tables}/02_published_comparison.csv")
-comparison.round(2)
+comparison = study.denoise_comparison(summary, dead_leaves="dead leaves (discs)", natural="natural",
+                                      source=f"ours ({chapter.profile.name}, {config.test_images} test split)")
+chapter.save_table(comparison, "02_published_comparison.csv").round(2)

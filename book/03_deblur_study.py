@@ -33,11 +33,11 @@
 # repeats the question for the seed's third task.
 
 # %% tags=["parameters", "remove-cell"]
-profile = "quick"
-profile_file = "parameters/quick.yaml"
+profile = "quick"  # the runner injects the chosen profile, its section below, and where outputs go
 output_dir = "outputs/quick"
+fresh = False  # True: retrain instead of reusing the saved weights
 live_widgets = True  # JupyterLab; the runner sets False (batch runs show a static figure instead)
-fresh = False  # True (make book FRESH=1): retrain instead of reusing saved weights
+device = None  # None: cuda when available
 seed = 0
 dead_leaves_experiment = "deblur_dead_leaves"
 natural_experiment = "deblur_natural"
@@ -46,9 +46,9 @@ gaussian_natural_experiment = "deblur_gaussian_natural"
 test_images = "skimage"
 n_images = None
 eval_size = 256
-n_kernels = 32
+n_kernels = 16
 sigma = 1.0
-n_dead_leaves = 4
+n_dead_leaves = 2
 dead_leaves_size = 256
 classical = "richardson_lucy"
 rl_iterations = 30
@@ -58,33 +58,24 @@ grid_kernel = 0
 zoom = 192
 
 # %%
-import os
-
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import display
-from myst_nb import glue
 
-from rstor_core.data import natural_images
-from rstor_core.deadleaves import dead_leaves, image_rng
-from rstor_core.degrade import FAMILIES, bank_kernels, kernel_radius
-from rstor_core.evaluate import INPUT, deconvolution, degradation_grid, evaluate
-from rstor_core.figures import centre_crop, publish_figure, restoration_grid
-from rstor_core.files import project_root, save_table
+from rstor_core import figures, study
+from rstor_core.chapter import open_chapter
+from rstor_core.deadleaves import dead_leaves_test_set
+from rstor_core.degrade import FAMILIES, bank_kernels, degrade
+from rstor_core.evaluate import deconvolution, degradation_grid, evaluate
 from rstor_core.models import count_parameters
-from rstor_core.params import load_profile
-from rstor_core.train import load_model, read_log, train_experiment, validation_input_psnr
+from rstor_core.photos import centre_crop, test_photos
+from rstor_core.train import validation_input_psnr
 from rstor_core.widgets import blur_inspector, inspect_blur
 
-os.chdir(project_root())
-figures, tables = f"{output_dir}/figures", f"{output_dir}/tables"
-setup = load_profile(profile_file)
-motion = {"dead leaves": dead_leaves_experiment, "natural": natural_experiment}
-gaussian = {"dead leaves": gaussian_dead_leaves_experiment, "natural": gaussian_natural_experiment}
-experiments = {**{f"motion, {label}": name for label, name in motion.items()},
-               **{f"Gaussian, {label}": name for label, name in gaussian.items()}}
-runs = {label: f"{output_dir}/checkpoints/{name}" for label, name in experiments.items()}
+chapter = open_chapter("03_deblur_study", globals())
+config = chapter.config
+motion = {"dead leaves": config.dead_leaves_experiment, "natural": config.natural_experiment}
+gaussian = {"dead leaves": config.gaussian_dead_leaves_experiment, "natural": config.gaussian_natural_experiment}
+trained = {label: f"{label.replace(' ', '-')}-trained" for label in motion}  # figure labels
 
 # %% [markdown]
 # ## Training
@@ -94,34 +85,23 @@ runs = {label: f"{output_dir}/checkpoints/{name}" for label, name in experiments
 # `make book FRESH=1` retrains them; `python -m rstor_core train` does the same from a shell).
 
 # %% tags=["remove-output"]
-for label, name in experiments.items():
-    train_experiment(setup.experiments[name], runs[label], force=fresh)
-models = {label: load_model(f"{runs[f'motion, {label}']}/model.pt") for label in motion}
-gaussian_models = {label: load_model(f"{runs[f'Gaussian, {label}']}/model.pt") for label in gaussian}
-trained = {label: f"{label.replace(' ', '-')}-trained" for label in motion}  # "dead-leaves-trained": figure labels
-short = {"dead leaves": "dl", "natural": "nat"}  # glue names
+models = {label: chapter.trained_model(name) for label, name in motion.items()}
+gaussian_models = {label: chapter.trained_model(name) for label, name in gaussian.items()}
 shown = {trained[label]: model for label, model in models.items()}
-config, gaussian_config = setup.experiments[dead_leaves_experiment], setup.experiments[gaussian_dead_leaves_experiment]
-for key, value in {"steps": config.steps, "batch": config.batch_size, "crop": config.crop,
-                   "noise_max": f"{config.noise[1]:g}", "gaussian_steps": gaussian_config.steps,
-                   "gaussian_crop": gaussian_config.crop, "parameters": f"{count_parameters(models['natural']):,}",
-                   "gaussian_sigma": f"{gaussian_config.gaussian_sigma[0]:g}-{gaussian_config.gaussian_sigma[1]:g}"
-                   }.items():
-    glue(key, value, display=False)
+motion_config, gaussian_config = chapter.experiment(motion["dead leaves"]), chapter.experiment(gaussian["dead leaves"])
+chapter.glue(steps=motion_config.steps, batch=motion_config.batch_size, crop=motion_config.crop,
+             noise_max=f"{motion_config.noise[1]:g}", gaussian_steps=gaussian_config.steps,
+             gaussian_crop=gaussian_config.crop, parameters=f"{count_parameters(models['natural']):,}",
+             gaussian_sigma="{:g}-{:g}".format(*gaussian_config.gaussian_sigma))
 
 # %% tags=["remove-output"]
-curves = pd.concat([read_log(run).assign(experiment=label) for label, run in runs.items()])
-save_table(curves, f"{tables}/03_training_curves.csv")
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for label, curve in curves.dropna(subset=["val_psnr"]).groupby("experiment", sort=False):
-    ax = axes[0] if label.endswith("dead leaves") else axes[1]
-    baseline = validation_input_psnr(setup.experiments[experiments[label]])
-    ax.plot(curve.step, curve.val_psnr - baseline, "o-" if label.startswith("motion") else "s--", label=label)
-for ax, title in zip(axes, ("trained on dead leaves", "trained on natural photos")):
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set(xlabel="step", ylabel="validation PSNR gain over its blurred input (dB)", title=title)
-    ax.legend(fontsize=8)
-publish_figure("fig_curves", fig, f"{figures}/03_training_curves.png")
+runs = {**{f"motion, {label}": name for label, name in motion.items()},
+        **{f"Gaussian, {label}": name for label, name in gaussian.items()}}
+curves = chapter.save_table(chapter.training_curves(runs), "03_training_curves.csv")
+baselines = {label: validation_input_psnr(chapter.experiment(name)) for label, name in runs.items()}
+fig = figures.training_curves_figure(curves, baselines=baselines, panels=lambda label: (
+    "trained on dead leaves" if label.endswith("dead leaves") else "trained on natural photos"))
+chapter.publish("fig_curves", fig, "03_training_curves.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_curves
@@ -144,33 +124,22 @@ publish_figure("fig_curves", fig, f"{figures}/03_training_curves.png")
 # same inputs.
 
 # %%
-photos = natural_images(test_images, split="test" if test_images == "skimage" else None)
-leaf_params = setup.experiments[dead_leaves_experiment].dead_leaves
-test_sets = {
-    "natural": photos,
-    "dead leaves": {f"leaves {i}": dead_leaves(dead_leaves_size, image_rng(2**21 + seed, i), params=leaf_params)
-                    for i in range(n_dead_leaves)},
-}
-anchor = f"{classical.replace('_', '-').title()} (non-blind, knows the kernel)"
-anchors = ({anchor: deconvolution(classical, balance=wiener_balance, iterations=rl_iterations)}
-           if classical != "none" else {})
-banks = degradation_grid(blurs=[f"{family}:0-{n_kernels - 1}" for family in FAMILIES], blur_sigma=sigma)
-results = pd.concat([evaluate(models, images, banks, sizes=[eval_size], n_images=n_images, seed=seed, test_set=name,
-                              lpips=lpips, classical=anchors, progress=False) for name, images in test_sets.items()])
-results["family"] = results.blur.str.split(":").str[0]
-save_table(results, f"{tables}/03_deblur_rows.csv")
-glue("test_sigma", f"{sigma:g}", display=False)
-glue("n_kernels", n_kernels, display=False)
-glue("anchor", anchor, display=False)
-
-# %%
-metrics = ["psnr", "ssim", "lpips"]
-means = results.groupby(["test_set", "model", "family"], sort=False)[metrics].mean()
-table = means.unstack("family")[[(m, f) for f in FAMILIES for m in metrics]]
-table.columns = [f"{family}_{metric}" + ("_db" if metric == "psnr" else "") for metric, family in table.columns]
-table = table.reset_index().assign(n_images=lambda t: t.test_set.map(results.groupby("test_set").image.nunique()),
-                                   n_kernels=n_kernels, noise_sigma_255=sigma)
-save_table(table, f"{tables}/03_deblur_table.csv")
+photos = test_photos(config.test_images)
+leaf_params = chapter.experiment(config.dead_leaves_experiment).dead_leaves
+test_sets = {"natural": photos, "dead leaves": dead_leaves_test_set(config.n_dead_leaves, config.dead_leaves_size,
+                                                                    leaf_params, seed=config.seed)}
+anchor = f"{config.classical.replace('_', '-').title()} (non-blind, knows the kernel)"
+anchors = ({anchor: deconvolution(config.classical, balance=config.wiener_balance, iterations=config.rl_iterations)}
+           if config.classical != "none" else {})
+banks = degradation_grid(blurs=[f"{family}:0-{config.n_kernels - 1}" for family in FAMILIES], blur_sigma=config.sigma)
+results = pd.concat([evaluate(models, images, banks, sizes=[config.eval_size], n_images=config.n_images,
+                              seed=config.seed, test_set=name, lpips=config.lpips, classical=anchors, progress=False)
+                     for name, images in test_sets.items()])
+chapter.save_table(results.assign(family=study.family_of(results.blur)), "03_deblur_rows.csv")
+table = chapter.save_table(study.deblur_table(results, n_kernels=config.n_kernels, sigma=config.sigma),
+                           "03_deblur_table.csv")
+chapter.glue(test_sigma=f"{config.sigma:g}", n_kernels=config.n_kernels, anchor=anchor,
+             lpips_note=results.lpips_note.iloc[0] or "computed")
 table.round(3)
 
 # %% [markdown]
@@ -180,18 +149,11 @@ table.round(3)
 # {glue:text}`lpips_note`.
 
 # %%
-natural = table[table.test_set == "natural"].set_index("model")
-psnr_columns = [f"{family}_psnr_db" for family in FAMILIES]
-gain = natural[psnr_columns].sub(natural.loc[INPUT, psnr_columns]).set_axis(list(FAMILIES), axis=1)  # dB over input
-for family in FAMILIES:
-    for label in models:
-        glue(f"gain_{short[label]}_{family}", float(gain.loc[label, family]), display=False)
-    if anchor in gain.index:
-        glue(f"anchor_{family}", float(gain.loc[anchor, family]), display=False)
-glue("lpips_note", results.lpips_note.iloc[0] or "computed", display=False)
-losers = [f"{trained[label]} network on {family} blur ({gain.loc[label, family]:+.2f} dB)"
-          for label in models for family in FAMILIES if gain.loc[label, family] < 0]
-glue("losers", "the " + "; the ".join(losers) if losers else "no family", display=False)
+gain = study.family_gains(table)  # dB over the blurred input, natural test photos
+glue_names = {"dead leaves": "gain_dl", "natural": "gain_nat", anchor: "anchor"}
+chapter.glue(**{f"{glue_names[name]}_{family}": float(gain.loc[name, family])
+                for name in gain.index if name in glue_names for family in FAMILIES})
+study.losses(gain.drop(index=anchor, errors="ignore"))
 
 # %% [markdown]
 # On the natural test photos, the gain in mean PSNR over the blurred input is, for the
@@ -200,7 +162,8 @@ glue("losers", "the " + "; the ".join(losers) if losers else "no family", displa
 # natural-trained one, {glue:text}`gain_nat_small:+.2f`, {glue:text}`gain_nat_mild:+.2f` and
 # {glue:text}`gain_nat_big:+.2f` dB. Where a blind network does *worse* than the blurred input
 # it was given, it has sharpened an image that barely needed it — the seed's "the dead-leaves
-# model always tries to deblur", measured; here that is {glue:text}`losers`. The non-blind anchor,
+# model always tries to deblur", measured; the table above lists every such (network, family)
+# with its loss in dB (empty when there is none). The non-blind anchor,
 # told the kernel, gains {glue:text}`anchor_small:+.2f`, {glue:text}`anchor_mild:+.2f` and
 # {glue:text}`anchor_big:+.2f` dB: what knowing the blur is worth at this noise level.
 #
@@ -208,13 +171,13 @@ glue("losers", "the " + "; the ".join(losers) if losers else "no family", displa
 
 # %% tags=["remove-output"]
 first = next(iter(photos))
-grid_kernels = {family: bank_kernels(f"{family}:{grid_kernel}") for family in FAMILIES}
-fig, grid_psnr = restoration_grid(centre_crop(photos[first], zoom), grid_kernels,
-                                  shown, sigma=sigma,
-                                  seed=seed)
-publish_figure("fig_grid", fig, f"{figures}/03_deblur_grid.png")
-glue("first_photo", first, display=False)
-glue("grid_kernel", grid_kernel, display=False)
+columns = {family: (lambda x, k=bank_kernels(f"{family}:{config.grid_kernel}"), j=j:
+                    degrade(x, kernels=k, sigma=config.sigma / 255.0, seed=config.seed + j))
+           for j, family in enumerate(FAMILIES)}
+fig, _ = figures.restoration_grid({first: centre_crop(photos[first], config.zoom)}, columns, shown,
+                                  input_label="blurred input")
+chapter.publish("fig_grid", fig, "03_deblur_grid.png")
+chapter.glue(first_photo=first, grid_kernel=config.grid_kernel)
 
 # %% [markdown]
 # ```{glue:figure} fig_grid
@@ -231,28 +194,12 @@ glue("grid_kernel", grid_kernel, display=False)
 # images) against the kernel's RMS radius, the statistic that defines the families.
 
 # %% tags=["remove-output"]
-radius = pd.Series(np.concatenate([kernel_radius(bank_kernels(f"{family}:0-{n_kernels - 1}")).numpy()
-                                   for family in FAMILIES]),
-                   index=[f"{family}:{i}" for family in FAMILIES for i in range(n_kernels)], name="radius_px")
-per_kernel = results[results.test_set == "natural"].groupby(["model", "blur"]).psnr.mean().unstack("model")
-per_kernel = per_kernel.sub(per_kernel[INPUT], axis=0).drop(columns=INPUT).join(radius)
-save_table(per_kernel.reset_index(), f"{tables}/03_gain_vs_radius.csv")
-fig, ax = plt.subplots(figsize=(7.5, 4.2))
-for i, (low, high) in enumerate(FAMILIES.values()):
-    ax.axvspan(low, high, alpha=0.05 + 0.05 * i, color="grey")
-for name in per_kernel.columns.drop("radius_px"):
-    marker = "^" if name == anchor else "o"
-    ax.scatter(per_kernel.radius_px, per_kernel[name], s=18, marker=marker,
-               label=name if name == anchor else f"{trained[name]} (blind)")
-ax.axhline(0, color="k", lw=0.8)
-for family, (low, high) in FAMILIES.items():
-    ax.text((low + high) / 2, 1.0, family, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=9)
-ax.set(xlabel="kernel RMS radius (px)", ylabel="PSNR gain over the blurred input (dB)")
-ax.legend(fontsize=8)
-publish_figure("fig_gain", fig, f"{figures}/03_gain_vs_radius.png")
-blind = per_kernel.drop(columns=[c for c in (anchor, "radius_px") if c in per_kernel.columns])
-glue("crossing", ", ".join(f"{name}: {float(blind[name].lt(0).mean()):.0%}" for name in blind.columns),
-     display=False)
+per_kernel = study.gain_by_kernel(results[results.test_set == "natural"])
+chapter.save_table(per_kernel.reset_index(), "03_gain_vs_radius.csv")
+labels = {label: f"{trained[label]} (blind)" for label in models}
+chapter.publish("fig_gain", figures.gain_vs_radius_figure(per_kernel, labels), "03_gain_vs_radius.png")
+below = study.share_below_zero(per_kernel.drop(columns=list(anchors)))
+chapter.glue(crossing=", ".join(f"{name}: {share:.0%}" for name, share in below.items()))
 
 # %% [markdown]
 # ```{glue:figure} fig_gain
@@ -269,17 +216,14 @@ glue("crossing", ", ".join(f"{name}: {float(blind[name].lt(0).mean()):.0%}" for 
 # {glue:text}`gaussian_sigma` px, any orientation), tested on the fixed Gaussian bank.
 
 # %%
-gaussian_bank = degradation_grid(blurs=[f"gaussian:0-{n_kernels - 1}"], blur_sigma=sigma)
-gaussian_results = evaluate(gaussian_models, photos, gaussian_bank, sizes=[eval_size], n_images=n_images, seed=seed,
-                            test_set="natural", lpips=lpips, classical=anchors, progress=False)
-save_table(gaussian_results, f"{tables}/03_gaussian_rows.csv")
-gaussian_table = (gaussian_results.groupby("model", sort=False)[metrics].mean()
-                  .rename(columns={"psnr": "psnr_db"}).reset_index()
-                  .assign(test_set="natural", n_images=gaussian_results.image.nunique(), n_kernels=n_kernels))
-save_table(gaussian_table, f"{tables}/03_gaussian_table.csv")
-gaussian_psnr = gaussian_table.set_index("model").psnr_db
-for label in gaussian_models:
-    glue(f"gaussian_gain_{short[label]}", float(gaussian_psnr[label] - gaussian_psnr[INPUT]), display=False)
+gaussian_bank = degradation_grid(blurs=[f"gaussian:0-{config.n_kernels - 1}"], blur_sigma=config.sigma)
+gaussian_results = evaluate(gaussian_models, photos, gaussian_bank, sizes=[config.eval_size], n_images=config.n_images,
+                            seed=config.seed, test_set="natural", lpips=config.lpips, classical=anchors, progress=False)
+chapter.save_table(gaussian_results, "03_gaussian_rows.csv")
+gaussian_table = chapter.save_table(study.single_bank_table(gaussian_results, n_kernels=config.n_kernels),
+                                    "03_gaussian_table.csv")
+gaussian_gain = study.gain_over_input(gaussian_table.set_index("model")[["psnr_db"]]).psnr_db
+chapter.glue(gaussian_gain_dl=float(gaussian_gain["dead leaves"]), gaussian_gain_nat=float(gaussian_gain["natural"]))
 gaussian_table.round(3)
 
 # %% [markdown]
@@ -296,9 +240,9 @@ gaussian_table.round(3)
 # grid's big kernel.
 
 # %% tags=["remove-output"]
-fig, _ = inspect_blur(photos[first], blur_kind="big", index=grid_kernel, noise=sigma, crop=zoom,
-                      models=shown, seed=seed)
-publish_figure("fig_inspector", fig, f"{figures}/03_inspector_big.png")
+fig, _ = inspect_blur(photos[first], blur_kind="big", index=config.grid_kernel, noise=config.sigma, crop=config.zoom,
+                      models=shown, seed=config.seed)
+chapter.publish("fig_inspector", fig, "03_inspector_big.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_inspector
@@ -309,7 +253,7 @@ publish_figure("fig_inspector", fig, f"{figures}/03_inspector_big.png")
 # ```
 
 # %% tags=["remove-output"]
-if live_widgets:
+if chapter.live_widgets:
     display(blur_inspector(photos, shown))
 
 # %% [markdown]
@@ -325,25 +269,13 @@ if live_widgets:
 # comparable; the *pattern* across families is the quantity to read.
 
 # %%
-published = pd.DataFrame(
-    [{"source": "published (DIV2K validation)", "model": "dead leaves", "family": f, "psnr_db": p, "ssim": s,
-      "lpips": lp} for f, p, s, lp in (("small", 27.14, 0.82, 0.19), ("mild", 26.00, 0.77, 0.23),
-                                       ("big", 24.33, 0.67, 0.35))]
-    + [{"source": "published (DIV2K validation)", "model": "natural", "family": f, "psnr_db": p, "ssim": s,
-        "lpips": lp} for f, p, s, lp in (("small", 31.93, 0.93, 0.15), ("mild", 27.96, 0.83, 0.19),
-                                         ("big", 24.25, 0.66, 0.39))])
-ours = (means.loc["natural"].reset_index().rename(columns={"psnr": "psnr_db"})
-        .query("model in @models.keys() or model == @INPUT")
-        .assign(source=f"ours ({profile}, {test_images} test split)"))
-comparison = pd.concat([published, ours], ignore_index=True)[["source", "model", "family", "psnr_db", "ssim", "lpips"]]
-save_table(comparison, f"{tables}/03_published_comparison.csv")
-psnr_by_source = comparison.pivot_table(index=["source", "model"], columns="family", values="psnr_db",
-                                        sort=False)[list(FAMILIES)]
-for source, short in ((published.source[0], "published"), (ours.source.iloc[0], "ours")):
-    for family in FAMILIES:
-        glue(f"gap_{short}_{family}", float(psnr_by_source.loc[(source, "natural"), family]
-                                            - psnr_by_source.loc[(source, "dead leaves"), family]), display=False)
-psnr_by_source.round(2)
+source = f"ours ({chapter.profile.name}, {config.test_images} test split)"
+comparison = study.deblur_comparison(results[results.test_set == "natural"], list(models), source=source)
+chapter.save_table(comparison, "03_published_comparison.csv")
+gaps = study.deblur_gaps(comparison, dead_leaves="dead leaves", natural="natural")
+chapter.glue(**{f"gap_{'published' if name == study.PUBLISHED_SOURCE else 'ours'}_{family}": float(gaps.loc[name, family])
+                for name in gaps.index for family in FAMILIES})
+gaps.round(2)
 
 # %% [markdown]
 # The natural-trained network's PSNR minus the dead-leaves-trained one's, small / mild / big:

@@ -35,7 +35,8 @@ import yaml
 from papermill.exceptions import PapermillExecutionError
 
 from rstor_core.files import atomic_path, git_state, write_json
-from rstor_core.params import Profile, as_parameters
+from rstor_core.configs import Profile
+from rstor_core.profiles import as_parameters
 
 log = logging.getLogger(__name__)
 
@@ -124,20 +125,21 @@ def execute_chapter(chapter: Chapter, executed: Path, *, cwd: Path, progress: bo
     failed.unlink(missing_ok=True)
 
 
-def chapter_parameters(profile: Profile, name: str, source: Path, out_dir: Path, *, fresh: bool = False
-                       ) -> dict[str, Any]:
-    """What papermill injects into a chapter: its profile section, which profile, where outputs go;
-    ``fresh`` and ``live_widgets=False`` where the chapter declares them.
+def chapter_parameters(profile: Profile, name: str, source: Path, out_dir: Path, *, fresh: bool = False,
+                       device: str | None = None) -> dict[str, Any]:
+    """What papermill injects into a chapter: its profile section, which profile, where outputs go,
+    and ``fresh``, ``device`` and ``live_widgets=False`` where the chapter declares them.
 
     Batch runs never build live widgets: nbclient can wait forever on a cell that creates
     ipywidgets (jupyter/nbclient#312; it happened twice in this project's runs), and the HTML book shows
     a static figure in their place anyway.
     """
-    params = {**as_parameters(profile.section(name)), "profile": profile.name,
-              "profile_file": profile.path.as_posix(), "output_dir": str(out_dir)}
+    params = {**as_parameters(profile.section(name)), "profile": profile.path.as_posix(), "output_dir": str(out_dir)}
     declared = declared_parameters(source)
     if fresh and "fresh" in declared:
         params["fresh"] = True
+    if device is not None and "device" in declared:
+        params["device"] = device
     if "live_widgets" in declared:
         params["live_widgets"] = False
     return params
@@ -145,13 +147,14 @@ def chapter_parameters(profile: Profile, name: str, source: Path, out_dir: Path,
 
 def run_book(profile: Profile, *, chapters: list[str] | None = None, root: Path = Path("."),
              outputs_root: Path = Path("outputs"), build_root: Path | None = None,
-             fresh: bool = False, build: bool = True) -> Path:
+             fresh: bool = False, build: bool = True, device: str | None = None) -> Path:
     """Execute the chosen chapters of ``profile`` and build the HTML book; return the outputs dir."""
     out_dir = outputs_root / profile.name
     plan = []
     for name in select_chapters(toc_chapters(root), chapters):
         source = root / "book" / f"{name}.py"
-        plan.append(Chapter(name, source, chapter_parameters(profile, name, source, out_dir, fresh=fresh)))
+        plan.append(Chapter(name, source, chapter_parameters(profile, name, source, out_dir, fresh=fresh,
+                                                            device=device)))
     run_chapters(plan, out_dir, cwd=root, provenance=_provenance(profile, root, fresh))
     if build:
         build_book(out_dir, root=root, build_root=build_root if build_root is not None else root)

@@ -12,7 +12,8 @@ import functools
 import numpy as np
 from matplotlib.colors import hsv_to_rgb
 
-from rstor_core.params import COLOUR_SAMPLERS
+from rstor_core.configs import COLOUR_SAMPLERS
+from rstor_core.photos import natural_images
 
 PALETTE_PIXELS = 200_000  # pixels kept per palette: plenty of colours, a few MB
 
@@ -34,12 +35,10 @@ def sample_colours(n: int, sampler: str, rng: np.random.Generator, *, palette: s
 
 @functools.lru_cache(maxsize=4)
 def natural_palette(source: str = "skimage") -> np.ndarray:
-    """Pixels of the photos in ``source`` (see :func:`rstor_core.data.natural_images`), (M, 3) float64.
+    """Pixels of the photos in ``source`` (see :func:`rstor_core.photos.natural_images`), (M, 3) float64.
 
     A fixed subsample (seeded, so the palette is the same in every process) keeps sampling fast.
     """
-    from rstor_core.data import natural_images  # data imports torch: only when this sampler is used
-
     pixels = np.concatenate([image.reshape(-1, 3) for image in natural_images(source).values()])
     keep = np.random.default_rng(0).choice(len(pixels), size=min(PALETTE_PIXELS, len(pixels)), replace=False)
     return pixels[np.sort(keep)].astype(np.float64)

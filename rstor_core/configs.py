@@ -1,9 +1,13 @@
-"""Typed configs of the library: dead leaves, models and training experiments.
+"""Every typed config of the study: dead leaves, models, training experiments, one section per
+chapter, and the :class:`Profile` that holds them.
 
-Each is a frozen dataclass whose fields carry their bounds (:func:`knob`); ``__post_init__``
-enforces them, so a bad value is a ``ValueError`` naming the field whether it comes from a
-profile (:mod:`rstor_core.params` adds the file and key path) or from a call such as
-``dead_leaves(64, alpha=0.5)``.
+Each is a frozen dataclass whose fields carry their bounds (:func:`knob`), declared once next to
+the field. Validation happens in one way: ``__post_init__`` coerces lists to tuples and checks
+values, so a bad value is a :class:`ConfigError` naming the field whether it comes from a profile
+(:mod:`rstor_core.profiles` adds the file and the key path), a papermill ``-p`` value or a call
+such as ``dead_leaves(64, alpha=0.5)``. Whether a named folder exists is a property of the machine,
+not of the config: fields marked ``source=True`` are checked by :func:`missing_sources` when the
+data is about to be used (the ``paper`` profile names DIV2K folders that only some machines have).
 """
 
 from __future__ import annotations
@@ -28,11 +32,18 @@ class ConfigError(ValueError):
 
 
 def knob(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None,
-         le: float | None = None, choices: tuple | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field with bounds, enforced by :func:`check_bounds` in ``__post_init__``."""
-    bounds = {"ge": ge, "gt": gt, "le": le, "choices": choices}
+         le: float | None = None, choices: tuple | None = None, default_factory: Any = dataclasses.MISSING,
+         source: bool = False, experiment: bool = False) -> Any:
+    """A dataclass field with bounds, enforced by :func:`check_bounds` in ``__post_init__``.
+
+    ``source``: the value names images (``"skimage"`` or a folder), checked by :func:`missing_sources`
+    before the data is used; ``experiment``: the value names an experiment of the profile, checked
+    by :class:`Profile` and by the chapter opener.
+    """
+    meta = {"ge": ge, "gt": gt, "le": le, "choices": choices, "source": source or None,
+            "experiment": experiment or None}
     return field(default=default, default_factory=default_factory,
-                 metadata={k: v for k, v in bounds.items() if v is not None})
+                 metadata={k: v for k, v in meta.items() if v is not None})
 
 
 def check_bounds(config: Any) -> None:
@@ -47,6 +58,42 @@ def check_bounds(config: Any) -> None:
 def _mapping_to(cls: type, value: Any) -> Any:
     """Nested configs may be given as dicts (papermill parameters, ``**overrides``)."""
     return cls(**value) if isinstance(value, dict) else value
+
+
+def _as_tuples(config: Any, *names: str) -> None:
+    """Lists (YAML, papermill) become tuples, so configs stay hashable and comparable."""
+    for name in names:
+        object.__setattr__(config, name, tuple(getattr(config, name)))
+
+
+def _check_range_pair(config: Any, *names: str) -> None:
+    for name in names:
+        low, high = getattr(config, name)
+        if low > high:
+            raise ConfigError(name, f"expected (low, high) with low <= high, got {(low, high)}")
+
+
+def missing_sources(config: Any, where: str = "") -> list[str]:
+    """Why the image sources a config names are unavailable here: one message per ``source`` field
+    (nested configs included) that is neither ``"skimage"`` nor an existing folder; empty when all are."""
+    problems = []
+    for f in dataclasses.fields(config):
+        value, key = getattr(config, f.name), f"{where}{f.name}"
+        if dataclasses.is_dataclass(value):
+            problems += missing_sources(value, f"{key}.")
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                if dataclasses.is_dataclass(item):
+                    problems += missing_sources(item, f"{key}.{name}.")
+        elif f.metadata.get("source") and value != "skimage" and not Path(value).is_dir():
+            problems.append(f"{key}: folder {value!r} does not exist; give 'skimage' (the bundled photos) or a "
+                            "folder of images")
+    return problems
+
+
+def experiment_fields(config: Any) -> dict[str, str]:
+    """``{field: experiment name}`` for the fields of a chapter section that name an experiment."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.metadata.get("experiment")}
 
 
 # --- configs of the library (one per generator / model / loop) -------------------------------
@@ -98,7 +145,7 @@ class AppearanceWeights(_Weights):
 
 
 @dataclass(frozen=True)
-class DeadLeavesParams:
+class DeadLeavesConfig:
     """Parameters of the dead-leaves model (chapter 01); ``dead_leaves(size, seed, **fields)``.
 
     Defaults reproduce the original study: flat uniform-RGB discs, alpha = 3, r in [1, 2000].
@@ -115,7 +162,7 @@ class DeadLeavesParams:
     shapes: ShapeWeights = field(default_factory=ShapeWeights)
     appearance: AppearanceWeights = field(default_factory=AppearanceWeights)
     colour: str = knob("uniform", choices=COLOUR_SAMPLERS)
-    palette: str = "skimage"  # images the "natural" colour sampler draws pixels from
+    palette: str = knob("skimage", source=True)  # images the "natural" colour sampler draws pixels from
     background: float = knob(0.5, ge=0.0, le=1.0)  # grey shown where no leaf landed
     anisotropy: tuple[float, float] = knob((0.3, 1.0), gt=0.0, le=1.0)  # minor/major axis ratio range
     angle: float | None = None  # None: uniform per leaf; else every leaf at this angle (degrees)
@@ -127,17 +174,11 @@ class DeadLeavesParams:
     def __post_init__(self) -> None:
         object.__setattr__(self, "shapes", _mapping_to(ShapeWeights, self.shapes))
         object.__setattr__(self, "appearance", _mapping_to(AppearanceWeights, self.appearance))
-        object.__setattr__(self, "anisotropy", tuple(self.anisotropy))
-        object.__setattr__(self, "polygon_sides", tuple(self.polygon_sides))
+        _as_tuples(self, "anisotropy", "polygon_sides")
         check_bounds(self)
         if self.r_min >= self.r_max:
             raise ConfigError("r_min", f"must be < r_max, got r_min={self.r_min}, r_max={self.r_max}")
-        for name in ("anisotropy", "polygon_sides"):
-            low, high = getattr(self, name)
-            if low > high:
-                raise ConfigError(name, f"expected (low, high) with low <= high, got {(low, high)}")
-        if self.colour == "natural" and self.palette != "skimage" and not Path(self.palette).is_dir():
-            raise ConfigError("palette", f"folder {self.palette!r} does not exist; give 'skimage' or a folder")
+        _check_range_pair(self, "anisotropy", "polygon_sides")
 
 
 MODEL_NAMES = ("nafnet", "unet", "stacked_conv")
@@ -155,8 +196,7 @@ class NAFNetConfig:
     dec_blk_nums: tuple[int, ...] = knob((1, 1, 1), ge=0)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "enc_blk_nums", tuple(self.enc_blk_nums))
-        object.__setattr__(self, "dec_blk_nums", tuple(self.dec_blk_nums))
+        _as_tuples(self, "enc_blk_nums", "dec_blk_nums")
         check_bounds(self)
         if len(self.enc_blk_nums) != len(self.dec_blk_nums):
             raise ConfigError("dec_blk_nums", f"needs one entry per encoder level, got {self.enc_blk_nums} and "
@@ -211,8 +251,8 @@ class ExperimentConfig:
     """One training run: data, degradation, network and optimisation (``python -m rstor_core train``)."""
 
     data: str = knob("dead_leaves", choices=("dead_leaves", "natural"))
-    natural_images: str = "skimage"  # natural data: "skimage" (its documented train split) or a folder
-    dead_leaves: DeadLeavesParams = field(default_factory=DeadLeavesParams)
+    natural_images: str = knob("skimage", source=True)  # natural data: "skimage" (its train split) or a folder
+    dead_leaves: DeadLeavesConfig = field(default_factory=DeadLeavesConfig)
     crop: int = knob(96, ge=16, le=2048)  # training crop side, pixels
     noise: tuple[float, float] = knob((0.0, 50.0), ge=0.0, le=255.0)  # AWGN sigma range, /255, per sample
     blur: str = knob("none", choices=BLUR_KINDS)
@@ -232,23 +272,167 @@ class ExperimentConfig:
     seed: int = knob(0, ge=0)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "dead_leaves", _mapping_to(DeadLeavesParams, self.dead_leaves))
+        object.__setattr__(self, "dead_leaves", _mapping_to(DeadLeavesConfig, self.dead_leaves))
         object.__setattr__(self, "model", _mapping_to(ModelConfig, self.model))
-        for name in ("noise", "gaussian_sigma"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+        _as_tuples(self, "noise", "gaussian_sigma")
         check_bounds(self)
-        for name in ("noise", "gaussian_sigma"):
-            low, high = getattr(self, name)
-            if low > high:
-                raise ConfigError(name, f"expected (low, high) with low <= high, got {(low, high)}")
+        _check_range_pair(self, "noise", "gaussian_sigma")
 
-    def missing_data(self) -> str | None:
-        """Why this experiment's data is unavailable (checked before training it, not when the
-        profile loads: the paper profile names a DIV2K folder that only GPU users have)."""
-        if self.data == "natural" and self.natural_images != "skimage" and not Path(self.natural_images).is_dir():
-            return (f"natural_images: folder {self.natural_images!r} does not exist; give 'skimage' or a folder "
-                    "of training photos (e.g. DIV2K_train_HR)")
-        return None
+    def missing_data(self) -> list[str]:
+        """:func:`missing_sources` of what this experiment reads: the photos of a natural run, the
+        palette of a dead-leaves run that draws natural colours."""
+        if self.data == "natural":
+            return [p for p in missing_sources(self) if p.startswith("natural_images")]
+        if self.dead_leaves.colour == "natural":
+            return missing_sources(self.dead_leaves, "dead_leaves.")
+        return []
+
+
+# --- one section per chapter of the book ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class DataGenerationConfig:
+    """Chapter 01: gallery, radius law and power spectra of dead leaves vs natural photos."""
+
+    seed: int = knob(0, ge=0)
+    size: int = knob(256, ge=8, le=8192)  # side of the gallery and spectrum images, pixels
+    n_gallery: int = knob(6, ge=1, le=64)
+    n_radii: int = knob(200_000, ge=100)  # radii drawn for the histogram and the KS test
+    n_spectrum: int = knob(16, ge=1, le=1024)  # dead-leaves images averaged in the spectrum
+    natural_images: str = knob("skimage", source=True)  # "skimage" (bundled photos) or a folder of images
+    showcase_size: int = knob(192, ge=16, le=2048)  # side of the per-primitive / per-sampler galleries
+    showcase_r_min: float = knob(4.0, gt=0.0)  # galleries: leaves big enough to see their shape and look
+    zoom: int = knob(48, ge=8, le=512)  # side of the crop that shows anti-aliasing
+    benchmark_sizes: tuple[int, ...] = knob((128, 256), ge=16, le=4096)
+    benchmark_batch: int = knob(4, ge=1, le=256)
+    benchmark_repeats: int = knob(2, ge=1, le=20)
+    benchmark_naive_max_size: int = knob(256, ge=16, le=4096)  # the naive kernel is slow: skip larger sizes
+    n_kernel_draws: int = knob(2000, ge=10, le=1_000_000)  # on-the-fly motion kernels in the histogram
+    example_crop: int = knob(128, ge=32, le=1024)  # side of the degraded-example crops
+    dead_leaves: DeadLeavesConfig = field(default_factory=DeadLeavesConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dead_leaves", _mapping_to(DeadLeavesConfig, self.dead_leaves))
+        _as_tuples(self, "benchmark_sizes")
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class DenoiseStudyConfig:
+    """Chapter 02: the three denoisers, their evaluation on the natural test split, BM3D."""
+
+    seed: int = knob(0, ge=0)
+    dead_leaves_experiment: str = knob("denoise_dead_leaves", experiment=True)  # names under `experiments`
+    primitives_experiment: str = knob("denoise_primitives", experiment=True)
+    natural_experiment: str = knob("denoise_natural", experiment=True)
+    test_images: str = knob("skimage", source=True)  # "skimage" (its test split) or a folder (Kodak24, DIV2K)
+    n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
+    eval_size: int | None = knob(None, ge=16)  # centre crop side for evaluation (None: whole images)
+    sigmas: tuple[float, ...] = knob((2.0, 5.0, 10.0, 15.0, 25.0, 35.0, 50.0), ge=0.0, le=255.0)
+    table_sigmas: tuple[float, ...] = knob((15.0, 25.0, 50.0), ge=0.0, le=255.0)
+    bm3d: bool = True  # the classical anchor at table_sigmas (slow: ~10 s per image and sigma here)
+    lpips: bool = True  # NaN with a note when the AlexNet weights are missing
+    zoom: int = knob(128, ge=16)  # crop side of the qualitative figure
+
+    def __post_init__(self) -> None:
+        _as_tuples(self, "sigmas", "table_sigmas")
+        check_bounds(self)
+        if not set(self.table_sigmas) <= set(self.sigmas):
+            raise ConfigError("table_sigmas", f"must be among sigmas {self.sigmas}, got {self.table_sigmas}")
+        if 25.0 not in self.sigmas:
+            raise ConfigError("sigmas", f"must include 25 (the headline gap and the qualitative figure), "
+                              f"got {self.sigmas}")
+
+
+@dataclass(frozen=True)
+class DeblurStudyConfig:
+    """Chapter 03: blind motion deblurring (dead leaves vs natural training) on the fixed kernel
+    banks of each family, a Gaussian pair, and a non-blind deconvolution told the true kernel."""
+
+    seed: int = knob(0, ge=0)
+    dead_leaves_experiment: str = knob("deblur_dead_leaves", experiment=True)  # names under `experiments`
+    natural_experiment: str = knob("deblur_natural", experiment=True)
+    gaussian_dead_leaves_experiment: str = knob("deblur_gaussian_dead_leaves", experiment=True)
+    gaussian_natural_experiment: str = knob("deblur_gaussian_natural", experiment=True)
+    test_images: str = knob("skimage", source=True)  # "skimage" (its test split) or a folder (DIV2K_valid_HR)
+    n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
+    eval_size: int | None = knob(256, ge=32)  # centre crop side for evaluation (None: whole images)
+    n_kernels: int = knob(16, ge=1, le=BANK_SIZE)  # first N kernels of each bank (the mean is over them)
+    sigma: float = knob(1.0, ge=0.0, le=255.0)  # test noise, /255 (a camera's, not a denoising task's)
+    n_dead_leaves: int = knob(2, ge=1, le=1024)  # images of the dead-leaves test set
+    dead_leaves_size: int = knob(256, ge=32, le=4096)
+    classical: str = knob("richardson_lucy", choices=(*DECONVOLUTIONS, "none"))  # non-blind, knows the kernel
+    rl_iterations: int = knob(30, ge=1, le=1000)
+    wiener_balance: float = knob(0.01, gt=0.0)
+    lpips: bool = True  # NaN with a note when the AlexNet weights are missing
+    grid_kernel: int = knob(0, ge=0, le=BANK_SIZE - 1)  # bank index of each family in the 3 x 3 grid figure
+    zoom: int = knob(192, ge=16)  # crop side of the grid figure and the inspector
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+        if self.grid_kernel >= self.n_kernels:
+            raise ConfigError("grid_kernel", f"must be < n_kernels ({self.n_kernels}), got {self.grid_kernel}")
+
+
+@dataclass(frozen=True)
+class CrossValidationConfig:
+    """Chapter 04: dead-leaves-trained vs natural-trained denoisers on both kinds of test images."""
+
+    seed: int = knob(0, ge=0)
+    dead_leaves_experiment: str = knob("denoise_dead_leaves", experiment=True)
+    natural_experiment: str = knob("denoise_natural", experiment=True)
+    test_images: str = knob("skimage", source=True)
+    n_images: int | None = knob(None, ge=1)
+    n_dead_leaves: int = knob(8, ge=1, le=1024)  # images of the dead-leaves test set (a stream apart from training)
+    dead_leaves_size: int = knob(256, ge=16, le=4096)
+    sigmas: tuple[float, ...] = knob((25.0, 50.0), ge=0.0, le=255.0)  # the prose quotes the first
+
+    def __post_init__(self) -> None:
+        _as_tuples(self, "sigmas")
+        check_bounds(self)
+        if not self.sigmas:
+            raise ConfigError("sigmas", "needs at least one noise level")
+
+
+# Chapter notebook (as named in _toc.yml) -> its section of a profile and the section's config.
+CHAPTER_SECTIONS = {"01_data_generation": ("data_generation", DataGenerationConfig),
+                    "02_denoise_study": ("denoise_study", DenoiseStudyConfig),
+                    "03_deblur_study": ("deblur_study", DeblurStudyConfig),
+                    "04_cross_validation": ("cross_validation", CrossValidationConfig)}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated profile (:func:`rstor_core.profiles.load_profile`): which file, its hash, one
+    config per chapter, and the training experiments the chapters name."""
+
+    name: str
+    path: Path
+    sha256: str
+    data_generation: DataGenerationConfig = field(default_factory=DataGenerationConfig)
+    denoise_study: DenoiseStudyConfig = field(default_factory=DenoiseStudyConfig)
+    deblur_study: DeblurStudyConfig = field(default_factory=DeblurStudyConfig)
+    cross_validation: CrossValidationConfig = field(default_factory=CrossValidationConfig)
+    experiments: dict[str, ExperimentConfig] = field(default_factory=dict)  # trained by `rstor_core train`
+
+    def __post_init__(self) -> None:
+        if not self.experiments:  # a profile without training runs (the chapters then reuse saved weights)
+            return
+        for key, _ in CHAPTER_SECTIONS.values():
+            for name, problem in unknown_experiments(getattr(self, key), self.experiments).items():
+                raise ConfigError(f"{key}.{name}", problem)
+
+    def section(self, chapter: str) -> Any:
+        """The config of a chapter of the toc, e.g. ``"01_data_generation"``."""
+        if chapter not in CHAPTER_SECTIONS:
+            raise KeyError(f"chapter {chapter!r} has no profile section; known: {sorted(CHAPTER_SECTIONS)}")
+        return getattr(self, CHAPTER_SECTIONS[chapter][0])
+
+
+def unknown_experiments(section: Any, experiments: typing.Mapping[str, ExperimentConfig]) -> dict[str, str]:
+    """``{field: problem}`` for the experiment names of ``section`` that ``experiments`` does not define."""
+    return {key: f"no experiment {name!r}; defined: {sorted(experiments)}"
+            for key, name in experiment_fields(section).items() if name not in experiments}
 
 
 def _within(meta: typing.Mapping, v: Any) -> bool:

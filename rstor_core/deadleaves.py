@@ -24,11 +24,12 @@ import scipy.ndimage
 
 from rstor_core import leaf_kernels as K
 from rstor_core.colours import sample_colours
-from rstor_core.params import (MAX_POLYGON_SIDES, AppearanceWeights, ConfigError, DeadLeavesParams,
-                               ShapeWeights)
+from rstor_core.configs import (MAX_POLYGON_SIDES, AppearanceWeights, ConfigError, DeadLeavesConfig,
+                                ShapeWeights)
 
-__all__ = ["APPEARANCES", "BACKENDS", "SHAPES", "DeadLeavesParams", "Leaves", "dead_leaves", "dead_leaves_batch",
-           "power_law_cdf", "power_law_pdf", "power_law_radii", "render_leaves", "sample_leaves"]
+__all__ = ["APPEARANCES", "BACKENDS", "SHAPES", "DeadLeavesConfig", "Leaves", "dead_leaves", "dead_leaves_batch",
+           "dead_leaves_test_set", "power_law_cdf", "power_law_pdf", "power_law_radii", "render_leaves",
+           "sample_leaves"]
 
 Size = int | tuple[int, int]
 SHAPES = tuple(f.name for f in dataclasses.fields(ShapeWeights))  # disc, ellipse, square, ...
@@ -104,7 +105,7 @@ def power_law_pdf(r: np.ndarray | float, alpha: float, r_min: float, r_max: floa
     return np.where((r >= r_min) & (r <= r_max), r ** -alpha / norm, 0.0)
 
 
-def sample_leaves(size: Size, params: DeadLeavesParams, rng: np.random.Generator,
+def sample_leaves(size: Size, params: DeadLeavesConfig, rng: np.random.Generator,
                   n: int | None = None) -> Leaves:
     """Draw ``n`` leaves (default: ``params.n_leaves``, else 30 x the longest side) for a canvas."""
     height, width = _shape(size)
@@ -133,7 +134,7 @@ def sample_leaves(size: Size, params: DeadLeavesParams, rng: np.random.Generator
                   textures=textures, texture_rows=texture_rows)
 
 
-def render_leaves(leaves: Leaves, size: Size, params: DeadLeavesParams = DeadLeavesParams(), *,
+def render_leaves(leaves: Leaves, size: Size, params: DeadLeavesConfig = DeadLeavesConfig(), *,
                   backend: str = "cpu", parallel: bool = True,
                   return_index: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Rasterise ``leaves``: (H, W, 3) float32 in [0, 1], and with ``return_index`` the (H, W)
@@ -155,30 +156,20 @@ def paint_index(leaves: Leaves, size: Size, scale: int = 1, *, index: np.ndarray
     if index is None:
         index = np.full((height * scale, width * scale), -1, dtype=np.int32)
     geom, ints = _pack_geometry(leaves, scale, index.shape)
-    if backend == "cpu":
-        (K.paint_cpu if parallel else K.paint_cpu_serial)(geom, ints, _NORMALS, _APOTHEM, index, start)
-        return index
-    from numba import cuda
-
-    paint, _ = K.cuda_kernels()
-    device_index = cuda.to_device(index)
-    grid, block = K.cuda_launch_shape(*index.shape)
-    paint[grid, block](cuda.to_device(geom), cuda.to_device(ints), cuda.to_device(_NORMALS),
-                       cuda.to_device(_APOTHEM), device_index, start)
-    return device_index.copy_to_host()
+    return _launch("paint", backend, parallel, (geom, ints, _NORMALS, _APOTHEM), index, (start,))
 
 
-def dead_leaves(size: Size, seed: int | np.random.Generator = 0, *, params: DeadLeavesParams | None = None,
+def dead_leaves(size: Size, seed: int | np.random.Generator = 0, *, params: DeadLeavesConfig | None = None,
                 backend: str = "cpu", parallel: bool = True, return_index: bool = False,
                 **overrides) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """One dead-leaves image, (H, W, 3) float32 in [0, 1]; ``overrides`` are fields of
-    :class:`DeadLeavesParams` (e.g. ``alpha=2.5, shapes={"disc": 1, "bar": 1}``), applied on top
+    :class:`DeadLeavesConfig` (e.g. ``alpha=2.5, shapes={"disc": 1, "bar": 1}``), applied on top
     of ``params`` (default: the seed's flat discs).
 
     The same seed gives the same bits, on either backend. With ``until_covered=True`` further
     leaves are drawn, under the earlier ones, until no background pixel is left.
     """
-    params = _params(params or DeadLeavesParams(), overrides)
+    params = _params(params or DeadLeavesConfig(), overrides)
     _check_backend(backend)
     rng = np.random.default_rng(seed)
     leaves = sample_leaves(size, params, rng)
@@ -201,12 +192,18 @@ def dead_leaves_batch(n: int, size: Size, seed: int = 0, **overrides) -> np.ndar
     return np.stack([dead_leaves(size, image_rng(seed, i), **overrides) for i in range(n)])
 
 
+def dead_leaves_test_set(n: int, size: Size, params: DeadLeavesConfig, *, seed: int) -> dict[str, np.ndarray]:
+    """The dead-leaves test images of chapters 03 and 04, ``{"leaves i": image}``, from a stream that
+    training never draws from."""
+    return {f"leaves {i}": dead_leaves(size, image_rng(2**21 + seed, i), params=params) for i in range(n)}
+
+
 def image_rng(seed: int, index: int) -> np.random.Generator:
     """The generator of image ``index`` of a seeded set: independent of how many are drawn, or by whom."""
     return np.random.default_rng([index, seed])
 
 
-def _finish(leaves: Leaves, index: np.ndarray, params: DeadLeavesParams, *, backend: str, parallel: bool,
+def _finish(leaves: Leaves, index: np.ndarray, params: DeadLeavesConfig, *, backend: str, parallel: bool,
             return_index: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     image = _shade(leaves, index, params, backend=backend, parallel=parallel)
     d = params.ds_factor
@@ -218,24 +215,43 @@ def _finish(leaves: Leaves, index: np.ndarray, params: DeadLeavesParams, *, back
     return (image, np.ascontiguousarray(index)) if return_index else image
 
 
-def _shade(leaves: Leaves, index: np.ndarray, params: DeadLeavesParams, *, backend: str,
+def _shade(leaves: Leaves, index: np.ndarray, params: DeadLeavesConfig, *, backend: str,
            parallel: bool) -> np.ndarray:
     geom, _ = _pack_geometry(leaves, params.ds_factor, index.shape)
     look = np.concatenate([leaves.colours, leaves.colours2, _direction(leaves.gradient_angles)], axis=1)
     look_ints = np.stack([leaves.modes, leaves.texture_rows], axis=1).astype(np.int32)
     textures = leaves.textures if len(leaves.textures) else np.zeros((1, 2, 2))
+    arrays = (index, geom, np.ascontiguousarray(look), look_ints, np.ascontiguousarray(textures, dtype=np.float64))
     out = np.empty(index.shape + (3,), dtype=np.float64)
-    args = (geom, np.ascontiguousarray(look), look_ints, np.ascontiguousarray(textures, dtype=np.float64),
-            float(params.texture_amplitude), float(params.background))
+    return _launch("shade", backend, parallel, arrays, out,
+                   (float(params.texture_amplitude), float(params.background)))
+
+
+def _launch(stage: str, backend: str, parallel: bool, arrays: tuple[np.ndarray, ...], out: np.ndarray,
+            scalars: tuple) -> np.ndarray:
+    """The one backend dispatcher: run kernel ``stage`` ("paint" or "shade") on ``arrays`` into
+    ``out`` (paint: the index map, updated in place) with the CPU kernels (row threads, or one thread
+    for DataLoader workers) or the CUDA ones (a thread per pixel, copies to and from the device)."""
+    _check_backend(backend)
     if backend == "cpu":
-        (K.shade_cpu if parallel else K.shade_cpu_serial)(index, *args, out)
+        kernel = {("paint", True): K.paint_cpu, ("paint", False): K.paint_cpu_serial,
+                  ("shade", True): K.shade_cpu, ("shade", False): K.shade_cpu_serial}[stage, parallel]
+        if stage == "paint":
+            kernel(*arrays, out, *scalars)
+        else:
+            kernel(*arrays, *scalars, out)
         return out
     from numba import cuda
 
-    _, shade = K.cuda_kernels()
+    from rstor_core import leaf_kernels_cuda as KC
+
+    device_arrays = [cuda.to_device(a) for a in arrays]
     device_out = cuda.to_device(out)
-    grid, block = K.cuda_launch_shape(*index.shape)
-    shade[grid, block](cuda.to_device(index), *(cuda.to_device(a) for a in args[:4]), *args[4:], device_out)
+    grid, block = KC.launch_shape(*out.shape[:2])
+    if stage == "paint":
+        KC.paint[grid, block](*device_arrays, device_out, *scalars)
+    else:
+        KC.shade[grid, block](*device_arrays, *scalars, device_out)
     return device_out.copy_to_host()
 
 
@@ -265,8 +281,8 @@ def _normalised(weights: ShapeWeights | AppearanceWeights) -> np.ndarray:
     return w / w.sum()
 
 
-def _params(base: DeadLeavesParams, overrides: dict) -> DeadLeavesParams:
-    allowed = {f.name for f in dataclasses.fields(DeadLeavesParams)}
+def _params(base: DeadLeavesConfig, overrides: dict) -> DeadLeavesConfig:
+    allowed = {f.name for f in dataclasses.fields(DeadLeavesConfig)}
     unknown = sorted(set(overrides) - allowed)
     if unknown:
         raise TypeError(f"unknown dead-leaves parameter {unknown[0]!r}; allowed: {sorted(allowed)}")

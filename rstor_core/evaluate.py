@@ -22,9 +22,10 @@ from tqdm.auto import tqdm
 from rstor_core.configs import DECONVOLUTIONS
 from rstor_core.data import to_image, to_tensor
 from rstor_core.degrade import bank_kernels, degrade, parse_blur_spec
-from rstor_core.figures import centre_crop
 from rstor_core.files import atomic_path
 from rstor_core.metrics import ALEXNET_URL, LPIPSWeightsMissing, lpips_distance, lpips_model, psnr, ssim
+from rstor_core.models import pick_device, restore
+from rstor_core.photos import centre_crop
 
 log = logging.getLogger(__name__)
 INPUT = "input"  # the model name of the degraded input's rows
@@ -63,7 +64,7 @@ def degradation_grid(sigmas: Sequence[float] = (), blurs: Sequence[str] = (), *,
 def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndarray],
              degradations: Sequence[Degradation], *, sizes: Sequence[int | None] = (None,), n_images: int | None = None,
              seed: int = 0, test_set: str = "test", lpips: bool = True, batch_size: int = 4,
-             classical: Mapping[str, Classical] | None = None, device: torch.device | str = "cpu",
+             classical: Mapping[str, Classical] | None = None, device: torch.device | str | None = None,
              save_images: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
     """Degrade each image (centre-cropped to each size; None: whole image) with each degradation,
     restore with each model, and measure; one row per (model, test set, image, degradation, size).
@@ -71,10 +72,13 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
     ``classical`` methods (e.g. :func:`bm3d_denoiser`) also get the degradation's parameters and
     add rows where they apply. ``lpips=False``, or LPIPS weights missing, leaves the ``lpips``
     column NaN and says why in ``lpips_note``. ``save_images`` writes every input and output as PNG.
+    Images are degraded and scored on ``device`` (default: :func:`~rstor_core.models.pick_device`);
+    each network runs on its own device (:func:`~rstor_core.models.restore`).
     """
     names = list(images)[:n_images]
     if not names:
         raise ValueError("no test image")
+    device = pick_device(device)
     lpips_net, lpips_note = None, "skipped (lpips=False)"
     if lpips:
         try:
@@ -92,9 +96,7 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
                 inputs = _degrade_all(clean, degradations, seed=seed + 1000 * i)
                 results = [(INPUT, inputs, list(degradations))]
                 for model_name, model in models.items():
-                    restored = torch.cat([model(inputs[j:j + batch_size]).clamp(0, 1)
-                                          for j in range(0, len(inputs), batch_size)])
-                    results.append((model_name, restored, list(degradations)))
+                    results.append((model_name, restore(model, inputs, batch_size=batch_size), list(degradations)))
                 for method, run in (classical or {}).items():
                     done = [(run(inputs[k:k + 1], d), d) for k, d in enumerate(degradations)]
                     done = [(out, d) for out, d in done if out is not None]

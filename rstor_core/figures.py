@@ -1,4 +1,8 @@
-"""Small figure builders the chapters share, so notebook cells stay a few lines long."""
+"""Every plot of the book (the one place for matplotlib) and :func:`publish_figure`.
+
+Figure builders take what :mod:`rstor_core.study` computed (or images and networks) and return a
+``matplotlib`` figure; they compute nothing a table shows, so a chapter cell is a call or two.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,17 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 
+from rstor_core.configs import DeadLeavesConfig
 from rstor_core.data import to_image, to_tensor
-from rstor_core.degrade import degrade
+from rstor_core.deadleaves import power_law_pdf
+from rstor_core.degrade import FAMILIES
+from rstor_core.evaluate import INPUT
 from rstor_core.files import save_figure
 from rstor_core.metrics import psnr
+from rstor_core.models import restore
 
 
 def publish_figure(name: str, fig: plt.Figure, path: str | Path) -> None:
@@ -41,37 +50,188 @@ def image_row(images: Mapping[str, np.ndarray], *, crop: tuple[slice, slice] | N
     return fig
 
 
-def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """The central ``size`` x ``size`` window of an (H, W, ...) image (the whole side if smaller)."""
-    height, width = image.shape[:2]
-    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
-    return image[top:top + size, left:left + size]
+Degrader = Callable[[torch.Tensor], torch.Tensor]  # (1, C, H, W) clean -> degraded
 
 
-def restoration_grid(image: np.ndarray, kernels: Mapping[str, torch.Tensor], models: Mapping[str, Callable], *,
-                     sigma: float = 0.0, seed: int = 0, input_label: str = "blurred input",
-                     panel_size: float = 2.6) -> tuple[plt.Figure, dict[str, dict[str, float]]]:
-    """Blur ``image`` (H, W, 3) with each kernel (columns) plus noise ``sigma`` (/255), restore with
-    each model (rows under the degraded input) and title every panel with its PSNR; return the
-    figure and ``{row: {column: psnr}}``. Chapter 03's small / mild / big grid."""
-    clean = to_tensor(image)[None]
-    rows: dict[str, dict[str, torch.Tensor]] = {input_label: {}, **{name: {} for name in models}}
-    for k, (column, kernel) in enumerate(kernels.items()):
-        degraded = degrade(clean, kernels=kernel, sigma=sigma / 255.0, seed=seed + k)
-        rows[input_label][column] = degraded.clamp(0, 1)
-        with torch.inference_mode():
-            for name, model in models.items():
-                rows[name][column] = model(degraded).clamp(0, 1)
-    scores = {row: {column: float(psnr(out, clean)[0]) for column, out in outs.items()} for row, outs in rows.items()}
-    fig, axes = plt.subplots(len(rows), len(kernels), squeeze=False,
-                             figsize=(panel_size * len(kernels), (panel_size + 0.25) * len(rows)))
+def restoration_grid(images: Mapping[str, np.ndarray], degradations: Mapping[str, Degrader],
+                     models: Mapping[str, Callable] | None = None, *, show_clean: bool = False,
+                     input_label: str = "degraded", panel_size: float = 2.6
+                     ) -> tuple[plt.Figure, dict[str, dict[str, float]]]:
+    """Degrade each image (H, W, 3) with each degradation (columns), restore with each model (rows
+    under the degraded row) and title every panel with its PSNR against the clean image; return the
+    figure and ``{row: {column: psnr}}``. Rows are ``input_label`` and the model names for one image,
+    ``"image"`` and ``"image, model"`` for several. Chapter 01's degraded examples and chapter 03's
+    small / mild / big grid."""
+    models = models or {}
+    rows: dict[str, dict[str, torch.Tensor]] = {}
+    scores: dict[str, dict[str, float]] = {}
+    cleans: dict[str, torch.Tensor] = {}
+    for image_name, image in images.items():
+        clean = to_tensor(image)[None]
+        name = (lambda row: row) if len(images) == 1 else (lambda row: image_name if row == input_label
+                                                           else f"{image_name}, {row}")
+        for row in (input_label, *models):
+            rows[name(row)], scores[name(row)], cleans[name(row)] = {}, {}, clean
+        for column, degrade_fn in degradations.items():
+            degraded = degrade_fn(clean)
+            outputs = {input_label: degraded.clamp(0, 1), **{m: restore(model, degraded) for m, model in models.items()}}
+            for row, out in outputs.items():
+                rows[name(row)][column] = out
+                scores[name(row)][column] = float(psnr(out, clean)[0])
+    columns = (["clean"] if show_clean else []) + list(degradations)
+    fig, axes = plt.subplots(len(rows), len(columns), squeeze=False,
+                             figsize=(panel_size * len(columns), (panel_size + 0.25) * len(rows)))
     for r, (row, outs) in enumerate(rows.items()):
-        for c, (column, out) in enumerate(outs.items()):
+        panels = {"clean": cleans[row], **outs} if show_clean else outs
+        for c, (column, out) in enumerate(panels.items()):
             ax = axes[r, c]
-            ax.imshow(to_image(out[0]), interpolation="nearest")
+            ax.imshow(to_image(out[0]).clip(0, 1), interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
-            ax.set_title(f"{column}: {scores[row][column]:.2f} dB", fontsize=9)
+            ax.set_title(column if column == "clean" and show_clean else f"{column}: {scores[row][column]:.2f} dB",
+                         fontsize=9)
             if c == 0:
                 ax.set_ylabel(row, fontsize=10)
     fig.tight_layout()
     return fig, scores
+
+
+# --- chapter 01 ----------------------------------------------------------------------------------
+
+def radius_law_figure(centres: np.ndarray, density: np.ndarray, config: DeadLeavesConfig, n_radii: int
+                      ) -> plt.Figure:
+    """Log-binned density of sampled radii (points) against the power law's density (line)."""
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    seen = density > 0
+    ax.loglog(centres[seen], density[seen], "o", ms=4, label=f"{n_radii:,} sampled radii")
+    law = power_law_pdf(centres, config.alpha, config.r_min, config.r_max)
+    ax.loglog(centres, law, "-", label=rf"$p(r) \propto r^{{-{config.alpha:g}}}$")
+    ax.set(xlabel="radius r (pixels)", ylabel="density p(r) (1/pixel)")
+    ax.legend()
+    return fig
+
+
+def power_spectra_figure(leaves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                         photos: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> plt.Figure:
+    """The mean spectrum of the dead leaves (thick) over each photo's, and a 1/f^2 line through the
+    dead leaves' at 0.05 cycles/pixel."""
+    freqs = next(iter(leaves.values()))[0]
+    mean = np.mean([power for _, power in leaves.values()], axis=0)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.loglog(freqs, mean, "k-", lw=2.5, label=f"dead leaves (mean of {len(leaves)})")
+    for name, (f, power) in photos.items():
+        ax.loglog(f, power, lw=1, alpha=0.8, label=name)
+    ax.loglog(freqs, mean[np.searchsorted(freqs, 0.05)] * (freqs / 0.05) ** -2.0, "k:", label=r"$1/f^2$")
+    ax.set(xlabel="spatial frequency f (cycles/pixel)", ylabel="power (a.u.)")
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def kernel_bank_figure(banks: Mapping[str, torch.Tensor], n: int = 8) -> plt.Figure:
+    """The first ``n`` kernels of each bank, one row per bank, on one colour scale with its colour bar."""
+    fig, axes = plt.subplots(len(banks), n, figsize=(1.5 * n, 1.6 * len(banks)), squeeze=False)
+    top = max(float(bank[:n].max()) for bank in banks.values())
+    for row, (name, bank) in zip(axes, banks.items()):
+        for i, ax in enumerate(row):
+            shown = ax.imshow(bank[i, 0].numpy(), cmap="magma", interpolation="nearest", vmin=0, vmax=top)
+            ax.set_title(f"{name}:{i}", fontsize=8)
+            ax.axis("off")
+    fig.colorbar(shown, ax=axes, shrink=0.8, label="kernel weight")
+    return fig
+
+
+def kernel_radius_histogram(drawn: Mapping[str, torch.Tensor], bank_radius: np.ndarray) -> plt.Figure:
+    """RMS radius of freshly drawn kernels per family (``motion_blur_kernels`` output) over the
+    families' ranges, with the evaluation banks' radii as ticks below the axis."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    edges = np.linspace(0, max(high for _, high in FAMILIES.values()) + 0.5, 53)
+    for i, (name, (low, high)) in enumerate(FAMILIES.items()):
+        ax.hist(drawn["radius"][drawn["family"] == i].numpy(), bins=edges, alpha=0.6, label=f"{name} (training draws)")
+        ax.axvspan(low, high, color=f"C{i}", alpha=0.08)
+    ax.plot(bank_radius, np.full_like(bank_radius, -2.0), "k|", ms=12, label="evaluation banks")
+    ax.set(xlabel="kernel RMS radius (pixels)", ylabel="kernels")
+    ax.legend(fontsize=8)
+    return fig
+
+
+# --- training and evaluation (chapters 02-04) ------------------------------------------------------
+
+def training_curves_figure(curves: pd.DataFrame, *, baselines: Mapping[str, float] | None = None,
+                           panels: Callable[[str], str] | None = None, smooth: int = 25) -> plt.Figure:
+    """Training curves of ``curves`` (``read_log`` rows with an ``experiment`` column).
+
+    Without ``baselines``: training loss (moving average) and validation PSNR side by side. With
+    ``baselines`` (validation PSNR of each experiment's degraded inputs): the validation gain over
+    them, one panel per ``panels(experiment)`` title.
+    """
+    if baselines is None:
+        fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(11, 3.8))
+        for label, curve in curves.groupby("experiment", sort=False):
+            ax_loss.plot(curve.step, curve.loss.rolling(smooth, min_periods=1).mean(), label=label)
+            validated = curve.dropna(subset=["val_psnr"])
+            ax_psnr.plot(validated.step, validated.val_psnr, "o-", label=label)
+        ax_loss.set(xlabel="step", ylabel=f"training loss (moving average of {smooth} steps)", yscale="log")
+        ax_psnr.set(xlabel="step", ylabel="validation PSNR (dB)")
+        ax_psnr.legend()
+        return fig
+    titles = list(dict.fromkeys(panels(label) for label in curves.experiment.unique()))
+    fig, axes = plt.subplots(1, len(titles), figsize=(5.5 * len(titles), 3.8), squeeze=False)
+    for k, (label, curve) in enumerate(curves.dropna(subset=["val_psnr"]).groupby("experiment", sort=False)):
+        ax = axes[0, titles.index(panels(label))]
+        ax.plot(curve.step, curve.val_psnr - baselines[label], "o-" if k % 2 == 0 else "s--", label=label)
+    for ax, title in zip(axes[0], titles):
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set(xlabel="step", ylabel="validation PSNR gain over its degraded input (dB)", title=title)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def metrics_vs_sigma_figure(summary: pd.DataFrame) -> plt.Figure:
+    """Mean PSNR and SSIM against the noise sigma, one line per model (``metric_means`` by model and sigma)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for name, group in summary.groupby("model", sort=False):
+        style = "k--" if name == INPUT else ("s" if name.startswith("BM3D") else "o-")
+        for ax, metric in zip(axes, ("psnr", "ssim")):
+            ax.plot(group.sigma_255, group[metric], style, label="noisy input" if name == INPUT else name)
+    axes[0].set(xlabel="noise σ (/255)", ylabel="PSNR (dB)")
+    axes[1].set(xlabel="noise σ (/255)", ylabel="SSIM")
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def gain_vs_radius_figure(gains: pd.DataFrame, labels: Mapping[str, str]) -> plt.Figure:
+    """PSNR gain over the blurred input per bank kernel against its RMS radius (``study.gain_by_kernel``),
+    the families as grey bands; ``labels`` renames the method columns in the legend."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for i, (family, (low, high)) in enumerate(FAMILIES.items()):
+        ax.axvspan(low, high, alpha=0.05 + 0.05 * i, color="grey")
+        ax.text((low + high) / 2, 1.0, family, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                fontsize=9)
+    for name in gains.columns.drop("radius_px"):
+        ax.scatter(gains.radius_px, gains[name], s=18, marker="o" if name in labels else "^",
+                   label=labels.get(name, name))
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set(xlabel="kernel RMS radius (px)", ylabel="PSNR gain over the blurred input (dB)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def cross_validation_figure(cross: pd.DataFrame) -> plt.Figure:
+    """Chapter 04's heat maps, one per sigma: each network (rows) on each test set (columns), the
+    PSNR written in each cell and the colour its gain over the noisy input, on one colour scale."""
+    sigmas = sorted(cross.sigma_255.unique())
+    psnr = cross.pivot_table(index=["sigma_255", "model"], columns="test_set", values="psnr")
+    gains = {s: psnr.loc[s].drop(index=INPUT) - psnr.loc[s].loc[INPUT] for s in sigmas}
+    low, high = min(g.values.min() for g in gains.values()), max(g.values.max() for g in gains.values())
+    fig, axes = plt.subplots(1, len(sigmas), figsize=(5.2 * len(sigmas), 4.2), squeeze=False)
+    for ax, sigma in zip(axes[0], sigmas):
+        gain, grid = gains[sigma], psnr.loc[sigma].drop(index=INPUT)
+        image = ax.imshow(gain.values, cmap="viridis", vmin=low, vmax=high)
+        for r in range(grid.shape[0]):
+            for c in range(grid.shape[1]):
+                ax.text(c, r, f"{grid.values[r, c]:.2f} dB\n({gain.values[r, c]:+.2f})", ha="center", va="center",
+                        color="w", fontsize=10)
+        ax.set_xticks(range(grid.shape[1]), [f"tested on {t}" for t in grid.columns])
+        ax.set_yticks(range(grid.shape[0]), [f"trained on {m}" for m in grid.index])
+        ax.set_title(f"σ = {sigma:g}/255")
+    fig.colorbar(image, ax=axes, label="gain over the noisy input (dB)", shrink=0.8)
+    return fig

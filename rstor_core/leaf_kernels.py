@@ -1,7 +1,8 @@
 """Rasterisers for dead leaves: a numba CPU kernel and a numba-CUDA kernel, same algorithm.
 
-Both take leaves already sampled and packed on the host (:func:`rstor_core.deadleaves.pack`)
-and only rasterise them. The per-pixel maths (inside tests, shading) is written once as plain
+Both take leaves already sampled and packed on the host (:func:`rstor_core.deadleaves.render_leaves`
+packs them and dispatches to a backend) and only rasterise them; the CUDA kernels are in
+:mod:`rstor_core.leaf_kernels_cuda`, which imports this module (never the other way round). The per-pixel maths (inside tests, shading) is written once as plain
 Python and compiled twice, for the CPU (``numba.njit``) and as CUDA device functions, so the
 two backends cannot drift apart; all of it is float64 arithmetic with no transcendental
 function (polygon normals come from a host table), which is why the CUDA simulator reproduces
@@ -20,7 +21,7 @@ import math
 import numba
 import numpy as np
 
-# Columns of the packed arrays (see deadleaves.pack).
+# Columns of the packed arrays (see deadleaves._pack_geometry).
 CY, CX, RADIUS, COS, SIN, ASPECT, EXTENT = range(7)  # geom: float64 (N, 7)
 KIND, SIDES, Y0, Y1, X0, X1 = range(6)  # ints: int32 (N, 6)
 C1, C2, GCOS, GSIN = 0, 3, 6, 7  # look: float64 (N, 8): colour 1, colour 2, gradient direction
@@ -67,7 +68,11 @@ def _inside(k, y, x, geom, ints, normals, apothem):
     return True
 
 
-def _shade(k, y, x, geom, look, look_ints, textures, amplitude, out):
+def _shade(k, y, x, geom, look, look_ints, textures, amplitude, background, out):
+    if k < 0:  # no leaf here
+        for c in range(3):
+            out[y, x, c] = background
+        return
     dy = y - geom[k, CY]
     dx = x - geom[k, CX]
     mode = look_ints[k, MODE]
@@ -124,12 +129,7 @@ def _paint_row(y, geom, ints, normals, apothem, index, start):  # pragma: no cov
 @numba.njit(inline="always", cache=True)
 def _shade_row(y, index, geom, look, look_ints, textures, amplitude, background, out):  # pragma: no cover
     for x in range(index.shape[1]):
-        k = index[y, x]
-        if k < 0:
-            for c in range(3):
-                out[y, x, c] = background
-        else:
-            _shade_cpu(k, y, x, geom, look, look_ints, textures, amplitude, out)
+        _shade_cpu(index[y, x], y, x, geom, look, look_ints, textures, amplitude, background, out)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -158,17 +158,3 @@ def shade_cpu_serial(index, geom, look, look_ints, textures, amplitude, backgrou
     """:func:`shade_cpu` on one thread."""
     for y in range(index.shape[0]):
         _shade_row(y, index, geom, look, look_ints, textures, amplitude, background, out)
-
-
-# --- CUDA: one pixel per thread (rstor_core.leaf_kernels_cuda) ---------------------------------
-
-def cuda_kernels():
-    """The CUDA paint and shade kernels; numba.cuda is imported (and they compile) on first use."""
-    from rstor_core import leaf_kernels_cuda
-
-    return leaf_kernels_cuda.paint, leaf_kernels_cuda.shade
-
-
-def cuda_launch_shape(height: int, width: int, block: int = 16) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Grid and block for one thread per pixel."""
-    return ((height + block - 1) // block, (width + block - 1) // block), (block, block)

@@ -1,7 +1,8 @@
-"""The CUDA twins of :mod:`rstor_core.leaf_kernels`: one thread per pixel, same device maths.
+"""The CUDA twins of :mod:`rstor_core.leaf_kernels`: one thread per pixel, same per-pixel maths.
 
-Kept in their own module because numba's CUDA simulator swaps the module-level ``cuda`` name
-of kernel modules, and importing ``numba.cuda`` is only paid when the CUDA backend is used.
+Only CUDA code lives here (the dispatcher is :func:`rstor_core.deadleaves.render_leaves`). Kept in
+its own module because numba's CUDA simulator swaps the module-level ``cuda`` name of kernel
+modules, and importing ``numba.cuda`` is only paid when the CUDA backend is used.
 """
 
 from numba import cuda
@@ -10,6 +11,12 @@ from rstor_core.leaf_kernels import X0, X1, Y0, Y1, _inside, _shade
 
 inside = cuda.jit(device=True)(_inside)
 shade_pixel = cuda.jit(device=True)(_shade)
+BLOCK = 16  # threads per block side
+
+
+def launch_shape(height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Grid and block for one thread per pixel."""
+    return ((height + BLOCK - 1) // BLOCK, (width + BLOCK - 1) // BLOCK), (BLOCK, BLOCK)
 
 
 @cuda.jit
@@ -30,11 +37,5 @@ def paint(geom, ints, normals, apothem, index, start):  # pragma: no cover - dev
 def shade(index, geom, look, look_ints, textures, amplitude, background, out):  # pragma: no cover
     """Colour every pixel from the leaf it shows (``background`` where none)."""
     y, x = cuda.grid(2)
-    if y >= index.shape[0] or x >= index.shape[1]:
-        return
-    k = index[y, x]
-    if k < 0:
-        for c in range(3):
-            out[y, x, c] = background
-    else:
-        shade_pixel(k, y, x, geom, look, look_ints, textures, amplitude, out)
+    if y < index.shape[0] and x < index.shape[1]:
+        shade_pixel(index[y, x], y, x, geom, look, look_ints, textures, amplitude, background, out)

@@ -14,12 +14,42 @@ megvii-research/NAFNet, and so are the constructor keywords.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rstor_core.params import MODEL_NAMES, ModelConfig, NAFNetConfig, StackedConvConfig, UNetConfig
+from rstor_core.configs import MODEL_NAMES, ModelConfig, NAFNetConfig, StackedConvConfig, UNetConfig
+
+
+def pick_device(name: str | torch.device | None = None) -> torch.device:
+    """The device of a run: ``name`` when given (``--device cpu``), else ``cuda`` when available, else
+    ``cpu``. Chosen once per run and used by training, evaluation, the chapters and the widgets."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {name!r}: {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but torch sees no CUDA device here; use 'cpu'")
+    return device
+
+
+def restore(model: Callable[[torch.Tensor], torch.Tensor], degraded: torch.Tensor, *,
+            batch_size: int = 4) -> torch.Tensor:
+    """``model`` applied to (B, C, H, W) ``degraded`` images, ``batch_size`` at a time, clamped to [0, 1].
+
+    A network runs on its own device (the inputs go there and the outputs come back to
+    ``degraded``'s), so callers never juggle devices; any other callable runs as it is.
+    """
+    parameter = next(model.parameters(), None) if isinstance(model, nn.Module) else None
+    device = parameter.device if parameter is not None else degraded.device
+    with torch.inference_mode():
+        out = [model(degraded[i:i + batch_size].to(device)).float().clamp(0, 1).to(degraded.device)
+               for i in range(0, len(degraded), batch_size)]
+    return torch.cat(out)
 
 
 class LayerNorm2d(nn.Module):

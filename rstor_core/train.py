@@ -3,7 +3,7 @@
     python -m rstor_core train --profile smoke --experiment denoise_dead_leaves
     torchrun --nproc_per_node 2 -m rstor_core train --profile quick --experiment NAME   # DDP
 
-One experiment (:class:`rstor_core.params.ExperimentConfig`) trains into its folder:
+One experiment (:class:`rstor_core.configs.ExperimentConfig`) trains into its folder:
 ``last.opt.pt`` (model, optimiser, scheduler, step and RNG state: enough to resume; not
 committed), ``model.pt`` (the final weights and config, a few MB: what the chapters load) and
 ``log.csv`` (loss, learning rate, validation PSNR, throughput per step). Batches depend only on
@@ -30,8 +30,8 @@ from tqdm.auto import tqdm
 from rstor_core.data import TrainingBatches
 from rstor_core.files import atomic_path, git_state
 from rstor_core.metrics import psnr
-from rstor_core.models import model_from_config
-from rstor_core.params import ExperimentConfig
+from rstor_core.models import model_from_config, pick_device
+from rstor_core.configs import ExperimentConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,11 +45,6 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
 
 
-def pick_device() -> torch.device:
-    """``cuda`` when available, else ``cpu``: chosen once per run (and recorded in the manifest)."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 class Trainer:
     """Fit one experiment into ``out_dir``; see the module docstring for the files it keeps."""
 
@@ -59,7 +54,7 @@ class Trainer:
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.world_size = dist.get_world_size() if self.distributed else 1
-        self.device = device or pick_device()
+        self.device = pick_device(device)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's global RNG
             torch.manual_seed(config.seed)
             self.model = model_from_config(config.model).to(self.device)
@@ -206,11 +201,13 @@ def validation_input_psnr(config: ExperimentConfig) -> float:
     return float(psnr(degraded, clean).mean())
 
 
-def load_model(path: str | Path, *, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """Rebuild a trained network from ``model.pt`` (or ``last.opt.pt``), in eval mode."""
+def load_model(path: str | Path, *, device: torch.device | str | None = None) -> torch.nn.Module:
+    """Rebuild a trained network from ``model.pt`` (or ``last.opt.pt``), in eval mode, on ``device``
+    (default: :func:`~rstor_core.models.pick_device`, the device training would use)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train it with `python -m rstor_core train`")
+    device = pick_device(device)
     state = torch.load(path, map_location=device, weights_only=True)
     model = model_from_config(ExperimentConfig(**state["config"]).model)
     model.load_state_dict(state["model"])
@@ -218,12 +215,12 @@ def load_model(path: str | Path, *, device: torch.device | str = "cpu") -> torch
 
 
 def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bool = False,
-                     progress: bool = True) -> Path:
+                     device: torch.device | str | None = None, progress: bool = True) -> Path:
     """Train unless ``out_dir/model.pt`` already holds this experiment (``force``: start over)."""
     out_dir = Path(out_dir)
-    problem = config.missing_data()
-    if problem is not None:
-        raise FileNotFoundError(f"cannot train {out_dir.name}: {problem}")
+    problems = config.missing_data()
+    if problems:
+        raise FileNotFoundError(f"cannot train {out_dir.name}: {'; '.join(problems)}")
     model_path = out_dir / MODEL_FILE
     if not force and model_path.is_file():
         saved = torch.load(model_path, map_location="cpu", weights_only=True)
@@ -239,7 +236,7 @@ def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bo
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
-        return Trainer(config, out_dir, progress=progress).fit(resume=True)
+        return Trainer(config, out_dir, device=pick_device(device), progress=progress).fit(resume=True)
     finally:
         if distributed and dist.is_initialized():
             dist.destroy_process_group()

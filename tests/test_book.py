@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rstor_core.book import Chapter, ChapterError, run_book, run_chapters, select_chapters, toc_chapters
-from rstor_core.params import load_profile
+from rstor_core.profiles import load_profile
 
 from conftest import ROOT
 
@@ -39,8 +39,7 @@ def test_declared_parameters_are_read_from_the_jupytext_source(tmp_path):
     from rstor_core.book import declared_parameters
 
     assert declared_parameters(_chapter(tmp_path, "01_a").source) == {"value", "output_dir"}
-    assert "fresh" in declared_parameters(ROOT / "book" / "02_denoise_study.py")
-    assert "fresh" not in declared_parameters(ROOT / "book" / "01_data_generation.py")
+    assert {"fresh", "device", "n_kernels"} <= declared_parameters(ROOT / "book" / "03_deblur_study.py")
 
 
 def test_toc_lists_the_chapters_with_a_source():
@@ -123,7 +122,7 @@ def test_a_profile_value_that_makes_the_chapter_raise_exits_nonzero_naming_chapt
                              "--outputs", str(out.parent), "--no-build"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1
     assert "chapter 01_data_generation failed in cell" in result.stderr
-    assert "no readable image in folder" in result.stderr and "photos = rstor_core.data" in result.stderr
+    assert "no readable image in folder" in result.stderr and "photos = load_photos" in result.stderr
     assert executed.read_bytes() == before
 
 
@@ -203,10 +202,31 @@ def test_batch_runs_inject_the_section_and_never_build_live_widgets(tmp_path):
     from rstor_core.book import chapter_parameters
 
     profile = load_profile("smoke")
-    for name in ("01_data_generation", "02_denoise_study", "03_deblur_study"):
+    for name in toc_chapters(ROOT):
         source = ROOT / "book" / f"{name}.py"
-        params = chapter_parameters(profile, name, source, tmp_path, fresh=True)
-        assert params["live_widgets"] is False and params["profile"] == "smoke", name
-        assert params.get("fresh") is (None if name == "01_data_generation" else True), name
+        params = chapter_parameters(profile, name, source, tmp_path, fresh=True, device="cpu")
+        assert params["live_widgets"] is False and params["profile"] == "parameters/smoke.yaml", name
+        assert params["fresh"] is True and params["device"] == "cpu", name
     params = chapter_parameters(profile, "03_deblur_study", ROOT / "book" / "03_deblur_study.py", tmp_path)
-    assert params["n_kernels"] == profile.deblur_study.n_kernels and "fresh" not in params
+    assert params["n_kernels"] == profile.deblur_study.n_kernels and "fresh" not in params and "device" not in params
+
+
+@pytest.mark.slow
+def test_papermill_overrides_reach_the_chapter_and_a_bad_value_fails_with_the_profile_error(tmp_path):
+    """The papermill idiom on the paired notebook: cross-validation at sigmas without 25 runs end to end
+    (smoke experiments, tiny test sets); an out-of-range value stops at the opener with the profile's message."""
+    import pandas as pd
+
+    papermill = [sys.executable, "-m", "papermill", "-k", "python3", "--cwd", str(ROOT)]
+    overrides = ["-p", "profile", "smoke", "-p", "output_dir", str(tmp_path / "out"), "-p", "n_images", "1",
+                 "-p", "n_dead_leaves", "1", "-p", "dead_leaves_size", "32", "-y", "sigmas: [15.0, 50.0]"]
+    good = subprocess.run([*papermill, "book/04_cross_validation.ipynb", str(tmp_path / "04.ipynb"), *overrides],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr[-3000:]
+    cross = pd.read_csv(tmp_path / "out" / "tables" / "04_cross_validation.csv")
+    assert sorted(cross.sigma_255.unique()) == [15.0, 50.0] and set(cross.n_images) == {1}
+    bad = subprocess.run([*papermill, "book/03_deblur_study.ipynb", str(tmp_path / "03.ipynb"), "-p", "n_kernels", "40",
+                          "-p", "output_dir", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode != 0
+    assert "ProfileError" in bad.stderr and "deblur_study.n_kernels: 40 is out of range" in bad.stderr
+    assert not (tmp_path / "out" / "tables" / "03_deblur_table.csv").exists()

@@ -10,7 +10,7 @@ import pytest
 from numba import cuda
 
 from rstor_core.deadleaves import SHAPES, dead_leaves
-from rstor_core.params import ShapeWeights
+from rstor_core.configs import ShapeWeights
 
 pytestmark = pytest.mark.skipif(not cuda.is_available(), reason="no GPU and NUMBA_ENABLE_CUDASIM unset")
 

@@ -8,7 +8,7 @@ import jupytext
 import pytest
 
 from rstor_core.book import toc_chapters
-from rstor_core.params import load_profile
+from rstor_core.profiles import load_profile
 
 from conftest import ROOT
 

@@ -1,0 +1,119 @@
+"""The chapter opener: the one call at the top of every chapter of the book.
+
+A chapter's ``parameters`` cell lists its knobs, with the ``quick`` profile's values as defaults
+(a test keeps them equal), so ``papermill book/03_deblur_study.ipynb out.ipynb -p n_kernels 8`` and
+JupyterLab both work; the runner (:mod:`rstor_core.book`) injects the chosen profile's section.
+:func:`open_chapter` then turns those values into the chapter's typed section, checked exactly
+like a profile (a bad ``-p`` value is the same :class:`~rstor_core.profiles.ProfileError`), checks
+that the images and experiments it names exist, picks the device, and returns a
+:class:`ChapterRun` that trains or loads networks and writes figures and tables under
+``outputs/<profile>/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from rstor_core.configs import ExperimentConfig, Profile, missing_sources, unknown_experiments
+from rstor_core.files import project_root, save_table
+from rstor_core.models import pick_device
+from rstor_core.profiles import ProfileError, load_profile, section_from_parameters
+from rstor_core.train import load_model, read_log, train_experiment
+
+# What the runner injects besides the section, with the defaults a chapter's parameters cell gives them.
+RUNNER_PARAMETERS = {"profile": "quick", "output_dir": "outputs/quick", "fresh": False, "live_widgets": True,
+                     "device": None}
+
+
+@dataclass
+class ChapterRun:
+    """One run of a chapter: its typed section (``config``), the profile's experiments, the device,
+    and where its outputs go."""
+
+    name: str
+    config: Any
+    profile: Profile
+    output_dir: Path
+    device: torch.device
+    fresh: bool = False
+    live_widgets: bool = True
+    _trained: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def figures(self) -> Path:
+        return self.output_dir / "figures"
+
+    @property
+    def tables(self) -> Path:
+        return self.output_dir / "tables"
+
+    def experiment(self, name: str) -> ExperimentConfig:
+        return self.profile.experiments[name]
+
+    def checkpoint_dir(self, name: str) -> Path:
+        return self.output_dir / "checkpoints" / name
+
+    def trained_model(self, name: str) -> torch.nn.Module:
+        """Experiment ``name``'s network on the chapter's device: trained once (again with ``fresh``,
+        once per run) or loaded from ``outputs/<profile>/checkpoints/<name>/model.pt``."""
+        if name not in self.profile.experiments:
+            raise KeyError(f"{self.profile.path}: no experiment {name!r}; defined: {sorted(self.profile.experiments)}")
+        force = self.fresh and name not in self._trained
+        path = train_experiment(self.experiment(name), self.checkpoint_dir(name), force=force, device=self.device)
+        self._trained.add(name)
+        return load_model(path, device=self.device)
+
+    def training_curves(self, experiments: Mapping[str, str]) -> pd.DataFrame:
+        """The training logs of ``{label: experiment}``, stacked with an ``experiment`` column (the label)."""
+        return pd.concat([read_log(self.checkpoint_dir(name)).assign(experiment=label)
+                          for label, name in experiments.items()], ignore_index=True)
+
+    def save_table(self, frame: pd.DataFrame, file: str) -> pd.DataFrame:
+        """Write ``frame`` as ``tables/<file>`` (atomically) and return it, to show it below the cell."""
+        save_table(frame, self.tables / file)
+        return frame
+
+    def glue(self, **values: Any) -> None:
+        """Glue each value under its name for the chapter's prose (``{glue:text}`name```); not shown."""
+        from myst_nb import glue  # the book's dependency, not the library's
+
+        for key, value in values.items():
+            glue(key, value, display=False)
+
+    def publish(self, key: str, fig: Any, file: str) -> None:
+        """Write a figure as ``figures/<file>`` and glue it as ``key`` for the chapter's caption."""
+        from rstor_core.figures import publish_figure
+
+        publish_figure(key, fig, self.figures / file)
+
+
+def open_chapter(name: str, parameters: Mapping[str, Any]) -> ChapterRun:
+    """Open chapter ``name`` from the values of its parameters cell (``globals()`` of the notebook).
+
+    Runs from the repository root (relative paths mean the same in JupyterLab, which starts in
+    ``book/``, and under papermill), and raises :class:`ProfileError` before any work when a value is
+    out of range, names an unknown experiment, or names a folder that does not exist.
+    """
+    os.chdir(project_root())
+    values = {**RUNNER_PARAMETERS, **{k: v for k, v in parameters.items() if not k.startswith("_")}}
+    profile = load_profile(values["profile"])
+    where = f"parameters of chapter {name}"
+    config = section_from_parameters(name, values, where=where)
+    problems = [f"{where}: {key}: {problem}" for key, problem in unknown_experiments(
+        config, profile.experiments).items() if profile.experiments]
+    problems += [f"{where}: {problem}" for problem in missing_sources(config)]
+    if problems:
+        raise ProfileError("\n".join(problems))
+    try:
+        device = pick_device(values["device"])
+    except ValueError as err:
+        raise ProfileError(f"{where}: device: {err}") from None
+    return ChapterRun(name=name, config=config, profile=profile, output_dir=Path(values["output_dir"]), device=device,
+                      fresh=bool(values["fresh"]), live_widgets=bool(values["live_widgets"]))

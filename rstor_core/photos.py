@@ -1,0 +1,147 @@
+"""Photos the study reads, numpy only: the bundled scikit-image photographs, folders of images,
+PNG/JPEG reading (8 or 16 bit) and crops.
+
+No dataset can be downloaded at run time, so the default natural set is the handful of RGB
+photographs that ship inside scikit-image; readers with DIV2K or Kodak point a profile at a
+folder instead. Images are (H, W, 3) float32 in [0, 1]. No torch and no matplotlib here, so the
+colour samplers, the evaluation and the CLI can read photos without either.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import png
+import skimage.data
+import skimage.io
+import skimage.util
+
+log = logging.getLogger(__name__)
+
+# RGB photographs that load offline (skin, lily and eagle need a download: left out).
+SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle")
+# The default natural set's fixed split: networks train on crops of the first three and are
+# tested on the last two (different scenes; the motorcycle's right stereo view is left out, it
+# would leak the left one). Chapter 01 uses all five for spectra.
+NATURAL_SPLITS = {"train": ("astronaut", "rocket", "motorcycle"), "test": ("chelsea", "coffee")}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def natural_images(source: str | Path = "skimage", split: str | None = None) -> dict[str, np.ndarray]:
+    """Name -> (H, W, 3) float32 image, from ``"skimage"`` (all five photos, or one split of
+    :data:`NATURAL_SPLITS`) or a folder (every readable image, sorted by file name)."""
+    if str(source) == "skimage":
+        if split is not None and split not in NATURAL_SPLITS:
+            raise ValueError(f"unknown split {split!r}; allowed: {list(NATURAL_SPLITS)}")
+        names = NATURAL_SPLITS[split] if split else SKIMAGE_PHOTOS
+        return {name: _as_rgb_float(_skimage_photo(name)) for name in names}
+    folder = ImageFolder(source)
+    return {path.stem: folder.image(i) for i, path in enumerate(folder.paths)}
+
+
+def test_photos(source: str | Path = "skimage") -> dict[str, np.ndarray]:
+    """The test photos of a source: scikit-image's test split, or every image of a folder."""
+    return natural_images(source, split="test" if str(source) == "skimage" else None)
+
+
+class ImageFolder:
+    """The images of a folder (PNG, JPEG, TIFF, BMP; 8 or 16 bit; grey becomes RGB, alpha is
+    dropped), read lazily: a DIV2K-sized folder does not fit in memory as float32.
+
+    Files that cannot be opened are skipped with one warning listing them; a folder with no
+    readable image is an error naming it.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"image folder {str(self.folder)!r} does not exist")
+        candidates = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.paths, bad = [], []
+        for path in candidates:
+            (self.paths if _opens(path) else bad).append(path)
+        if bad:
+            log.warning("skipped %d unreadable image(s) in %s: %s", len(bad), self.folder,
+                        ", ".join(p.name for p in bad))
+        if not self.paths:
+            raise ValueError(f"no readable image in folder {str(self.folder)!r} (looked for {', '.join(IMAGE_SUFFIXES)})")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def image(self, index: int) -> np.ndarray:
+        """Image ``index`` as (H, W, 3) float32 in [0, 1]."""
+        return read_image(self.paths[index])
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """One image file as (H, W, 3) float32 in [0, 1]; 16-bit PNGs keep their 16 bits."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".png":
+            pixels = read_png(path)
+            image = pixels.astype(np.float32) / np.float32(np.iinfo(pixels.dtype).max)
+            return _as_rgb_float(image[..., 0] if image.shape[-1] == 1 else image)
+        return _as_rgb_float(skimage.io.imread(path))
+    except (OSError, ValueError, png.Error) as err:
+        raise ValueError(f"cannot read image {path.name!r} in {str(path.parent)!r}: {err}") from err
+
+
+def random_crops(images: list[np.ndarray], n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` random ``size``² crops, each from a random image, randomly flipped and rotated by
+    a multiple of 90°: (n, size, size, 3). Images smaller than ``size`` are an error."""
+    crops = np.empty((n, size, size, 3), dtype=np.float32)
+    for i in range(n):
+        image = images[rng.integers(len(images))]
+        height, width = image.shape[:2]
+        if min(height, width) < size:
+            raise ValueError(f"crop {size} is larger than an image of {height} x {width}")
+        top, left = rng.integers(height - size + 1), rng.integers(width - size + 1)
+        crop = np.rot90(image[top:top + size, left:left + size], k=rng.integers(4))
+        crops[i] = crop[:, ::-1] if rng.random() < 0.5 else crop
+    return crops
+
+
+def _skimage_photo(name: str) -> np.ndarray:
+    if name == "motorcycle":  # the left view of the stereo pair
+        return skimage.data.stereo_motorcycle()[0]
+    return getattr(skimage.data, name)()
+
+
+def _as_rgb_float(image: np.ndarray) -> np.ndarray:
+    image = skimage.util.img_as_float32(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] not in (3, 4):
+        raise ValueError(f"expected a grey, RGB or RGBA image, got shape {image.shape}")
+    return np.ascontiguousarray(image[..., :3])
+
+
+def read_png(path: str | Path) -> np.ndarray:
+    """An 8- or 16-bit PNG as uint8 or uint16 (H, W, C); pypng, since Pillow reads 16-bit RGB as 8-bit."""
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    dtype = np.uint16 if info["bitdepth"] > 8 else np.uint8
+    return np.vstack([np.asarray(row, dtype=dtype) for row in rows]).reshape(height, width, info["planes"])
+
+
+def _opens(path: Path) -> bool:
+    """Whether an image file's header reads (cheap: no decoding), for the folder scan."""
+    try:
+        if path.suffix.lower() == ".png":
+            png.Reader(filename=str(path)).preamble()
+        else:
+            with PIL.Image.open(path) as image:
+                image.verify()
+        return True
+    except Exception:  # any decoder error means "cannot use this file"
+        return False
+
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size`` x ``size`` window of an (H, W, ...) image (the whole side if smaller)."""
+    height, width = image.shape[:2]
+    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
+    return image[top:top + size, left:left + size]

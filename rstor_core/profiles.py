@@ -1,0 +1,129 @@
+"""The profile loader: one YAML file per scale, mapped onto the typed configs of
+:mod:`rstor_core.configs` before any work starts.
+
+A profile (``parameters/<name>.yaml``) has one section per chapter of the book and the training
+experiments. Loading is strict, unlike BasicSR's ``opt.get(key, default)``: a misspelt key, a
+wrong type or an out-of-range value raises :class:`ProfileError` naming the file, the key and what
+is allowed, so a long run never starts on a silently ignored setting. A missing key takes the
+dataclass default. :func:`section_from_parameters` applies the same checks to a chapter's papermill
+parameters. Only the runner, the CLI and the chapter opener import this module; the library reads
+configs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rstor_core.configs import CHAPTER_SECTIONS, ConfigError, Profile
+
+PARAMETERS_DIR = Path("parameters")
+_SECTIONS = {f.name for f in dataclasses.fields(Profile)} - {"name", "path", "sha256"}
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message names the file, the key and what is allowed."""
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+def profile_path(name_or_path: str | Path) -> Path:
+    """``quick`` -> ``parameters/quick.yaml``; an existing path is returned as is."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    return PARAMETERS_DIR / f"{name_or_path}.yaml"
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Read and validate a profile; raise :class:`ProfileError` before anything is computed."""
+    path = profile_path(name_or_path)
+    if not path.is_file():
+        known = sorted(p.stem for p in PARAMETERS_DIR.glob("*.yaml"))
+        raise ProfileError(f"{path}: no such profile file; known profiles: {known}")
+    raw = path.read_bytes()
+    try:
+        data = yaml.safe_load(raw) or {}
+    except yaml.YAMLError as err:
+        raise ProfileError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    unknown = sorted(set(data) - _SECTIONS)
+    if unknown:
+        raise ProfileError(f"{path}: unknown section {unknown[0]!r}; allowed sections: {sorted(_SECTIONS)}")
+    hints = typing.get_type_hints(Profile)
+    sections = {key: _check(hints[key], data.get(key) or {}, key, path) for key in _SECTIONS}
+    try:
+        return Profile(name=path.stem, path=path, sha256=hashlib.sha256(raw).hexdigest(), **sections)
+    except ConfigError as err:
+        raise ProfileError(f"{path}: {err.key}: {err.message}") from None
+
+
+def section_from_parameters(chapter: str, values: dict[str, Any], *, where: str = "papermill parameters") -> Any:
+    """A chapter's section built from its parameters cell (after papermill's ``-p`` overrides),
+    checked exactly like the profile's section: a bad value raises :class:`ProfileError`."""
+    if chapter not in CHAPTER_SECTIONS:
+        raise KeyError(f"chapter {chapter!r} has no profile section; known: {sorted(CHAPTER_SECTIONS)}")
+    key, cls = CHAPTER_SECTIONS[chapter]
+    names = {f.name for f in dataclasses.fields(cls)}
+    return _build(cls, {k: v for k, v in values.items() if k in names}, key, Path(where))
+
+
+def as_parameters(config: Any) -> dict[str, Any]:
+    """A chapter config as the plain dict papermill injects: nested dataclasses become dicts and
+    tuples lists (papermill would inject a tuple as its string)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def _build(cls: type, data: Any, where: str, path: Path) -> Any:
+    """Map a YAML mapping onto dataclass ``cls``, checking keys, types and bounds."""
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: {where}: expected a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ProfileError(f"{path}: {where}.{unknown[0]}: unknown key; allowed keys: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    values = {name: _check(hints[name], value, f"{where}.{name}", path) for name, value in data.items()}
+    try:
+        return cls(**values)
+    except ConfigError as err:
+        raise ProfileError(f"{path}: {where}.{err.key}: {err.message}") from None
+
+
+def _check(hint: Any, value: Any, key: str, path: Path) -> Any:
+    """Return ``value`` converted to ``hint`` or raise naming the key and the expected type."""
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key, path)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check(inner[0], value, key, path)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ProfileError(f"{path}: {key}: expected a mapping of names, got {value!r}")
+        return {str(name): _check(args[1], item or {}, f"{key}.{name}", path) for name, item in value.items()}
+    if origin is tuple:
+        fixed = len(args) != 2 or args[1] is not Ellipsis
+        if not isinstance(value, (list, tuple)) or (fixed and len(value) != len(args)):
+            raise ProfileError(f"{path}: {key}: expected a list of {len(args) if fixed else 'any number of'} "
+                               f"{_type_name(args[0])}, got {value!r}")
+        return tuple(_check(args[0], v, f"{key}[{i}]", path) for i, v in enumerate(value))
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, str, bool) and type(value) is hint:
+        return value
+    raise ProfileError(f"{path}: {key}: expected {_type_name(hint)}, got {value!r} ({type(value).__name__})")
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", str(hint))

@@ -1,0 +1,195 @@
+"""The analysis the chapters show, as pure table builders: arrays or DataFrames in, DataFrames out.
+
+Each function is what a chapter's table is made of (the chapter only calls it, saves it and
+plots it), so each is unit-tested in milliseconds instead of only through a chapter run.
+Evaluation rows come from :func:`rstor_core.evaluate.evaluate` (one row per model, test set,
+image, degradation and size); ``INPUT`` is the degraded input's model name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from rstor_core.configs import DeadLeavesConfig
+from rstor_core.deadleaves import power_law_cdf
+from rstor_core.degrade import BANK_SIZE, FAMILIES, KERNEL_SIZE, bank_kernels, kernel_radius
+from rstor_core.evaluate import INPUT
+from rstor_core.spectrum import radial_power_spectrum, spectral_slope
+
+METRICS = ("psnr", "ssim", "lpips")
+PUBLISHED_FILE = Path(__file__).with_name("published_results.csv")
+PUBLISHED_SOURCE = "published (DIV2K validation)"
+
+
+# --- chapter 01: the generator and the degradations ----------------------------------------------
+
+def coverage_table(index_maps: Mapping[bool, Sequence[np.ndarray]]) -> pd.DataFrame:
+    """Per leaf-index map (-1: background), keyed by ``until_covered``: the background fraction and
+    the number of visible leaves."""
+    return pd.DataFrame([{"until_covered": mode, "image": i, "background_fraction": float(np.mean(index < 0)),
+                          "visible_leaves": len(np.unique(index[index >= 0]))}
+                         for mode, maps in index_maps.items() for i, index in enumerate(maps)])
+
+
+def radius_ks_table(radii: np.ndarray, config: DeadLeavesConfig) -> pd.DataFrame:
+    """Kolmogorov-Smirnov test of sampled radii against the power law of ``config`` (one row)."""
+    law = (config.alpha, config.r_min, config.r_max)
+    ks = scipy.stats.kstest(radii, lambda r: power_law_cdf(r, *law))
+    return pd.DataFrame([{"n_radii": len(radii), "alpha": config.alpha, "r_min_px": config.r_min,
+                          "r_max_px": config.r_max, "ks_statistic": ks.statistic, "ks_pvalue": ks.pvalue}])
+
+
+def log_binned_density(values: np.ndarray, low: float, n_bins: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram density on ``n_bins`` log-spaced bins from ``low`` to the largest value: (centres, density),
+    the geometric centre of each bin. On log-log axes a power law is then a straight line."""
+    edges = np.geomspace(low, values.max(), n_bins)
+    density, edges = np.histogram(values, bins=edges, density=True)
+    return np.sqrt(edges[1:] * edges[:-1]), density
+
+
+def power_spectra(images: Mapping[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Radially averaged power spectrum of each image: ``{name: (frequencies, power)}``."""
+    return {name: radial_power_spectrum(image) for name, image in images.items()}
+
+
+def spectral_slope_table(spectra: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]) -> pd.DataFrame:
+    """Log-log slope of each spectrum, ``spectra`` keyed by source then image name."""
+    return pd.DataFrame([{"image": name, "source": source, "slope": spectral_slope(f, power)}
+                         for source, by_name in spectra.items() for name, (f, power) in by_name.items()])
+
+
+def blur_family_table() -> pd.DataFrame:
+    """The motion-blur families: RMS radius range, bank size and kernel support."""
+    return pd.DataFrame([{"family": name, "rms_radius_min_px": low, "rms_radius_max_px": high,
+                          "bank_kernels": BANK_SIZE, "kernel_support_px": KERNEL_SIZE}
+                         for name, (low, high) in FAMILIES.items()])
+
+
+# --- evaluation tables (chapters 02-04) ------------------------------------------------------------
+
+def metric_means(rows: pd.DataFrame, by: Sequence[str], metrics: Sequence[str] = METRICS) -> pd.DataFrame:
+    """Mean of each metric per group of ``by`` (groups in order of appearance)."""
+    return rows.groupby(list(by), sort=False)[list(metrics)].mean()
+
+
+def gain_over_input(scores: pd.DataFrame) -> pd.DataFrame:
+    """Each method's scores (rows indexed by model, ``INPUT`` among them) minus the input's: what a
+    method adds over doing nothing, in dB for PSNR. The input's own row is dropped."""
+    return scores.sub(scores.loc[INPUT]).drop(index=INPUT)
+
+
+def images_per_test_set(rows: pd.DataFrame) -> pd.Series:
+    return rows.groupby("test_set").image.nunique()
+
+
+def denoise_table(rows: pd.DataFrame, sigmas: Sequence[float]) -> pd.DataFrame:
+    """Chapter 02's table: one row per model, ``{metric}_sigma{s}`` columns at ``sigmas`` (PSNR in dB)."""
+    summary = metric_means(rows, ["model", "sigma_255"]).reset_index()
+    table = summary[summary.sigma_255.isin(sigmas)].pivot(index="model", columns="sigma_255", values=list(METRICS))
+    table.columns = [f"{metric}_sigma{sigma:g}" + ("_db" if metric == "psnr" else "") for metric, sigma in table.columns]
+    return table.reset_index().assign(n_images=rows.image.nunique())
+
+
+def family_of(blur: pd.Series) -> pd.Series:
+    """The bank of each blur address (``"big:3"`` -> ``"big"``)."""
+    return blur.str.split(":").str[0]
+
+
+def deblur_table(rows: pd.DataFrame, *, n_kernels: int, sigma: float) -> pd.DataFrame:
+    """Chapter 03's table: one row per (test set, model), ``{family}_{metric}`` columns (mean over the
+    test images and the bank kernels of each family)."""
+    means = metric_means(rows.assign(family=family_of(rows.blur)), ["test_set", "model", "family"])
+    table = means.unstack("family")[[(m, f) for f in FAMILIES for m in METRICS]]
+    table.columns = [f"{family}_{metric}" + ("_db" if metric == "psnr" else "") for metric, family in table.columns]
+    return table.reset_index().assign(n_images=lambda t: t.test_set.map(images_per_test_set(rows)),
+                                      n_kernels=n_kernels, noise_sigma_255=sigma)
+
+
+def family_gains(table: pd.DataFrame, test_set: str = "natural") -> pd.DataFrame:
+    """PSNR gain over the blurred input (dB) per model and family, from :func:`deblur_table`."""
+    psnr = table[table.test_set == test_set].set_index("model")[[f"{f}_psnr_db" for f in FAMILIES]]
+    return gain_over_input(psnr.set_axis(list(FAMILIES), axis=1))
+
+
+def losses(gains: pd.DataFrame) -> pd.DataFrame:
+    """Where a method makes its input worse: (model, family, gain_db) for every negative gain."""
+    long = gains.rename_axis(index="model", columns="family").stack().rename("gain_db").reset_index()
+    return long[long.gain_db < 0].reset_index(drop=True)
+
+
+def gain_by_kernel(rows: pd.DataFrame) -> pd.DataFrame:
+    """PSNR gain over the blurred input per bank kernel (mean over images), one column per method,
+    with the kernel's RMS radius: chapter 03's "gain against radius" table."""
+    per_kernel = rows.groupby(["model", "blur"]).psnr.mean().unstack("model")
+    gains = per_kernel.sub(per_kernel[INPUT], axis=0).drop(columns=INPUT)
+    radius = pd.Series(kernel_radius(bank_kernels(list(gains.index))).numpy(), index=gains.index, name="radius_px")
+    return gains.join(radius)
+
+
+def share_below_zero(gains: pd.DataFrame) -> pd.Series:
+    """Per method column, the fraction of rows where it makes the input worse."""
+    return gains.drop(columns=["radius_px"], errors="ignore").lt(0).mean()
+
+
+def single_bank_table(rows: pd.DataFrame, *, n_kernels: int, test_set: str = "natural") -> pd.DataFrame:
+    """One row per model on one bank (chapter 03's Gaussian pair): mean PSNR (dB), SSIM, LPIPS."""
+    return (metric_means(rows, ["model"]).rename(columns={"psnr": "psnr_db"}).reset_index()
+            .assign(test_set=test_set, n_images=rows.image.nunique(), n_kernels=n_kernels))
+
+
+def cross_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Chapter 04's table: mean PSNR and SSIM per (sigma, test set, model)."""
+    return (metric_means(rows, ["sigma_255", "test_set", "model"], ["psnr", "ssim"]).sort_index().reset_index()
+            .assign(n_images=lambda t: t.test_set.map(images_per_test_set(rows))))
+
+
+def cross_gaps(cross: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    """PSNR of model ``second`` minus model ``first`` per (sigma, test set), from :func:`cross_table`."""
+    psnr = cross.pivot_table(index=["sigma_255", "test_set"], columns="model", values="psnr")
+    return (psnr[second] - psnr[first]).rename("gap_db").reset_index()
+
+
+# --- the published study ---------------------------------------------------------------------------
+
+def published_results(task: str) -> pd.DataFrame:
+    """The original study's numbers for ``task`` ("denoise" or "deblur"), from the cited CSV."""
+    table = pd.read_csv(PUBLISHED_FILE, comment="#")
+    if task not in set(table.task):
+        raise ValueError(f"no published results for task {task!r}; known: {sorted(set(table.task))}")
+    return table[table.task == task].drop(columns="task").reset_index(drop=True).assign(source=PUBLISHED_SOURCE)
+
+
+def denoise_comparison(summary: pd.DataFrame, *, dead_leaves: str, natural: str, source: str) -> pd.DataFrame:
+    """Published and our PSNR (dB) of the dead-leaves-trained and natural-trained denoisers at the
+    published sigmas, and the gap between them. ``summary``: mean PSNR per (model, sigma_255)."""
+    published = published_results("denoise").pivot(index="sigma_255", columns="model", values="psnr_db")
+    ours = summary[summary.sigma_255.isin(published.index)].pivot(index="sigma_255", columns="model", values="psnr")
+    frames = [pd.DataFrame({"source": name, "sigma_255": table.index.astype(float),
+                            "dead_leaves_db": table[dl].values, "natural_db": table[nat].values})
+              for name, table, dl, nat in ((PUBLISHED_SOURCE, published, "dead leaves", "natural"),
+                                           (source, ours, dead_leaves, natural))]
+    comparison = pd.concat(frames, ignore_index=True)
+    return comparison.assign(gap_db=comparison.natural_db - comparison.dead_leaves_db)
+
+
+def deblur_comparison(rows: pd.DataFrame, models: Sequence[str], *, source: str) -> pd.DataFrame:
+    """Published and our PSNR / SSIM / LPIPS per family of the dead-leaves-trained and natural-trained
+    deblurring networks (and our blurred input). ``rows``: evaluation rows of one test set."""
+    ours = (metric_means(rows.assign(family=family_of(rows.blur)), ["model", "family"]).reset_index()
+            .rename(columns={"psnr": "psnr_db"}))
+    ours = ours[ours.model.isin([*models, INPUT])].assign(source=source)
+    published = published_results("deblur")
+    columns = ["source", "model", "family", "psnr_db", "ssim", "lpips"]
+    return pd.concat([published[columns], ours[columns]], ignore_index=True)
+
+
+def deblur_gaps(comparison: pd.DataFrame, *, dead_leaves: str, natural: str) -> pd.DataFrame:
+    """Natural-trained minus dead-leaves-trained PSNR (dB) per source and family."""
+    psnr = comparison.pivot_table(index=["source", "family"], columns="model", values="psnr_db")
+    gaps = (psnr[natural] - psnr[dead_leaves]).unstack("family")
+    return gaps[list(FAMILIES)]

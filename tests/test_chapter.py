@@ -1,0 +1,89 @@
+"""The chapter layer: each parameters cell lists its section's knobs with the quick profile's
+values, and the opener checks papermill values exactly like a profile, before any work."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+
+import jupytext
+import pytest
+
+from rstor_core.book import toc_chapters
+from rstor_core.chapter import RUNNER_PARAMETERS, open_chapter
+from rstor_core.configs import CHAPTER_SECTIONS
+from rstor_core.profiles import ProfileError, as_parameters, load_profile
+
+from conftest import ROOT
+
+CHAPTERS = toc_chapters(ROOT)
+MAX_CODE_LINES = 120
+
+
+def parameters_cell(name: str) -> dict:
+    """The literal values assigned in a chapter's parameters cell."""
+    notebook = jupytext.read(ROOT / "book" / f"{name}.py")
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    return {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body}
+
+
+def code_lines(name: str) -> int:
+    notebook = jupytext.read(ROOT / "book" / f"{name}.py")
+    return sum(1 for cell in notebook.cells if cell.cell_type == "code" for line in cell.source.splitlines()
+               if line.strip() and not line.strip().startswith("#"))
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_parameters_cell_defaults_are_the_quick_profile(name):
+    cell = parameters_cell(name)
+    expected = {**RUNNER_PARAMETERS, **as_parameters(load_profile("quick").section(name))}
+    assert cell == expected, {k: (cell.get(k), v) for k, v in expected.items() if cell.get(k) != v}
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_chapter_has_a_section_and_stays_narrative(name):
+    assert name in CHAPTER_SECTIONS
+    assert code_lines(name) <= MAX_CODE_LINES
+
+
+def test_the_opener_builds_the_typed_section_from_the_cell_values(tmp_path):
+    values = {**parameters_cell("03_deblur_study"), "n_kernels": 8, "output_dir": str(tmp_path)}
+    chapter = open_chapter("03_deblur_study", values)
+    assert chapter.config.n_kernels == 8 and chapter.output_dir == tmp_path
+    assert chapter.device.type in ("cpu", "cuda") and chapter.profile.name == "quick"
+    assert chapter.experiment(chapter.config.natural_experiment).blur == "motion"
+
+
+@pytest.mark.parametrize("override, key, allowed", [
+    ({"n_kernels": 40}, "deblur_study.n_kernels", "<= 32"),
+    ({"n_kernels": "8"}, "deblur_study.n_kernels", "expected int"),
+    ({"classical": "magic"}, "deblur_study.classical", "'richardson_lucy'"),
+    ({"natural_experiment": "nope"}, "natural_experiment", "no experiment 'nope'"),
+    ({"test_images": "no/such/folder"}, "test_images", "does not exist"),
+    ({"device": "cuda:7"} if not __import__("torch").cuda.is_available() else {"device": "tpu"}, "device", "cuda"),
+])
+def test_a_bad_cell_value_raises_the_profile_error_naming_the_key(override, key, allowed):
+    with pytest.raises(ProfileError) as err:
+        open_chapter("03_deblur_study", {**parameters_cell("03_deblur_study"), **override})
+    message = str(err.value)
+    assert "parameters of chapter 03_deblur_study" in message and key in message and allowed in message
+
+
+def test_cross_validation_accepts_sigmas_without_25():
+    chapter = open_chapter("04_cross_validation", {**parameters_cell("04_cross_validation"), "sigmas": [15, 50]})
+    assert chapter.config.sigmas == (15.0, 50.0)
+
+
+def test_trained_model_trains_once_per_run_even_when_fresh(tmp_path):
+    from rstor_core.train import MODEL_FILE
+
+    values = {**parameters_cell("04_cross_validation"), "profile": "smoke", "output_dir": str(tmp_path)}
+    chapter = open_chapter("04_cross_validation", {**values, "fresh": True})
+    tiny = dataclasses.replace(chapter.experiment("denoise_dead_leaves"), steps=2, val_every=1, checkpoint_every=1)
+    chapter.profile.experiments["denoise_dead_leaves"] = tiny
+    chapter.trained_model("denoise_dead_leaves")
+    written = (chapter.checkpoint_dir("denoise_dead_leaves") / MODEL_FILE).stat().st_mtime_ns
+    chapter.trained_model("denoise_dead_leaves")  # same run: loaded, not retrained
+    assert (chapter.checkpoint_dir("denoise_dead_leaves") / MODEL_FILE).stat().st_mtime_ns == written
+    with pytest.raises(KeyError, match="no experiment 'other'"):
+        chapter.trained_model("other")

@@ -1,0 +1,147 @@
+"""The chapters' table builders (rstor_core.study) on small hand-made inputs, in milliseconds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rstor_core import study
+from rstor_core.configs import DeadLeavesConfig
+from rstor_core.deadleaves import power_law_radii
+from rstor_core.evaluate import INPUT
+
+
+def rows(entries: list[tuple]) -> pd.DataFrame:
+    """Evaluation rows from (model, test_set, image, blur, sigma, psnr) tuples; ssim = psnr / 100."""
+    frame = pd.DataFrame(entries, columns=["model", "test_set", "image", "blur", "sigma_255", "psnr"])
+    return frame.assign(ssim=frame.psnr / 100, lpips=np.nan)
+
+
+@pytest.fixture
+def denoise_rows() -> pd.DataFrame:
+    return rows([(model, "natural", image, "none", sigma, base + offset)
+                 for model, offset in ((INPUT, 0.0), ("dead leaves", 8.0), ("natural", 10.0))
+                 for image, base in (("a", 20.0), ("b", 22.0)) for sigma in (25.0, 50.0)])
+
+
+@pytest.fixture
+def deblur_rows() -> pd.DataFrame:
+    gains = {INPUT: 0.0, "dead leaves": -1.0, "natural": 0.5}
+    return rows([(model, test_set, image, f"{family}:{k}", 1.0, 30.0 - 3 * f + gain + k)
+                 for model, gain in gains.items() for test_set in ("natural", "dead leaves")
+                 for image in ("a", "b") for f, family in enumerate(("small", "mild", "big")) for k in (0, 1)])
+
+
+def test_coverage_table_counts_background_pixels_and_distinct_visible_leaves():
+    index = np.array([[-1, 0], [2, 2]])
+    table = study.coverage_table({False: [index], True: [np.array([[1, 1], [1, 1]])]})
+    assert table.to_dict("records") == [
+        {"until_covered": False, "image": 0, "background_fraction": 0.25, "visible_leaves": 2},
+        {"until_covered": True, "image": 0, "background_fraction": 0.0, "visible_leaves": 1}]
+
+
+def test_ks_table_accepts_radii_from_the_law_and_rejects_another_alpha():
+    config = DeadLeavesConfig(alpha=3.0, r_min=1.0, r_max=100.0)
+    drawn = power_law_radii(20_000, 3.0, 1.0, 100.0, np.random.default_rng(0))
+    assert study.radius_ks_table(drawn, config).ks_pvalue[0] > 0.01
+    other = power_law_radii(20_000, 2.0, 1.0, 100.0, np.random.default_rng(0))
+    table = study.radius_ks_table(other, config)
+    assert table.ks_pvalue[0] < 1e-6 and table.n_radii[0] == 20_000
+
+
+def test_log_binned_density_of_a_power_law_has_its_slope_on_log_log_axes():
+    radii = power_law_radii(200_000, 3.0, 1.0, 1000.0, np.random.default_rng(1))
+    centres, density = study.log_binned_density(radii, 1.0, n_bins=20)
+    keep = (density > 0) & (centres < 30)
+    slope = np.polyfit(np.log(centres[keep]), np.log(density[keep]), 1)[0]
+    assert slope == pytest.approx(-3.0, abs=0.15)
+    assert np.all(np.diff(centres) > 0)
+
+
+def test_spectral_slope_table_finds_steeper_slopes_for_smoother_images():
+    rng = np.random.default_rng(2)
+    white = rng.random((64, 64))
+    smooth = np.cumsum(np.cumsum(rng.standard_normal((64, 64)), 0), 1)  # integrated noise: ~1/f^4
+    table = study.spectral_slope_table({"test": study.power_spectra({"white": white, "smooth": smooth})})
+    slopes = table.set_index("image").slope
+    assert list(table.source) == ["test", "test"]
+    assert slopes["white"] == pytest.approx(0.0, abs=0.5) and slopes["smooth"] < -2.5
+
+
+def test_blur_family_table_lists_disjoint_ranges():
+    table = study.blur_family_table()
+    assert list(table.family) == ["small", "mild", "big"]
+    assert (table.rms_radius_max_px.values[:-1] <= table.rms_radius_min_px.values[1:]).all()
+
+
+def test_gain_over_input_subtracts_the_input_row_and_drops_it():
+    scores = pd.DataFrame({"psnr": [20.0, 28.5, 30.0]}, index=[INPUT, "a", "b"])
+    assert study.gain_over_input(scores).psnr.to_dict() == {"a": 8.5, "b": 10.0}
+
+
+def test_denoise_table_has_one_row_per_model_and_a_column_per_metric_and_sigma(denoise_rows):
+    table = study.denoise_table(denoise_rows, [25.0]).set_index("model")
+    assert table.loc["natural", "psnr_sigma25_db"] == pytest.approx(31.0)
+    assert table.loc[INPUT, "ssim_sigma25"] == pytest.approx(0.21)
+    assert "psnr_sigma50_db" not in table and set(table.n_images) == {2}
+
+
+def test_deblur_table_and_family_gains_give_each_model_its_gain_per_family(deblur_rows):
+    table = study.deblur_table(deblur_rows, n_kernels=2, sigma=1.0)
+    assert len(table) == 6 and {"small_psnr_db", "mild_ssim", "big_lpips", "noise_sigma_255"} <= set(table)
+    gains = study.family_gains(table)
+    assert gains.loc["dead leaves"].tolist() == pytest.approx([-1.0] * 3)
+    assert gains.loc["natural"].tolist() == pytest.approx([0.5] * 3)
+    losses = study.losses(gains)
+    assert set(losses.model) == {"dead leaves"} and list(losses.family) == ["small", "mild", "big"]
+
+
+def test_gain_by_kernel_joins_each_bank_kernel_to_its_radius(deblur_rows):
+    from rstor_core.degrade import bank_kernels, kernel_radius
+
+    gains = study.gain_by_kernel(deblur_rows[deblur_rows.test_set == "natural"])
+    assert set(gains.columns) == {"dead leaves", "natural", "radius_px"}
+    assert gains.loc["big:1", "radius_px"] == pytest.approx(float(kernel_radius(bank_kernels("big:1"))[0]))
+    assert study.share_below_zero(gains).to_dict() == {"dead leaves": 1.0, "natural": 0.0}
+
+
+def test_single_bank_table_means_each_model_over_images_and_kernels(deblur_rows):
+    table = study.single_bank_table(deblur_rows[deblur_rows.test_set == "natural"], n_kernels=2).set_index("model")
+    assert table.loc["natural", "psnr_db"] - table.loc[INPUT, "psnr_db"] == pytest.approx(0.5)
+
+
+def test_cross_table_and_gaps_work_without_sigma_25(denoise_rows):
+    leaves = denoise_rows.assign(test_set="dead leaves", psnr=lambda r: r.psnr.where(r.model != "natural", 15.0))
+    both = pd.concat([denoise_rows, leaves]).assign(sigma_255=lambda r: r.sigma_255.replace(25.0, 15.0))
+    cross = study.cross_table(both)
+    assert sorted(cross.sigma_255.unique()) == [15.0, 50.0] and set(cross.n_images) == {2}
+    gaps = study.cross_gaps(cross, "dead leaves", "natural").set_index(["sigma_255", "test_set"]).gap_db
+    assert gaps[15.0, "natural"] == pytest.approx(2.0) and gaps[15.0, "dead leaves"] < 0
+
+
+def test_published_results_are_read_from_the_cited_csv():
+    denoise = study.published_results("denoise")
+    assert set(denoise.model) == {"dead leaves", "natural"} and set(denoise.source) == {study.PUBLISHED_SOURCE}
+    assert len(study.published_results("deblur")) == 6
+    with pytest.raises(ValueError, match="no published results for task 'segment'"):
+        study.published_results("segment")
+
+
+def test_denoise_comparison_puts_published_and_our_gaps_side_by_side(denoise_rows):
+    summary = study.metric_means(denoise_rows, ["model", "sigma_255"]).reset_index()
+    table = study.denoise_comparison(summary, dead_leaves="dead leaves", natural="natural", source="ours")
+    ours = table[table.source == "ours"].set_index("sigma_255")
+    assert ours.gap_db.tolist() == pytest.approx([2.0, 2.0])
+    published = table[table.source == study.PUBLISHED_SOURCE].set_index("sigma_255")
+    assert published.loc[25.0, "gap_db"] == pytest.approx(31.71 - 29.82)
+
+
+def test_deblur_comparison_and_gaps_per_source_and_family(deblur_rows):
+    natural = deblur_rows[deblur_rows.test_set == "natural"]
+    comparison = study.deblur_comparison(natural, ["dead leaves", "natural"], source="ours")
+    assert set(comparison[comparison.source == "ours"].model) == {INPUT, "dead leaves", "natural"}
+    gaps = study.deblur_gaps(comparison, dead_leaves="dead leaves", natural="natural")
+    assert list(gaps.columns) == ["small", "mild", "big"]
+    assert gaps.loc["ours"].tolist() == pytest.approx([1.5] * 3)
+    assert gaps.loc[study.PUBLISHED_SOURCE, "small"] == pytest.approx(31.93 - 27.14)
