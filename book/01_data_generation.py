@@ -58,7 +58,6 @@ dead_leaves = {"n_leaves": None, "until_covered": False, "alpha": 3.0, "r_min": 
 # %%
 import dataclasses
 
-import numpy as np
 import torch
 from IPython.display import display
 
@@ -69,6 +68,7 @@ from rstor_core.deadleaves import APPEARANCES, SHAPES, dead_leaves_batch, image_
 from rstor_core.deadleaves import dead_leaves as render
 from rstor_core.photos import centre_crop
 from rstor_core.photos import natural_images as load_photos
+from rstor_core.rng import stream, stream_seed
 from rstor_core.speed import rendering_speed_table
 from rstor_core.widgets import blur_inspector, dead_leaves_explorer, explore_dead_leaves, inspect_blur
 
@@ -211,7 +211,7 @@ chapter.glue(zoom=config.zoom)
 # and a Kolmogorov–Smirnov test compares the sample with the exact law.
 
 # %% tags=["remove-output"]
-radii = power_law_radii(config.n_radii, leaves.alpha, leaves.r_min, leaves.r_max, np.random.default_rng(config.seed))
+radii = power_law_radii(config.n_radii, leaves.alpha, leaves.r_min, leaves.r_max, stream(config.seed, "radii"))
 ks_table = chapter.save_table(study.radius_ks_table(radii, leaves), "01_radius_ks.csv")
 centres, density = study.log_binned_density(radii, leaves.r_min)
 chapter.publish("fig_radius", figures.radius_law_figure(centres, density, leaves, config.n_radii), "01_radius_law.png")
@@ -241,7 +241,7 @@ ks_table
 
 # %% tags=["remove-output"]
 photos = load_photos(config.natural_images)
-leaf_batch = dead_leaves_batch(config.n_spectrum, config.size, seed=config.seed + 1, params=leaves)
+leaf_batch = dead_leaves_batch(config.n_spectrum, config.size, seed=config.seed, key="spectrum", params=leaves)
 spectra = {"dead leaves": study.power_spectra({f"dead leaves {i}": im for i, im in enumerate(leaf_batch)}),
            "natural": study.power_spectra(photos)}
 slopes = chapter.save_table(study.spectral_slope_table(spectra), "01_spectral_slopes.csv")
@@ -282,7 +282,7 @@ summary
 family_table = chapter.save_table(study.blur_family_table(), "01_blur_families.csv")
 banks = {name: degrade.motion_blur_bank(name) for name in degrade.FAMILIES}
 chapter.publish("fig_kernels", figures.kernel_bank_figure(banks), "01_blur_kernels.png")
-drawn = degrade.motion_blur_kernels(config.n_kernel_draws, seed=config.seed)
+drawn = degrade.motion_blur_kernels(config.n_kernel_draws, seed=stream_seed(config.seed, "kernel draws"))
 bank_radius = degrade.kernel_radius(torch.cat(list(banks.values()))).numpy()
 chapter.publish("fig_radius_hist", figures.kernel_radius_histogram(drawn, bank_radius), "01_blur_radius_histogram.png")
 chapter.glue(n_kernel_draws=f"{config.n_kernel_draws:,}")
@@ -316,7 +316,7 @@ examples = {"dead leaves": render(config.example_crop, config.seed, params=leave
 kernels = {name: degrade.bank_kernels(name) for name in ("small:0", "mild:0", "big:0")}
 examples_degradations = {**{name: (lambda x, k=k: degrade.blur(x, k)) for name, k in kernels.items()},
                          "Gaussian 2.0/0.7 px": lambda x: degrade.blur(x, degrade.gaussian_kernel(2.0, 0.7, 30.0)),
-                         "noise 25/255": lambda x: degrade.add_noise(x, 25 / 255, seed=config.seed)}
+                         "noise 25/255": lambda x: degrade.add_noise(x, 25 / 255, seed=stream_seed(config.seed, "examples"))}
 fig, _ = figures.restoration_grid(examples, examples_degradations, show_clean=True, input_label="degraded", panel_size=2.4)
 chapter.publish("fig_degradations", fig, "01_degradations.png")
 

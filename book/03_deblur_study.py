@@ -64,8 +64,8 @@ from IPython.display import display
 from rstor_core import figures, study
 from rstor_core.chapter import open_chapter
 from rstor_core.deadleaves import dead_leaves_test_set
-from rstor_core.degrade import FAMILIES, bank_kernels, degrade
-from rstor_core.evaluate import deconvolution, degradation_grid, evaluate
+from rstor_core.degrade import FAMILIES
+from rstor_core.evaluate import Degradation, deconvolution, degradation_grid, degrade_image, evaluate
 from rstor_core.models import count_parameters
 from rstor_core.photos import centre_crop, test_photos
 from rstor_core.train import validation_input_psnr
@@ -171,9 +171,8 @@ study.losses(gain.drop(index=anchor, errors="ignore"))
 
 # %% tags=["remove-output"]
 first = next(iter(photos))
-columns = {family: (lambda x, k=bank_kernels(f"{family}:{config.grid_kernel}"), j=j:
-                    degrade(x, kernels=k, sigma=config.sigma / 255.0, seed=config.seed + j))
-           for j, family in enumerate(FAMILIES)}
+columns = {family: (lambda x, d=Degradation(f"{family}:{config.grid_kernel}", config.sigma):
+                    degrade_image(x, d, seed=config.seed, image=first)) for family in FAMILIES}
 fig, _ = figures.restoration_grid({first: centre_crop(photos[first], config.zoom)}, columns, shown,
                                   input_label="blurred input")
 chapter.publish("fig_grid", fig, "03_deblur_grid.png")

@@ -14,6 +14,7 @@ from matplotlib.colors import hsv_to_rgb
 
 from rstor_core.configs import COLOUR_SAMPLERS
 from rstor_core.photos import natural_images
+from rstor_core.rng import stream
 
 PALETTE_PIXELS = 200_000  # pixels kept per palette: plenty of colours, a few MB
 
@@ -40,5 +41,5 @@ def natural_palette(source: str = "skimage") -> np.ndarray:
     A fixed subsample (seeded, so the palette is the same in every process) keeps sampling fast.
     """
     pixels = np.concatenate([image.reshape(-1, 3) for image in natural_images(source).values()])
-    keep = np.random.default_rng(0).choice(len(pixels), size=min(PALETTE_PIXELS, len(pixels)), replace=False)
+    keep = stream(0, "palette").choice(len(pixels), size=min(PALETTE_PIXELS, len(pixels)), replace=False)
     return pixels[np.sort(keep)].astype(np.float64)

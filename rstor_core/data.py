@@ -23,7 +23,7 @@ from rstor_core.deadleaves import dead_leaves, image_rng
 from rstor_core.degrade import degrade, gaussian_blur_kernels, motion_blur_kernels, noise_levels
 from rstor_core.files import atomic_path, write_json
 from rstor_core.photos import ImageFolder, natural_images, random_crops, read_png
-from rstor_core.rng import stream_seed
+from rstor_core.rng import stream, stream_seed
 
 log = logging.getLogger(__name__)
 ENDLESS = 2**31 - 1  # length of an endless dataset: any index a sampler may ask for
@@ -39,7 +39,7 @@ def to_image(tensor: torch.Tensor) -> np.ndarray:
 
 
 class DeadLeavesDataset(torch.utils.data.Dataset):
-    """Live dead leaves, (3, H, W) tensors; item ``i`` depends only on ``(seed, i)``.
+    """Live dead leaves, (3, H, W) tensors; item ``i`` depends only on ``(seed, key, i)``.
 
     So any number of DataLoader workers, in any order, gives the same images, and every index a
     different one. ``length=None`` is endless (for step-based training). Rendering uses the
@@ -47,10 +47,10 @@ class DeadLeavesDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, size: int | tuple[int, int], params: DeadLeavesConfig | None = None, *, seed: int = 0,
-                 length: int | None = None) -> None:
+                 length: int | None = None, key: str = "images") -> None:
         if length is not None and length < 1:
             raise ValueError(f"length must be >= 1 or None (endless), got {length}")
-        self.size, self.params, self.seed = size, params or DeadLeavesConfig(), seed
+        self.size, self.params, self.seed, self.key = size, params or DeadLeavesConfig(), seed, key
         self.length = ENDLESS if length is None else length
 
     def __len__(self) -> int:
@@ -59,7 +59,8 @@ class DeadLeavesDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> torch.Tensor:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} images")
-        return to_tensor(dead_leaves(self.size, image_rng(self.seed, index), params=self.params, parallel=False))
+        return to_tensor(dead_leaves(self.size, image_rng(self.seed, index, self.key), params=self.params,
+                                     parallel=False))
 
 
 def save_dead_leaves(out: str | Path, n: int, size: int, params: DeadLeavesConfig | None = None, *, seed: int = 0,
@@ -108,9 +109,6 @@ def _readable(path: Path, shape: tuple[int, ...], dtype: type) -> bool:
 
 # --- training batches: clean crops, then the degradation, batched (the "collate" step) ------------
 
-VALIDATION_STREAM = 2**20  # seeds the validation set far from every training step's stream
-
-
 class TrainingBatches:
     """(degraded, clean) batches of an experiment, each drawn only from (seed, step, rank).
 
@@ -122,9 +120,9 @@ class TrainingBatches:
     def __init__(self, config: ExperimentConfig, *, rank: int = 0, world_size: int = 1) -> None:
         self.config, self.rank, self.world_size = config, rank, world_size
         if config.data == "dead_leaves":
-            self.leaves = DeadLeavesDataset(config.crop, config.dead_leaves, seed=config.seed)
-            self.validation_leaves = DeadLeavesDataset(config.crop, config.dead_leaves,
-                                                       seed=config.seed + VALIDATION_STREAM)
+            self.leaves = DeadLeavesDataset(config.crop, config.dead_leaves, seed=config.seed, key="training")
+            self.validation_leaves = DeadLeavesDataset(config.crop, config.dead_leaves, seed=config.seed,
+                                                       key="validation")
         elif str(config.natural_images) == "skimage":
             self.photos = list(natural_images("skimage", split="train").values())
         else:
@@ -138,8 +136,8 @@ class TrainingBatches:
             first = (step * self.world_size + self.rank) * n
             clean = torch.stack([self.leaves[first + i] for i in range(n)])
         else:
-            clean = self._photo_crops(n, np.random.default_rng([self.config.seed, step, self.rank]))
-        return degrade_batch(clean, self.config, seed=_seed(self.config.seed, step, self.rank)), clean
+            clean = self._photo_crops(n, stream(self.config.seed, "training", step, self.rank))
+        return degrade_batch(clean, self.config, self.config.seed, "training", step, self.rank), clean
 
     def validation(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The fixed validation set: the same crops and degradations at every call and on every rank."""
@@ -147,26 +145,24 @@ class TrainingBatches:
         if self.config.data == "dead_leaves":
             clean = torch.stack([self.validation_leaves[i] for i in range(n)])
         else:
-            clean = self._photo_crops(n, np.random.default_rng([self.config.seed, VALIDATION_STREAM]))
-        return degrade_batch(clean, self.config, seed=_seed(self.config.seed, VALIDATION_STREAM, 0)), clean
+            clean = self._photo_crops(n, stream(self.config.seed, "validation"))
+        return degrade_batch(clean, self.config, self.config.seed, "validation"), clean
 
 
     def _photo_crops(self, n: int, rng: np.random.Generator) -> torch.Tensor:
         return torch.stack([to_tensor(crop) for crop in random_crops(self.photos, n, self.config.crop, rng)])
 
 
-def degrade_batch(clean: torch.Tensor, config: ExperimentConfig, *, seed: int) -> torch.Tensor:
-    """The experiment's degradation of a batch: blur (per-sample kernels) then noise (per-sample sigma)."""
+def degrade_batch(clean: torch.Tensor, config: ExperimentConfig, seed: int, *keys: str | int) -> torch.Tensor:
+    """The experiment's degradation of a batch: blur (per-sample kernels) then noise (per-sample
+    sigma), each drawn from its own stream of ``(seed, *keys)`` (e.g. ``"training", step, rank``)."""
     n = len(clean)
-    sigma = noise_levels(n, config.noise, seed=seed)["sigma"]
+    sigma = noise_levels(n, config.noise, seed=stream_seed(seed, *keys, "noise level"))["sigma"]
+    kernel_seed = stream_seed(seed, *keys, "blur kernel")
     if config.blur == "none":
         kernels = None
     elif config.blur == "gaussian":
-        kernels = gaussian_blur_kernels(n, sigma_range=config.gaussian_sigma, seed=seed + 1)["filter"]
+        kernels = gaussian_blur_kernels(n, sigma_range=config.gaussian_sigma, seed=kernel_seed)["filter"]
     else:
-        kernels = motion_blur_kernels(n, "all" if config.blur == "motion" else config.blur, seed=seed + 1)["filter"]
-    return degrade(clean, kernels=kernels, sigma=sigma, seed=seed + 2)
-
-
-def _seed(seed: int, *parts: int) -> int:
-    return stream_seed(seed, *parts)
+        kernels = motion_blur_kernels(n, "all" if config.blur == "motion" else config.blur, seed=kernel_seed)["filter"]
+    return degrade(clean, kernels=kernels, sigma=sigma, seed=stream_seed(seed, *keys, "noise"))

@@ -26,6 +26,7 @@ from rstor_core import leaf_kernels as K
 from rstor_core.colours import sample_colours
 from rstor_core.configs import (MAX_POLYGON_SIDES, AppearanceWeights, ConfigError, DeadLeavesConfig,
                                 ShapeWeights)
+from rstor_core.rng import stream
 
 __all__ = ["APPEARANCES", "BACKENDS", "SHAPES", "DeadLeavesConfig", "Leaves", "dead_leaves", "dead_leaves_batch",
            "dead_leaves_test_set", "power_law_cdf", "power_law_pdf", "power_law_radii", "render_leaves",
@@ -185,22 +186,23 @@ def dead_leaves(size: Size, seed: int | np.random.Generator = 0, *, params: Dead
     return _finish(leaves, index, params, backend=backend, parallel=parallel, return_index=return_index)
 
 
-def dead_leaves_batch(n: int, size: Size, seed: int = 0, **overrides) -> np.ndarray:
-    """``n`` independent images, (n, H, W, 3); image ``i`` depends only on ``(seed, i)``."""
+def dead_leaves_batch(n: int, size: Size, seed: int = 0, *, key: str = "images", **overrides) -> np.ndarray:
+    """``n`` independent images, (n, H, W, 3); image ``i`` depends only on ``(seed, key, i)``."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    return np.stack([dead_leaves(size, image_rng(seed, i), **overrides) for i in range(n)])
+    return np.stack([dead_leaves(size, image_rng(seed, i, key), **overrides) for i in range(n)])
 
 
 def dead_leaves_test_set(n: int, size: Size, params: DeadLeavesConfig, *, seed: int) -> dict[str, np.ndarray]:
-    """The dead-leaves test images of chapters 03 and 04, ``{"leaves i": image}``, from a stream that
-    training never draws from."""
-    return {f"leaves {i}": dead_leaves(size, image_rng(2**21 + seed, i), params=params) for i in range(n)}
+    """The dead-leaves test images of chapters 03 and 04, ``{"leaves i": image}``, from the stream
+    ``"test dead leaves"``, which training never draws from."""
+    return {f"leaves {i}": dead_leaves(size, image_rng(seed, i, "test dead leaves"), params=params) for i in range(n)}
 
 
-def image_rng(seed: int, index: int) -> np.random.Generator:
-    """The generator of image ``index`` of a seeded set: independent of how many are drawn, or by whom."""
-    return np.random.default_rng([index, seed])
+def image_rng(seed: int, index: int, key: str = "images") -> np.random.Generator:
+    """The generator of image ``index`` of the seeded set ``key`` (:func:`rstor_core.rng.stream`):
+    independent of how many are drawn, or by whom, and of every other set."""
+    return stream(seed, key, index)
 
 
 def _finish(leaves: Leaves, index: np.ndarray, params: DeadLeavesConfig, *, backend: str, parallel: bool,

@@ -21,9 +21,10 @@ from deepinv.physics.functional import conv2d
 from deepinv.physics.generator import GaussianBlurGenerator, MotionBlurGenerator
 
 from rstor_core.configs import BANK_SIZE  # noqa: F401  (re-exported: part of the bank addresses)
+from rstor_core.rng import stream_seed
 
 KERNEL_SIZE = 31  # support of every blur kernel: holds the "big" family (RMS radius < 6 px)
-BANK_SEED = 2024
+BANK_SEED = 2024  # the banks' streams: rng.stream_seed(BANK_SEED, "bank", name)
 # Family statistic: the kernel's RMS radius (square root of its second moment about its centroid),
 # in pixels. Ranges are disjoint, so a kernel belongs to one family only.
 FAMILIES = {"small": (0.5, 1.5), "mild": (1.5, 3.0), "big": (3.0, 6.0)}
@@ -74,7 +75,8 @@ def motion_blur_kernels(batch_size: int, family: str = "all", *, seed: int) -> d
 def gaussian_blur_bank() -> torch.Tensor:
     """The fixed, seeded bank of anisotropic Gaussian kernels, (BANK_SIZE, 1, K, K), sigmas per axis
     uniform in :data:`GAUSSIAN_BANK_SIGMA`: addressed as ``"gaussian:index"``."""
-    return gaussian_blur_kernels(BANK_SIZE, sigma_range=GAUSSIAN_BANK_SIGMA, seed=BANK_SEED + len(FAMILIES))["filter"]
+    return gaussian_blur_kernels(BANK_SIZE, sigma_range=GAUSSIAN_BANK_SIGMA, seed=stream_seed(BANK_SEED, "bank", "gaussian")
+                                 )["filter"]
 
 
 @functools.cache
@@ -83,7 +85,7 @@ def motion_blur_bank(family: str) -> torch.Tensor:
     in training (training seeds are different streams). Regenerated identically on every call."""
     if family not in FAMILIES:
         raise ValueError(f"unknown blur family {family!r}; allowed: {list(FAMILIES)}")
-    rng = torch.Generator().manual_seed(BANK_SEED + list(FAMILIES).index(family))
+    rng = torch.Generator().manual_seed(stream_seed(BANK_SEED, "bank", family))
     return _draw_in_family(family, BANK_SIZE, rng)
 
 

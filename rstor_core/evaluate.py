@@ -3,7 +3,7 @@
 :func:`evaluate` returns a pandas DataFrame with one row per (model, test set, image,
 degradation, size): PSNR, SSIM and LPIPS of the degraded input (model ``"input"``) and of each
 model's output, so any table of chapters 02-04 is a ``groupby`` away. Each degradation is drawn
-once per image from the seed, so every model sees the very same inputs. ``python -m rstor_core
+once per image from the seed (:func:`degrade_image`), so every model sees the very same inputs. ``python -m rstor_core
 infer`` is the command-line twin (the original study's ``infer.py``) on any folder of images.
 """
 
@@ -26,6 +26,7 @@ from rstor_core.files import atomic_path
 from rstor_core.metrics import ALEXNET_URL, LPIPSWeightsMissing, lpips_distance, lpips_model, psnr, ssim
 from rstor_core.models import pick_device, restore
 from rstor_core.photos import centre_crop
+from rstor_core.rng import stream_seed
 
 log = logging.getLogger(__name__)
 INPUT = "input"  # the model name of the degraded input's rows
@@ -93,7 +94,7 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
         for size in sizes:
             for i, name in enumerate(names):
                 clean = to_tensor(centre_crop(images[name], size) if size else images[name])[None].to(device)
-                inputs = _degrade_all(clean, degradations, seed=seed + 1000 * i)
+                inputs = _degrade_all(clean, degradations, seed=seed, image=name)
                 results = [(INPUT, inputs, list(degradations))]
                 for model_name, model in models.items():
                     results.append((model_name, restore(model, inputs, batch_size=batch_size), list(degradations)))
@@ -167,13 +168,18 @@ def deconvolution(method: str = "wiener", *, balance: float = 0.01, iterations: 
     return run
 
 
-def _degrade_all(clean: torch.Tensor, degradations: Sequence[Degradation], *, seed: int) -> torch.Tensor:
-    """(D, C, H, W): degradation k of one image, its noise seeded by (seed, k)."""
-    out = []
-    for k, d in enumerate(degradations):
-        kernels = bank_kernels(d.blur).to(clean) if d.blur else None
-        out.append(degrade(clean, kernels=kernels, sigma=d.sigma / 255.0, seed=seed + k))
-    return torch.cat(out)
+def degrade_image(clean: torch.Tensor, degradation: Degradation, *, seed: int, image: str) -> torch.Tensor:
+    """(1, C, H, W) ``clean`` image ``image`` under one test degradation, its noise from the stream
+    ``("evaluation noise", image, degradation)`` of ``seed``: the same draw for an image and a
+    degradation in every chapter and every grid of degradations."""
+    kernels = bank_kernels(degradation.blur).to(clean) if degradation.blur else None
+    return degrade(clean, kernels=kernels, sigma=degradation.sigma / 255.0,
+                   seed=stream_seed(seed, "evaluation noise", image, degradation.name))
+
+
+def _degrade_all(clean: torch.Tensor, degradations: Sequence[Degradation], *, seed: int, image: str) -> torch.Tensor:
+    """(D, C, H, W): each degradation of one image (:func:`degrade_image`)."""
+    return torch.cat([degrade_image(clean, d, seed=seed, image=image) for d in degradations])
 
 
 def _save_png(image: torch.Tensor, path: Path) -> None:

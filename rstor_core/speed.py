@@ -20,6 +20,7 @@ import pandas as pd
 
 from rstor_core.configs import DeadLeavesConfig
 from rstor_core.deadleaves import render_leaves, sample_leaves
+from rstor_core.rng import stream
 
 
 @numba.njit(parallel=True, cache=True)
@@ -68,7 +69,7 @@ def rendering_speed_table(sizes=(128, 256, 512), *, batch: int = 16, repeats: in
     params = DeadLeavesConfig()
     rows = []
     for size in sizes:
-        rng = np.random.default_rng([seed, size])
+        rng = stream(seed, "benchmark", size)
         sets = [sample_leaves(size, params, rng) for _ in range(batch)]
         reference = None
         for name, render in _engines().items():

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from rstor_core.data import TrainingBatches
 from rstor_core.files import atomic_path, git_state
 from rstor_core.metrics import psnr
+from rstor_core.rng import stream_seed
 from rstor_core.models import model_from_config, pick_device
 from rstor_core.configs import ExperimentConfig
 
@@ -56,7 +57,7 @@ class Trainer:
         self.world_size = dist.get_world_size() if self.distributed else 1
         self.device = pick_device(device)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's global RNG
-            torch.manual_seed(config.seed)
+            torch.manual_seed(stream_seed(config.seed, "initialisation"))
             self.model = model_from_config(config.model).to(self.device)
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)

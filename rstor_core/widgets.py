@@ -7,24 +7,28 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from matplotlib.colors import ListedColormap
 
+from rstor_core.configs import COLOUR_SAMPLERS, DeadLeavesConfig
 from rstor_core.data import to_image, to_tensor
 from rstor_core.deadleaves import APPEARANCES, SHAPES, dead_leaves
 from rstor_core.degrade import (BANK_SIZE, FAMILIES, bank_kernels, degrade, gaussian_kernel, identity_kernel,
                                 kernel_radius)
 from rstor_core.metrics import psnr, ssim
-from rstor_core.params import COLOUR_SAMPLERS, DeadLeavesParams
+from rstor_core.models import restore
+
+if TYPE_CHECKING:
+    import ipywidgets
 
 
 def explore_dead_leaves(size: int = 192, seed: int = 0, **overrides) -> plt.Figure:
     """The dead-leaves explorer's view (chapter 01): the image next to its leaf-index map.
 
-    ``overrides`` are :class:`DeadLeavesParams` fields; shape and appearance weights may also be
+    ``overrides`` are :class:`DeadLeavesConfig` fields; shape and appearance weights may also be
     given flat, as ``shape_<name>`` and ``look_<name>`` (what the sliders send).
     """
     params = _params_from_flat(overrides)
@@ -44,11 +48,12 @@ def explore_dead_leaves(size: int = 192, seed: int = 0, **overrides) -> plt.Figu
     return fig
 
 
-def dead_leaves_explorer(size: int = 192):
-    """Sliders for every dead-leaves parameter around :func:`explore_dead_leaves` (JupyterLab)."""
+def explorer_controls(size: int = 192) -> dict[str, ipywidgets.ValueWidget]:
+    """The explorer's sliders, keyed by the keyword of :func:`explore_dead_leaves` each one sets, at
+    the default state (:class:`DeadLeavesConfig`'s defaults, seed 0)."""
     import ipywidgets as w
 
-    base = DeadLeavesParams()
+    base = DeadLeavesConfig()
     controls = {
         "seed": w.IntSlider(0, 0, 100, description="seed"),
         "alpha": w.FloatSlider(base.alpha, min=1.05, max=5.0, step=0.05, description="α"),
@@ -65,6 +70,14 @@ def dead_leaves_explorer(size: int = 192):
     for name in APPEARANCES:
         controls[f"look_{name}"] = w.FloatSlider(getattr(base.appearance, name), min=0, max=1, step=0.05,
                                                  description=name)
+    return controls
+
+
+def dead_leaves_explorer(size: int = 192):
+    """Sliders for every dead-leaves parameter around :func:`explore_dead_leaves` (JupyterLab)."""
+    import ipywidgets as w
+
+    controls = explorer_controls(size)
 
     def show(**values):
         try:
@@ -78,11 +91,11 @@ def dead_leaves_explorer(size: int = 192):
     return w.VBox([columns, output])
 
 
-def _params_from_flat(values: dict) -> DeadLeavesParams:
+def _params_from_flat(values: dict) -> DeadLeavesConfig:
     values = dict(values)
     shapes = {name: values.pop(f"shape_{name}") for name in SHAPES if f"shape_{name}" in values}
     looks = {name: values.pop(f"look_{name}") for name in APPEARANCES if f"look_{name}" in values}
-    params = DeadLeavesParams(**values)
+    params = DeadLeavesConfig(**values)
     if shapes:
         params = dataclasses.replace(params, shapes=dataclasses.replace(params.shapes, **shapes))
     if looks:
@@ -120,10 +133,7 @@ def inspect_blur(image: np.ndarray, *, blur_kind: str = "mild", index: int = 0, 
     else:
         kernel = bank_kernels(f"{blur_kind}:{index}")
     degraded = degrade(clean, kernels=kernel, sigma=noise / 255.0, seed=seed)
-    panels = {"degraded": degraded}
-    with torch.inference_mode():
-        for name, model in (models or {}).items():
-            panels[name] = model(degraded).clamp(0.0, 1.0)
+    panels = {"degraded": degraded, **{name: restore(model, degraded) for name, model in (models or {}).items()}}
     metrics = {name: {"psnr": float(psnr(out, clean)[0]), "ssim": float(ssim(out, clean)[0])}
                for name, out in panels.items()}
     extra = 2 if show_kernel else 1
@@ -144,14 +154,12 @@ def inspect_blur(image: np.ndarray, *, blur_kind: str = "mild", index: int = 0, 
     return fig, metrics
 
 
-def blur_inspector(images: Mapping[str, np.ndarray], models: Mapping[str, Callable] | None = None):
-    """Sliders around :func:`inspect_blur`: test image, kernel family and index or Gaussian
-    sigmas and angle, noise, and the crop to zoom into (JupyterLab)."""
+def inspector_controls(images: Mapping[str, np.ndarray]) -> dict[str, ipywidgets.ValueWidget]:
+    """The blur inspector's controls: ``name`` picks one of ``images``, the others are keywords of
+    :func:`inspect_blur` and start at its defaults."""
     import ipywidgets as w
 
-    if not images:
-        raise ValueError("blur_inspector needs at least one image")
-    controls = {
+    return {
         "name": w.Dropdown(options=list(images), description="image"),
         "blur_kind": w.Dropdown(options=BLUR_CHOICES, value="mild", description="blur"),
         "index": w.IntSlider(0, 0, BANK_SIZE - 1, description="kernel"),
@@ -164,6 +172,16 @@ def blur_inspector(images: Mapping[str, np.ndarray], models: Mapping[str, Callab
         "crop": w.IntSlider(128, 32, 512, step=16, description="crop (px)"),
     }
 
+
+def blur_inspector(images: Mapping[str, np.ndarray], models: Mapping[str, Callable] | None = None):
+    """Sliders around :func:`inspect_blur`: test image, kernel family and index or Gaussian
+    sigmas and angle, noise, and the crop to zoom into (JupyterLab)."""
+    import ipywidgets as w
+
+    if not images:
+        raise ValueError("blur_inspector needs at least one image")
+    controls = inspector_controls(images)
+
     def show(name, **values):
         fig, _ = inspect_blur(images[name], models=models, **values)
         plt.show()
@@ -173,15 +191,23 @@ def blur_inspector(images: Mapping[str, np.ndarray], models: Mapping[str, Callab
     return w.VBox([w.HBox([w.VBox(items[:5]), w.VBox(items[5:])]), output])
 
 
+def comparison_controls(images: Mapping[str, np.ndarray]) -> dict[str, ipywidgets.ValueWidget]:
+    """The denoiser comparison's controls: ``name`` picks one of ``images``, the others are keywords
+    of :func:`inspect_blur` (noise at 25/255, the crop window at its defaults)."""
+    import ipywidgets as w
+
+    return {"name": w.Dropdown(options=list(images), description="image"),
+            "noise": w.FloatSlider(25.0, min=0.0, max=60.0, step=1.0, description="σ (/255)"),
+            "top": w.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="crop top"),
+            "left": w.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="crop left")}
+
+
 def denoiser_comparison(images: Mapping[str, np.ndarray], models: Mapping[str, Callable], *, crop: int = 128):
     """Chapter 02's comparison: pick a test image, slide sigma, see the noisy crop and each model's
     output with PSNR; the callback is :func:`inspect_blur` without blur."""
     import ipywidgets as w
 
-    controls = {"name": w.Dropdown(options=list(images), description="image"),
-                "noise": w.FloatSlider(25.0, min=0.0, max=60.0, step=1.0, description="σ (/255)"),
-                "top": w.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="crop top"),
-                "left": w.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="crop left")}
+    controls = comparison_controls(images)
 
     def show(name, **values):
         inspect_blur(images[name], blur_kind="none", crop=crop, models=models, show_kernel=False, **values)

@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from rstor_core.data import DeadLeavesDataset, read_png, save_dead_leaves, to_image, to_tensor
-from rstor_core.deadleaves import DeadLeavesParams, dead_leaves, image_rng
-
-from conftest import ROOT
+from rstor_core.__main__ import main
+from rstor_core.data import DeadLeavesDataset, save_dead_leaves, to_image, to_tensor
+from rstor_core.photos import read_png
+from rstor_core.deadleaves import DeadLeavesConfig, dead_leaves, image_rng
 
 
 def test_dataset_items_are_seeded_per_index_and_differ_between_indices():
-    dataset = DeadLeavesDataset(32, seed=5, length=4)
-    torch.testing.assert_close(dataset[2], DeadLeavesDataset(32, seed=5)[2], rtol=0, atol=0)
+    dataset = DeadLeavesDataset(16, seed=5, length=4)
+    torch.testing.assert_close(dataset[2], DeadLeavesDataset(16, seed=5)[2], rtol=0, atol=0)
     assert not torch.equal(dataset[1], dataset[2])
-    assert dataset[0].shape == (3, 32, 32) and dataset[0].dtype == torch.float32
+    assert dataset[0].shape == (3, 16, 16) and dataset[0].dtype == torch.float32
 
 
 def test_dataloader_gives_the_same_images_whatever_the_worker_count():
-    dataset = DeadLeavesDataset(24, DeadLeavesParams(shapes={"disc": 1.0, "bar": 1.0}), seed=2, length=8)
+    dataset = DeadLeavesDataset(24, DeadLeavesConfig(shapes={"disc": 1.0, "bar": 1.0}), seed=2, length=8)
     batches = {}
     for workers in (0, 2):
         loader = torch.utils.data.DataLoader(dataset, batch_size=4, num_workers=workers)
@@ -46,11 +44,12 @@ def test_tensor_conversion_round_trips():
 
 @pytest.mark.parametrize("bits", [8, 16])
 def test_saved_set_matches_the_live_images_and_records_its_parameters(tmp_path, bits):
-    assert save_dead_leaves(tmp_path, 3, 32, seed=4, bits=bits, progress=False) == 3
+    params = DeadLeavesConfig(alpha=2.5, shapes={"disc": 1.0, "square": 1.0})
+    assert save_dead_leaves(tmp_path, 3, 32, params, seed=4, bits=bits, progress=False) == 3
     saved = read_png(tmp_path / "000002.png") / (2**bits - 1)
-    np.testing.assert_allclose(saved, dead_leaves(32, image_rng(4, 2)), atol=0.5 / (2**bits - 1) + 1e-7)
+    np.testing.assert_allclose(saved, dead_leaves(32, image_rng(4, 2), params=params), atol=0.5 / (2**bits - 1) + 1e-7)
     record = json.loads((tmp_path / "params.json").read_text())
-    assert record["bits"] == bits and record["n"] == 3 and record["params"]["alpha"] == 3.0
+    assert record["bits"] == bits and record["n"] == 3 and DeadLeavesConfig(**record["params"]) == params
 
 
 def test_save_resumes_and_rewrites_only_missing_or_broken_files(tmp_path):
@@ -64,24 +63,24 @@ def test_save_resumes_and_rewrites_only_missing_or_broken_files(tmp_path):
 def test_save_refuses_to_mix_two_sets_in_one_folder(tmp_path):
     save_dead_leaves(tmp_path, 1, 24, progress=False)
     with pytest.raises(ValueError, match="another set"):
-        save_dead_leaves(tmp_path, 1, 24, DeadLeavesParams(alpha=2.0), progress=False)
+        save_dead_leaves(tmp_path, 1, 24, DeadLeavesConfig(alpha=2.0), progress=False)
 
 
-def test_cli_saves_a_set_and_rejects_bad_input(tmp_path):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "rstor_core", "deadleaves", "save", *a],  # noqa: E731
-                                    cwd=ROOT, capture_output=True, text=True)
-    ok = run("--n", "2", "--size", "16", "--out", str(tmp_path / "set"), "--profile", "smoke")
-    assert ok.returncode == 0, ok.stderr
-    assert sorted(p.name for p in (tmp_path / "set").iterdir()) == ["000000.png", "000001.png", "params.json"]
-    bad = run("--n", "0", "--size", "16", "--out", str(tmp_path / "bad"))
-    assert bad.returncode == 2 and "--n" in bad.stderr and not (tmp_path / "bad").exists()
+def test_cli_saves_a_set_from_a_profile(tmp_path):
+    assert main(["deadleaves", "save", "--n", "2", "--size", "16", "--out", str(tmp_path), "--profile", "smoke"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["000000.png", "000001.png", "params.json"]
+
+
+def test_cli_rejects_a_bad_count_naming_it_before_writing(tmp_path, capsys):
+    assert main(["deadleaves", "save", "--n", "0", "--size", "16", "--out", str(tmp_path / "bad")]) == 2
+    assert "--n" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
 def test_image_folder_reads_8_and_16_bit_grey_and_rgba_and_skips_bad_files_with_one_warning(tmp_path, caplog):
     import png as pypng
     import skimage.io
 
-    from rstor_core.data import ImageFolder, natural_images
+    from rstor_core.photos import ImageFolder, natural_images
 
     rng = np.random.default_rng(0)
     skimage.io.imsave(tmp_path / "a_rgb.png", (rng.random((10, 12, 3)) * 255).astype(np.uint8))
@@ -104,7 +103,7 @@ def test_image_folder_reads_8_and_16_bit_grey_and_rgba_and_skips_bad_files_with_
 
 
 def test_natural_split_is_fixed_and_disjoint():
-    from rstor_core.data import NATURAL_SPLITS, natural_images
+    from rstor_core.photos import NATURAL_SPLITS, natural_images
 
     assert not set(NATURAL_SPLITS["train"]) & set(NATURAL_SPLITS["test"])
     assert list(natural_images("skimage", split="test")) == list(NATURAL_SPLITS["test"])
@@ -112,7 +111,7 @@ def test_natural_split_is_fixed_and_disjoint():
 
 def test_training_batches_depend_only_on_seed_step_and_rank():
     from rstor_core.data import TrainingBatches
-    from rstor_core.params import ExperimentConfig
+    from rstor_core.configs import ExperimentConfig
 
     config = ExperimentConfig(data="natural", crop=24, batch_size=3, blur="motion", noise=(0.0, 2.0))
     a, b = TrainingBatches(config), TrainingBatches(config)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from rstor_core.deadleaves import (SHAPES, DeadLeavesParams, Leaves, dead_leaves, dead_leaves_batch, paint_index,
+from rstor_core.deadleaves import (SHAPES, DeadLeavesConfig, Leaves, dead_leaves, dead_leaves_batch, paint_index,
                                    power_law_cdf, power_law_pdf, power_law_radii, render_leaves, sample_leaves)
 
 
@@ -81,7 +81,7 @@ def test_first_sampled_leaf_lies_on_top():
 
 def test_renderer_matches_a_brute_force_painter(rng):
     size = (37, 53)
-    leaves = sample_leaves(size, DeadLeavesParams(n_leaves=300, r_max=30.0), rng)
+    leaves = sample_leaves(size, DeadLeavesConfig(n_leaves=300, r_max=30.0), rng)
     yy, xx = np.mgrid[: size[0], : size[1]]
     expected = np.full(size, -1)
     for k in range(len(leaves) - 1, -1, -1):  # back to front: later paints win
@@ -92,7 +92,7 @@ def test_renderer_matches_a_brute_force_painter(rng):
 
 def test_default_flat_discs_take_the_colour_of_the_leaf_they_show():
     image, index = dead_leaves(64, seed=2, return_index=True)
-    leaves = sample_leaves(64, DeadLeavesParams(), np.random.default_rng(2))
+    leaves = sample_leaves(64, DeadLeavesConfig(), np.random.default_rng(2))
     shown = index >= 0
     np.testing.assert_array_equal(image[shown], leaves.colours[index[shown]].astype(np.float32))
 
@@ -135,7 +135,7 @@ def test_batch_image_depends_only_on_seed_and_position():
 
 
 def test_default_leaf_count_is_thirty_times_the_side(rng):
-    assert len(sample_leaves((40, 50), DeadLeavesParams(), rng)) == 1500
+    assert len(sample_leaves((40, 50), DeadLeavesConfig(), rng)) == 1500
 
 
 def test_serial_and_parallel_cpu_kernels_agree():
@@ -144,7 +144,7 @@ def test_serial_and_parallel_cpu_kernels_agree():
 
 
 def test_render_leaves_equals_dead_leaves_for_the_same_sample():
-    params = DeadLeavesParams(ds_factor=2)
+    params = DeadLeavesConfig(ds_factor=2)
     leaves = sample_leaves(40, params, np.random.default_rng(9))
     np.testing.assert_array_equal(render_leaves(leaves, 40, params), dead_leaves(40, 9, ds_factor=2))
 

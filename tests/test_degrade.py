@@ -88,6 +88,35 @@ def test_kernels_are_centred_on_their_centroid():
     assert ((k * xx).sum((-2, -1)) - centre).abs().max() <= 0.5
 
 
+def _second_moments(kernel: torch.Tensor) -> tuple[float, float, float]:
+    """(variance down the rows, variance along the columns, their covariance) of a (1, 1, K, K) kernel."""
+    k = kernel[0, 0].double()
+    offsets = torch.arange(D.KERNEL_SIZE, dtype=torch.float64) - D.KERNEL_SIZE // 2
+    yy, xx = torch.meshgrid(offsets, offsets, indexing="ij")
+    return float((k * yy * yy).sum()), float((k * xx * xx).sum()), float((k * xx * yy).sum())
+
+
+def test_gaussian_sigma_x_spreads_the_kernel_down_the_rows_at_angle_zero():
+    # deepinv's convention: sigma_x is the spread along dimension -2 (vertical), sigma_y along -1.
+    rows, columns, covariance = _second_moments(D.gaussian_kernel(3.0, 0.5, 0.0))
+    assert rows == pytest.approx(3.0**2, rel=0.02) and columns < 0.5**2 and abs(covariance) < 1e-6
+
+
+def test_a_quarter_turn_transposes_the_gaussian_kernel():
+    flat = D.gaussian_kernel(3.0, 0.5, 0.0)
+    turned = D.gaussian_kernel(3.0, 0.5, 90.0)
+    assert not torch.allclose(flat, flat.transpose(-2, -1), atol=1e-3)
+    torch.testing.assert_close(turned, flat.transpose(-2, -1), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("angle, sign", [(45.0, 1.0), (135.0, -1.0)])
+def test_at_45_and_135_degrees_the_gaussian_spreads_along_the_two_diagonals(angle, sign):
+    # sign +1: rows and columns grow together (top left to bottom right); -1: the other diagonal
+    rows, columns, covariance = _second_moments(D.gaussian_kernel(3.0, 0.5, angle))
+    assert rows == pytest.approx(columns, rel=1e-4)
+    assert sign * covariance == pytest.approx((3.0**2 - 0.5**2) / 2, rel=0.02)  # half the variance difference
+
+
 @pytest.mark.parametrize("spec, family, indices", [("big:3", "big", [3]), ("small:0-2", "small", [0, 1, 2]),
                                                    ("mild", "mild", list(range(D.BANK_SIZE))),
                                                    ("gaussian:4", "gaussian", [4])])

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 
 from rstor_core import metrics
-from rstor_core.data import natural_images, to_tensor
+from rstor_core.__main__ import main
+from rstor_core.data import to_tensor
 from rstor_core.deadleaves import dead_leaves
-from rstor_core.figures import centre_crop
+from rstor_core.photos import centre_crop, natural_images
 from rstor_core.degrade import bank_kernels, degrade
 from rstor_core.evaluate import INPUT, Degradation, deconvolution, degradation_grid, evaluate
-
-from conftest import ROOT
 
 
 @pytest.fixture
@@ -72,27 +68,25 @@ def test_evaluation_uses_lpips_when_it_can(images, monkeypatch):
     assert table.lpips.notna().all() and (table.lpips_note == "").all()
 
 
-def test_infer_cli_rejects_bad_input_before_work(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "rstor_core", "infer", "--checkpoints", str(tmp_path / "x.pt"),
-                             "--images", "skimage", "--sigmas", "5", "--out", str(tmp_path / "r.csv")],
-                            cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 2 and "x.pt" in result.stderr and not (tmp_path / "r.csv").exists()
+def test_infer_cli_rejects_a_missing_checkpoint_naming_it_before_work(tmp_path, capsys):
+    code = main(["infer", "--checkpoints", str(tmp_path / "x.pt"), "--images", "skimage", "--sigmas", "5",
+                 "--out", str(tmp_path / "r.csv")])
+    assert code == 2 and "x.pt" in capsys.readouterr().err and not (tmp_path / "r.csv").exists()
 
 
 def test_infer_cli_evaluates_a_trained_checkpoint_and_writes_a_tidy_csv(tmp_path):
     import pandas as pd
 
-    from rstor_core.params import ExperimentConfig
+    from rstor_core.configs import ExperimentConfig
     from rstor_core.train import train_experiment
     from train_helpers import TINY
 
-    checkpoint = train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), tmp_path / "tiny", progress=False)
+    checkpoint = train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), tmp_path / "tiny", device="cpu",
+                                  progress=False)
     out = tmp_path / "results.csv"
-    result = subprocess.run([sys.executable, "-m", "rstor_core", "infer", "--checkpoints", str(checkpoint),
-                             "--images", "skimage", "--sizes", "32", "--sigmas", "5,25", "--blur", "small:0",
-                             "--n", "1", "--no-lpips", "--out", str(out), "--save-images", str(tmp_path / "png")],
-                            cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    assert main(["infer", "--checkpoints", str(checkpoint), "--images", "skimage", "--sizes", "32", "--sigmas", "5,25",
+                 "--blur", "small:0", "--n", "1", "--no-lpips", "--out", str(out), "--save-images",
+                 str(tmp_path / "png"), "--device", "cpu"]) == 0
     table = pd.read_csv(out)
     assert len(table) == 2 * 3 and set(table.model) == {"input", "tiny"}
     assert len(list((tmp_path / "png").rglob("*.png"))) == 6

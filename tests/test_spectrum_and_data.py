@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import skimage.io
 
-from rstor_core.data import SKIMAGE_PHOTOS, natural_images
+from rstor_core.photos import SKIMAGE_PHOTOS, natural_images
 from rstor_core.files import atomic_path, save_table
 from rstor_core.spectrum import radial_power_spectrum, spectral_slope
 

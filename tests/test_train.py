@@ -1,10 +1,13 @@
-"""Training: resume after SIGKILL gives the same weights, NaN stops the run, DDP ranks agree, CLI skips."""
+"""Training: resume after SIGKILL gives the same weights, NaN stops the run, DDP ranks agree, options
+(loss, channels_last, grad_clip) train, every model reloads, a changed config retrains, CLI skips."""
 
 from __future__ import annotations
 
-import dataclasses
 import csv
+import dataclasses
 import json
+import logging
+import math
 import os
 import signal
 import subprocess
@@ -14,8 +17,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from rstor_core.params import ExperimentConfig
+from rstor_core.__main__ import main
+from rstor_core.configs import CHAPTER_SECTIONS, ExperimentConfig, experiment_fields
+from rstor_core.models import StackedConv, UNet
+from rstor_core.profiles import load_profile
 from rstor_core.train import MODEL_FILE, STATE_FILE, Trainer, TrainingDiverged, load_model, train_experiment
 
 from conftest import ROOT
@@ -38,6 +45,20 @@ def _logged_steps(path: Path) -> int:
         return 0
     with path.open() as file:
         return sum(1 for _ in csv.DictReader(file))
+
+
+def _logged_losses(path: Path) -> list[float]:
+    with path.open() as file:
+        return [float(row["loss"]) for row in csv.DictReader(file)]
+
+
+def _fit(out_dir: Path, **overrides) -> Trainer:
+    """A trainer fitted on the tiny config for 4 steps (``overrides``: ExperimentConfig fields), on the
+    CPU: in float32, so runs that should agree do so to rounding (CUDA would train in bfloat16)."""
+    trainer = Trainer(ExperimentConfig(**{**TINY, "steps": 4, **overrides}), out_dir, device=torch.device("cpu"),
+                      progress=False)
+    trainer.fit()
+    return trainer
 
 
 @pytest.mark.slow
@@ -101,6 +122,45 @@ def test_checkpoints_load_with_weights_only(tmp_path):
     assert {"model", "optimiser", "scheduler", "step", "rng", "config"} <= set(state)
 
 
+@pytest.mark.parametrize("option", [{"loss": "l1"}, {"channels_last": True}, {"grad_clip": None}],
+                         ids=["l1", "channels_last", "no_grad_clip"])
+def test_each_training_option_trains_with_a_finite_loss_logged_at_every_step(tmp_path, option):
+    _fit(tmp_path, **option)
+    losses = _logged_losses(tmp_path / "log.csv")
+    assert len(losses) == 4 and all(math.isfinite(loss) for loss in losses), losses
+
+
+def test_l1_and_mse_losses_end_with_different_weights(tmp_path):
+    mse, l1 = _fit(tmp_path / "mse", loss="mse").model.state_dict(), _fit(tmp_path / "l1", loss="l1").model.state_dict()
+    assert any(not torch.equal(mse[key], l1[key]) for key in mse)
+
+
+def test_channels_last_ends_with_the_weights_of_a_contiguous_run(tmp_path):
+    contiguous = _fit(tmp_path / "contiguous").model.state_dict()
+    channels_last = _fit(tmp_path / "channels_last", channels_last=True).model.state_dict()
+    for key in contiguous:
+        torch.testing.assert_close(channels_last[key], contiguous[key], rtol=1e-3, atol=1e-4, msg=key)
+
+
+@pytest.mark.parametrize("model, cls", [
+    ({"name": "unet", "unet": {"width": 4, "levels": 1}}, UNet),
+    ({"name": "stacked_conv", "stacked_conv": {"width": 4, "depth": 3}}, StackedConv),
+], ids=["unet", "stacked_conv"])
+def test_load_model_rebuilds_a_trained_network_of_its_class_with_its_outputs(tmp_path, model, cls):
+    trainer = _fit(tmp_path, model=model)
+    loaded = load_model(tmp_path / MODEL_FILE, device="cpu")
+    x = torch.rand(1, 3, 20, 20, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert isinstance(loaded, cls) and torch.equal(loaded(x), trainer.model.eval()(x))
+
+
+def test_a_folder_trained_with_another_config_is_retrained_with_the_new_one(tmp_path):
+    train_experiment(ExperimentConfig(**{**TINY, "steps": 3}), tmp_path, progress=False)
+    new = ExperimentConfig(**{**TINY, "steps": 5, "lr": 0.01})
+    saved = torch.load(train_experiment(new, tmp_path, progress=False), weights_only=True)
+    assert ExperimentConfig(**saved["config"]) == new and saved["step"] == 5
+
+
 @pytest.mark.slow
 def test_two_ddp_processes_on_gloo_end_with_identical_weights(tmp_path):
     config = json.dumps({**TINY, "steps": 6})
@@ -116,27 +176,38 @@ def test_two_ddp_processes_on_gloo_end_with_identical_weights(tmp_path):
     assert not torch.equal(*batches), "each rank must see its own data"
 
 
-def test_train_cli_trains_then_skips(tmp_path):
-    command = [sys.executable, "-m", "rstor_core", "train", "--profile", "smoke", "--experiment",
-               "denoise_dead_leaves", "--outputs", str(tmp_path)]
-    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    assert first.returncode == 0, first.stderr
-    out = tmp_path / "smoke" / "checkpoints" / "denoise_dead_leaves"
-    assert (out / MODEL_FILE).is_file() and (out / "log.csv").is_file()
-    second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    assert "already trained" in second.stderr
+@pytest.fixture
+def tiny_profile(tmp_path) -> Path:
+    """A profile with one experiment, the tiny config trained for 3 steps, that every chapter names."""
+    chapters = {key: dict.fromkeys(experiment_fields(section()), "tiny_run")
+                for key, section in CHAPTER_SECTIONS.values()}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump({**chapters, "experiments": {"tiny_run": {**TINY, "steps": 3}}}))
+    assert load_profile(path).experiments.keys() == {"tiny_run"}
+    return path
 
 
-def test_train_cli_rejects_an_unknown_experiment():
-    result = subprocess.run([sys.executable, "-m", "rstor_core", "train", "--profile", "smoke", "--experiment", "x"],
-                            cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 2 and "denoise_dead_leaves" in result.stderr
+def test_train_cli_trains_then_skips(tiny_profile, tmp_path, capsys, caplog):
+    command = ["train", "--profile", str(tiny_profile), "--experiment", "tiny_run", "--outputs", str(tmp_path)]
+    assert main(command) == 0
+    out = tmp_path / "tiny" / "checkpoints" / "tiny_run"
+    assert capsys.readouterr().out == f"model: {out / MODEL_FILE}\n" and _logged_steps(out / "log.csv") == 3
+    mtime = (out / MODEL_FILE).stat().st_mtime_ns
+    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+        assert main(command) == 0
+    assert "already trained" in caplog.text and (out / MODEL_FILE).stat().st_mtime_ns == mtime
+
+
+def test_train_cli_rejects_an_unknown_experiment_naming_the_available_ones(tiny_profile, tmp_path, capsys):
+    assert main(["train", "--profile", str(tiny_profile), "--experiment", "x", "--outputs", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "no experiment 'x'; available: ['tiny_run']" in error and not (tmp_path / "tiny").exists()
 
 
 def test_validation_input_psnr_is_the_psnr_of_the_degraded_validation_set():
     from rstor_core.train import validation_input_psnr
 
     noisy = ExperimentConfig(data="dead_leaves", crop=32, noise=(25.0, 25.0), blur="none", val_images=4)
-    assert validation_input_psnr(noisy) == pytest.approx(20.17, abs=0.3)  # sigma = 25/255
+    assert validation_input_psnr(noisy) == pytest.approx(20 * math.log10(255 / 25), abs=0.3)  # PSNR of AWGN alone
     blurred = dataclasses.replace(noisy, noise=(0.0, 0.0), blur="big")
     assert validation_input_psnr(blurred) < validation_input_psnr(dataclasses.replace(blurred, blur="small"))

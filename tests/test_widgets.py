@@ -1,4 +1,5 @@
-"""Widget callbacks, called as plain functions (no browser): the dead-leaves explorer and the blur inspector."""
+"""Widget callbacks, called as plain functions (no browser): the dead-leaves explorer and the blur inspector;
+each widget's controls, fed to its callback by name, reproduce the callback's default state."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 import torch
 
 from rstor_core.deadleaves import dead_leaves
-from rstor_core.widgets import blur_inspector, dead_leaves_explorer, explore_dead_leaves, inspect_blur
+from rstor_core.widgets import (blur_inspector, comparison_controls, dead_leaves_explorer, denoiser_comparison,
+                                explore_dead_leaves, explorer_controls, inspect_blur, inspector_controls)
 
 matplotlib.use("Agg")
 
@@ -26,10 +28,13 @@ def test_explorer_callback_rejects_all_zero_weights():
         explore_dead_leaves(32, shape_disc=0.0)
 
 
-def test_explorer_widget_builds_with_one_control_per_parameter():
-    widget = dead_leaves_explorer(size=32)
-    sliders = [c for box in widget.children[0].children for c in box.children]
-    assert len(sliders) == 8 + 7 + 3
+def _values(controls: dict) -> dict:
+    return {name: control.value for name, control in controls.items()}
+
+
+def test_explorer_controls_at_their_start_values_render_the_default_image():
+    fig = explore_dead_leaves(32, **_values(explorer_controls(32)))
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), dead_leaves(32, 0))
 
 
 @pytest.fixture
@@ -64,25 +69,52 @@ def test_inspector_rejects_an_unknown_blur(photo):
         inspect_blur(photo, blur_kind="defocus")
 
 
-def test_inspector_widget_builds_with_its_controls(photo):
-    widget = blur_inspector({"leaves": photo})
-    controls = [c for box in widget.children[0].children for c in box.children]
-    assert len(controls) == 10
+@pytest.mark.parametrize("switch", [{}, {"blur_kind": "gaussian"}], ids=["as_started", "gaussian"])
+def test_inspector_controls_at_their_start_values_give_the_callbacks_default_metrics(photo, switch):
+    images = {"leaves": photo, "flipped": photo[::-1]}
+    values = _values(inspector_controls(images))
+    image = images[values.pop("name")]
+    assert inspect_blur(image, **{**values, **switch})[1] == inspect_blur(photo, **switch)[1]
+
+
+def test_comparison_controls_leave_the_crop_window_at_the_callbacks_default(photo):
+    values = _values(comparison_controls({"leaves": photo}))
+    assert values.pop("name") == "leaves"
+    options = dict(blur_kind="none", crop=48, show_kernel=False)
+    assert inspect_blur(photo, **options, **values)[1] == inspect_blur(photo, **options, noise=values["noise"])[1]
+
+
+@pytest.mark.parametrize("widget, controls", [
+    (lambda photo: dead_leaves_explorer(size=32), lambda photo: explorer_controls(32)),
+    (lambda photo: blur_inspector({"leaves": photo}), lambda photo: inspector_controls({"leaves": photo})),
+    (lambda photo: denoiser_comparison({"leaves": photo}, {}, crop=48),
+     lambda photo: comparison_controls({"leaves": photo})),
+], ids=["explorer", "inspector", "comparison"])
+def test_every_control_is_laid_out_in_its_widget(photo, widget, controls):
+    def laid_out(box):
+        children = getattr(box, "children", ())
+        return [box] if not children and hasattr(box, "description") else [c for b in children for c in laid_out(b)]
+
+    shown = sorted(c.description for c in laid_out(widget(photo)))
+    assert shown == sorted(c.description for c in controls(photo).values())
 
 
 def test_restoration_grid_has_a_row_per_model_under_the_input_and_a_column_per_kernel(photo):
-    from rstor_core.degrade import bank_kernels
+    from functools import partial
+
+    from rstor_core.degrade import bank_kernels, degrade
     from rstor_core.figures import restoration_grid
 
-    kernels = {family: bank_kernels(f"{family}:0") for family in ("small", "mild", "big")}
+    blurs = {family: partial(degrade, kernels=bank_kernels(f"{family}:0"), sigma=0.0, seed=0)
+             for family in ("small", "mild", "big")}
     models = {"identity": lambda x: x, "grey": lambda x: torch.full_like(x, 0.5)}
-    fig, scores = restoration_grid(photo, kernels, models, sigma=0.0)
-    assert list(scores) == ["blurred input", "identity", "grey"] and all(list(row) == list(kernels)
-                                                                          for row in scores.values())
+    fig, scores = restoration_grid({"leaves": photo}, blurs, models)
+    assert list(scores) == ["degraded", "identity", "grey"] and all(list(row) == list(blurs)
+                                                                     for row in scores.values())
     assert len(fig.axes) == 9 and fig.axes[3].get_ylabel() == "identity"
-    assert scores["identity"] == pytest.approx(scores["blurred input"], abs=0.05)  # clamping only
-    assert scores["blurred input"]["small"] > scores["blurred input"]["big"]
-    assert fig.axes[0].get_title() == f"small: {scores['blurred input']['small']:.2f} dB"
+    assert scores["identity"] == pytest.approx(scores["degraded"], abs=0.05)  # clamping only
+    assert scores["degraded"]["small"] > scores["degraded"]["big"]
+    assert fig.axes[0].get_title() == f"small: {scores['degraded']['small']:.2f} dB"
 
 
 def test_published_figure_is_written_glued_once_and_closed(tmp_path):

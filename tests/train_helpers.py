@@ -16,7 +16,7 @@ def train(out_dir: str, config_json: str) -> None:
     """Train (resuming if possible) the config given as JSON into ``out_dir``."""
     import torch
 
-    from rstor_core.params import ExperimentConfig
+    from rstor_core.configs import ExperimentConfig
     from rstor_core.train import train_experiment
 
     torch.set_num_threads(1)  # the same arithmetic in every process
@@ -28,7 +28,7 @@ def ddp_rank_weights(out_dir: str, config_json: str) -> None:
     import torch
     import torch.distributed as dist
 
-    from rstor_core.params import ExperimentConfig
+    from rstor_core.configs import ExperimentConfig
     from rstor_core.train import Trainer
 
     torch.set_num_threads(1)
