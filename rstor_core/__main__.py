@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         select_chapters(toc_chapters(), args.chapters)
+        if args.device is not None:
+            from rstor_core.models import pick_device
+
+            pick_device(args.device)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -35,7 +35,7 @@ import yaml
 from papermill.exceptions import PapermillExecutionError
 
 from rstor_core.files import atomic_path, git_state, write_json
-from rstor_core.configs import Profile
+from rstor_core.configs import Profile, experiment_fields
 from rstor_core.profiles import as_parameters
 
 log = logging.getLogger(__name__)
@@ -148,12 +148,19 @@ def chapter_parameters(profile: Profile, name: str, source: Path, out_dir: Path,
 def run_book(profile: Profile, *, chapters: list[str] | None = None, root: Path = Path("."),
              outputs_root: Path = Path("outputs"), build_root: Path | None = None,
              fresh: bool = False, build: bool = True, device: str | None = None) -> Path:
-    """Execute the chosen chapters of ``profile`` and build the HTML book; return the outputs dir."""
+    """Execute the chosen chapters of ``profile`` and build the HTML book; return the outputs dir.
+
+    ``fresh`` retrains each experiment once: a chapter whose experiments an earlier chapter of this run
+    already retrained (chapter 04 reuses chapter 02's denoisers) loads them instead.
+    """
     out_dir = outputs_root / profile.name
-    plan = []
+    plan, retrained = [], set()
     for name in select_chapters(toc_chapters(root), chapters):
         source = root / "book" / f"{name}.py"
-        plan.append(Chapter(name, source, chapter_parameters(profile, name, source, out_dir, fresh=fresh,
+        experiments = set(experiment_fields(profile.section(name)).values())
+        retrain = fresh and not experiments <= retrained
+        retrained |= experiments if fresh else set()
+        plan.append(Chapter(name, source, chapter_parameters(profile, name, source, out_dir, fresh=retrain,
                                                             device=device)))
     run_chapters(plan, out_dir, cwd=root, provenance=_provenance(profile, root, fresh))
     if build:

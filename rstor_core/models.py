@@ -204,21 +204,20 @@ class StackedConv(nn.Module):
         return inp + self.layers(inp)
 
 
-MODELS = {"nafnet": (NAFNet, NAFNetConfig), "unet": (UNet, UNetConfig), "stacked_conv": (StackedConv, StackedConvConfig)}
+MODELS = {"nafnet": NAFNet, "unet": UNet, "stacked_conv": StackedConv}  # the profile's model names
 assert tuple(MODELS) == MODEL_NAMES, "the registry and the profile's model names must agree"
 
 
-def build_model(name: str, config: dict | None = None) -> nn.Module:
+def model_from_config(config: ModelConfig) -> nn.Module:
+    """The network a profile's ``model`` section names, built from its config."""
+    return MODELS[config.name].from_config(config.chosen)
+
+
+def build_model(name: str, fields: dict | None = None) -> nn.Module:
     """A model from its registry name and config fields, e.g. ``build_model("nafnet", {"width": 32})``."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; available: {sorted(MODELS)}")
-    model_cls, config_cls = MODELS[name]
-    return model_cls.from_config(config_cls(**(config or {})))
-
-
-def model_from_config(config: ModelConfig) -> nn.Module:
-    """The network a profile's ``model`` section names."""
-    return build_model(config.name, dataclasses.asdict(config.chosen))
+    return model_from_config(ModelConfig(name=name, **{name: fields or {}}))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -211,12 +211,24 @@ def test_batch_runs_inject_the_section_and_never_build_live_widgets(tmp_path):
     assert params["n_kernels"] == profile.deblur_study.n_kernels and "fresh" not in params and "device" not in params
 
 
+def test_a_fresh_run_retrains_each_experiment_in_the_first_chapter_that_names_it(tmp_path, monkeypatch):
+    import rstor_core.book as book
+
+    planned = {}
+    monkeypatch.setattr(book, "run_chapters", lambda plan, *a, **k: planned.update({c.name: c.parameters for c in plan}))
+    run_book(load_profile("smoke"), root=ROOT, outputs_root=tmp_path, fresh=True, build=False)
+    assert planned["02_denoise_study"]["fresh"] is True and planned["03_deblur_study"]["fresh"] is True
+    assert "fresh" not in planned["04_cross_validation"]  # its denoisers are chapter 02's, retrained once
+
+
 @pytest.mark.slow
-def test_papermill_overrides_reach_the_chapter_and_a_bad_value_fails_with_the_profile_error(tmp_path):
+def test_papermill_overrides_reach_the_chapter_and_a_bad_value_fails_with_the_profile_error(smoke_book, tmp_path):
     """The papermill idiom on the paired notebook: cross-validation at sigmas without 25 runs end to end
-    (smoke experiments, tiny test sets); an out-of-range value stops at the opener with the profile's message."""
+    (the smoke book's networks, tiny test sets); an out-of-range value stops at the opener with the profile's
+    message."""
     import pandas as pd
 
+    shutil.copytree(smoke_book[0] / "checkpoints", tmp_path / "out" / "checkpoints")
     papermill = [sys.executable, "-m", "papermill", "-k", "python3", "--cwd", str(ROOT)]
     overrides = ["-p", "profile", "smoke", "-p", "output_dir", str(tmp_path / "out"), "-p", "n_images", "1",
                  "-p", "n_dead_leaves", "1", "-p", "dead_leaves_size", "32", "-y", "sigmas: [15.0, 50.0]"]

@@ -107,3 +107,13 @@ def test_cli_check_profile_accepts_a_good_profile():
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout
+
+
+def test_book_cli_rejects_a_device_this_machine_lacks_before_any_work(tmp_path, capsys):
+    import torch
+
+    from rstor_core.__main__ import main
+
+    device = "tpu" if torch.cuda.is_available() else "cuda:3"
+    assert main(["book", "--profile", "smoke", "--outputs", str(tmp_path), "--device", device]) == 2
+    assert device in capsys.readouterr().err and not list(tmp_path.iterdir())
