@@ -226,9 +226,10 @@ chapter.glue(gaussian_gain_dl=float(gaussian_gain["dead leaves"]), gaussian_gain
 gaussian_table.round(3)
 
 # %% [markdown]
-# On the Gaussian bank the dead-leaves-trained network gains {glue:text}`gaussian_gain_dl:+.2f` dB
-# over the blurred input and the natural-trained one {glue:text}`gaussian_gain_nat:+.2f` dB
-# (`tables/03_gaussian_table.csv`; the first {glue:text}`n_kernels` kernels of the Gaussian bank;
+# On the Gaussian bank, the PSNR change over the blurred input is {glue:text}`gaussian_gain_dl:+.2f` dB
+# for the dead-leaves-trained network and {glue:text}`gaussian_gain_nat:+.2f` dB for the
+# natural-trained one (a negative change: the network made the blurred photos worse;
+# `tables/03_gaussian_table.csv`; the first {glue:text}`n_kernels` kernels of the Gaussian bank;
 # this pair trained for {glue:text}`gaussian_steps` steps).
 #
 # ## Inspecting one kernel

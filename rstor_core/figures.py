@@ -11,6 +11,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import PowerNorm
 import pandas as pd
 import torch
 
@@ -127,12 +128,13 @@ def power_spectra_figure(leaves: Mapping[str, tuple[np.ndarray, np.ndarray]],
 
 
 def kernel_bank_figure(banks: Mapping[str, torch.Tensor], n: int = 8) -> plt.Figure:
-    """The first ``n`` kernels of each bank, one row per bank, on one colour scale with its colour bar."""
-    fig, axes = plt.subplots(len(banks), n, figsize=(1.5 * n, 1.6 * len(banks)), squeeze=False)
-    top = max(float(bank[:n].max()) for bank in banks.values())
+    """The first ``n`` kernels of each bank, one row per bank, on one colour scale with its colour bar
+    (square-root scale, so the long, faint trajectories of big kernels show next to small ones)."""
+    fig, axes = plt.subplots(len(banks), n, figsize=(1.5 * n, 1.6 * len(banks)), squeeze=False, layout="constrained")
+    norm = PowerNorm(0.5, vmin=0.0, vmax=max(float(bank[:n].max()) for bank in banks.values()))
     for row, (name, bank) in zip(axes, banks.items()):
         for i, ax in enumerate(row):
-            shown = ax.imshow(bank[i, 0].numpy(), cmap="magma", interpolation="nearest", vmin=0, vmax=top)
+            shown = ax.imshow(bank[i, 0].numpy(), cmap="magma", interpolation="nearest", norm=norm)
             ax.set_title(f"{name}:{i}", fontsize=8)
             ax.axis("off")
     fig.colorbar(shown, ax=axes, shrink=0.8, label="kernel weight")
@@ -222,8 +224,9 @@ def cross_validation_figure(cross: pd.DataFrame) -> plt.Figure:
     psnr = cross.pivot_table(index=["sigma_255", "model"], columns="test_set", values="psnr")
     gains = {s: psnr.loc[s].drop(index=INPUT) - psnr.loc[s].loc[INPUT] for s in sigmas}
     low, high = min(g.values.min() for g in gains.values()), max(g.values.max() for g in gains.values())
-    fig, axes = plt.subplots(1, len(sigmas), figsize=(5.2 * len(sigmas), 4.2), squeeze=False)
-    for ax, sigma in zip(axes[0], sigmas):
+    fig, axes = plt.subplots(1, len(sigmas), figsize=(4.6 * len(sigmas) + 2.0, 4.2), squeeze=False,
+                             layout="constrained")
+    for k, (ax, sigma) in enumerate(zip(axes[0], sigmas)):
         gain, grid = gains[sigma], psnr.loc[sigma].drop(index=INPUT)
         image = ax.imshow(gain.values, cmap="viridis", vmin=low, vmax=high)
         for r in range(grid.shape[0]):
@@ -231,7 +234,7 @@ def cross_validation_figure(cross: pd.DataFrame) -> plt.Figure:
                 ax.text(c, r, f"{grid.values[r, c]:.2f} dB\n({gain.values[r, c]:+.2f})", ha="center", va="center",
                         color="w", fontsize=10)
         ax.set_xticks(range(grid.shape[1]), [f"tested on {t}" for t in grid.columns])
-        ax.set_yticks(range(grid.shape[0]), [f"trained on {m}" for m in grid.index])
+        ax.set_yticks(range(grid.shape[0]), [f"trained on {m}" for m in grid.index] if k == 0 else [])
         ax.set_title(f"σ = {sigma:g}/255")
     fig.colorbar(image, ax=axes, label="gain over the noisy input (dB)", shrink=0.8)
     return fig
