@@ -19,6 +19,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STATE_FILE, MODEL_FILE, LOG_FILE = "last.opt.pt", "model.pt", "log.csv"
+RETRAIN_DIR = ".retrain"  # where a replacement trains until it is complete (train_experiment)
 LOG_COLUMNS = ("step", "loss", "lr", "val_psnr", "img_per_s")
 
 
@@ -217,27 +219,51 @@ def load_model(path: str | Path, *, device: torch.device | str | None = None) ->
 
 def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bool = False,
                      device: torch.device | str | None = None, progress: bool = True) -> Path:
-    """Train unless ``out_dir/model.pt`` already holds this experiment (``force``: start over)."""
+    """Train unless ``out_dir/model.pt`` already holds this experiment (``force``: start over).
+
+    A trained model is never deleted before its replacement exists: when ``model.pt`` holds another
+    configuration, or ``force`` asks for a retraining, the new run trains (and resumes, if killed) in
+    ``out_dir/.retrain/`` and its files replace the old ones only once it is complete.
+    """
     out_dir = Path(out_dir)
     problems = config.missing_data()
     if problems:
         raise FileNotFoundError(f"cannot train {out_dir.name}: {'; '.join(problems)}")
     model_path = out_dir / MODEL_FILE
-    if not force and model_path.is_file():
+    replacing = model_path.is_file()
+    if replacing and not force:
         saved = torch.load(model_path, map_location="cpu", weights_only=True)
         if ExperimentConfig(**saved["config"]) == config:
             log.info("%s is already trained (%d steps): skipped", out_dir, saved["step"])
+            shutil.rmtree(out_dir / RETRAIN_DIR, ignore_errors=True)  # an abandoned replacement
             return model_path
-        log.info("%s was trained with another configuration: retraining", out_dir)
-        force = True
-    if force:
+        log.info("%s was trained with another configuration: retraining; the old model stays until the new "
+                 "one is complete", out_dir)
+    run_dir = out_dir / RETRAIN_DIR if replacing else out_dir
+    if force or not _resumable(run_dir / STATE_FILE, config):
+        if not force:
+            log.warning("%s holds an interrupted run of another configuration: starting over", run_dir)
         for name in (STATE_FILE, MODEL_FILE, LOG_FILE):
-            (out_dir / name).unlink(missing_ok=True)
+            (run_dir / name).unlink(missing_ok=True)
     distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
-        return Trainer(config, out_dir, device=pick_device(device), progress=progress).fit(resume=True)
+        trained = Trainer(config, run_dir, device=pick_device(device), progress=progress).fit(resume=True)
+        if run_dir != out_dir and (not dist.is_initialized() or dist.get_rank() == 0):
+            for name in (LOG_FILE, STATE_FILE, MODEL_FILE):  # the model last: it marks the run complete
+                os.replace(run_dir / name, out_dir / name)
+            run_dir.rmdir()
+            trained = model_path
+        return trained
     finally:
         if distributed and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _resumable(state_path: Path, config: ExperimentConfig) -> bool:
+    """Whether ``state_path`` is an interrupted run of ``config`` (a state of another config is dropped)."""
+    if not state_path.is_file():
+        return True
+    state = torch.load(state_path, map_location="cpu", weights_only=True)
+    return ExperimentConfig(**state["config"]) == config

@@ -23,7 +23,7 @@ from rstor_core.__main__ import main
 from rstor_core.configs import CHAPTER_SECTIONS, ExperimentConfig, experiment_fields
 from rstor_core.models import StackedConv, UNet
 from rstor_core.profiles import load_profile
-from rstor_core.train import MODEL_FILE, STATE_FILE, Trainer, TrainingDiverged, load_model, train_experiment
+from rstor_core.train import MODEL_FILE, RETRAIN_DIR, STATE_FILE, Trainer, TrainingDiverged, load_model, train_experiment
 
 from conftest import ROOT
 from train_helpers import TINY
@@ -159,6 +159,35 @@ def test_a_folder_trained_with_another_config_is_retrained_with_the_new_one(tmp_
     new = ExperimentConfig(**{**TINY, "steps": 5, "lr": 0.01})
     saved = torch.load(train_experiment(new, tmp_path, progress=False), weights_only=True)
     assert ExperimentConfig(**saved["config"]) == new and saved["step"] == 5
+    assert {p.name for p in tmp_path.iterdir()} == {STATE_FILE, MODEL_FILE, "log.csv"}
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["changed config", "forced retraining"])
+def test_an_interrupted_retraining_keeps_the_trained_model_and_resumes(tmp_path, monkeypatch, force):
+    """Issue 12, item 1: retraining (a changed profile, or `--fresh`) used to delete model.pt, the optimiser
+    state and the log before the new run started; a kill then lost the trained model."""
+    from rstor_core.data import TrainingBatches
+
+    old = ExperimentConfig(**{**TINY, "steps": 3, "checkpoint_every": 1})
+    train_experiment(old, tmp_path, progress=False)
+    before = {name: (tmp_path / name).read_bytes() for name in (MODEL_FILE, "log.csv")}
+    new = old if force else dataclasses.replace(old, steps=4, lr=0.01)
+    real_batch = TrainingBatches.batch
+
+    def killed_at_step_2(self, step):
+        if step == 2:
+            raise KeyboardInterrupt("killed")
+        return real_batch(self, step)
+
+    monkeypatch.setattr(TrainingBatches, "batch", killed_at_step_2)
+    with pytest.raises(KeyboardInterrupt):
+        train_experiment(new, tmp_path, force=force, progress=False)
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before  # the trained model is intact
+    assert (tmp_path / RETRAIN_DIR / STATE_FILE).is_file()  # the replacement's own checkpoint
+    monkeypatch.setattr(TrainingBatches, "batch", real_batch)
+    saved = torch.load(train_experiment(new, tmp_path, progress=False), weights_only=True)
+    assert ExperimentConfig(**saved["config"]) == new and saved["step"] == new.steps
+    assert _logged_steps(tmp_path / "log.csv") == new.steps and not (tmp_path / RETRAIN_DIR).exists()
 
 
 @pytest.mark.slow
