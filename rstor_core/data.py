@@ -69,7 +69,8 @@ def save_dead_leaves(out: str | Path, n: int, size: int, params: DeadLeavesConfi
 
     Each file is written atomically; a rerun skips the files that already read back with the
     right shape, so an interrupted save resumes. ``params.json`` records what made the set, and a
-    rerun with other parameters is refused rather than mixing two sets in one folder.
+    rerun with other parameters is refused rather than mixing two sets in one folder, as is a
+    non-empty folder without ``params.json`` (someone's own images).
     """
     if n < 1 or size < 1 or bits not in (8, 16):
         raise ValueError(f"expected n >= 1, size >= 1 and bits in (8, 16), got n={n}, size={size}, bits={bits}")
@@ -78,6 +79,9 @@ def save_dead_leaves(out: str | Path, n: int, size: int, params: DeadLeavesConfi
     record = {"size": size, "seed": seed, "bits": bits, "params": dataclasses.asdict(params)}
     record_path = out / "params.json"
     previous = json.loads(record_path.read_text()) if record_path.is_file() else None
+    if previous is None and out.is_dir() and any(p.name != ".DS_Store" for p in out.iterdir()):
+        raise ValueError(f"{out} is not empty and holds no params.json: it is not a set this command wrote, and "
+                         "its files could be overwritten; give an empty or new folder")
     if previous is not None and {k: previous.get(k) for k in record} != json.loads(json.dumps(record)):
         raise ValueError(f"{record_path} describes another set (size, seed, bits or params differ): "
                          "use another folder")

@@ -73,7 +73,8 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
     ``classical`` methods (e.g. :func:`bm3d_denoiser`) also get the degradation's parameters and
     add rows where they apply. ``lpips=False``, or LPIPS weights missing, leaves the ``lpips``
     column NaN and says why in ``lpips_note``. ``save_images`` writes every input and output as PNG.
-    Images are degraded and scored on ``device`` (default: :func:`~rstor_core.models.pick_device`);
+    An image smaller than a crop size is skipped at that size with a warning, so ``size_px`` is always
+    the side evaluated (whole images: the longer side). Images are degraded and scored on ``device`` (default: :func:`~rstor_core.models.pick_device`);
     each network runs on its own device (:func:`~rstor_core.models.restore`).
     """
     names = list(images)[:n_images]
@@ -87,12 +88,19 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
         except LPIPSWeightsMissing as err:  # the table's lpips_note says why; the full message is for logs
             log.info("%s", err)
             lpips_note = f"skipped: AlexNet weights ({Path(ALEXNET_URL).name}) missing from the torch hub cache"
+    if all(size and min(images[n].shape[:2]) < size for n in names for size in sizes):
+        raise ValueError(f"every test image is smaller than the crop sizes {list(sizes)}: nothing to evaluate")
     rows = []
     total = len(names) * len(sizes) * len(degradations)
     with torch.inference_mode(), tqdm(total=total, desc=f"evaluate {test_set}", unit="input",
                                       disable=not progress) as bar:
         for size in sizes:
             for i, name in enumerate(names):
+                if size and min(images[name].shape[:2]) < size:  # a smaller crop would carry a false size label
+                    log.warning("%s: image %r is %d x %d, smaller than the %d-pixel crop: skipped at that size",
+                                test_set, name, *images[name].shape[:2], size)
+                    bar.update(len(degradations))
+                    continue
                 clean = to_tensor(centre_crop(images[name], size) if size else images[name])[None].to(device)
                 inputs = _degrade_all(clean, degradations, seed=seed, image=name)
                 results = [(INPUT, inputs, list(degradations))]

@@ -66,6 +66,15 @@ def test_save_refuses_to_mix_two_sets_in_one_folder(tmp_path):
         save_dead_leaves(tmp_path, 1, 24, DeadLeavesConfig(alpha=2.0), progress=False)
 
 
+def test_save_refuses_a_non_empty_folder_it_did_not_write(tmp_path):
+    """Issue 12, item 3: a folder of someone's photos holding 000000.png was overwritten silently."""
+    photo = tmp_path / "000000.png"
+    photo.write_bytes(b"someone's photo")
+    with pytest.raises(ValueError, match="not empty and holds no params.json"):
+        save_dead_leaves(tmp_path, 2, 16, progress=False)
+    assert photo.read_bytes() == b"someone's photo" and not (tmp_path / "params.json").exists()
+
+
 def test_cli_saves_a_set_from_a_profile(tmp_path):
     assert main(["deadleaves", "save", "--n", "2", "--size", "16", "--out", str(tmp_path), "--profile", "smoke"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["000000.png", "000001.png", "params.json"]

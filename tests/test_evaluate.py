@@ -51,6 +51,18 @@ def test_evaluation_has_one_row_per_model_image_degradation_and_size(images, no_
     assert noisier[10] > noisier[30]
 
 
+def test_an_image_smaller_than_the_crop_is_skipped_at_that_size_never_mislabelled(images, caplog):
+    """Issue 12, item 8: a 48 x 16 image asked at 32 pixels was evaluated at 32 x 16 and recorded as size_px=32."""
+    mixed = {**images, "strip": dead_leaves((48, 16), seed=9)}
+    grid = [Degradation("", 25.0)]
+    table = evaluate({}, mixed, grid, sizes=[32, None], lpips=False, progress=False)
+    assert set(table[table.size_px == 32].image) == set(images)
+    assert table[(table.image == "strip")].size_px.tolist() == [48]  # whole image: its longer side
+    assert "'strip' is 48 x 16, smaller than the 32-pixel crop" in caplog.text
+    with pytest.raises(ValueError, match="every test image is smaller"):
+        evaluate({}, {"strip": mixed["strip"]}, grid, sizes=[32], lpips=False, progress=False)
+
+
 def test_every_model_sees_the_same_degraded_inputs(images):
     grid = [Degradation("", 25.0), Degradation("mild:2", 2.0)]
     kwargs = dict(sizes=[None], seed=3, lpips=False, progress=False)
