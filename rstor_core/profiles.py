@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import types
 import typing
 from pathlib import Path
@@ -24,6 +25,7 @@ import yaml
 
 from rstor_core.configs import CHAPTER_SECTIONS, ConfigError, Profile
 
+log = logging.getLogger(__name__)
 PARAMETERS_DIR = Path("parameters")
 _SECTIONS = {f.name for f in dataclasses.fields(Profile)} - {"name", "path", "sha256"}
 
@@ -46,6 +48,9 @@ def load_profile(name_or_path: str | Path) -> Profile:
     """Read and validate a profile; raise :class:`ProfileError` before anything is computed."""
     path = profile_path(name_or_path)
     if not path.is_file():
+        if not PARAMETERS_DIR.is_dir():
+            raise ProfileError(f"{path}: no such profile file, and no {PARAMETERS_DIR}/ folder here: run from the "
+                               "repository root, or give the profile's path")
         known = sorted(p.stem for p in PARAMETERS_DIR.glob("*.yaml"))
         raise ProfileError(f"{path}: no such profile file; known profiles: {known}")
     raw = path.read_bytes()
@@ -55,6 +60,8 @@ def load_profile(name_or_path: str | Path) -> Profile:
         raise ProfileError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    if not data:
+        log.warning("%s is empty: every knob takes its default, the quick study's", path)
     unknown = sorted(set(data) - _SECTIONS)
     if unknown:
         raise ProfileError(f"{path}: unknown section {unknown[0]!r}; allowed sections: {sorted(_SECTIONS)}")

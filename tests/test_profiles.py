@@ -84,6 +84,19 @@ def test_bool_is_not_accepted_as_an_integer(tmp_path):
         load_profile(_write(tmp_path, "data_generation:\n  seed: true\n"))
 
 
+def test_a_profile_name_outside_the_repository_says_where_to_run_from(tmp_path, monkeypatch):
+    """Issue 12, item 12: from another folder the error said "known profiles: []"."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ProfileError, match="run from the repository root, or give the profile's path"):
+        load_profile("smoke")
+
+
+def test_an_empty_profile_says_it_means_the_quick_defaults(tmp_path, caplog):
+    profile = load_profile(_write(tmp_path, ""))
+    assert profile.deblur_study == load_profile("quick").deblur_study
+    assert "is empty: every knob takes its default" in caplog.text
+
+
 def test_missing_profile_lists_the_known_ones():
     with pytest.raises(ProfileError, match="known profiles: .*quick"):
         load_profile("no_such_profile")
