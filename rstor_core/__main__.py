@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     book.add_argument("--fresh", action="store_true", help="retrain instead of reusing saved weights")
     book.add_argument("--no-build", action="store_true", help="execute the chapters only")
     book.add_argument("--outputs", type=Path, default=Path("outputs"), help="outputs root (default: outputs)")
-    book.add_argument("--device", help="cpu, cuda, cuda:1 ... for training and evaluation (default: cuda when available)")
+    book.add_argument("--device", help="cpu, cuda, cuda:1 ... for training and evaluation "
+                      "(default: cuda when available)")
     train = commands.add_parser("train", help="train one experiment of a profile (skipped when already trained)")
     train.add_argument("--profile", default="quick", help="profile name or file (default: quick)")
     train.add_argument("--experiment", required=True, help="a name under the profile's experiments section")

@@ -159,7 +159,7 @@ def run_book(profile: Profile, *, chapters: list[str] | None = None, root: Path 
         source = root / "book" / f"{name}.py"
         experiments = set(experiment_fields(profile.section(name)).values())
         retrain = fresh and not experiments <= retrained
-        retrained |= experiments if fresh else set()
+        retrained |= experiments
         plan.append(Chapter(name, source, chapter_parameters(profile, name, source, out_dir, fresh=retrain,
                                                             device=device)))
     run_chapters(plan, out_dir, cwd=root, provenance=_provenance(profile, root, fresh))

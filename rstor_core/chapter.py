@@ -106,8 +106,8 @@ def open_chapter(name: str, parameters: Mapping[str, Any]) -> ChapterRun:
     profile = load_profile(values["profile"])
     where = f"parameters of chapter {name}"
     config = section_from_parameters(name, values, where=where)
-    problems = [f"{where}: {key}: {problem}" for key, problem in unknown_experiments(
-        config, profile.experiments).items() if profile.experiments]
+    unknown = unknown_experiments(config, profile.experiments)
+    problems = [f"{where}: {key}: {problem}" for key, problem in unknown.items()]
     problems += [f"{where}: {problem}" for problem in missing_sources(config)]
     if problems:
         raise ProfileError("\n".join(problems))

@@ -416,8 +416,6 @@ class Profile:
     experiments: dict[str, ExperimentConfig] = field(default_factory=dict)  # trained by `rstor_core train`
 
     def __post_init__(self) -> None:
-        if not self.experiments:  # a profile without training runs (the chapters then reuse saved weights)
-            return
         for key, _ in CHAPTER_SECTIONS.values():
             for name, problem in unknown_experiments(getattr(self, key), self.experiments).items():
                 raise ConfigError(f"{key}.{name}", problem)
@@ -430,7 +428,11 @@ class Profile:
 
 
 def unknown_experiments(section: Any, experiments: typing.Mapping[str, ExperimentConfig]) -> dict[str, str]:
-    """``{field: problem}`` for the experiment names of ``section`` that ``experiments`` does not define."""
+    """``{field: problem}`` for the experiment names of ``section`` that ``experiments`` does not define;
+    none when it defines no experiment at all (a profile without training runs: its chapters reuse saved
+    weights)."""
+    if not experiments:
+        return {}
     return {key: f"no experiment {name!r}; defined: {sorted(experiments)}"
             for key, name in experiment_fields(section).items() if name not in experiments}
 

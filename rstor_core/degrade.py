@@ -75,8 +75,8 @@ def motion_blur_kernels(batch_size: int, family: str = "all", *, seed: int) -> d
 def gaussian_blur_bank() -> torch.Tensor:
     """The fixed, seeded bank of anisotropic Gaussian kernels, (BANK_SIZE, 1, K, K), sigmas per axis
     uniform in :data:`GAUSSIAN_BANK_SIGMA`: addressed as ``"gaussian:index"``."""
-    return gaussian_blur_kernels(BANK_SIZE, sigma_range=GAUSSIAN_BANK_SIGMA, seed=stream_seed(BANK_SEED, "bank", "gaussian")
-                                 )["filter"]
+    seed = stream_seed(BANK_SEED, "bank", "gaussian")
+    return gaussian_blur_kernels(BANK_SIZE, sigma_range=GAUSSIAN_BANK_SIGMA, seed=seed)["filter"]
 
 
 @functools.cache

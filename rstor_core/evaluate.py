@@ -74,8 +74,9 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
     add rows where they apply. ``lpips=False``, or LPIPS weights missing, leaves the ``lpips``
     column NaN and says why in ``lpips_note``. ``save_images`` writes every input and output as PNG.
     An image smaller than a crop size is skipped at that size with a warning, so ``size_px`` is always
-    the side evaluated (whole images: the longer side). Images are degraded and scored on ``device`` (default: :func:`~rstor_core.models.pick_device`);
-    each network runs on its own device (:func:`~rstor_core.models.restore`).
+    the side evaluated (whole images: the longer side). Images are degraded and scored on ``device``
+    (default: :func:`~rstor_core.models.pick_device`); each network runs on its own device
+    (:func:`~rstor_core.models.restore`).
     """
     names = list(images)[:n_images]
     if not names:
@@ -88,15 +89,15 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
         except LPIPSWeightsMissing as err:  # the table's lpips_note says why; the full message is for logs
             log.info("%s", err)
             lpips_note = f"skipped: AlexNet weights ({Path(ALEXNET_URL).name}) missing from the torch hub cache"
-    if all(size and min(images[n].shape[:2]) < size for n in names for size in sizes):
+    if all(_smaller_than(images[n], size) for n in names for size in sizes):
         raise ValueError(f"every test image is smaller than the crop sizes {list(sizes)}: nothing to evaluate")
     rows = []
     total = len(names) * len(sizes) * len(degradations)
     with torch.inference_mode(), tqdm(total=total, desc=f"evaluate {test_set}", unit="input",
                                       disable=not progress) as bar:
         for size in sizes:
-            for i, name in enumerate(names):
-                if size and min(images[name].shape[:2]) < size:  # a smaller crop would carry a false size label
+            for name in names:
+                if _smaller_than(images[name], size):  # a smaller crop would carry a false size label
                     log.warning("%s: image %r is %d x %d, smaller than the %d-pixel crop: skipped at that size",
                                 test_set, name, *images[name].shape[:2], size)
                     bar.update(len(degradations))
@@ -183,6 +184,11 @@ def degrade_image(clean: torch.Tensor, degradation: Degradation, *, seed: int, i
     kernels = bank_kernels(degradation.blur).to(clean) if degradation.blur else None
     return degrade(clean, kernels=kernels, sigma=degradation.sigma / 255.0,
                    seed=stream_seed(seed, "evaluation noise", image, degradation.name))
+
+
+def _smaller_than(image: np.ndarray, size: int | None) -> bool:
+    """Whether ``image`` cannot give a ``size`` x ``size`` crop (``None``: the whole image always can)."""
+    return size is not None and min(image.shape[:2]) < size
 
 
 def _degrade_all(clean: torch.Tensor, degradations: Sequence[Degradation], *, seed: int, image: str) -> torch.Tensor:

@@ -75,7 +75,8 @@ def restoration_grid(images: Mapping[str, np.ndarray], degradations: Mapping[str
             rows[name(row)], scores[name(row)], cleans[name(row)] = {}, {}, clean
         for column, degrade_fn in degradations.items():
             degraded = degrade_fn(clean)
-            outputs = {input_label: degraded.clamp(0, 1), **{m: restore(model, degraded) for m, model in models.items()}}
+            outputs = {input_label: degraded.clamp(0, 1),
+                       **{m: restore(model, degraded) for m, model in models.items()}}
             for row, out in outputs.items():
                 rows[name(row)][column] = out
                 scores[name(row)][column] = float(psnr(out, clean)[0])

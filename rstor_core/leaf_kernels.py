@@ -2,9 +2,9 @@
 
 Both take leaves already sampled and packed on the host (:func:`rstor_core.deadleaves.render_leaves`
 packs them and dispatches to a backend) and only rasterise them; the CUDA kernels are in
-:mod:`rstor_core.leaf_kernels_cuda`, which imports this module (never the other way round). The per-pixel maths (inside tests, shading) is written once as plain
-Python and compiled twice, for the CPU (``numba.njit``) and as CUDA device functions, so the
-two backends cannot drift apart; all of it is float64 arithmetic with no transcendental
+:mod:`rstor_core.leaf_kernels_cuda`, which imports this module (never the other way round). The
+per-pixel maths (inside tests, shading) is written once as plain Python and compiled twice, for
+the CPU (``numba.njit``) and as CUDA device functions, so the two backends cannot drift apart; all of it is float64 arithmetic with no transcendental
 function (polygon normals come from a host table), which is why the CUDA simulator reproduces
 the CPU image bit for bit.
 

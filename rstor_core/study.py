@@ -91,7 +91,8 @@ def denoise_table(rows: pd.DataFrame, sigmas: Sequence[float]) -> pd.DataFrame:
     """Chapter 02's table: one row per model, ``{metric}_sigma{s}`` columns at ``sigmas`` (PSNR in dB)."""
     summary = metric_means(rows, ["model", "sigma_255"]).reset_index()
     table = summary[summary.sigma_255.isin(sigmas)].pivot(index="model", columns="sigma_255", values=list(METRICS))
-    table.columns = [f"{metric}_sigma{sigma:g}" + ("_db" if metric == "psnr" else "") for metric, sigma in table.columns]
+    table.columns = [f"{metric}_sigma{sigma:g}" + ("_db" if metric == "psnr" else "")
+                     for metric, sigma in table.columns]
     return table.reset_index().assign(n_images=rows.image.nunique())
 
 

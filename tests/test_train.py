@@ -23,7 +23,8 @@ from rstor_core.__main__ import main
 from rstor_core.configs import CHAPTER_SECTIONS, ExperimentConfig, experiment_fields
 from rstor_core.models import StackedConv, UNet
 from rstor_core.profiles import load_profile
-from rstor_core.train import MODEL_FILE, RETRAIN_DIR, STATE_FILE, Trainer, TrainingDiverged, load_model, train_experiment
+from rstor_core.train import (MODEL_FILE, RETRAIN_DIR, STATE_FILE, Trainer, TrainingDiverged, load_model,
+                              train_experiment)
 
 from conftest import ROOT
 from train_helpers import TINY
