@@ -182,5 +182,14 @@ def _save_dead_leaves(args: argparse.Namespace) -> int:
     return 0
 
 
+def _main_or_interrupted(argv: list[str] | None = None) -> int:
+    """:func:`main`, with Ctrl-C reported as the shell does (exit 130), without a traceback."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main_or_interrupted())
