@@ -39,7 +39,7 @@ def natural_images(source: str | Path = "skimage", split: str | None = None) -> 
         names = NATURAL_SPLITS[split] if split else SKIMAGE_PHOTOS
         return {name: _as_rgb_float(_skimage_photo(name)) for name in names}
     folder = ImageFolder(source)
-    return {path.stem: folder.image(i) for i, path in enumerate(folder.paths)}
+    return {name: folder.image(i) for i, name in enumerate(folder.names())}
 
 
 def test_photos(source: str | Path = "skimage") -> dict[str, np.ndarray]:
@@ -48,8 +48,8 @@ def test_photos(source: str | Path = "skimage") -> dict[str, np.ndarray]:
 
 
 class ImageFolder:
-    """The images of a folder (PNG, JPEG, TIFF, BMP; 8 or 16 bit; grey becomes RGB, alpha is
-    dropped), read lazily: a DIV2K-sized folder does not fit in memory as float32.
+    """The images of a folder (PNG, JPEG, TIFF, BMP; 8 or 16 bit; any mode PIL converts to RGB,
+    alpha dropped), read lazily: a DIV2K-sized folder does not fit in memory as float32.
 
     Files that cannot be opened are skipped with one warning listing them; a folder with no
     readable image is an error naming it.
@@ -72,21 +72,41 @@ class ImageFolder:
     def __len__(self) -> int:
         return len(self.paths)
 
+    def names(self) -> list[str]:
+        """One name per image: its stem, or its file name where two files share a stem
+        (``photo.png`` and ``photo.jpg``), so no image is dropped from a table keyed by name."""
+        stems = [path.stem for path in self.paths]
+        names = [path.stem if stems.count(path.stem) == 1 else path.name for path in self.paths]
+        for i, name in enumerate(names):
+            if names.count(name) > 1:
+                other = self.paths[names.index(name, i + 1)]
+                raise ValueError(f"images {self.paths[i].name!r} and {other.name!r} in {str(self.folder)!r} would "
+                                 f"both be named {name!r}; rename one")
+        return names
+
     def image(self, index: int) -> np.ndarray:
         """Image ``index`` as (H, W, 3) float32 in [0, 1]."""
         return read_image(self.paths[index])
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """One image file as (H, W, 3) float32 in [0, 1]; 16-bit PNGs keep their 16 bits."""
+    """One image file as (H, W, 3) float32 in [0, 1].
+
+    8-bit files go through PIL's own conversion to RGB, which knows every mode (CMYK, palette,
+    grey, Lab; alpha dropped); keeping three of four CMYK planes instead is wrong by half the range.
+    Deeper files (16-bit PNG and TIFF) are read as numbers so they keep their bits: PIL would
+    read a 16-bit RGB file as 8-bit.
+    """
     path = Path(path)
     try:
-        if path.suffix.lower() == ".png":
-            pixels = read_png(path)
-            image = pixels.astype(np.float32) / np.float32(np.iinfo(pixels.dtype).max)
-            return _as_rgb_float(image[..., 0] if image.shape[-1] == 1 else image)
+        with PIL.Image.open(path) as image:
+            if _bit_depth(path, image) <= 8:
+                return _as_rgb_float(np.asarray(image.convert("RGB")))
+            if image.format == "PNG":
+                pixels, bits = _read_png(path)
+                return _as_rgb_float(pixels.astype(np.float32) / np.float32(2 ** bits - 1))
         return _as_rgb_float(skimage.io.imread(path))
-    except (OSError, ValueError, png.Error) as err:
+    except (OSError, ValueError, png.Error, PIL.Image.DecompressionBombError) as err:
         raise ValueError(f"cannot read image {path.name!r} in {str(path.parent)!r}: {err}") from err
 
 
@@ -112,7 +132,10 @@ def _skimage_photo(name: str) -> np.ndarray:
 
 
 def _as_rgb_float(image: np.ndarray) -> np.ndarray:
+    """Grey, grey + alpha, RGB or RGBA numbers as (H, W, 3) float32, alpha dropped."""
     image = skimage.util.img_as_float32(image)
+    if image.ndim == 3 and image.shape[-1] in (1, 2):
+        image = image[..., 0]
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     if image.ndim != 3 or image.shape[-1] not in (3, 4):
@@ -120,11 +143,34 @@ def _as_rgb_float(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[..., :3])
 
 
+# PIL modes whose samples are wider than 8 bits (16-bit grey, 32-bit integer or float).
+_DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def _bit_depth(path: Path, image: PIL.Image.Image) -> int:
+    """Bits per sample of an opened file; PIL's mode hides them for 16-bit RGB PNGs and TIFFs."""
+    if image.mode in _DEEP_MODES:
+        return 16
+    if image.format == "PNG":
+        reader = png.Reader(filename=str(path))
+        reader.preamble()
+        return reader.bitdepth
+    if image.format == "TIFF":
+        return int(np.max(image.tag_v2.get(258, 8)))  # BitsPerSample, one per channel
+    return 8
+
+
 def read_png(path: str | Path) -> np.ndarray:
     """An 8- or 16-bit PNG as uint8 or uint16 (H, W, C); pypng, since Pillow reads 16-bit RGB as 8-bit."""
+    return _read_png(path)[0]
+
+
+def _read_png(path: str | Path) -> tuple[np.ndarray, int]:
+    """A PNG's samples and their bit depth (after pypng applies the palette, tRNS and sBIT)."""
     width, height, rows, info = png.Reader(filename=str(path)).asDirect()
     dtype = np.uint16 if info["bitdepth"] > 8 else np.uint8
-    return np.vstack([np.asarray(row, dtype=dtype) for row in rows]).reshape(height, width, info["planes"])
+    pixels = np.vstack([np.asarray(row, dtype=dtype) for row in rows]).reshape(height, width, info["planes"])
+    return pixels, info["bitdepth"]
 
 
 def _opens(path: Path) -> bool:
