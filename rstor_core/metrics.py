@@ -1,5 +1,10 @@
 """Image-quality metrics, batched in torch, per image, data range 1.
 
+LPIPS (Zhang et al. 2018) needs torchvision's ImageNet AlexNet, a download; ST-LPIPS, the
+shift-tolerant LPIPS of Ghildyal & Liu (ECCV 2022), ships its whole network in its wheel, so it
+is the perceptual metric that always works offline. Both run through one forward
+(:func:`_perceptual_distance`), which the tests check against each package's own.
+
 PSNR is torchmetrics' functional one. SSIM is our own few lines: torchmetrics' differs from
 scikit-image's ``structural_similarity(gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False)`` (the SSIM paper's settings, Wang et al. 2004, and the
@@ -60,7 +65,7 @@ def _gaussian_window(device: torch.device) -> torch.Tensor:
     return weights / weights.sum()
 
 
-# --- LPIPS -------------------------------------------------------------------------------------
+# --- LPIPS and ST-LPIPS -------------------------------------------------------------------------
 
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 
@@ -97,14 +102,67 @@ def lpips_model(*, random_backbone: bool = False, device: str = "cpu") -> torch.
 
 
 def lpips_distance(prediction: torch.Tensor, target: torch.Tensor, *, model: torch.nn.Module | None = None) -> torch.Tensor:
-    """LPIPS distance of each image (lower is better): (B,). Images in [0, 1], scaled to LPIPS's [-1, 1]."""
-    _check_pair(prediction, target)
-    model = model or lpips_model(device=str(prediction.device))
+    """LPIPS distance of each image to its target (lower is better): (B,). Images in [0, 1]; a (1, C, H, W)
+    target is compared with every prediction (:func:`_perceptual_distance`)."""
+    _check_pair(prediction, target, one_target=True)
+    return _perceptual_distance(model or lpips_model(device=str(prediction.device)), prediction, target)
+
+
+ST_LPIPS_MIN_SIZE = 21  # below it the last blur-pool's reflection padding exceeds its input
+
+
+@functools.cache
+def st_lpips_model(*, device: str = "cpu") -> torch.nn.Module:
+    """ST-LPIPS (``stlpips-pytorch``, AlexNet, variant ``shift_tolerant``): LPIPS retrained on an AlexNet
+    whose first convolution has stride 1 and whose every downsampling is blur-pooled (anti-aliased), so a
+    shift of a pixel or two barely moves the score (Ghildyal & Liu, ECCV 2022, arXiv:2207.13686).
+
+    Its backbone and linear heads load from the file in the package's wheel; this variant never asks
+    torchvision for weights, so it works offline. Its values are not LPIPS's: compare them only with
+    each other.
+    """
+    from stlpips_pytorch import stlpips  # heavy import (IPython, torchvision), only when ST-LPIPS is asked for
+
+    model = stlpips.LPIPS(net="alex", variant="shift_tolerant", verbose=False)
+    return model.to(device).eval().requires_grad_(False)
+
+
+def st_lpips_distance(prediction: torch.Tensor, target: torch.Tensor, *,
+                      model: torch.nn.Module | None = None) -> torch.Tensor:
+    """ST-LPIPS distance of each image to its target (lower is better): (B,). Images in [0, 1], at least
+    21 x 21; a (1, C, H, W) target is compared with every prediction (:func:`_perceptual_distance`).
+
+    >>> x = torch.rand(2, 3, 32, 32)
+    >>> st_lpips_distance(x, x).tolist()
+    [0.0, 0.0]
+    """
+    _check_pair(prediction, target, one_target=True)
+    if min(prediction.shape[-2:]) < ST_LPIPS_MIN_SIZE:
+        raise ValueError(f"ST-LPIPS needs images of at least {ST_LPIPS_MIN_SIZE} x {ST_LPIPS_MIN_SIZE}, "
+                         f"got {tuple(prediction.shape)}")
+    return _perceptual_distance(model or st_lpips_model(device=str(prediction.device)), prediction, target)
+
+
+def _perceptual_distance(model: torch.nn.Module, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The forward of the ``lpips`` and ``stlpips`` models (v0.1: input scaling, backbone, unit-normalised
+    features, per-layer linear heads, spatial mean, sum over layers), images mapped from [0, 1] to their
+    [-1, 1]. Written out so that a single target's features are computed once, not once per prediction:
+    evaluation compares every restoration of an image with the same clean image, which halves the cost."""
+    def unit_features(images: torch.Tensor) -> list[torch.Tensor]:
+        features = model.net(model.scaling_layer(images.float() * 2 - 1))
+        return [f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10) for f in features]  # the packages' eps
+
     with torch.inference_mode():
-        return model(prediction.float() * 2 - 1, target.float() * 2 - 1).flatten()
+        distance = torch.zeros(len(prediction), 1, 1, 1, device=prediction.device)
+        for head, p, t in zip(model.lins, unit_features(prediction), unit_features(target)):
+            distance = distance + head((p - t) ** 2).mean((2, 3), keepdim=True)
+        return distance.flatten()
 
 
-def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:
-    if prediction.shape != target.shape or prediction.dim() != 4:
-        raise ValueError(f"expected two (B, C, H, W) tensors of one shape, got {tuple(prediction.shape)} "
+def _check_pair(prediction: torch.Tensor, target: torch.Tensor, *, one_target: bool = False) -> None:
+    """Two (B, C, H, W) tensors of one shape; with ``one_target``, a (1, C, H, W) target also."""
+    same = prediction.shape == target.shape or (one_target and target.shape == (1, *prediction.shape[1:]))
+    if not same or prediction.dim() != 4:
+        expected = "a (B, C, H, W) prediction and a target of its shape" + (" or (1, C, H, W)" if one_target else "")
+        raise ValueError(f"expected {expected} (tensors of one shape), got {tuple(prediction.shape)} "
                          f"and {tuple(target.shape)}")

@@ -1,6 +1,8 @@
-"""PSNR and SSIM agree with scikit-image within 1e-3."""
+"""PSNR and SSIM agree with scikit-image within 1e-3; ST-LPIPS with its package's own forward within 1e-6."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +11,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from rstor_core.data import to_tensor
 from rstor_core.deadleaves import dead_leaves
-from rstor_core.metrics import psnr, ssim
+from rstor_core import metrics
+from rstor_core.metrics import psnr, ssim, st_lpips_distance, st_lpips_model
 
 
 @pytest.fixture
@@ -48,3 +51,83 @@ def test_metrics_reject_mismatched_shapes(pair):
         psnr(noisy[:, :, :-1], clean)
     with pytest.raises(ValueError, match="at least 11"):
         ssim(noisy[:, :, :8, :8], clean[:, :, :8, :8])
+
+
+# --- ST-LPIPS ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def uint8_pairs() -> tuple[np.ndarray, np.ndarray]:
+    """Three references and their distorted versions (noise, a one-pixel shift, another image), uint8 H x W x C."""
+    leaves = [(dead_leaves((64, 72), seed) * 255 + 0.5).astype(np.uint8) for seed in range(4)]
+    noise = np.random.default_rng(0).normal(0, 20, leaves[0].shape)
+    distorted = [np.clip(leaves[0] + noise, 0, 255).astype(np.uint8), np.roll(leaves[1], 1, axis=1), leaves[3]]
+    return np.stack(leaves[:3]), np.stack(distorted)
+
+
+def test_st_lpips_agrees_with_the_package_forward_on_a_few_pairs(uint8_pairs):
+    from stlpips_pytorch import stlpips, utils
+
+    references, distorted = uint8_pairs
+    package = stlpips.LPIPS(net="alex", variant="shift_tolerant", verbose=False)  # its README's call, in [-1, 1]
+    with torch.inference_mode():
+        expected = [float(package(utils.im2tensor(d), utils.im2tensor(r))) for d, r in zip(distorted, references)]
+    ours = st_lpips_distance(torch.stack([to_tensor(d / np.float32(255)) for d in distorted]),
+                             torch.stack([to_tensor(r / np.float32(255)) for r in references]))
+    assert ours.shape == (3,)
+    np.testing.assert_allclose(ours.numpy(), expected, rtol=0, atol=1e-6)
+    assert min(expected) > 0.005  # the pairs differ (the shifted one least): agreeing on zeros would prove nothing
+
+
+def test_st_lpips_is_zero_for_identical_images_and_grows_with_noise(pair):
+    noisy, clean = pair  # noise sigma 0.02, 0.1, 0.3 on three dead-leaves images
+    torch.testing.assert_close(st_lpips_distance(clean, clean), torch.zeros(3))
+    one_image = clean[:1].expand_as(clean)
+    growing = st_lpips_distance((one_image + noisy - clean).clamp(0, 1), one_image)
+    assert growing.shape == (3,) and (growing > 0).all() and (growing.diff() > 0).all()
+
+
+def test_st_lpips_compares_one_target_with_every_prediction(pair):
+    noisy, clean = pair
+    torch.testing.assert_close(st_lpips_distance(noisy, clean[:1]),
+                               st_lpips_distance(noisy, clean[:1].expand_as(noisy)))
+
+
+def test_st_lpips_builds_offline_with_every_weight_from_its_wheel(tmp_path, monkeypatch):
+    """No download, and no random weight left behind (the package loads its file with strict=False)."""
+    import socket
+
+    from stlpips_pytorch import stlpips
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("ST-LPIPS tried the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    st_lpips_model.cache_clear()
+    try:
+        state = st_lpips_model().state_dict()
+    finally:
+        st_lpips_model.cache_clear()
+    stored = torch.load(Path(stlpips.__file__).with_name("weights") / "vST0.0" / "alex_shift_tolerant.pth",
+                        map_location="cpu", weights_only=True)
+    for key, value in state.items():  # lins.k is the ModuleList alias of lin<k>
+        torch.testing.assert_close(value, stored[key.replace("lins.", "lin")], rtol=0, atol=0)
+
+
+def test_st_lpips_rejects_images_smaller_than_its_network_needs(pair):
+    noisy, clean = pair
+    with pytest.raises(ValueError, match="at least 21"):
+        st_lpips_distance(noisy[..., :20, :], clean[..., :20, :])
+    with pytest.raises(ValueError, match="one shape"):
+        st_lpips_distance(noisy[:2], clean[:, :, :-1])
+
+
+def test_lpips_through_the_shared_forward_agrees_with_the_package_forward(pair):
+    """LPIPS runs through the same written-out forward as ST-LPIPS (random backbone: no download here)."""
+    noisy, clean = pair
+    model = metrics.lpips_model(random_backbone=True)
+    with torch.inference_mode():
+        expected = model(noisy * 2 - 1, clean * 2 - 1).flatten()
+    torch.testing.assert_close(metrics.lpips_distance(noisy, clean, model=model), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(metrics.lpips_distance(noisy, clean[:1], model=model),
+                               metrics.lpips_distance(noisy, clean[:1].expand_as(noisy), model=model))
