@@ -152,13 +152,17 @@ class DeadLeavesConfig:
     Lengths are in output pixels, angles in degrees.
     """
 
-    n_leaves: int | None = knob(None, ge=1)  # None: 30 x max(size), the original study's count
+    # None: 30 x max(size), the original study's count (246k at the largest size). Each leaf costs a
+    # few hundred bytes of arrays and is painted over its box: 2M is ~1 GB, more only exhausts memory.
+    n_leaves: int | None = knob(None, ge=1, le=2_000_000)
     until_covered: bool = False  # keep drawing leaves until no background shows (exact model)
     alpha: float = knob(3.0, gt=1.0)  # radius law p(r) ~ r^-alpha; 3 is scale invariant (Lee et al.)
     r_min: float = knob(1.0, gt=0.0)
     r_max: float = knob(2000.0, gt=0.0)  # larger than the image, so a few leaves are huge
     ds_factor: int = knob(1, ge=1, le=8)  # render ds_factor x larger, low-pass, decimate (1: aliased)
-    aa_sigma: float | None = knob(None, gt=0.0)  # Gaussian sigma in rendered pixels; None: ds_factor / 2
+    # Gaussian sigma in rendered pixels; None: ds_factor / 2 (<= 4). The filter's kernel is 8 sigma
+    # wide: a sigma of 1e9 allocates gigabytes for an image that 64 already blurs away.
+    aa_sigma: float | None = knob(None, gt=0.0, le=64.0)
     shapes: ShapeWeights = field(default_factory=ShapeWeights)
     appearance: AppearanceWeights = field(default_factory=AppearanceWeights)
     colour: str = knob("uniform", choices=COLOUR_SAMPLERS)
@@ -189,11 +193,13 @@ BLUR_KINDS = ("none", "motion", "small", "mild", "big", "gaussian")  # "motion":
 class NAFNetConfig:
     """NAFNet's size (constructor keywords as the official class); defaults: the quick CPU model."""
 
-    img_channel: int = knob(3, ge=1)
-    width: int = knob(16, ge=1)  # channels at full resolution, doubled at each level (paper: 32 or 64)
-    middle_blk_num: int = knob(1, ge=0)
-    enc_blk_nums: tuple[int, ...] = knob((1, 1, 1), ge=0)  # blocks per encoder level (paper, SIDD: 2, 2, 4, 8)
-    dec_blk_nums: tuple[int, ...] = knob((1, 1, 1), ge=0)
+    # Upper bounds on sizes and counts: weights and activations grow with width² and with the block
+    # count, so a typo (width: 64000) would exhaust memory when the model is built, not fail cleanly.
+    img_channel: int = knob(3, ge=1, le=4)  # the study's images are RGB
+    width: int = knob(16, ge=1, le=1024)  # channels at full resolution, doubled at each level (paper: 32 or 64)
+    middle_blk_num: int = knob(1, ge=0, le=64)  # (paper, SIDD: 12)
+    enc_blk_nums: tuple[int, ...] = knob((1, 1, 1), ge=0, le=64)  # blocks per encoder level (paper, SIDD: 2, 2, 4, 8)
+    dec_blk_nums: tuple[int, ...] = knob((1, 1, 1), ge=0, le=64)
 
     def __post_init__(self) -> None:
         _as_tuples(self, "enc_blk_nums", "dec_blk_nums")
@@ -207,8 +213,8 @@ class NAFNetConfig:
 class UNetConfig:
     """A plain U-Net, the original study's architecture ablation; sized near the quick NAFNet."""
 
-    img_channel: int = knob(3, ge=1)
-    width: int = knob(16, ge=1)
+    img_channel: int = knob(3, ge=1, le=4)  # bounds as NAFNetConfig's: a typo must not exhaust memory
+    width: int = knob(16, ge=1, le=1024)
     levels: int = knob(3, ge=0, le=8)
 
     def __post_init__(self) -> None:
@@ -219,9 +225,9 @@ class UNetConfig:
 class StackedConvConfig:
     """The original study's simplest baseline: ``depth`` 3x3 conv + ReLU layers at full resolution."""
 
-    img_channel: int = knob(3, ge=1)
-    width: int = knob(48, ge=1)
-    depth: int = knob(8, ge=2)
+    img_channel: int = knob(3, ge=1, le=4)  # bounds as NAFNetConfig's: a typo must not exhaust memory
+    width: int = knob(48, ge=1, le=1024)
+    depth: int = knob(8, ge=2, le=256)  # every layer runs at full resolution: time and memory grow with depth
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -258,7 +264,7 @@ class ExperimentConfig:
     blur: str = knob("none", choices=BLUR_KINDS)
     gaussian_sigma: tuple[float, float] = knob((0.5, 3.0), ge=0.0, le=10.0)  # blur "gaussian": sigma range, px
     model: ModelConfig = field(default_factory=ModelConfig)
-    steps: int = knob(1000, ge=1)
+    steps: int = knob(1000, ge=1, le=10_000_000)  # paper: 200k; 10M is weeks on one GPU, more a typo that runs for ever
     batch_size: int = knob(8, ge=1, le=1024)
     lr: float = knob(1e-3, gt=0.0, le=1.0)
     loss: str = knob("mse", choices=("mse", "l1"))
@@ -297,7 +303,10 @@ class DataGenerationConfig:
     seed: int = knob(0, ge=0)
     size: int = knob(256, ge=8, le=8192)  # side of the gallery and spectrum images, pixels
     n_gallery: int = knob(6, ge=1, le=64)
-    n_radii: int = knob(200_000, ge=100)  # radii drawn for the histogram and the KS test
+    # Radii drawn for the histogram and the KS test (paper: 1M). Each costs 8 bytes in several
+    # float64 arrays (uniforms, radii, sort for the KS test): 10M is ~0.3 GB and seconds; 1e14 would
+    # exhaust memory, and the histogram and the KS test stopped changing long before.
+    n_radii: int = knob(200_000, ge=100, le=10_000_000)
     n_spectrum: int = knob(16, ge=1, le=1024)  # dead-leaves images averaged in the spectrum
     natural_images: str = knob("skimage", source=True)  # "skimage" (bundled photos) or a folder of images
     showcase_size: int = knob(192, ge=16, le=2048)  # side of the per-primitive / per-sampler galleries

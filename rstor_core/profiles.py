@@ -36,6 +36,42 @@ class ProfileError(ValueError):
 
 # --- loading ----------------------------------------------------------------------------------
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping, where PyYAML keeps the
+    last silently: a profile with two ``steps:`` would train with whichever came second.
+
+    The check runs on the composed node tree, before ``<<: *anchor`` merges are flattened, so a
+    key that overrides a merged one (the paper profile's experiments) is not a duplicate.
+    """
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _refuse_duplicate_keys(node, "", set())
+        return node
+
+
+def _refuse_duplicate_keys(node: yaml.Node, where: str, seen: set[int]) -> None:
+    if id(node) in seen:  # an alias: checked where its anchor is
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, f"{where}[{i}]", seen)
+    elif isinstance(node, yaml.MappingNode):
+        lines: dict[tuple[str, str], int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                line = key.start_mark.line + 1
+                if (key.tag, key.value) in lines:
+                    place = f"in {where}" if where else "at the top level"
+                    raise yaml.YAMLError(f"duplicate key {key.value!r} {place} (lines {lines[key.tag, key.value]} "
+                                         f"and {line}); YAML would keep only the last, silently")
+                lines[key.tag, key.value] = line
+            name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+            _refuse_duplicate_keys(value, f"{where}.{name}" if where else str(name), seen)
+
+
 def profile_path(name_or_path: str | Path) -> Path:
     """``quick`` -> ``parameters/quick.yaml``; an existing path is returned as is."""
     path = Path(name_or_path)
@@ -55,7 +91,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
         raise ProfileError(f"{path}: no such profile file; known profiles: {known}")
     raw = path.read_bytes()
     try:
-        data = yaml.safe_load(raw) or {}
+        data = yaml.load(raw, Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as err:
         raise ProfileError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(data, dict):

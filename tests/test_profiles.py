@@ -130,3 +130,58 @@ def test_book_cli_rejects_a_device_this_machine_lacks_before_any_work(tmp_path, 
     device = "tpu" if torch.cuda.is_available() else "cuda:3"
     assert main(["book", "--profile", "smoke", "--outputs", str(tmp_path), "--device", device]) == 2
     assert device in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("text, key, lines", [
+    ("data_generation:\n  size: 64\n  seed: 1\n  size: 32\n", "'size' in data_generation", "lines 2 and 4"),
+    ("data_generation:\n  size: 64\ndata_generation:\n  size: 32\n", "'data_generation' at the top level",
+     "lines 1 and 3"),
+    ("experiments:\n  x:\n    model: {nafnet: {width: 8, width: 16}}\n", "'width' in experiments.x.model.nafnet",
+     "lines 3 and 3"),
+])
+def test_a_duplicate_key_is_refused_naming_it_and_its_lines(tmp_path, text, key, lines):
+    """Issue 12, item 10: YAML kept the last of two equal keys silently."""
+    path = _write(tmp_path, text)
+    with pytest.raises(ProfileError, match=f"duplicate key {key}") as err:
+        load_profile(path)
+    assert lines in str(err.value) and str(path) in str(err.value)
+
+
+# Chapter sections that name only experiments ``a`` and ``b``, so a test profile may define just those.
+_USE_A_AND_B = ("denoise_study: {dead_leaves_experiment: a, primitives_experiment: a, natural_experiment: b}\n"
+                "cross_validation: {dead_leaves_experiment: a, natural_experiment: b}\n"
+                "deblur_study: {dead_leaves_experiment: a, natural_experiment: b, gaussian_dead_leaves_experiment: a,"
+                " gaussian_natural_experiment: b}\n")
+
+
+def test_a_merge_key_may_override_what_it_merges(tmp_path):
+    """``<<: *anchor`` then a key of the anchor is an override (the paper profile's experiments), not a duplicate."""
+    path = _write(tmp_path, _USE_A_AND_B + "experiments:\n  a: &base {steps: 10, lr: 0.01}\n  b:\n    <<: *base\n"
+                  "    steps: 20\n")
+    experiments = load_profile(path).experiments
+    assert (experiments["a"].steps, experiments["b"].steps, experiments["b"].lr) == (10, 20, 0.01)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("data_generation:\n  n_radii: 100000000000000\n", "data_generation.n_radii"),
+    ("data_generation:\n  dead_leaves: {n_leaves: 100000000000}\n", "data_generation.dead_leaves.n_leaves"),
+    ("data_generation:\n  dead_leaves: {ds_factor: 2, aa_sigma: 1.0e+9}\n", "data_generation.dead_leaves.aa_sigma"),
+    ("experiments:\n  a: {steps: 100000000000}\n  b: {}\n", "experiments.a.steps"),
+    ("experiments:\n  a: {model: {nafnet: {width: 100000}}}\n  b: {}\n", "experiments.a.model.nafnet.width"),
+    ("experiments:\n  a: {model: {nafnet: {enc_blk_nums: [1, 1, 100000], dec_blk_nums: [1, 1, 1]}}}\n  b: {}\n",
+     "experiments.a.model.nafnet.enc_blk_nums"),
+    ("experiments:\n  a: {model: {stacked_conv: {depth: 100000}}}\n  b: {}\n",
+     "experiments.a.model.stacked_conv.depth"),
+])
+def test_an_absurd_size_or_count_is_refused_naming_the_key(tmp_path, text, key):
+    """Issue 12, item 10: one YAML value must not run for ever or exhaust memory."""
+    with pytest.raises(ProfileError, match="out of range; allowed: .*<= ") as err:
+        load_profile(_write(tmp_path, (_USE_A_AND_B if "experiments" in text else "") + text))
+    assert key in str(err.value)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "parameters").glob("*.yaml")), ids=lambda path: path.stem)
+def test_every_shipped_profile_passes_check_profile_within_the_bounds(path):
+    from rstor_core.__main__ import main
+
+    assert main(["check-profile", str(path)]) == 0
