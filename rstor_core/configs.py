@@ -304,8 +304,8 @@ class DataGenerationConfig:
     size: int = knob(256, ge=8, le=8192)  # side of the gallery and spectrum images, pixels
     n_gallery: int = knob(6, ge=1, le=64)
     # Radii drawn for the histogram and the KS test (paper: 1M). Each costs 8 bytes in several
-    # float64 arrays (uniforms, radii, sort for the KS test): 10M is ~0.3 GB and seconds; 1e14 would
-    # exhaust memory, and the histogram and the KS test stopped changing long before.
+    # float64 arrays (uniforms, radii, the KS test's sort): 10M took ~6 s and ~1 GB at peak on a
+    # 2-core machine; 1e14 would exhaust memory, and the histogram and the KS test stop changing long before.
     n_radii: int = knob(200_000, ge=100, le=10_000_000)
     n_spectrum: int = knob(16, ge=1, le=1024)  # dead-leaves images averaged in the spectrum
     natural_images: str = knob("skimage", source=True)  # "skimage" (bundled photos) or a folder of images
