@@ -19,13 +19,18 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import pickle
+import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
+from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from rstor_core.data import TrainingBatches
@@ -42,6 +47,17 @@ log = logging.getLogger(__name__)
 STATE_FILE, MODEL_FILE, LOG_FILE = "last.opt.pt", "model.pt", "log.csv"
 RETRAIN_DIR = ".retrain"  # where a replacement trains until it is complete (train_experiment)
 LOG_COLUMNS = ("step", "loss", "lr", "val_psnr", "img_per_s")
+LOCK_FILE = ".train.lock"  # held by the one run training a folder (train_experiment); left in place, git-ignored
+RESUME_ADVICE = "rerun with --force (in the book: --fresh) to start this experiment over"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable, refused, foreign, or not fitting its own config.
+
+    One type and one line naming the file, so the CLI prints it and exits 2; torch raises a
+    different type for each kind of damage, and its refusal message advises ``weights_only=False``,
+    which must not reach someone holding an untrusted file.
+    """
 
 
 class TrainingDiverged(RuntimeError):
@@ -136,14 +152,20 @@ class Trainer:
             torch.save(state, tmp)
 
     def load_state(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        if ExperimentConfig(**state["config"]) != self.config:
-            raise ValueError(f"{path} was written by another configuration; use a new folder or --force")
-        self.model.load_state_dict(state["model"])
-        self.optimiser.load_state_dict(state["optimiser"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.step = state["step"]
+        """Resume from ``path``; a damaged state is a :class:`CheckpointError` saying to start over."""
+        state, config = read_checkpoint(path, device=self.device, advice=RESUME_ADVICE,
+                                        keys=("model", "config", "optimiser", "scheduler", "step", "rng"))
+        if config != self.config:
+            raise CheckpointError(f"{path} was written by another configuration; use a new folder or --force")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimiser.load_state_dict(state["optimiser"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"]["torch"])
+        except (RuntimeError, KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{path}: its state does not fit this experiment ({_one_line(err)}); "
+                                  f"{RESUME_ADVICE}") from err
+        self.step = int(state["step"])
 
     def save_model(self, path: Path) -> None:
         """The final weights with the config that rebuilds the network (no optimiser: a few MB)."""
@@ -204,16 +226,60 @@ def validation_input_psnr(config: ExperimentConfig) -> float:
     return float(psnr(degraded, clean).mean())
 
 
+def read_checkpoint(path: str | Path, *, device: torch.device | str | None = "cpu",
+                    keys: tuple[str, ...] = ("model", "config"),
+                    advice: str = "") -> tuple[dict[str, Any], ExperimentConfig]:
+    """A checkpoint's entries and the experiment config stored in it, loaded with ``weights_only=True``.
+
+    Every way a file can fail (cut short, not a torch file, refused by the safe unpickler, written by
+    something else, a config this version cannot rebuild) is one :class:`CheckpointError` on one line
+    naming the file, followed by ``advice`` when given.
+    """
+    path = Path(path)
+    tail = f"; {advice}" if advice else ""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Weights only load failed" not in str(err):
+            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({_one_line(err)}){tail}") from err
+        found = re.search(r"GLOBAL (\S+)", str(err))
+        raise CheckpointError(f"{path}: refused: loading it would call {found.group(1) if found else 'Python code'}"
+                              f", while a checkpoint holds only tensors and plain values; do not trust this file"
+                              f"{tail}") from None
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot be read ({err.strerror or err}){tail}") from err
+    except Exception as err:  # torch raises RuntimeError, KeyError, EOFError ... depending on the damage
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated, or not written by "
+                              f"torch.save: {type(err).__name__}){tail}") from err
+    missing = [key for key in keys if key not in state] if isinstance(state, dict) else list(keys)
+    if missing:
+        found = sorted(map(str, state))[:5] if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"{path}: not an rstor checkpoint: no {', '.join(map(repr, missing))} entry "
+                              f"(it holds {found}){tail}")
+    try:
+        config = ExperimentConfig(**state["config"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: its stored config is not a valid experiment ({_one_line(err)}){tail}") from err
+    return state, config
+
+
 def load_model(path: str | Path, *, device: torch.device | str | None = None) -> torch.nn.Module:
     """Rebuild a trained network from ``model.pt`` (or ``last.opt.pt``), in eval mode, on ``device``
-    (default: :func:`~rstor_core.models.pick_device`, the device training would use)."""
+    (default: :func:`~rstor_core.models.pick_device`, the device training would use).
+
+    A file that is not such a checkpoint raises :class:`CheckpointError` (a ``ValueError``).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train it with `python -m rstor_core train`")
     device = pick_device(device)
-    state = torch.load(path, map_location=device, weights_only=True)
-    model = model_from_config(ExperimentConfig(**state["config"]).model)
-    model.load_state_dict(state["model"])
+    state, config = read_checkpoint(path, device=device)
+    model = model_from_config(config.model)
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise CheckpointError(f"{path}: its weights do not fit the {config.model.name} network its stored config "
+                              f"builds ({_one_line(err)})") from err
     return model.to(device).eval()
 
 
@@ -224,16 +290,50 @@ def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bo
     A trained model is never deleted before its replacement exists: when ``model.pt`` holds another
     configuration, or ``force`` asks for a retraining, the new run trains (and resumes, if killed) in
     ``out_dir/.retrain/`` and its files replace the old ones only once it is complete.
+
+    One run at a time trains a folder: a second one waits for the first (``out_dir/.train.lock``),
+    then finds the model trained and skips. A damaged checkpoint raises :class:`CheckpointError`.
     """
     out_dir = Path(out_dir)
     problems = config.missing_data()
     if problems:
         raise FileNotFoundError(f"cannot train {out_dir.name}: {'; '.join(problems)}")
+    with _one_run_at_a_time(out_dir):
+        return _train_or_skip(config, out_dir, force=force, device=device, progress=progress)
+
+
+@contextmanager
+def _one_run_at_a_time(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir``'s lock while training it; wait, saying so, while another run holds it.
+
+    Waiting rather than failing: a second run (another chapter, another terminal) then reuses the
+    model the first one trains. The OS drops the lock when its process dies, so it never goes stale.
+    Under torchrun only rank 0 takes it: the other ranks wait for rank 0 in the process group anyway.
+    """
+    if os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(out_dir / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning("waiting for another run training %s (it holds %s)", out_dir, lock.lock_file)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _train_or_skip(config: ExperimentConfig, out_dir: Path, *, force: bool, device: torch.device | str | None,
+                   progress: bool) -> Path:
     model_path = out_dir / MODEL_FILE
     replacing = model_path.is_file()
     if replacing and not force:
-        saved = torch.load(model_path, map_location="cpu", weights_only=True)
-        if ExperimentConfig(**saved["config"]) == config:
+        saved, saved_config = read_checkpoint(model_path, keys=("model", "config", "step"),
+                                              advice="rerun with --force (in the book: --fresh) to retrain it")
+        if saved_config == config:
             log.info("%s is already trained (%d steps): skipped", out_dir, saved["step"])
             shutil.rmtree(out_dir / RETRAIN_DIR, ignore_errors=True)  # an abandoned replacement
             return model_path
@@ -262,8 +362,14 @@ def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bo
 
 
 def _resumable(state_path: Path, config: ExperimentConfig) -> bool:
-    """Whether ``state_path`` is an interrupted run of ``config`` (a state of another config is dropped)."""
+    """Whether ``state_path`` is an interrupted run of ``config`` (a state of another config is dropped;
+    a damaged one is a :class:`CheckpointError`, never silently started over)."""
     if not state_path.is_file():
         return True
-    state = torch.load(state_path, map_location="cpu", weights_only=True)
-    return ExperimentConfig(**state["config"]) == config
+    return read_checkpoint(state_path, advice=RESUME_ADVICE)[1] == config
+
+
+def _one_line(err: BaseException, limit: int = 200) -> str:
+    """An exception's text on one line, cut at ``limit`` characters (torch's can run to pages)."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"

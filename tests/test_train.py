@@ -23,8 +23,8 @@ from rstor_core.__main__ import main
 from rstor_core.configs import CHAPTER_SECTIONS, ExperimentConfig, experiment_fields
 from rstor_core.models import StackedConv, UNet
 from rstor_core.profiles import load_profile
-from rstor_core.train import (MODEL_FILE, RETRAIN_DIR, STATE_FILE, Trainer, TrainingDiverged, load_model,
-                              train_experiment)
+from rstor_core.train import (LOCK_FILE, MODEL_FILE, RETRAIN_DIR, STATE_FILE, CheckpointError, Trainer,
+                              TrainingDiverged, load_model, train_experiment)
 
 from conftest import ROOT
 from train_helpers import TINY
@@ -88,7 +88,7 @@ def test_a_run_killed_with_sigkill_and_resumed_ends_with_the_uninterrupted_weigh
 def test_training_writes_checkpoint_model_and_log_and_a_rerun_skips(tmp_path):
     config = ExperimentConfig(**{**TINY, "steps": 4})
     path = train_experiment(config, tmp_path, progress=False)
-    assert {p.name for p in tmp_path.iterdir()} == {STATE_FILE, MODEL_FILE, "log.csv"}
+    assert {p.name for p in tmp_path.iterdir()} == {STATE_FILE, MODEL_FILE, "log.csv", LOCK_FILE}
     assert _logged_steps(tmp_path / "log.csv") == 4
     mtime = path.stat().st_mtime_ns
     train_experiment(config, tmp_path, progress=False)
@@ -160,7 +160,7 @@ def test_a_folder_trained_with_another_config_is_retrained_with_the_new_one(tmp_
     new = ExperimentConfig(**{**TINY, "steps": 5, "lr": 0.01})
     saved = torch.load(train_experiment(new, tmp_path, progress=False), weights_only=True)
     assert ExperimentConfig(**saved["config"]) == new and saved["step"] == 5
-    assert {p.name for p in tmp_path.iterdir()} == {STATE_FILE, MODEL_FILE, "log.csv"}
+    assert {p.name for p in tmp_path.iterdir()} == {STATE_FILE, MODEL_FILE, "log.csv", LOCK_FILE}
 
 
 @pytest.mark.parametrize("force", [False, True], ids=["changed config", "forced retraining"])
@@ -241,3 +241,108 @@ def test_validation_input_psnr_is_the_psnr_of_the_degraded_validation_set():
     assert validation_input_psnr(noisy) == pytest.approx(20 * math.log10(255 / 25), abs=0.3)  # PSNR of AWGN alone
     blurred = dataclasses.replace(noisy, noise=(0.0, 0.0), blur="big")
     assert validation_input_psnr(blurred) < validation_input_psnr(dataclasses.replace(blurred, blur="small"))
+
+
+# --- issue 12, item 11: a checkpoint that cannot be used is one CheckpointError naming the file ---------------
+
+class _Payload:
+    """Unpickling this runs ``print``: what a malicious checkpoint does, and what weights_only loading refuses."""
+
+    def __reduce__(self):
+        return print, ("this checkpoint ran code",)
+
+
+def _truncated(path: Path) -> None:
+    torch.save({"model": {"w": torch.zeros(1000)}, "config": {}}, path)
+    path.write_bytes(path.read_bytes()[:500])
+
+
+def _text(path: Path) -> None:
+    path.write_text("step,loss\n1,0.5\n")
+
+
+def _foreign(path: Path) -> None:
+    torch.save(UNet(width=4, levels=1).state_dict(), path)  # a plain state_dict: no config to rebuild from
+
+
+def _other_architecture(path: Path) -> None:
+    from rstor_core.models import model_from_config
+
+    narrow = ExperimentConfig(**TINY)
+    wide = dataclasses.replace(narrow, model=dataclasses.replace(
+        narrow.model, nafnet=dataclasses.replace(narrow.model.nafnet, width=8)))
+    torch.save({"model": model_from_config(narrow.model).state_dict(), "config": dataclasses.asdict(wide)}, path)
+
+
+def _refused_pickle(path: Path) -> None:
+    torch.save({"model": {}, "config": dataclasses.asdict(ExperimentConfig(**TINY)), "extra": _Payload()}, path)
+
+
+@pytest.mark.parametrize("write, problem", [
+    (_truncated, "not a readable"), (_text, "not a readable"), (_foreign, "not an rstor checkpoint"),
+    (_other_architecture, "do not fit"), (_refused_pickle, "refused"),
+], ids=["truncated", "text", "foreign state_dict", "other architecture", "refused pickle"])
+def test_load_model_raises_one_checkpoint_error_naming_the_file_and_the_problem(tmp_path, write, problem):
+    path = tmp_path / "model.pt"
+    write(path)
+    with pytest.raises(CheckpointError) as caught:
+        load_model(path, device="cpu")
+    message = str(caught.value)
+    assert str(path) in message and problem in message and "\n" not in message, message
+    assert "weights_only=False" not in message and isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize("write", [_truncated, _foreign], ids=["truncated", "foreign"])
+def test_a_corrupt_optimiser_state_on_resume_says_to_rerun_with_force_and_is_kept(tmp_path, write):
+    config = ExperimentConfig(**{**TINY, "steps": 3})
+    write(tmp_path / STATE_FILE)
+    damaged = (tmp_path / STATE_FILE).read_bytes()
+    with pytest.raises(CheckpointError, match=rf"{STATE_FILE}.*--force") as caught:
+        train_experiment(config, tmp_path, progress=False)
+    assert "\n" not in str(caught.value)
+    assert (tmp_path / STATE_FILE).read_bytes() == damaged and not (tmp_path / MODEL_FILE).exists()
+    saved = torch.load(train_experiment(config, tmp_path, force=True, progress=False), weights_only=True)
+    assert saved["step"] == 3
+
+
+# --- issue 12, item 6: one trainer at a time per experiment folder ----------------------------------------------
+
+def test_a_second_trainer_on_the_same_folder_waits_then_skips_the_trained_model(tmp_path, monkeypatch, caplog):
+    import threading
+
+    from rstor_core.data import TrainingBatches
+
+    config = ExperimentConfig(**{**TINY, "steps": 4})
+    mid_run, release = threading.Event(), threading.Event()
+    real_batch = TrainingBatches.batch
+
+    def pausing_at_step_2(self, step):
+        if step == 2 and not release.is_set():
+            mid_run.set()
+            release.wait(timeout=30)
+        return real_batch(self, step)
+
+    monkeypatch.setattr(TrainingBatches, "batch", pausing_at_step_2)
+    results, errors = [], []
+
+    def train():
+        try:
+            results.append(train_experiment(config, tmp_path, device="cpu", progress=False))
+        except BaseException as err:  # reported below, not lost in the thread
+            errors.append(err)
+
+    first, second = threading.Thread(target=train), threading.Thread(target=train)
+    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+        first.start()
+        assert mid_run.wait(timeout=30)
+        second.start()
+        deadline = time.time() + 10
+        while "waiting for another run" not in caplog.text and time.time() < deadline:
+            time.sleep(0.02)
+        release.set()
+        first.join(timeout=60)
+        second.join(timeout=60)
+    assert not errors, errors
+    assert f"waiting for another run training {tmp_path}" in caplog.text and "already trained" in caplog.text
+    with (tmp_path / "log.csv").open() as file:
+        assert [int(row["step"]) for row in csv.DictReader(file)] == [1, 2, 3, 4]
