@@ -8,27 +8,64 @@
         [--device cpu]
     python -m rstor_core deadleaves save --n 1000 --size 256 --out DIR [--profile quick | --params FILE]
 
-Exit codes: 0 done, 1 a chapter or the book build failed, 2 bad input (profile, chapter name);
-bad input is rejected before anything is written.
+Options are held to the bounds the profiles declare (:func:`rstor_core.configs.knob`), and every
+path is checked before any work, so bad input is one ``error:`` line, exit 2, and nothing written.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
+import os
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
+from rstor_core.configs import (BANK_SIZE, ConfigError, DataGenerationConfig, DeadLeavesConfig, DeblurStudyConfig,
+                                DenoiseStudyConfig, ExperimentConfig)
 from rstor_core.profiles import ProfileError, load_profile
+
+EXIT_CODES = """exit codes:
+  0    done
+  1    a run failed: a chapter, the book build, or a training that diverged
+  2    bad input (profile, option, path, checkpoint, images): one error line, nothing written
+  130  interrupted (Ctrl-C)"""
+# Bytes per rendered pixel while one dead-leaves image is painted and finished: the int32 leaf index,
+# the float64 RGB shading and its low-pass copy (rstor_core.deadleaves._finish); tracemalloc measured
+# 48-61 at 256-512 px. No config bounds memory, so `deadleaves save` compares this with the machine's.
+RENDER_BYTES_PER_PIXEL = 64
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rstor_core", description=__doc__.split("\n")[0])
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return _run(args)
+    except (ProfileError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rstor_core", description=__doc__.split("\n")[0],
+                                     epilog=EXIT_CODES, formatter_class=_Help)
     commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check-profile", help="validate a profile and exit")
+
+    def command(group: Any, name: str, summary: str, details: str) -> argparse.ArgumentParser:
+        return group.add_parser(name, help=summary, description=f"{summary}.\n\n{details}", epilog=EXIT_CODES,
+                                formatter_class=_Help)
+
+    check = command(commands, "check-profile", "Validate a profile and exit",
+                    "Reports unknown keys, wrong types and out-of-range values with the file and the key;\n"
+                    "prints the profile's sha256 when it is valid. Writes nothing.")
     check.add_argument("file", help="a profile file or name (parameters/<name>.yaml)")
-    book = commands.add_parser("book", help="run the chapters with papermill, then build the HTML book")
+    book = command(commands, "book", "Run the chapters with papermill, then build the HTML book",
+                   "Writes OUTPUTS/<profile>/notebooks (the executed chapters), <profile>/figures,\n"
+                   "<profile>/tables and <profile>/manifest.json, then _build/html/index.html. Chapters that\n"
+                   "train reuse the saved weights in <profile>/checkpoints unless --fresh.")
     book.add_argument("--profile", default="quick", help="profile name or file (default: quick)")
     book.add_argument("--chapters", nargs="+", metavar="NN", help="only these chapters, e.g. 01 03")
     book.add_argument("--fresh", action="store_true", help="retrain instead of reusing saved weights")
@@ -36,18 +73,28 @@ def main(argv: list[str] | None = None) -> int:
     book.add_argument("--outputs", type=Path, default=Path("outputs"), help="outputs root (default: outputs)")
     book.add_argument("--device", help="cpu, cuda, cuda:1 ... for training and evaluation "
                       "(default: cuda when available)")
-    train = commands.add_parser("train", help="train one experiment of a profile (skipped when already trained)")
+    train = command(commands, "train", "Train one experiment of a profile",
+                    "Writes OUTPUTS/<profile>/checkpoints/<experiment>/: model.pt (the weights the chapters\n"
+                    "and infer load), last.opt.pt (the resumable state) and log.csv. Skipped when already\n"
+                    "trained; an interrupted run resumes from last.opt.pt; --force starts over (the old\n"
+                    "model stays until the new one is complete).")
     train.add_argument("--profile", default="quick", help="profile name or file (default: quick)")
     train.add_argument("--experiment", required=True, help="a name under the profile's experiments section")
     train.add_argument("--force", action="store_true", help="start over even if trained or interrupted")
     train.add_argument("--outputs", type=Path, default=Path("outputs"), help="outputs root (default: outputs)")
     train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    infer = commands.add_parser("infer", help="evaluate checkpoints on a folder of images (tidy CSV)")
+    infer = command(commands, "infer", "Evaluate checkpoints on a folder of images",
+                    "Writes one CSV row per model, image, degradation and size to --out (PSNR, SSIM, LPIPS;\n"
+                    "model 'input' is the degraded input), and PNGs to --save-images if given. Each model\n"
+                    "is named by its folder, with parent folders added where two would share a name.\n"
+                    "--sigmas or --blur is required (or both). Blur banks of {bank_size} fixed kernels each:\n"
+                    "{banks}.")
     infer.add_argument("--checkpoints", nargs="+", type=Path, required=True, help="model.pt files")
     infer.add_argument("--images", required=True, help="a folder of images, or 'skimage' (its test split)")
     infer.add_argument("--sizes", default="", help="centre-crop sides, comma-separated (default: whole images)")
     infer.add_argument("--sigmas", default="", help="AWGN sigmas in /255, comma-separated")
-    infer.add_argument("--blur", nargs="*", default=[], help="bank kernels: small:0-7 big:3 mild")
+    infer.add_argument("--blur", nargs="*", default=[], metavar="BANK:INDICES",
+                       help="bank kernels, e.g. small:0-7 big:3 mild (a bank alone: all its kernels)")
     infer.add_argument("--blur-sigma", type=float, default=0.0, help="noise added after each blur, /255")
     infer.add_argument("--n", type=int, default=None, help="first N images only")
     infer.add_argument("--seed", type=int, default=0)
@@ -55,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     infer.add_argument("--save-images", type=Path, help="also write degraded inputs and outputs as PNGs here")
     infer.add_argument("--no-lpips", action="store_true", help="leave LPIPS out (NaN column)")
     infer.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    dead = commands.add_parser("deadleaves", help="dead-leaves datasets").add_subparsers(dest="action", required=True)
-    save = dead.add_parser("save", help="write a seeded set of dead-leaves PNGs (resumable)")
+    dead = commands.add_parser("deadleaves", help="dead-leaves datasets", epilog=EXIT_CODES, formatter_class=_Help)
+    save = command(dead.add_subparsers(dest="action", required=True), "save",
+                   "Write a seeded set of dead-leaves PNGs",
+                   "Writes 000000.png, 000001.png ... and params.json (what made the set) into --out. A rerun\n"
+                   "resumes; a folder holding another set, or files this command did not write, is refused.")
     save.add_argument("--n", type=int, required=True, help="number of images")
     save.add_argument("--size", type=int, required=True, help="image side, pixels")
     save.add_argument("--out", type=Path, required=True, help="output folder")
@@ -65,18 +115,37 @@ def main(argv: list[str] | None = None) -> int:
     source = save.add_mutually_exclusive_group()
     source.add_argument("--profile", help="take data_generation.dead_leaves of this profile")
     source.add_argument("--params", type=Path, help="JSON of DeadLeavesConfig fields (or a params.json written before)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return parser
 
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of descriptions and epilogs, and fills in ``{banks}`` only when help is
+    printed: the bank names live in :mod:`rstor_core.degrade`, whose torch import every command would
+    otherwise pay."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return super()._fill_text(_with_bank_names(text), width, indent)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        return _with_bank_names(super()._get_help_string(action) or "")
+
+
+def _with_bank_names(text: str) -> str:
+    if "{banks}" not in text:
+        return text
+    from rstor_core.degrade import BANKS, FAMILIES
+
+    motion = [b for b in BANKS if b in FAMILIES]
+    banks = f"{', '.join(motion)} (motion blur) and {', '.join(b for b in BANKS if b not in motion)}"
+    return text.replace("{banks}", banks).replace("{bank_size}", str(BANK_SIZE))
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "deadleaves":
         return _save_dead_leaves(args)
     if args.command == "infer":
         return _infer(args)
-    try:
-        profile = load_profile(args.file if args.command == "check-profile" else args.profile)
-    except ProfileError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    profile = load_profile(args.file if args.command == "check-profile" else args.profile)
     if args.command == "check-profile":
         print(f"{profile.path}: ok (sha256 {profile.sha256[:12]})")
         return 0
@@ -85,15 +154,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from rstor_core.book import run_book, select_chapters, toc_chapters
 
-    try:
-        select_chapters(toc_chapters(), args.chapters)
-        if args.device is not None:
-            from rstor_core.models import pick_device
+    select_chapters(toc_chapters(), args.chapters)
+    _check_writable(args.outputs, "--outputs")
+    if args.device is not None:
+        from rstor_core.models import pick_device
 
-            pick_device(args.device)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        pick_device(args.device)
     try:
         run_book(profile, chapters=args.chapters, outputs_root=args.outputs, fresh=args.fresh,
                  build=not args.no_build, device=args.device)
@@ -105,22 +171,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(profile, args: argparse.Namespace) -> int:
     if args.experiment not in profile.experiments:
-        print(f"error: {profile.path}: no experiment {args.experiment!r}; available: {sorted(profile.experiments)}",
-              file=sys.stderr)
-        return 2
+        raise ValueError(f"{profile.path}: no experiment {args.experiment!r}; available: {sorted(profile.experiments)}")
     from rstor_core.models import pick_device
     from rstor_core.train import TrainingDiverged, train_experiment
 
     config = profile.experiments[args.experiment]
-    problems = [f"{profile.path}: experiments.{args.experiment}.{p}" for p in config.missing_data()]
-    try:
-        device = pick_device(args.device)
-    except ValueError as err:
-        problems.append(str(err))
+    where = f"{profile.path}: experiments.{args.experiment}"
+    problems = [f"{where}.{p}" for p in config.missing_data()] or _unreadable_images(config, where)
     if problems:
-        print("error: " + "\nerror: ".join(problems), file=sys.stderr)
-        return 2
+        raise ValueError("\nerror: ".join(problems))
+    device = pick_device(args.device)
     out_dir = args.outputs / profile.name / "checkpoints" / args.experiment
+    _check_writable(out_dir, "--outputs")
     try:
         path = train_experiment(config, out_dir, force=args.force, device=device)
     except TrainingDiverged as err:
@@ -130,31 +192,55 @@ def _train(profile, args: argparse.Namespace) -> int:
     return 0
 
 
+def _unreadable_images(config: ExperimentConfig, where: str) -> list[str]:
+    """Why an image folder ``config`` trains from holds no readable image (``missing_data`` covers the
+    missing ones): checked before training creates its folder, not when the data pipeline opens it."""
+    from rstor_core.photos import ImageFolder
+
+    folders = {"natural_images": config.natural_images} if config.data == "natural" else {}
+    if config.dead_leaves.colour == "natural":
+        folders["dead_leaves.palette"] = config.dead_leaves.palette
+    problems = []
+    for key, folder in folders.items():
+        if folder != "skimage":
+            try:
+                ImageFolder(folder)
+            except (ValueError, FileNotFoundError) as err:
+                problems.append(f"{where}.{key}: {err}")
+    return problems
+
+
 def _infer(args: argparse.Namespace) -> int:
-    from rstor_core.photos import test_photos
-    from rstor_core.evaluate import degradation_grid, evaluate
+    from rstor_core.evaluate import degradation_grid, evaluate, model_names
     from rstor_core.files import save_table
     from rstor_core.models import pick_device
+    from rstor_core.photos import test_photos
     from rstor_core.train import load_model
 
-    try:
-        sizes = [int(s) for s in args.sizes.split(",") if s] or [None]
-        sigmas = [float(s) for s in args.sigmas.split(",") if s]
-        if any(s is not None and s < 16 for s in sizes) or any(s < 0 for s in sigmas):
-            raise ValueError(f"sizes must be >= 16 and sigmas >= 0, got {args.sizes!r} and {args.sigmas!r}")
-        grid = degradation_grid(sigmas, args.blur, blur_sigma=args.blur_sigma)
-        missing = [str(p) for p in args.checkpoints if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(f"checkpoint(s) not found: {missing}")
-        device = pick_device(args.device)
-        images = test_photos(args.images)
-        models = {(p.parent.name if p.name == "model.pt" else p.stem): load_model(p, device=device)
-                  for p in args.checkpoints}
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    table = evaluate(models, images, grid, sizes=sizes, n_images=args.n, seed=args.seed, device=device,
-                     test_set=Path(args.images).name, lpips=not args.no_lpips, save_images=args.save_images)
+    sizes, sigmas = _numbers("--sizes", args.sizes, int), _numbers("--sigmas", args.sigmas, float)
+    for raw, size in sizes:
+        _bounded("--sizes", raw, DenoiseStudyConfig, eval_size=size)
+    for raw, sigma in sigmas:
+        _bounded("--sigmas", raw, ExperimentConfig, noise=(sigma, sigma))
+    _bounded("--blur-sigma", args.blur_sigma, DeblurStudyConfig, sigma=args.blur_sigma)
+    _bounded("--n", args.n, DenoiseStudyConfig, n_images=args.n)
+    _bounded("--seed", args.seed, DenoiseStudyConfig, seed=args.seed)
+    grid = degradation_grid([sigma for _, sigma in sigmas], args.blur, blur_sigma=args.blur_sigma)
+    if args.out.is_dir():
+        raise ValueError(f"--out {str(args.out)!r} is a folder; give the CSV file to write")
+    _check_writable(args.out.parent, "--out")
+    if args.save_images is not None:
+        _check_writable(args.save_images, "--save-images")
+    missing = [str(p) for p in args.checkpoints if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"checkpoint(s) not found: {missing}")
+    names = model_names(args.checkpoints)
+    device = pick_device(args.device)
+    images = test_photos(args.images)
+    models = {name: load_model(p, device=device) for name, p in zip(names, args.checkpoints)}
+    table = evaluate(models, images, grid, sizes=[size for _, size in sizes] or [None], n_images=args.n,
+                     seed=args.seed, device=device, test_set=Path(args.images).name, lpips=not args.no_lpips,
+                     save_images=args.save_images)
     save_table(table, args.out)
     print(table.groupby(["model", "degradation"])[["psnr", "ssim", "lpips"]].mean().round(3).to_string())
     print(f"{len(table)} rows -> {args.out}")
@@ -163,23 +249,87 @@ def _infer(args: argparse.Namespace) -> int:
 
 def _save_dead_leaves(args: argparse.Namespace) -> int:
     from rstor_core.data import save_dead_leaves
-    from rstor_core.deadleaves import DeadLeavesConfig
 
-    try:
-        if args.profile:
-            params = load_profile(args.profile).data_generation.dead_leaves
-        elif args.params:
-            fields = json.loads(args.params.read_text())
-            params = DeadLeavesConfig(**fields.get("params", fields))
-        else:
-            params = DeadLeavesConfig()
-        if args.n < 1 or args.size < 1:
-            raise ValueError(f"--n and --size must be >= 1, got {args.n} and {args.size}")
-        save_dead_leaves(args.out, args.n, args.size, params, seed=args.seed, bits=args.bits)
-    except (ProfileError, ValueError, TypeError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.profile:
+        params = load_profile(args.profile).data_generation.dead_leaves
+    elif args.params:
+        params = _dead_leaves_params(args.params)
+    else:
+        params = DeadLeavesConfig()
+    if args.n < 1:
+        raise ValueError(f"--n {args.n}: expected a number of images >= 1")
+    _bounded("--size", args.size, DataGenerationConfig, size=args.size)
+    _bounded("--seed", args.seed, DataGenerationConfig, seed=args.seed)
+    needed, available = (args.size * params.ds_factor) ** 2 * RENDER_BYTES_PER_PIXEL, _physical_memory()
+    if available is not None and needed > available:
+        raise ValueError(f"--size {args.size} (rendered at {args.size * params.ds_factor} px, ds_factor "
+                         f"{params.ds_factor}) needs about {needed / 2**30:.1f} GiB of memory per image; this "
+                         f"machine has {available / 2**30:.1f} GiB")
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {str(args.out)!r} is a file; give a folder")
+    _check_writable(args.out, "--out")
+    save_dead_leaves(args.out, args.n, args.size, params, seed=args.seed, bits=args.bits)
     return 0
+
+
+def _dead_leaves_params(path: Path) -> DeadLeavesConfig:
+    """The DeadLeavesConfig of a ``--params`` JSON file of its fields (or of a params.json's ``params``)."""
+    try:
+        fields = json.loads(path.read_text())
+    except OSError as err:
+        raise ValueError(f"--params {str(path)!r}: cannot read it ({err.strerror})") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--params {str(path)!r}: not JSON ({err})") from None
+    fields = fields.get("params", fields) if isinstance(fields, dict) else fields
+    if not isinstance(fields, dict):
+        raise ValueError(f"--params {str(path)!r}: expected a JSON object of DeadLeavesConfig fields, got "
+                         f"{type(fields).__name__}")
+    try:
+        return DeadLeavesConfig(**fields)
+    except TypeError as err:  # an unknown field, or a value of the wrong type
+        allowed = [f.name for f in dataclasses.fields(DeadLeavesConfig)]
+        raise ValueError(f"--params {str(path)!r}: {err}; fields: {allowed}") from None
+
+
+def _numbers(option: str, text: str, kind: type) -> list[tuple[str, Any]]:
+    """``(as given, value)`` for each entry of a comma-separated option."""
+    entries = [s.strip() for s in text.split(",") if s.strip()]
+    try:
+        return [(s, kind(s)) for s in entries]
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: expected comma-separated {kind.__name__} values") from None
+
+
+def _bounded(option: str, given: Any, config: type, **fields: Any) -> None:
+    """Refuse ``given`` (the value of ``option``) unless ``config(**fields)`` accepts it: the command line
+    holds its options to the bounds the profiles declare (:func:`rstor_core.configs.knob`)."""
+    try:
+        config(**fields)
+    except ConfigError as err:
+        raise ValueError(f"{option} {given}: {err.message}") from None
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Refuse, before any work, a ``path`` that cannot be created or written: a temporary file is made and
+    dropped in the nearest folder that exists (mode bits alone mislead: root ignores them, and a read-only
+    mount or /proc refuses root too)."""
+    path = Path(os.path.abspath(path))
+    folder = next(p for p in (path, *path.parents) if p.exists())
+    if not folder.is_dir():
+        raise ValueError(f"{option} {str(path)!r}: {str(folder)!r} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ValueError(f"{option} {str(path)!r}: cannot write into {str(folder)!r} ({err.strerror})") from None
+
+
+def _physical_memory() -> int | None:
+    """Bytes of physical memory (None where the OS does not say): what no image may need more of."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _main_or_interrupted(argv: list[str] | None = None) -> int:

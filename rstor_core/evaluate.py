@@ -10,7 +10,8 @@ infer`` is the command-line twin (the original study's ``infer.py``) on any fold
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import os
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from rstor_core.metrics import ALEXNET_URL, LPIPSWeightsMissing, lpips_distance,
 from rstor_core.models import pick_device, restore
 from rstor_core.photos import centre_crop
 from rstor_core.rng import stream_seed
+from rstor_core.train import MODEL_FILE
 
 log = logging.getLogger(__name__)
 INPUT = "input"  # the model name of the degraded input's rows
@@ -78,6 +80,10 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
     (default: :func:`~rstor_core.models.pick_device`); each network runs on its own device
     (:func:`~rstor_core.models.restore`).
     """
+    clashes = sorted({INPUT, *(classical or {})} & set(models))
+    if clashes:
+        raise ValueError(f"model name(s) {clashes} clash with the degraded input's rows ({INPUT!r}) or a classical "
+                         "method: their rows would merge; rename the model(s)")
     names = list(images)[:n_images]
     if not names:
         raise ValueError("no test image")
@@ -127,6 +133,35 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
                                       f"{degradation.name.replace(', ', '_').replace(':', '-')}_{method}.png")
                 bar.update(len(degradations))
     return pd.DataFrame(rows)
+
+
+def model_names(checkpoints: Sequence[str | Path], *, reserved: Collection[str] = (INPUT,)) -> list[str]:
+    """The ``model`` column's name of each checkpoint file: its folder for ``.../NAME/model.pt`` (else its
+    stem), lengthened by parent folders (``a/net``, ``b/net``) until no other checkpoint and no
+    ``reserved`` name (:data:`INPUT`) shares it, so two runs are never merged nor one dropped.
+
+    >>> model_names(["a/net/model.pt", "b/net/model.pt", "solo/model.pt", "runs/input/model.pt"])
+    ['a/net', 'b/net', 'solo', 'runs/input']
+    """
+    keys = [_path_parts(Path(p)) for p in checkpoints]
+    names = []
+    for path, parts in zip(checkpoints, keys):
+        others = [k for k in keys if k is not parts]
+        if parts in others:
+            raise ValueError(f"checkpoint {str(path)!r} is given twice")
+        name = next(("/".join(parts[-n:]) for n in range(1, len(parts) + 1)
+                     if "/".join(parts[-n:]) not in reserved and all(k[-n:] != parts[-n:] for k in others)), None)
+        if name is None:
+            raise ValueError(f"checkpoint {str(path)!r} would be named {'/'.join(parts)!r}, a reserved name "
+                             f"({sorted(reserved)}): move it into another folder")
+        names.append(name)
+    return names
+
+
+def _path_parts(path: Path) -> list[str]:
+    """The folders (from the root, ``..`` resolved without following links) and name a checkpoint is known by."""
+    path = Path(os.path.abspath(path))
+    return [*path.parent.parts[1:], *([] if path.name == MODEL_FILE else [path.stem])]
 
 
 def bm3d_denoiser(sigmas: Sequence[float] | None = None) -> Classical:

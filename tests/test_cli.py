@@ -1,0 +1,245 @@
+"""The command line as a careful user meets it (issue 12): unique model names, the profiles' bounds,
+one-line errors with exit 2 before anything is written, and help that says what each command does."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import rstor_core.__main__ as cli
+from rstor_core.__main__ import main
+from rstor_core.degrade import BANKS
+from rstor_core.evaluate import INPUT, Degradation, evaluate
+from train_helpers import TINY
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A tiny trained model.pt (two steps), copied wherever a test needs one."""
+    from rstor_core.configs import ExperimentConfig
+    from rstor_core.train import train_experiment
+
+    out = tmp_path_factory.mktemp("trained") / "tiny"
+    return train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), out, device="cpu", progress=False)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path) -> Path:
+    """A folder this process cannot write into: mode 555, or for root (who ignores modes) one under /proc."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read_only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+    elif Path("/proc/self").is_dir():
+        yield Path("/proc/rstor-read-only")
+    else:
+        pytest.skip("running as root without /proc: no folder is read-only here")
+
+
+def place(checkpoint: Path, *parts: str) -> Path:
+    """A copy of ``checkpoint`` at ``parts`` (e.g. tmp_path, "a", "net", "model.pt")."""
+    path = Path(*parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(checkpoint, path)
+    return path
+
+
+def infer(checkpoints: list[Path], out: Path, *options: str) -> int:
+    return main(["infer", "--checkpoints", *map(str, checkpoints), "--images", "skimage", "--sizes", "32",
+                 "--sigmas", "5", "--n", "1", "--no-lpips", "--device", "cpu", "--out", str(out), *options])
+
+
+def one_error_line(err: str) -> str:
+    """The single ``error:`` line of stderr (no traceback, no second error)."""
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+# --- item 7: every checkpoint gets its own row name -----------------------------------------------
+
+def test_checkpoints_in_folders_of_one_name_are_told_apart_by_their_parent_folders(checkpoint, tmp_path):
+    a, b = place(checkpoint, tmp_path, "a", "net", "model.pt"), place(checkpoint, tmp_path, "b", "net", "model.pt")
+    assert infer([a, b], tmp_path / "r.csv") == 0
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert table.model.value_counts().to_dict() == {INPUT: 1, "a/net": 1, "b/net": 1}
+
+
+def test_a_checkpoint_folder_named_input_is_not_merged_into_the_degraded_input_rows(checkpoint, tmp_path):
+    ours = place(checkpoint, tmp_path, "runs", "input", "model.pt")
+    assert infer([ours], tmp_path / "r.csv") == 0
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert table.model.value_counts().to_dict() == {INPUT: 1, "runs/input": 1}
+
+
+def test_model_names_take_the_shortest_path_suffix_that_tells_checkpoints_apart():
+    from rstor_core.evaluate import model_names
+
+    paths = [Path("x/a/net/model.pt"), Path("y/a/net/model.pt"), Path("b/net/model.pt"), Path("c/solo/model.pt"),
+             Path("c/other.pt")]
+    assert model_names(paths) == ["x/a/net", "y/a/net", "b/net", "solo", "other"]
+
+
+def test_the_same_checkpoint_given_twice_is_refused_naming_it(checkpoint, tmp_path, capsys):
+    assert infer([checkpoint, checkpoint], tmp_path / "r.csv") == 2
+    assert str(checkpoint) in one_error_line(capsys.readouterr().err) and not (tmp_path / "r.csv").exists()
+
+
+def test_evaluate_refuses_a_model_named_like_the_degraded_input_rows():
+    images = {"grey": np.full((16, 16, 3), 0.5, dtype=np.float32)}
+    with pytest.raises(ValueError, match="'input'"):
+        evaluate({INPUT: torch.nn.Identity()}, images, [Degradation("", 5.0)], lpips=False, progress=False)
+
+
+# --- item 10: the profiles' bounds, before any work -------------------------------------------------
+
+@pytest.mark.parametrize("option, value", [("--n", "-1"), ("--n", "0"), ("--sigmas", "nan"), ("--sigmas", "1e6"),
+                                           ("--sizes", "8"), ("--seed", "-1")])
+def test_infer_rejects_an_out_of_range_option_naming_it_before_writing(checkpoint, tmp_path, capsys, option, value):
+    assert infer([checkpoint], tmp_path / "r.csv", option, value) == 2
+    error = one_error_line(capsys.readouterr().err)
+    assert option in error and value in error and not (tmp_path / "r.csv").exists()
+
+
+def test_infer_rejects_a_negative_noise_after_blur(checkpoint, tmp_path, capsys):
+    assert infer([checkpoint], tmp_path / "r.csv", "--blur", "small:0", "--blur-sigma", "-5") == 2
+    error = one_error_line(capsys.readouterr().err)
+    assert "--blur-sigma" in error and "-5" in error and not (tmp_path / "r.csv").exists()
+
+
+def test_infer_rejects_a_crop_larger_than_every_test_image(checkpoint, tmp_path, capsys):
+    assert infer([checkpoint], tmp_path / "r.csv", "--sizes", "100000") == 2
+    assert "100000" in one_error_line(capsys.readouterr().err) and not (tmp_path / "r.csv").exists()
+
+
+def save(out: Path, *options: str) -> int:
+    return main(["deadleaves", "save", "--out", str(out), *options])
+
+
+@pytest.mark.parametrize("option, value", [("--size", "1"), ("--size", "100000"), ("--n", "-1"), ("--seed", "-1")])
+def test_deadleaves_save_rejects_an_out_of_range_option_naming_it_before_writing(tmp_path, capsys, option, value):
+    options = {"--n": "2", "--size": "16", option: value}
+    assert save(tmp_path / "set", *[x for pair in options.items() for x in pair]) == 2
+    error = one_error_line(capsys.readouterr().err)
+    assert option in error and value in error and not (tmp_path / "set").exists()
+
+
+def test_deadleaves_save_refuses_an_image_that_would_not_fit_in_memory(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "_physical_memory", lambda: 2**20)
+    assert save(tmp_path / "set", "--n", "1", "--size", "256") == 2
+    assert "memory" in one_error_line(capsys.readouterr().err) and not (tmp_path / "set").exists()
+
+
+def test_deadleaves_save_rejects_params_that_are_not_a_json_object(tmp_path, capsys):
+    params = tmp_path / "params.json"
+    params.write_text("[1, 2]")
+    assert save(tmp_path / "set", "--n", "1", "--size", "16", "--params", str(params)) == 2
+    assert "JSON object" in one_error_line(capsys.readouterr().err) and not (tmp_path / "set").exists()
+
+
+def test_deadleaves_save_rejects_params_with_an_unknown_field_naming_it(tmp_path, capsys):
+    params = tmp_path / "params.json"
+    params.write_text('{"alphaa": 3}')
+    assert save(tmp_path / "set", "--n", "1", "--size", "16", "--params", str(params)) == 2
+    assert "alphaa" in one_error_line(capsys.readouterr().err) and not (tmp_path / "set").exists()
+
+
+# --- item 11: one line and exit 2 instead of a traceback, checked before the work --------------------
+
+def test_infer_rejects_a_text_file_named_model_pt_in_one_line(tmp_path, capsys):
+    fake = tmp_path / "run" / "model.pt"
+    fake.parent.mkdir()
+    fake.write_text("not a checkpoint\n")
+    assert infer([fake], tmp_path / "r.csv") == 2
+    assert str(fake) in one_error_line(capsys.readouterr().err) and not (tmp_path / "r.csv").exists()
+
+
+def test_infer_rejects_a_truncated_checkpoint_in_one_line(checkpoint, tmp_path, capsys):
+    cut = tmp_path / "run" / "model.pt"
+    cut.parent.mkdir()
+    cut.write_bytes(checkpoint.read_bytes()[:1000])
+    assert infer([cut], tmp_path / "r.csv") == 2
+    assert str(cut) in one_error_line(capsys.readouterr().err) and not (tmp_path / "r.csv").exists()
+
+
+def test_infer_refuses_an_out_that_is_a_folder_before_evaluating(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("rstor_core.evaluate.evaluate", lambda *a, **k: pytest.fail("evaluated before refusing"))
+    assert infer([checkpoint], tmp_path) == 2
+    assert str(tmp_path) in one_error_line(capsys.readouterr().err)
+
+
+def test_infer_refuses_an_out_in_a_read_only_folder(checkpoint, read_only_folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("rstor_core.evaluate.evaluate", lambda *a, **k: pytest.fail("evaluated before refusing"))
+    assert infer([checkpoint], read_only_folder / "r.csv") == 2
+    assert str(read_only_folder) in one_error_line(capsys.readouterr().err)
+
+
+def test_deadleaves_save_refuses_a_read_only_folder(read_only_folder, capsys):
+    assert save(read_only_folder / "set", "--n", "1", "--size", "16") == 2
+    assert str(read_only_folder) in one_error_line(capsys.readouterr().err)
+
+
+def profile_with(tmp_path: Path, **experiment) -> Path:
+    """A profile whose one experiment, ``run`` (which every chapter names), is the tiny config with
+    ``experiment`` on top."""
+    import yaml
+
+    from rstor_core.configs import CHAPTER_SECTIONS, experiment_fields
+
+    chapters = {key: dict.fromkeys(experiment_fields(section()), "run") for key, section in CHAPTER_SECTIONS.values()}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump({**chapters, "experiments": {"run": {**TINY, **experiment}}}))
+    return path
+
+
+def test_train_rejects_an_image_folder_with_no_readable_image_before_training(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "broken.png").write_bytes(b"not a png")
+    profile = profile_with(tmp_path, data="natural", natural_images=str(folder))
+    assert main(["train", "--profile", str(profile), "--experiment", "run", "--outputs", str(tmp_path / "out")]) == 2
+    assert str(folder) in one_error_line(capsys.readouterr().err) and not (tmp_path / "out").exists()
+
+
+def test_train_refuses_a_read_only_outputs_folder_before_training(tmp_path, read_only_folder, capsys):
+    profile = profile_with(tmp_path)
+    assert main(["train", "--profile", str(profile), "--experiment", "run", "--outputs", str(read_only_folder)]) == 2
+    assert str(read_only_folder) in one_error_line(capsys.readouterr().err)
+
+
+# --- item 13: help a person can act on -----------------------------------------------------------
+
+def help_text(capsys, *command: str) -> str:
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--help"])
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [("check-profile",), ("book",), ("train",), ("infer",), ("deadleaves", "save")])
+def test_every_command_help_lists_the_exit_codes(capsys, command):
+    text = " ".join(help_text(capsys, *command).split())
+    assert all(f"{code} " in text for code in (0, 1, 2, 130)) and "exit codes" in text
+
+
+def test_train_help_says_where_the_model_goes_that_it_resumes_and_that_force_starts_over(capsys):
+    text = " ".join(help_text(capsys, "train").split())
+    assert "checkpoints/<experiment>" in text and "resume" in text and "--force starts over" in text
+
+
+def test_infer_help_names_every_blur_bank_and_that_sigmas_or_blur_is_required(capsys):
+    text = " ".join(help_text(capsys, "infer").split())
+    assert all(bank in text for bank in BANKS) and "--sigmas or --blur is required" in text and "--out" in text
+
+
+def test_deadleaves_save_and_book_help_say_where_files_go(capsys):
+    assert "params.json" in help_text(capsys, "deadleaves", "save")
+    assert "<profile>/figures" in " ".join(help_text(capsys, "book").split())
