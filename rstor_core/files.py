@@ -1,18 +1,31 @@
 """Atomic file writes: every result is written to a temporary name, then renamed.
 
 A run killed mid-write must never leave a truncated figure, table or manifest that looks
-like a result; ``os.replace`` is atomic on POSIX and Windows within one directory.
+like a result; ``os.replace`` is atomic on POSIX and Windows within one directory. Temporary
+names carry the writer's PID, so the next run can tell a killed run's leftovers from a live
+run's files (:func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
+
+# atomic_path's names (.model.tmp-123.pt) and the runner's staging folders (.01_data_generation.tmp-123).
+TEMPORARY_NAME = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(\.[^.]+)?$")
+# temporary_folder's names in the system temp folder (rstor-123-npm-x1y2).
+STAGING_NAME = re.compile(r"^rstor-(?P<pid>\d+)-")
 
 
 @contextmanager
@@ -30,6 +43,39 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def temporary_folder(label: str) -> tempfile.TemporaryDirectory:
+    """A folder in the system temp folder, named ``rstor-<pid>-<label>-*`` so that a later run removes it
+    if this process is killed before it can (:func:`remove_stale_temporaries`)."""
+    return tempfile.TemporaryDirectory(prefix=f"rstor-{os.getpid()}-{label}-")
+
+
+def remove_stale_temporaries(folder: str | Path, *, temp_root: str | Path | None = None) -> list[Path]:
+    """Remove what killed runs left behind, and return it: temporary files and staging folders anywhere
+    under ``folder`` (:func:`atomic_path`'s ``.<name>.tmp-<pid>.<suffix>``), and the ``rstor-<pid>-*``
+    folders of :func:`temporary_folder` in ``temp_root`` (default: the system temp folder).
+
+    Only names whose process has ended are removed, so a run going on beside this one keeps its files.
+    """
+    stale = []
+    for parent, dirs, files in os.walk(folder):
+        for name in files + dirs:
+            match = TEMPORARY_NAME.match(name)
+            if match and not pid_alive(int(match["pid"])):
+                stale.append(Path(parent) / name)
+        dirs[:] = [d for d in dirs if Path(parent) / d not in stale]
+    temp_root = Path(tempfile.gettempdir() if temp_root is None else temp_root)
+    stale += [path for path in (temp_root.iterdir() if temp_root.is_dir() else [])
+              if (match := STAGING_NAME.match(path.name)) and path.is_dir() and not pid_alive(int(match["pid"]))]
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if stale:
+        log.info("removed %d leftover(s) of killed runs: %s", len(stale), ", ".join(map(str, stale[:5])))
+    return stale
 
 
 def git_state(root: str | Path = ".") -> dict[str, Any]:
@@ -74,3 +120,17 @@ def write_json(obj: Any, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
     return Path(path)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie counts as ended; another user's process as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
