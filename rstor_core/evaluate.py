@@ -1,8 +1,8 @@
 """Batched evaluation: every model on the same degraded inputs, one tidy row per measurement.
 
 :func:`evaluate` returns a pandas DataFrame with one row per (model, test set, image,
-degradation, size): PSNR, SSIM and LPIPS of the degraded input (model ``"input"``) and of each
-model's output, so any table of chapters 02-04 is a ``groupby`` away. Each degradation is drawn
+degradation, size): PSNR, SSIM, LPIPS and ST-LPIPS of the degraded input (model ``"input"``) and
+of each model's output, so any table of chapters 02-04 is a ``groupby`` away. Each degradation is drawn
 once per image from the seed (:func:`degrade_image`), so every model sees the very same inputs. ``python -m rstor_core
 infer`` is the command-line twin (the original study's ``infer.py``) on any folder of images.
 """
@@ -24,7 +24,8 @@ from rstor_core.configs import DECONVOLUTIONS
 from rstor_core.data import to_image, to_tensor
 from rstor_core.degrade import bank_kernels, degrade, parse_blur_spec
 from rstor_core.files import atomic_path
-from rstor_core.metrics import ALEXNET_URL, LPIPSWeightsMissing, lpips_distance, lpips_model, psnr, ssim
+from rstor_core.metrics import (ALEXNET_URL, LPIPSWeightsMissing, lpips_distance, lpips_model, psnr, ssim,
+                                ST_LPIPS_MIN_SIZE, st_lpips_distance, st_lpips_model)
 from rstor_core.models import pick_device, restore
 from rstor_core.photos import centre_crop
 from rstor_core.rng import stream_seed
@@ -66,7 +67,7 @@ def degradation_grid(sigmas: Sequence[float] = (), blurs: Sequence[str] = (), *,
 
 def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndarray],
              degradations: Sequence[Degradation], *, sizes: Sequence[int | None] = (None,), n_images: int | None = None,
-             seed: int = 0, test_set: str = "test", lpips: bool = True, batch_size: int = 4,
+             seed: int = 0, test_set: str = "test", lpips: bool = True, st_lpips: bool = True, batch_size: int = 4,
              classical: Mapping[str, Classical] | None = None, device: torch.device | str | None = None,
              save_images: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
     """Degrade each image (centre-cropped to each size; None: whole image) with each degradation,
@@ -74,7 +75,9 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
 
     ``classical`` methods (e.g. :func:`bm3d_denoiser`) also get the degradation's parameters and
     add rows where they apply. ``lpips=False``, or LPIPS weights missing, leaves the ``lpips``
-    column NaN and says why in ``lpips_note``. ``save_images`` writes every input and output as PNG.
+    column NaN and says why in ``lpips_note``; ``st_lpips`` (ST-LPIPS, offline, about 0.25 s per 256 x 256
+    output on a 2-core CPU) fills every row unless ``st_lpips=False`` leaves it NaN. ``save_images``
+    writes every input and output as PNG.
     An image smaller than a crop size is skipped at that size with a warning, so ``size_px`` is always
     the side evaluated (whole images: the longer side). Images are degraded and scored on ``device``
     (default: :func:`~rstor_core.models.pick_device`); each network runs on its own device
@@ -97,6 +100,12 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
             lpips_note = f"skipped: AlexNet weights ({Path(ALEXNET_URL).name}) missing from the torch hub cache"
     if all(_smaller_than(images[n], size) for n in names for size in sizes):
         raise ValueError(f"every test image is smaller than the crop sizes {list(sizes)}: nothing to evaluate")
+    smallest = min(size or min(images[n].shape[:2])
+                   for n in names for size in sizes if not _smaller_than(images[n], size))
+    if st_lpips and smallest < ST_LPIPS_MIN_SIZE:
+        raise ValueError(f"ST-LPIPS needs images of at least {ST_LPIPS_MIN_SIZE} px a side; the smallest evaluated "
+                         f"here is {smallest} px: give larger images or sizes, or st_lpips=False")
+    st_lpips_net = st_lpips_model(device=str(device)) if st_lpips else None
     rows = []
     total = len(names) * len(sizes) * len(degradations)
     with torch.inference_mode(), tqdm(total=total, desc=f"evaluate {test_set}", unit="input",
@@ -121,8 +130,10 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
                 for method, restored, applied in results:
                     target = clean.expand_as(restored)
                     scores = {"psnr": psnr(restored, target), "ssim": ssim(restored, target),
-                              "lpips": lpips_distance(restored, target, model=lpips_net) if lpips_net is not None
-                              else torch.full((len(restored),), float("nan"))}
+                              **{metric: distance(restored, clean, model=net) if net is not None  # clean: one target
+                                 else torch.full((len(restored),), float("nan"))
+                                 for metric, distance, net in (("lpips", lpips_distance, lpips_net),
+                                                               ("st_lpips", st_lpips_distance, st_lpips_net))}}
                     for k, degradation in enumerate(applied):
                         rows.append({"model": method, "test_set": test_set, "image": name,
                                      "degradation": degradation.name, "blur": degradation.blur or "none",

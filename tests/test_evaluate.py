@@ -1,4 +1,5 @@
-"""LPIPS (random backbone: the code path, not the numbers), its missing-weights message, evaluation rows."""
+"""LPIPS (random backbone: the code path, not the numbers), its missing-weights message, ST-LPIPS in every
+evaluation row, evaluation rows."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def test_evaluation_has_one_row_per_model_image_degradation_and_size(images, no_
     assert len(table) == 2 * 2 * len(grid) * 2  # models (input + identity) x images x degradations x sizes
     assert set(table.model) == {INPUT, "identity"}
     assert table.lpips.isna().all() and table.lpips_note.str.contains("weights").all()
+    assert table.st_lpips.notna().all()  # the offline perceptual metric fills every row
     noisier = table[(table.model == INPUT) & (table.blur == "none")].groupby("sigma_255").psnr.mean()
     assert noisier[10] > noisier[30]
 
@@ -55,7 +57,7 @@ def test_an_image_smaller_than_the_crop_is_skipped_at_that_size_never_mislabelle
     """Issue 12, item 8: a 48 x 16 image asked at 32 pixels was evaluated at 32 x 16 and recorded as size_px=32."""
     mixed = {**images, "strip": dead_leaves((48, 16), seed=9)}
     grid = [Degradation("", 25.0)]
-    table = evaluate({}, mixed, grid, sizes=[32, None], lpips=False, progress=False)
+    table = evaluate({}, mixed, grid, sizes=[32, None], lpips=False, st_lpips=False, progress=False)
     assert set(table[table.size_px == 32].image) == set(images)
     assert table[(table.image == "strip")].size_px.tolist() == [48]  # whole image: its longer side
     assert "'strip' is 48 x 16, smaller than the 32-pixel crop" in caplog.text
@@ -78,6 +80,29 @@ def test_evaluation_uses_lpips_when_it_can(images, monkeypatch):
     monkeypatch.setattr("rstor_core.evaluate.lpips_model", lambda **_: random_lpips)
     table = evaluate({}, images, [Degradation("", 20.0)], progress=False)
     assert table.lpips.notna().all() and (table.lpips_note == "").all()
+
+
+def test_st_lpips_fills_the_rows_of_the_input_the_models_and_the_classical_methods(images, no_alexnet):
+    def keep_noisy(degraded, degradation):  # a classical method that applies to noise only
+        return None if degradation.blur else degraded
+
+    grid = [Degradation("", 25.0), Degradation("mild:2", 2.0)]
+    table = evaluate({"identity": torch.nn.Identity()}, images, grid, classical={"keep": keep_noisy}, progress=False)
+    assert set(table.model) == {INPUT, "identity", "keep"} and table.st_lpips.notna().all()
+    kept, noisy = (table[(table.model == model) & (table.blur == "none")].st_lpips for model in ("keep", INPUT))
+    np.testing.assert_allclose(kept, noisy, rtol=0, atol=1e-6)  # the same images, the same distances
+    assert (table[table.model == INPUT].st_lpips > 0).all()
+
+
+def test_an_image_too_small_for_st_lpips_is_refused_before_any_work(images):
+    strip = {"strip": dead_leaves((48, 16), seed=9)}
+    with pytest.raises(ValueError, match=r"at least 21 .* 16 px.*st_lpips=False"):
+        evaluate({"never": None}, strip, [Degradation("", 25.0)], progress=False)
+
+
+def test_st_lpips_false_leaves_its_column_nan(images):
+    table = evaluate({}, images, [Degradation("", 25.0)], lpips=False, st_lpips=False, progress=False)
+    assert table.st_lpips.isna().all() and table.psnr.notna().all()
 
 
 def test_infer_cli_rejects_a_missing_checkpoint_naming_it_before_work(tmp_path, capsys):
