@@ -3,7 +3,8 @@
 Each function is what a chapter's table is made of (the chapter only calls it, saves it and
 plots it), so each is unit-tested in milliseconds instead of only through a chapter run.
 Evaluation rows come from :func:`rstor_core.evaluate.evaluate` (one row per model, test set,
-image, degradation and size); ``INPUT`` is the degraded input's model name.
+image, degradation and size); ``INPUT`` is the degraded input's model name. No table shows an
+all-empty metric column (LPIPS where AlexNet's weights are missing): such columns are left out.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rstor_core.degrade import BANK_SIZE, FAMILIES, KERNEL_SIZE, bank_kernels, k
 from rstor_core.evaluate import INPUT
 from rstor_core.spectrum import radial_power_spectrum, spectral_slope
 
-METRICS = ("psnr", "ssim", "lpips")
+METRICS = ("psnr", "ssim", "lpips", "st_lpips")  # evaluate's metric columns; LPIPS is NaN without AlexNet's weights
 PUBLISHED_FILE = Path(__file__).with_name("published_results.csv")
 PUBLISHED_SOURCE = "published (DIV2K validation)"
 
@@ -73,8 +74,10 @@ def blur_family_table() -> pd.DataFrame:
 # --- evaluation tables (chapters 02-04) ------------------------------------------------------------
 
 def metric_means(rows: pd.DataFrame, by: Sequence[str], metrics: Sequence[str] = METRICS) -> pd.DataFrame:
-    """Mean of each metric per group of ``by`` (groups in order of appearance)."""
-    return rows.groupby(list(by), sort=False)[list(metrics)].mean()
+    """Mean of each metric per group of ``by`` (groups in order of appearance). A metric with no value in
+    ``rows`` (NaN throughout, like LPIPS without its weights, or absent from older results) is left out."""
+    measured = [m for m in metrics if m in rows and rows[m].notna().any()]
+    return rows.groupby(list(by), sort=False)[measured].mean()
 
 
 def gain_over_input(scores: pd.DataFrame) -> pd.DataFrame:
@@ -88,9 +91,12 @@ def images_per_test_set(rows: pd.DataFrame) -> pd.Series:
 
 
 def denoise_table(rows: pd.DataFrame, sigmas: Sequence[float]) -> pd.DataFrame:
-    """Chapter 02's table: one row per model, ``{metric}_sigma{s}`` columns at ``sigmas`` (PSNR in dB)."""
+    """Chapter 02's table: one row per model, ``{metric}_sigma{s}`` columns at ``sigmas`` (PSNR in dB), those
+    with no value left out."""
     summary = metric_means(rows, ["model", "sigma_255"]).reset_index()
-    table = summary[summary.sigma_255.isin(sigmas)].pivot(index="model", columns="sigma_255", values=list(METRICS))
+    table = (summary[summary.sigma_255.isin(sigmas)]
+             .pivot(index="model", columns="sigma_255", values=list(summary.columns.intersection(METRICS)))
+             .dropna(axis=1, how="all"))
     table.columns = [f"{metric}_sigma{sigma:g}" + ("_db" if metric == "psnr" else "")
                      for metric, sigma in table.columns]
     return table.reset_index().assign(n_images=rows.image.nunique())
@@ -103,9 +109,9 @@ def family_of(blur: pd.Series) -> pd.Series:
 
 def deblur_table(rows: pd.DataFrame, *, n_kernels: int, sigma: float) -> pd.DataFrame:
     """Chapter 03's table: one row per (test set, model), ``{family}_{metric}`` columns (mean over the
-    test images and the bank kernels of each family)."""
+    test images and the bank kernels of each family; those with no value left out)."""
     means = metric_means(rows.assign(family=family_of(rows.blur)), ["test_set", "model", "family"])
-    table = means.unstack("family")[[(m, f) for f in FAMILIES for m in METRICS]]
+    table = means.unstack("family")[[(m, f) for f in FAMILIES for m in means.columns]].dropna(axis=1, how="all")
     table.columns = [f"{family}_{metric}" + ("_db" if metric == "psnr" else "") for metric, family in table.columns]
     return table.reset_index().assign(n_images=lambda t: t.test_set.map(images_per_test_set(rows)),
                                       n_kernels=n_kernels, noise_sigma_255=sigma)
@@ -138,14 +144,15 @@ def share_below_zero(gains: pd.DataFrame) -> pd.Series:
 
 
 def single_bank_table(rows: pd.DataFrame, *, n_kernels: int, test_set: str = "natural") -> pd.DataFrame:
-    """One row per model on one bank (chapter 03's Gaussian pair): mean PSNR (dB), SSIM, LPIPS."""
+    """One row per model on one bank (chapter 03's Gaussian pair): mean PSNR (dB), SSIM, ST-LPIPS (and
+    LPIPS where measured)."""
     return (metric_means(rows, ["model"]).rename(columns={"psnr": "psnr_db"}).reset_index()
             .assign(test_set=test_set, n_images=rows.image.nunique(), n_kernels=n_kernels))
 
 
 def cross_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Chapter 04's table: mean PSNR and SSIM per (sigma, test set, model)."""
-    return (metric_means(rows, ["sigma_255", "test_set", "model"], ["psnr", "ssim"]).sort_index().reset_index()
+    """Chapter 04's table: mean PSNR, SSIM and ST-LPIPS (and LPIPS where measured) per (sigma, test set, model)."""
+    return (metric_means(rows, ["sigma_255", "test_set", "model"]).sort_index().reset_index()
             .assign(n_images=lambda t: t.test_set.map(images_per_test_set(rows))))
 
 
@@ -179,14 +186,17 @@ def denoise_comparison(summary: pd.DataFrame, *, dead_leaves: str, natural: str,
 
 
 def deblur_comparison(rows: pd.DataFrame, models: Sequence[str], *, source: str) -> pd.DataFrame:
-    """Published and our PSNR / SSIM / LPIPS per family of the dead-leaves-trained and natural-trained
-    deblurring networks (and our blurred input). ``rows``: evaluation rows of one test set."""
+    """Published and our PSNR / SSIM / LPIPS / ST-LPIPS per family of the dead-leaves-trained and
+    natural-trained deblurring networks (and our blurred input). ``rows``: evaluation rows of one test set.
+    The published study reports LPIPS, not ST-LPIPS: each source leaves the other's column empty, and a
+    column empty for both is left out."""
     ours = (metric_means(rows.assign(family=family_of(rows.blur)), ["model", "family"]).reset_index()
             .rename(columns={"psnr": "psnr_db"}))
     ours = ours[ours.model.isin([*models, INPUT])].assign(source=source)
     published = published_results("deblur")
-    columns = ["source", "model", "family", "psnr_db", "ssim", "lpips"]
-    return pd.concat([published[columns], ours[columns]], ignore_index=True)
+    columns = ["source", "model", "family", "psnr_db", "ssim", "lpips", "st_lpips"]
+    return (pd.concat([published.reindex(columns=columns), ours.reindex(columns=columns)], ignore_index=True)
+            .dropna(axis=1, how="all"))
 
 
 def deblur_gaps(comparison: pd.DataFrame, *, dead_leaves: str, natural: str) -> pd.DataFrame:

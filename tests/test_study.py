@@ -13,9 +13,10 @@ from rstor_core.evaluate import INPUT
 
 
 def rows(entries: list[tuple]) -> pd.DataFrame:
-    """Evaluation rows from (model, test_set, image, blur, sigma, psnr) tuples; ssim = psnr / 100."""
+    """Evaluation rows from (model, test_set, image, blur, sigma, psnr) tuples; ssim = psnr / 100,
+    st_lpips = (50 - psnr) / 100, lpips NaN (as without AlexNet's weights)."""
     frame = pd.DataFrame(entries, columns=["model", "test_set", "image", "blur", "sigma_255", "psnr"])
-    return frame.assign(ssim=frame.psnr / 100, lpips=np.nan)
+    return frame.assign(ssim=frame.psnr / 100, lpips=np.nan, st_lpips=(50 - frame.psnr) / 100)
 
 
 @pytest.fixture
@@ -85,11 +86,23 @@ def test_denoise_table_has_one_row_per_model_and_a_column_per_metric_and_sigma(d
     assert table.loc["natural", "psnr_sigma25_db"] == pytest.approx(31.0)
     assert table.loc[INPUT, "ssim_sigma25"] == pytest.approx(0.21)
     assert "psnr_sigma50_db" not in table and set(table.n_images) == {2}
+    assert table.loc["natural", "st_lpips_sigma25"] == pytest.approx(0.19)
+
+
+def test_tables_never_show_an_all_empty_metric_column(denoise_rows):
+    """LPIPS without AlexNet's weights is NaN throughout: its columns go, not shown empty; so does a metric
+    measured at some sigmas only, at the others."""
+    partly = denoise_rows.assign(st_lpips=denoise_rows.st_lpips.where(denoise_rows.sigma_255 == 25.0))
+    table = study.denoise_table(partly, [25.0, 50.0])
+    assert not [c for c in table if c.startswith("lpips") or c == "st_lpips_sigma50"]
+    assert {"psnr_sigma50_db", "ssim_sigma50", "st_lpips_sigma25"} <= set(table)
+    assert "lpips" not in study.metric_means(denoise_rows, ["model"])
 
 
 def test_deblur_table_and_family_gains_give_each_model_its_gain_per_family(deblur_rows):
     table = study.deblur_table(deblur_rows, n_kernels=2, sigma=1.0)
-    assert len(table) == 6 and {"small_psnr_db", "mild_ssim", "big_lpips", "noise_sigma_255"} <= set(table)
+    assert len(table) == 6 and {"small_psnr_db", "mild_ssim", "big_st_lpips", "noise_sigma_255"} <= set(table)
+    assert not [c for c in table if c.endswith("_lpips") and not c.endswith("st_lpips")]  # all NaN: left out
     gains = study.family_gains(table)
     assert gains.loc["dead leaves"].tolist() == pytest.approx([-1.0] * 3)
     assert gains.loc["natural"].tolist() == pytest.approx([0.5] * 3)
@@ -109,6 +122,7 @@ def test_gain_by_kernel_joins_each_bank_kernel_to_its_radius(deblur_rows):
 def test_single_bank_table_means_each_model_over_images_and_kernels(deblur_rows):
     table = study.single_bank_table(deblur_rows[deblur_rows.test_set == "natural"], n_kernels=2).set_index("model")
     assert table.loc["natural", "psnr_db"] - table.loc[INPUT, "psnr_db"] == pytest.approx(0.5)
+    assert "st_lpips" in table and "lpips" not in table
 
 
 def test_cross_table_and_gaps_work_without_sigma_25(denoise_rows):
@@ -116,6 +130,7 @@ def test_cross_table_and_gaps_work_without_sigma_25(denoise_rows):
     both = pd.concat([denoise_rows, leaves]).assign(sigma_255=lambda r: r.sigma_255.replace(25.0, 15.0))
     cross = study.cross_table(both)
     assert sorted(cross.sigma_255.unique()) == [15.0, 50.0] and set(cross.n_images) == {2}
+    assert {"psnr", "ssim", "st_lpips"} <= set(cross) and "lpips" not in cross
     gaps = study.cross_gaps(cross, "dead leaves", "natural").set_index(["sigma_255", "test_set"]).gap_db
     assert gaps[15.0, "natural"] == pytest.approx(2.0) and gaps[15.0, "dead leaves"] < 0
 
@@ -141,6 +156,8 @@ def test_deblur_comparison_and_gaps_per_source_and_family(deblur_rows):
     natural = deblur_rows[deblur_rows.test_set == "natural"]
     comparison = study.deblur_comparison(natural, ["dead leaves", "natural"], source="ours")
     assert set(comparison[comparison.source == "ours"].model) == {INPUT, "dead leaves", "natural"}
+    by_source = comparison.groupby("source")[["lpips", "st_lpips"]].count()  # published: LPIPS; ours: ST-LPIPS
+    assert by_source.loc["ours"].tolist() == [0, 9] and by_source.loc[study.PUBLISHED_SOURCE].tolist() == [6, 0]
     gaps = study.deblur_gaps(comparison, dead_leaves="dead leaves", natural="natural")
     assert list(gaps.columns) == ["small", "mild", "big"]
     assert gaps.loc["ours"].tolist() == pytest.approx([1.5] * 3)
