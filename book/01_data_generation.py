@@ -33,6 +33,7 @@ output_dir = "outputs/quick"
 fresh = False
 live_widgets = True  # JupyterLab; the runner sets False (batch runs show a static figure instead)
 device = None
+staging_dir = None  # the runner's: figures and tables wait there until every cell has run
 seed = 0
 size = 256
 n_gallery = 6

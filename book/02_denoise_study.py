@@ -36,6 +36,7 @@ output_dir = "outputs/quick"
 fresh = False  # True: retrain instead of reusing the saved weights
 live_widgets = True  # JupyterLab; the runner sets False (batch runs show a static figure instead)
 device = None  # None: cuda when available
+staging_dir = None  # the runner's: figures and tables wait there until every cell has run
 seed = 0
 dead_leaves_experiment = "denoise_dead_leaves"
 primitives_experiment = "denoise_primitives"

@@ -27,6 +27,7 @@ output_dir = "outputs/quick"
 fresh = False
 live_widgets = True
 device = None  # None: cuda when available
+staging_dir = None  # the runner's: figures and tables wait there until every cell has run
 seed = 0
 dead_leaves_experiment = "denoise_dead_leaves"
 natural_experiment = "denoise_natural"

@@ -4,8 +4,10 @@
 Each chapter's Jupytext ``.py`` is read (never written: an executed copy written over the
 paired ``.ipynb`` would sync the injected parameters back into the source), its profile section
 is injected as papermill parameters, and the executed copy goes to
-``outputs/<profile>/notebooks/``. The HTML is built by Jupyter Book 1.x (offline) from a staged
-tree holding the toc, the config and the executed notebooks, with execution off.
+``outputs/<profile>/notebooks/``. A chapter's notebook, figures and tables wait in a staging folder
+and are published together only when every cell ran, so a failed or interrupted chapter leaves the
+previous ones intact. The HTML is built by Jupyter Book 1.x (offline) from a staged tree holding the
+toc, the config and the executed notebooks, with execution off.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +35,12 @@ import jupytext
 import nbformat
 import papermill
 import yaml
+import zmq
+from filelock import FileLock, Timeout
 from papermill.exceptions import PapermillExecutionError
+from traitlets.config import Config
 
-from rstor_core.files import atomic_path, git_state, write_json
+from rstor_core.files import git_state, remove_stale_temporaries, temporary_folder, write_json
 from rstor_core.configs import Profile, experiment_fields
 from rstor_core.profiles import as_parameters
 
@@ -46,10 +52,18 @@ MANIFEST_PACKAGES = ("numpy", "scipy", "numba", "torch", "torchvision", "scikit-
 STAGED_FILES = ("_toc.yml",)
 VENDOR_DIR = Path("book/_static/vendor")  # git-ignored; filled by `npm pack` on the first build
 MATHJAX_PACKAGE, MATHJAX_ENTRY = "mathjax@3", "vendor/mathjax/tex-chtml.js"
+RUN_LOCK, MANIFEST_LOCK = ".book.lock", ".manifest.lock"  # in outputs/<profile>/
+# CurveZMQ between the runner and its kernel (ipykernel's kernelspec declares it): the kernel then
+# has no reason to warn, on every chapter, that it runs over TCP without encryption.
+KERNEL_CONFIG = Config({"KernelManager": {"transport_encryption": "auto" if zmq.has("curve") else "disabled"}})
 
 
 class ChapterError(RuntimeError):
     """A chapter raised; the message names the chapter, the failing cell and the error."""
+
+
+class OutputsConflict(RuntimeError):
+    """The outputs folder holds the results of another profile file of the same name."""
 
 
 @dataclass(frozen=True)
@@ -95,34 +109,70 @@ def declared_parameters(source: Path) -> set[str]:
             if isinstance(target, ast.Name)}
 
 
-def execute_chapter(chapter: Chapter, executed: Path, *, cwd: Path, progress: bool = True) -> None:
-    """Run one chapter with papermill into ``executed``.
+def execute_chapter(chapter: Chapter, out_dir: Path, *, cwd: Path, progress: bool | dict[str, Any] = True) -> None:
+    """Run one chapter with papermill; publish its notebook, figures and tables in ``out_dir`` only if every cell ran.
 
-    The executed notebook appears only when every cell ran (temporary name, then rename); a
-    failure leaves the previous copy intact, keeps the failed run beside it as
-    ``<name>.failed.ipynb`` for its traceback, and raises :class:`ChapterError`.
+    They wait in ``out_dir/.<name>.tmp-<pid>/`` (the chapter's ``staging_dir`` parameter, where it
+    declares one, tells :class:`~rstor_core.chapter.ChapterRun` to write there) and move into place
+    together, the notebook last. A failure publishes nothing, keeps the failed run as
+    ``notebooks/<name>.failed.ipynb`` for its traceback, and raises :class:`ChapterError`; Ctrl-C
+    (KeyboardInterrupt) passes through once nbclient has shut the kernel down. Checkpoints are not
+    staged: training makes its own writes atomic and resumable.
     """
-    executed.parent.mkdir(parents=True, exist_ok=True)
+    executed = out_dir / "notebooks" / f"{chapter.name}.ipynb"
     failed = executed.with_suffix(".failed.ipynb")
-    with tempfile.TemporaryDirectory(prefix="rstor-") as tmp_dir:
-        source = Path(tmp_dir) / f"{chapter.name}.ipynb"
+    staging = out_dir.resolve() / f".{chapter.name}.tmp-{os.getpid()}"
+    staged = staging / "notebooks" / executed.name
+    parameters = dict(chapter.parameters)
+    if "staging_dir" in declared_parameters(chapter.source):
+        parameters["staging_dir"] = str(staging)
+    shutil.rmtree(staging, ignore_errors=True)
+    staged.parent.mkdir(parents=True)
+    try:
+        source = staging / "source.ipynb"  # not published: only files in staging's subfolders are
         notebook = jupytext.read(chapter.source)
         notebook.metadata.pop("jupytext", None)  # the executed copy is not paired with anything
         notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(notebook, source)
-        with atomic_path(executed) as tmp:
-            try:
-                papermill.execute_notebook(source, tmp, parameters=chapter.parameters,
-                                           kernel_name="python3", cwd=str(cwd),
-                                           progress_bar=progress, log_output=False)
-            except PapermillExecutionError as err:
-                os.replace(tmp, failed)
-                raise ChapterError(_failure_message(chapter.name, err, failed)) from None
-            except Exception as err:  # the kernel died or could not start: no cell to name
-                raise ChapterError(f"chapter {chapter.name} failed outside any cell: "
-                                   f"{type(err).__name__}: {err}") from err
-            _record_paths(tmp, source=chapter.source, executed=executed)
+        try:
+            with _papermill_quiet():
+                papermill.execute_notebook(source, staged, parameters=parameters, kernel_name="python3",
+                                           cwd=str(cwd), progress_bar=progress, log_output=False, config=KERNEL_CONFIG)
+        except PapermillExecutionError as err:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, failed)
+            raise ChapterError(_failure_message(chapter.name, err, failed)) from None
+        except Exception as err:  # the kernel died or could not start: no cell to name
+            raise ChapterError(f"chapter {chapter.name} failed outside any cell: "
+                               f"{type(err).__name__}: {err}") from err
+        _record_paths(staged, source=chapter.source, executed=executed)
+        _publish(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     failed.unlink(missing_ok=True)
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    """Move every file in ``staging``'s subfolders to the same place under ``out_dir``, the notebook last
+    (its presence says the chapter ran); each move is an atomic rename on one file system."""
+    files = sorted((p for p in staging.glob("*/**/*") if p.is_file()), key=lambda p: (p.parent.name == "notebooks", p))
+    for path in files:
+        target = out_dir / path.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+
+
+@contextmanager
+def _papermill_quiet() -> Iterator[None]:
+    """Keep papermill's per-chapter INFO lines (input, output, working directory, kernel name) out of the
+    run's output; its warnings (an unknown parameter, an unparsable parameters line) still show."""
+    logger = logging.getLogger("papermill")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def chapter_parameters(profile: Profile, name: str, source: Path, out_dir: Path, *, fresh: bool = False,
@@ -151,49 +201,99 @@ def run_book(profile: Profile, *, chapters: list[str] | None = None, root: Path 
     """Execute the chosen chapters of ``profile`` and build the HTML book; return the outputs dir.
 
     ``fresh`` retrains each experiment once: a chapter whose experiments an earlier chapter of this run
-    already retrained (chapter 04 reuses chapter 02's denoisers) loads them instead.
+    already retrained (chapter 04 reuses chapter 02's denoisers) loads them instead. Raises
+    :class:`OutputsConflict` before any work when the outputs folder holds another profile file's
+    results. One run at a time writes an outputs folder (a second waits, saying so); it first removes
+    what killed runs left there.
     """
     out_dir = outputs_root / profile.name
-    plan, retrained = [], set()
-    for name in select_chapters(toc_chapters(root), chapters):
-        source = root / "book" / f"{name}.py"
-        experiments = set(experiment_fields(profile.section(name)).values())
-        retrain = fresh and not experiments <= retrained
-        retrained |= experiments
-        plan.append(Chapter(name, source, chapter_parameters(profile, name, source, out_dir, fresh=retrain,
-                                                            device=device)))
-    run_chapters(plan, out_dir, cwd=root, provenance=_provenance(profile, root, fresh))
-    if build:
-        build_book(out_dir, root=root, build_root=build_root if build_root is not None else root)
+    check_outputs_owner(profile, out_dir, root=root)
+    with _only_run(out_dir):
+        remove_stale_temporaries(out_dir)
+        plan, retrained = [], set()
+        for name in select_chapters(toc_chapters(root), chapters):
+            source = root / "book" / f"{name}.py"
+            experiments = set(experiment_fields(profile.section(name)).values())
+            retrain = fresh and not experiments <= retrained
+            retrained |= experiments
+            plan.append(Chapter(name, source, chapter_parameters(profile, name, source, out_dir, fresh=retrain,
+                                                                device=device)))
+        run_chapters(plan, out_dir, cwd=root, provenance=_provenance(profile, root, fresh))
+        if build:
+            build_book(out_dir, root=root, build_root=build_root if build_root is not None else root)
     return out_dir
 
 
-def run_chapters(chapters: list[Chapter], out_dir: Path, *, cwd: Path, provenance: dict[str, Any]) -> None:
-    """Execute ``chapters`` in order into ``out_dir/notebooks``, stopping at the first failure.
+def check_outputs_owner(profile: Profile, out_dir: Path, *, root: Path = Path(".")) -> None:
+    """Raise :class:`OutputsConflict` when ``out_dir``'s manifest says another profile file wrote it.
 
-    ``out_dir/manifest.json`` is rewritten after every chapter, so it always says what the
-    outputs came from; entries of chapters not run this time are kept.
+    Outputs are keyed on the profile's name (the file's stem), so a ``quick.yaml`` anywhere would
+    otherwise write over the committed ``outputs/quick``.
     """
-    manifest_path = out_dir / "manifest.json"
-    previous = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    manifest = {**provenance, "seeds": previous.get("seeds", {}), "chapters": previous.get("chapters", {})}
+    manifest = out_dir / "manifest.json"
+    if not manifest.is_file():
+        return
+    recorded = json.loads(manifest.read_text()).get("profile_file")
+    if recorded is None or _same_file(Path(recorded), profile.path, root=root):
+        return
+    raise OutputsConflict(f"{out_dir} holds the outputs of {recorded}, not of {profile.path}: pass --outputs DIR "
+                       f"to keep them apart, or give the profile file another name")
+
+
+def _same_file(recorded: Path, path: Path, *, root: Path) -> bool:
+    """Whether ``recorded`` (relative to the repository root, as manifests write it) names ``path``."""
+    return (recorded if recorded.is_absolute() else root / recorded).resolve() == path.resolve()
+
+
+@contextmanager
+def _only_run(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir``'s run lock for one book run; wait, saying so, while another run holds it
+    (as training does for a checkpoint folder). The OS drops the lock when its process dies."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(out_dir / RUN_LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning("waiting for another book run writing %s to end (it holds %s); Ctrl-C to give up",
+                    out_dir, lock.lock_file)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def run_chapters(chapters: list[Chapter], out_dir: Path, *, cwd: Path, provenance: dict[str, Any]) -> None:
+    """Execute ``chapters`` in order into ``out_dir``, stopping at the first failure.
+
+    ``out_dir/manifest.json`` gets each chapter's entry once its outputs are published, so it always
+    says what the outputs came from; a failed or interrupted chapter, whose previous outputs stay,
+    leaves it alone. Each update re-reads the manifest under a lock, so chapters run at once by two
+    processes both land in it.
+    """
     sha = provenance.get("profile_sha256")
     for i, chapter in enumerate(chapters, 1):
-        manifest["seeds"][chapter.name] = chapter.parameters.get("seed")
-        log.info("[%d/%d] %s: running on profile %r", i, len(chapters), chapter.name, provenance.get("profile"))
+        step = f"[{i}/{len(chapters)}] {chapter.name}"
+        log.info("%s: running on profile %r", step, provenance.get("profile"))
         start = time.perf_counter()
-        try:
-            execute_chapter(chapter, out_dir / "notebooks" / f"{chapter.name}.ipynb", cwd=cwd)
-        except ChapterError as err:
-            manifest["chapters"][chapter.name] = {"status": "failed", "seconds": round(time.perf_counter() - start, 1),
-                                                  "profile_sha256": sha, "error": str(err).splitlines()[0]}
-            write_json(manifest, manifest_path)
-            raise
+        # A terminal shows the cells' progress bar until the chapter ends; a log file gets no bar.
+        execute_chapter(chapter, out_dir, cwd=cwd, progress=sys.stderr.isatty() and {"desc": step, "leave": False})
         seconds = time.perf_counter() - start
-        manifest["chapters"][chapter.name] = {"status": "ok", "seconds": round(seconds, 1), "profile_sha256": sha}
+        entry = {"status": "ok", "seconds": round(seconds, 1), "profile_sha256": sha}
+        _update_manifest(out_dir, provenance, chapter, entry)
+        log.info("%s: ok in %.1f s", step, seconds)
+
+
+def _update_manifest(out_dir: Path, provenance: dict[str, Any], chapter: Chapter, entry: dict[str, Any]) -> None:
+    """Record one chapter's entry (and the run's provenance) in ``out_dir/manifest.json``, keeping the others."""
+    path = out_dir / "manifest.json"
+    with FileLock(out_dir / MANIFEST_LOCK):
+        previous = json.loads(path.read_text()) if path.is_file() else {}
+        manifest = {**provenance, "seeds": previous.get("seeds", {}), "chapters": previous.get("chapters", {})}
+        manifest["seeds"][chapter.name] = chapter.parameters.get("seed")
+        manifest["chapters"][chapter.name] = entry
         manifest["weights"] = trained_weights(out_dir)
-        write_json(manifest, manifest_path)
-        log.info("[%d/%d] %s: ok in %.1f s", i, len(chapters), chapter.name, seconds)
+        write_json(manifest, path)
 
 
 def build_book(out_dir: Path, *, root: Path = Path("."), build_root: Path = Path(".")) -> Path:
@@ -241,7 +341,7 @@ def vendor_mathjax(root: Path = Path(".")) -> bool:
     if (target / "tex-chtml.js").is_file():
         return True
     npm = shutil.which("npm")
-    with tempfile.TemporaryDirectory(prefix="rstor-npm-") as tmp:
+    with temporary_folder("npm") as tmp:
         # Offline first (npm's cache), and give up fast when the registry is unreachable.
         command = [npm, "pack", MATHJAX_PACKAGE, "--pack-destination", tmp, "--prefer-offline",
                    "--fetch-retries=1", "--fetch-timeout=15000"] if npm else None

@@ -7,7 +7,8 @@ JupyterLab both work; the runner (:mod:`rstor_core.book`) injects the chosen pro
 like a profile (a bad ``-p`` value is the same :class:`~rstor_core.profiles.ProfileError`), checks
 that the images and experiments it names exist, picks the device, and returns a
 :class:`ChapterRun` that trains or loads networks and writes figures and tables under
-``outputs/<profile>/``.
+``outputs/<profile>/`` (under the runner, into its staging folder first: they are published only
+if the whole chapter runs).
 """
 
 from __future__ import annotations
@@ -29,13 +30,18 @@ from rstor_core.train import load_model, read_log, train_experiment
 
 # What the runner injects besides the section, with the defaults a chapter's parameters cell gives them.
 RUNNER_PARAMETERS = {"profile": "quick", "output_dir": "outputs/quick", "fresh": False, "live_widgets": True,
-                     "device": None}
+                     "device": None, "staging_dir": None}
 
 
 @dataclass
 class ChapterRun:
     """One run of a chapter: its typed section (``config``), the profile's experiments, the device,
-    and where its outputs go."""
+    and where its outputs go.
+
+    Figures and tables go to ``staging_dir`` when the runner gives one (it publishes them into
+    ``output_dir`` once every cell ran, so a failed chapter leaves the previous ones), else straight to
+    ``output_dir`` (JupyterLab, papermill by hand); checkpoints always go to ``output_dir``.
+    """
 
     name: str
     config: Any
@@ -44,15 +50,16 @@ class ChapterRun:
     device: torch.device
     fresh: bool = False
     live_widgets: bool = True
+    staging_dir: Path | None = None
     _trained: set[str] = field(default_factory=set, repr=False)
 
     @property
     def figures(self) -> Path:
-        return self.output_dir / "figures"
+        return (self.staging_dir or self.output_dir) / "figures"
 
     @property
     def tables(self) -> Path:
-        return self.output_dir / "tables"
+        return (self.staging_dir or self.output_dir) / "tables"
 
     def experiment(self, name: str) -> ExperimentConfig:
         return self.profile.experiments[name]
@@ -116,4 +123,5 @@ def open_chapter(name: str, parameters: Mapping[str, Any]) -> ChapterRun:
     except ValueError as err:
         raise ProfileError(f"{where}: device: {err}") from None
     return ChapterRun(name=name, config=config, profile=profile, output_dir=Path(values["output_dir"]), device=device,
-                      fresh=bool(values["fresh"]), live_widgets=bool(values["live_widgets"]))
+                      fresh=bool(values["fresh"]), live_widgets=bool(values["live_widgets"]),
+                      staging_dir=Path(values["staging_dir"]) if values["staging_dir"] else None)

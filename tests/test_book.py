@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from rstor_core.book import Chapter, ChapterError, run_book, run_chapters, select_chapters, toc_chapters
+from rstor_core.book import (Chapter, ChapterError, OutputsConflict, run_book, run_chapters, select_chapters,
+                             toc_chapters)
+from rstor_core.files import pid_alive
 from rstor_core.profiles import load_profile
 
 from conftest import ROOT
@@ -69,6 +75,7 @@ def test_failing_chapter_names_itself_and_its_cell_and_leaves_other_outputs_inta
     good, bad, after = (_chapter(tmp_path, "01_a"), _chapter(tmp_path, "02_b"), _chapter(tmp_path, "03_c"))
     run_chapters([good, bad], out, cwd=tmp_path, provenance={})
     before = {p.name: p.read_bytes() for p in (out / "notebooks").iterdir()}
+    entry = json.loads((out / "manifest.json").read_text())["chapters"]["02_b"]
 
     bad = _chapter(tmp_path, "02_b", body='raise ValueError("forced failure")', value=2)
     with pytest.raises(ChapterError) as err:
@@ -81,7 +88,224 @@ def test_failing_chapter_names_itself_and_its_cell_and_leaves_other_outputs_inta
     assert not (out / "notebooks" / "03_c.ipynb").exists()  # never started
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
     chapters = json.loads((out / "manifest.json").read_text())["chapters"]
-    assert chapters["01_a"]["status"] == "ok" and chapters["02_b"]["status"] == "failed"
+    assert chapters["02_b"] == entry  # it still says what made the outputs kept
+
+
+# A chapter writing a figure and a table as ChapterRun does: into the runner's staging folder when given one.
+STAGED_CHAPTER = """# %% tags=["parameters"]
+value = 0
+output_dir = "."
+staging_dir = None
+fail = False
+sleep = 0
+
+# %%
+import os, time
+from pathlib import Path
+root = Path(staging_dir or output_dir)
+(root / "tables").mkdir(parents=True, exist_ok=True)
+(root / "tables" / "01_a.csv").write_text(f"value\\n{value}\\n")
+(root / "figures").mkdir(parents=True, exist_ok=True)
+(root / "figures" / "01_a.png").write_bytes(bytes([value]) * 64)
+Path(output_dir, "kernel.pid").write_text(str(os.getpid()))
+
+# %%
+time.sleep(sleep)
+if fail:
+    raise ValueError("forced failure")
+"""
+
+
+def _staged_chapter(tmp_path: Path, **parameters) -> Chapter:
+    source = tmp_path / "src" / "01_a.py"
+    source.parent.mkdir(exist_ok=True)
+    source.write_text(STAGED_CHAPTER)
+    return Chapter("01_a", source, {"output_dir": str(tmp_path / "out"), **parameters})
+
+
+def _snapshot(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name != "kernel.pid" and not p.name.endswith(".lock")}
+
+
+def test_a_failing_chapter_publishes_none_of_its_figures_and_tables(tmp_path):
+    out = tmp_path / "out"
+    run_chapters([_staged_chapter(tmp_path, value=1)], out, cwd=tmp_path, provenance={})
+    before = _snapshot(out)
+    assert {"tables/01_a.csv", "figures/01_a.png", "notebooks/01_a.ipynb", "manifest.json"} <= set(before)
+
+    with pytest.raises(ChapterError, match="forced failure"):
+        run_chapters([_staged_chapter(tmp_path, value=2, fail=True)], out, cwd=tmp_path, provenance={})
+    after = _snapshot(out)
+    assert after.pop("notebooks/01_a.failed.ipynb")  # the failed run, for its traceback
+    assert after == before
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+
+
+def test_a_chapter_that_succeeds_publishes_its_figures_tables_and_notebook_together(tmp_path):
+    out = tmp_path / "out"
+    run_chapters([_staged_chapter(tmp_path, value=1)], out, cwd=tmp_path, provenance={})
+    run_chapters([_staged_chapter(tmp_path, value=2)], out, cwd=tmp_path, provenance={})
+    assert (out / "tables" / "01_a.csv").read_text() == "value\n2\n"
+    assert (out / "figures" / "01_a.png").read_bytes() == bytes([2]) * 64
+    assert not (out / "notebooks" / "01_a.failed.ipynb").exists()
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+
+
+def test_chapter_run_writes_into_the_staging_folder_under_the_runner_and_into_outputs_without_it(tmp_path):
+    import pandas as pd
+    import torch
+
+    from rstor_core.chapter import ChapterRun
+
+    def run(staging):
+        return ChapterRun(name="01_a", config=None, profile=None, output_dir=tmp_path / "out",
+                          device=torch.device("cpu"), staging_dir=staging)
+
+    run(tmp_path / "staging").save_table(pd.DataFrame({"a": [1]}), "t.csv")
+    assert (tmp_path / "staging" / "tables" / "t.csv").is_file() and not (tmp_path / "out").exists()
+    assert run(tmp_path / "staging").figures == tmp_path / "staging" / "figures"
+    run(None).save_table(pd.DataFrame({"a": [1]}), "t.csv")  # JupyterLab, or papermill by hand
+    assert (tmp_path / "out" / "tables" / "t.csv").is_file()
+
+
+def _in_terminal() -> None:
+    """A process started from a terminal takes Ctrl-C (one started in the background by a script ignores it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_ctrl_c_stops_a_chapter_promptly_publishes_nothing_and_stops_its_kernel(tmp_path):
+    out = tmp_path / "out"
+    run_chapters([_staged_chapter(tmp_path, value=1)], out, cwd=tmp_path, provenance={})
+    before = _snapshot(out)
+    (out / "kernel.pid").unlink()
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from rstor_core.book import Chapter, run_chapters
+        try:
+            run_chapters([Chapter("01_a", Path({str(tmp_path / "src" / "01_a.py")!r}),
+                                  {{"output_dir": {str(out)!r}, "value": 2, "sleep": 120}})],
+                         Path({str(out)!r}), cwd=Path({str(tmp_path)!r}), provenance={{}})
+        except KeyboardInterrupt:  # what the CLI turns into exit 130
+            sys.exit(130)
+        """)
+    run = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True, preexec_fn=_in_terminal,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "kernel.pid").exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)  # inside the sleeping cell
+    os.killpg(run.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    start = time.monotonic()
+    try:
+        output, _ = run.communicate(timeout=30)
+    finally:
+        run.kill()
+    assert run.returncode == 130, output[-3000:]
+    assert time.monotonic() - start < 15
+    kernel = int((out / "kernel.pid").read_text())
+    deadline = time.monotonic() + 10
+    while pid_alive(kernel) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not pid_alive(kernel)
+    assert _snapshot(out) == before
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+
+
+def test_two_chapters_run_at_once_both_reach_the_manifest(tmp_path):
+    """The slow chapter read the manifest before the fast one wrote it; its update must not erase the other."""
+    out = tmp_path / "out"
+    go = tmp_path / "go"
+    slow = _chapter(tmp_path, "01_a", body=f"import time\nwhile not Path({str(go)!r}).exists(): time.sleep(0.1)")
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from rstor_core.book import Chapter, run_chapters
+        run_chapters([Chapter("01_a", Path({str(slow.source)!r}), {slow.parameters!r})], Path({str(out)!r}),
+                     cwd=Path({str(tmp_path)!r}), provenance={{}})
+        """)
+    first = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "01_a.txt").exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # the slow chapter is running
+        run_chapters([_chapter(tmp_path, "02_b")], out, cwd=tmp_path, provenance={})
+        go.touch()
+        output, _ = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    assert first.returncode == 0, output[-3000:]
+    chapters = json.loads((out / "manifest.json").read_text())["chapters"]
+    assert set(chapters) == {"01_a", "02_b"}
+
+
+def test_the_runner_prints_one_line_per_chapter_start_and_end_and_no_papermill_or_kernel_chatter(tmp_path):
+    script = textwrap.dedent(f"""
+        import logging
+        from pathlib import Path
+        from rstor_core.book import Chapter, run_chapters
+        logging.basicConfig(level=logging.INFO, format="%(message)s")  # as the CLI does
+        run_chapters([Chapter("01_a", Path({str(_chapter(tmp_path, "01_a").source)!r}),
+                              {{"value": 1, "output_dir": {str(tmp_path)!r}}})],
+                     Path({str(tmp_path / "out")!r}), cwd=Path({str(tmp_path)!r}), provenance={{"profile": "t"}})
+        """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 2 and all(line.startswith("[1/1] 01_a: ") for line in lines), lines
+
+
+def test_a_second_book_run_on_the_same_outputs_waits_for_the_first_saying_so(tmp_path, monkeypatch, caplog):
+    import threading
+
+    import filelock
+
+    import rstor_core.book as book
+
+    ran = []
+    monkeypatch.setattr(book, "run_chapters", lambda *a, **k: ran.append(a))
+    (tmp_path / "smoke").mkdir()
+    second = threading.Thread(target=run_book, args=(load_profile("smoke"),),
+                              kwargs={"root": ROOT, "outputs_root": tmp_path, "build": False})
+    with filelock.FileLock(tmp_path / "smoke" / ".book.lock"):  # the first run
+        second.start()
+        time.sleep(1.0)
+        assert ran == [] and second.is_alive()
+    second.join(timeout=30)
+    assert len(ran) == 1
+    assert "waiting for another book run" in caplog.text
+
+
+def test_a_profile_file_of_the_same_name_elsewhere_does_not_write_over_another_profiles_outputs(tmp_path, monkeypatch):
+    import rstor_core.book as book
+
+    ran = []
+    monkeypatch.setattr(book, "run_chapters", lambda *a, **k: ran.append(a))
+    outputs = tmp_path / "outputs"
+    (outputs / "smoke").mkdir(parents=True)
+    (outputs / "smoke" / "manifest.json").write_text(json.dumps({"profile_file": "parameters/smoke.yaml"}))
+    copy = tmp_path / "smoke.yaml"
+    copy.write_text((ROOT / "parameters" / "smoke.yaml").read_text())
+    with pytest.raises(OutputsConflict, match="parameters/smoke.yaml.*--outputs"):
+        run_book(load_profile(str(copy)), root=ROOT, outputs_root=outputs, build=False)
+    assert ran == []
+    run_book(load_profile("smoke"), root=ROOT, outputs_root=outputs, build=False)  # the profile that wrote them
+    run_book(load_profile(str(copy)), root=ROOT, outputs_root=tmp_path / "elsewhere", build=False)
+    assert len(ran) == 2
+
+
+def test_a_book_run_removes_what_killed_runs_left_in_its_outputs(tmp_path, monkeypatch):
+    import rstor_core.book as book
+
+    monkeypatch.setattr(book, "run_chapters", lambda *a, **k: None)
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    leftover = tmp_path / "smoke" / "checkpoints" / "x" / f".model.tmp-{process.pid}.pt"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("half written")
+    run_book(load_profile("smoke"), root=ROOT, outputs_root=tmp_path, build=False)
+    assert not leftover.exists()
 
 
 @pytest.fixture(scope="module")
@@ -109,21 +333,25 @@ def test_smoke_profile_runs_every_chapter_and_builds_the_book(smoke_book):
 
 @pytest.mark.slow
 def test_a_profile_value_that_makes_the_chapter_raise_exits_nonzero_naming_chapter_and_cell(smoke_book, tmp_path):
-    out, _ = smoke_book
-    executed = out / "notebooks" / "01_data_generation.ipynb"
-    before = executed.read_bytes()
     empty = tmp_path / "photos"
     empty.mkdir()
     (empty / "readme.txt").write_text("no photo here")
-    profile = tmp_path / "smoke.yaml"  # same name, so it writes where the good run did
+    profile = tmp_path / "smoke.yaml"
     text = (ROOT / "parameters" / "smoke.yaml").read_text()
     profile.write_text(text.replace("natural_images: skimage", f"natural_images: {empty}"))
+    out = tmp_path / "outputs" / "smoke"  # the good run's outputs, as if this profile file had written them
+    for folder in ("notebooks", "figures", "tables"):
+        shutil.copytree(smoke_book[0] / folder, out / folder)
+    (out / "manifest.json").write_text(json.dumps({"profile_file": str(profile)}))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     result = subprocess.run([sys.executable, "-m", "rstor_core", "book", "--profile", str(profile),
                              "--outputs", str(out.parent), "--no-build"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1
     assert "chapter 01_data_generation failed in cell" in result.stderr
     assert "no readable image in folder" in result.stderr and "photos = load_photos" in result.stderr
-    assert executed.read_bytes() == before
+    assert {p: p.read_bytes() for p in before} == before  # the notebook, 01's figures and tables: all kept
+    added = {p for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"} - set(before)
+    assert added == {out / "notebooks" / "01_data_generation.failed.ipynb"}
 
 
 @pytest.mark.slow
