@@ -131,3 +131,12 @@ def test_lpips_through_the_shared_forward_agrees_with_the_package_forward(pair):
     torch.testing.assert_close(metrics.lpips_distance(noisy, clean, model=model), expected, rtol=0, atol=1e-6)
     torch.testing.assert_close(metrics.lpips_distance(noisy, clean[:1], model=model),
                                metrics.lpips_distance(noisy, clean[:1].expand_as(noisy), model=model))
+
+
+def test_perceptual_distances_in_chunks_equal_one_batch(pair, monkeypatch):
+    """Predictions go through in chunks (memory); chunking changes no distance, with one or many targets."""
+    noisy, clean = pair
+    whole = st_lpips_distance(noisy, clean), st_lpips_distance(noisy, clean[:1])
+    monkeypatch.setattr(metrics, "CHUNK_PIXELS", 2 * noisy[0, 0].numel())  # chunks of 2, then 1
+    torch.testing.assert_close(st_lpips_distance(noisy, clean), whole[0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(st_lpips_distance(noisy, clean[:1]), whole[1], rtol=0, atol=1e-6)
