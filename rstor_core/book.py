@@ -136,8 +136,11 @@ def execute_chapter(chapter: Chapter, out_dir: Path, *, cwd: Path, progress: boo
         nbformat.write(notebook, source)
         try:
             with _papermill_quiet():
+                # "immediate": a kernel stopped mid-cell (Ctrl-C) is killed with its process group, instead of
+                # printing a traceback as it tries to reply on the sockets a graceful shutdown closed.
                 papermill.execute_notebook(source, staged, parameters=parameters, kernel_name="python3",
-                                           cwd=str(cwd), progress_bar=progress, log_output=False, config=KERNEL_CONFIG)
+                                           cwd=str(cwd), progress_bar=progress, log_output=False, config=KERNEL_CONFIG,
+                                           shutdown_kernel="immediate")
         except PapermillExecutionError as err:
             failed.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staged, failed)

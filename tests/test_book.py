@@ -204,6 +204,7 @@ def test_ctrl_c_stops_a_chapter_promptly_publishes_nothing_and_stops_its_kernel(
         run.kill()
     assert run.returncode == 130, output[-3000:]
     assert time.monotonic() - start < 15
+    assert "Traceback" not in output  # not even the kernel's, stopped mid-cell
     kernel = int((out / "kernel.pid").read_text())
     deadline = time.monotonic() + 10
     while pid_alive(kernel) and time.monotonic() < deadline:
