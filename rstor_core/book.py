@@ -62,8 +62,8 @@ class ChapterError(RuntimeError):
     """A chapter raised; the message names the chapter, the failing cell and the error."""
 
 
-class OutputsConflict(RuntimeError):
-    """The outputs folder holds the results of another profile file of the same name."""
+class OutputsConflict(ValueError):
+    """The outputs folder holds the results of another profile file of the same name (bad input: exit 2)."""
 
 
 @dataclass(frozen=True)

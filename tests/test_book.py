@@ -290,6 +290,9 @@ def test_a_profile_file_of_the_same_name_elsewhere_does_not_write_over_another_p
     copy.write_text((ROOT / "parameters" / "smoke.yaml").read_text())
     with pytest.raises(OutputsConflict, match="parameters/smoke.yaml.*--outputs"):
         run_book(load_profile(str(copy)), root=ROOT, outputs_root=outputs, build=False)
+    from rstor_core.__main__ import main
+
+    assert main(["book", "--profile", str(copy), "--outputs", str(outputs), "--no-build"]) == 2  # bad input
     assert ran == []
     run_book(load_profile("smoke"), root=ROOT, outputs_root=outputs, build=False)  # the profile that wrote them
     run_book(load_profile(str(copy)), root=ROOT, outputs_root=tmp_path / "elsewhere", build=False)
