@@ -243,3 +243,14 @@ def test_infer_help_names_every_blur_bank_and_that_sigmas_or_blur_is_required(ca
 def test_deadleaves_save_and_book_help_say_where_files_go(capsys):
     assert "params.json" in help_text(capsys, "deadleaves", "save")
     assert "<profile>/figures" in " ".join(help_text(capsys, "book").split())
+
+
+def test_infer_scores_st_lpips_and_prints_only_the_metrics_it_measured(checkpoint, tmp_path, capsys):
+    net = place(checkpoint, tmp_path, "net", "model.pt")
+    assert infer([net], tmp_path / "r.csv") == 0
+    assert pd.read_csv(tmp_path / "r.csv").st_lpips.notna().all()
+    summary = capsys.readouterr().out.splitlines()[0]  # the header of the printed means
+    assert "st_lpips" in summary and " lpips" not in summary  # --no-lpips: an all-NaN column is not shown
+    assert infer([net], tmp_path / "r.csv", "--no-st-lpips") == 0
+    assert pd.read_csv(tmp_path / "r.csv").st_lpips.isna().all()
+    assert "st_lpips" not in capsys.readouterr().out.splitlines()[0]
