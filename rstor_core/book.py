@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 # Packages whose versions the manifest records.
 MANIFEST_PACKAGES = ("numpy", "scipy", "numba", "torch", "torchvision", "scikit-image", "matplotlib",
-                     "pandas", "lpips", "papermill", "jupytext", "jupyter-book", "rstor_core")
+                     "pandas", "lpips", "stlpips-pytorch", "papermill", "jupytext", "jupyter-book", "rstor_core")
 STAGED_FILES = ("_toc.yml",)
 VENDOR_DIR = Path("book/_static/vendor")  # git-ignored; filled by `npm pack` on the first build
 MATHJAX_PACKAGE, MATHJAX_ENTRY = "mathjax@3", "vendor/mathjax/tex-chtml.js"
