@@ -83,14 +83,16 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="start over even if trained or interrupted")
     train.add_argument("--outputs", type=Path, default=Path("outputs"), help="outputs root (default: outputs)")
     train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    infer = command(commands, "infer", "Evaluate checkpoints on a folder of images",
+    infer = command(commands, "infer", "Evaluate checkpoints on a folder of images or a public set",
                     "Writes one CSV row per model, image, degradation and size to --out (PSNR, SSIM, LPIPS;\n"
                     "model 'input' is the degraded input), and PNGs to --save-images if given. Each model\n"
                     "is named by its folder, with parent folders added where two would share a name.\n"
                     "--sigmas or --blur is required (or both). Blur banks of {bank_size} fixed kernels each:\n"
                     "{banks}.")
     infer.add_argument("--checkpoints", nargs="+", type=Path, required=True, help="model.pt files")
-    infer.add_argument("--images", required=True, help="a folder of images, or 'skimage' (its test split)")
+    infer.add_argument("--images", required=True,
+                       help="a folder of images, 'skimage' (its test split), or a public set fetched into the "
+                            "cache ($RSTOR_DATA): {public_sets}")
     infer.add_argument("--sizes", default="", help="centre-crop sides, comma-separated (default: whole images)")
     infer.add_argument("--sigmas", default="", help="AWGN sigmas in /255, comma-separated")
     infer.add_argument("--blur", nargs="*", default=[], metavar="BANK:INDICES",
@@ -121,9 +123,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 class _Help(argparse.RawDescriptionHelpFormatter):
-    """Keeps the line breaks of descriptions and epilogs, and fills in ``{banks}`` only when help is
-    printed: the bank names live in :mod:`rstor_core.degrade`, whose torch import every command would
-    otherwise pay."""
+    """Keeps the line breaks of descriptions and epilogs, and fills in ``{banks}`` and ``{public_sets}``
+    only when help is printed: the bank names live in :mod:`rstor_core.degrade`, whose torch import
+    every command would otherwise pay (and the set names in :mod:`rstor_core.photos`)."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         return super()._fill_text(_with_bank_names(text), width, indent)
@@ -133,6 +135,10 @@ class _Help(argparse.RawDescriptionHelpFormatter):
 
 
 def _with_bank_names(text: str) -> str:
+    if "{public_sets}" in text:  # photos reads images with PIL and scikit-image: only for help
+        from rstor_core.photos import PUBLIC_SETS
+
+        text = text.replace("{public_sets}", ", ".join(PUBLIC_SETS))
     if "{banks}" not in text:
         return text
     from rstor_core.degrade import BANKS, FAMILIES
@@ -197,7 +203,7 @@ def _train(profile, args: argparse.Namespace) -> int:
 def _unreadable_images(config: ExperimentConfig, where: str) -> list[str]:
     """Why an image folder ``config`` trains from holds no readable image (``missing_data`` covers the
     missing ones): checked before training creates its folder, not when the data pipeline opens it."""
-    from rstor_core.photos import ImageFolder
+    from rstor_core.photos import image_folder
 
     folders = {"natural_images": config.natural_images} if config.data == "natural" else {}
     if config.dead_leaves.colour == "natural":
@@ -206,7 +212,7 @@ def _unreadable_images(config: ExperimentConfig, where: str) -> list[str]:
     for key, folder in folders.items():
         if folder != "skimage":
             try:
-                ImageFolder(folder)
+                image_folder(folder)
             except (ValueError, FileNotFoundError) as err:
                 problems.append(f"{where}.{key}: {err}")
     return problems

@@ -36,7 +36,7 @@ def knob(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: flo
          source: bool = False, experiment: bool = False) -> Any:
     """A dataclass field with bounds, enforced by :func:`check_bounds` in ``__post_init__``.
 
-    ``source``: the value names images (``"skimage"`` or a folder), checked by :func:`missing_sources`
+    ``source``: the value names images (``"skimage"``, a public set or a folder), checked by :func:`missing_sources`
     before the data is used; ``experiment``: the value names an experiment of the profile, checked
     by :class:`Profile` and by the chapter opener.
     """
@@ -75,7 +75,8 @@ def _check_range_pair(config: Any, *names: str) -> None:
 
 def missing_sources(config: Any, where: str = "") -> list[str]:
     """Why the image sources a config names are unavailable here: one message per ``source`` field
-    (nested configs included) that is neither ``"skimage"`` nor an existing folder; empty when all are."""
+    (nested configs included) that is neither ``"skimage"``, a public set that is cached (or fetched
+    now) nor an existing folder; empty when all are."""
     problems = []
     for f in dataclasses.fields(config):
         value, key = getattr(config, f.name), f"{where}{f.name}"
@@ -85,10 +86,27 @@ def missing_sources(config: Any, where: str = "") -> list[str]:
             for name, item in value.items():
                 if dataclasses.is_dataclass(item):
                     problems += missing_sources(item, f"{key}.{name}.")
-        elif f.metadata.get("source") and value != "skimage" and not Path(value).is_dir():
-            problems.append(f"{key}: folder {value!r} does not exist; give 'skimage' (the bundled photos) or a "
-                            "folder of images")
+        elif f.metadata.get("source") and value != "skimage":
+            problems += [f"{key}: {problem}" for problem in _unavailable_source(value)]
     return problems
+
+
+def _unavailable_source(value: str) -> list[str]:
+    """Why a source other than ``"skimage"`` cannot be read here: a public set by name that is neither
+    cached nor downloadable (fetching it is the check, so the data is there before any work), or a
+    folder that does not exist."""
+    from rstor_core.photos import PUBLIC_SETS, PublicSetUnavailable, public_set  # numpy only, no torch
+
+    if value in PUBLIC_SETS:
+        try:
+            public_set(value)
+        except PublicSetUnavailable as err:
+            return [str(err)]
+        return []
+    if Path(value).is_dir():
+        return []
+    return [f"folder {value!r} does not exist; give 'skimage' (the bundled photos), a public set "
+            f"({', '.join(PUBLIC_SETS)}) or a folder of images"]
 
 
 def experiment_fields(config: Any) -> dict[str, str]:
@@ -434,6 +452,17 @@ class Profile:
         if chapter not in CHAPTER_SECTIONS:
             raise KeyError(f"chapter {chapter!r} has no profile section; known: {sorted(CHAPTER_SECTIONS)}")
         return getattr(self, CHAPTER_SECTIONS[chapter][0])
+
+    def missing_data(self, chapter: str) -> list[str]:
+        """:func:`missing_sources` of a chapter, by key path: its section's images and those of the
+        experiments it names (which it may train). The runner asks before any chapter starts, so a
+        public set is fetched, or refused, before any work."""
+        key = CHAPTER_SECTIONS[chapter][0]
+        problems = [f"{key}.{problem}" for problem in missing_sources(self.section(chapter))]
+        for name in dict.fromkeys(experiment_fields(self.section(chapter)).values()):
+            if name in self.experiments:
+                problems += [f"experiments.{name}.{problem}" for problem in self.experiments[name].missing_data()]
+        return problems
 
 
 def unknown_experiments(section: Any, experiments: typing.Mapping[str, ExperimentConfig]) -> dict[str, str]:

@@ -1,15 +1,23 @@
 """Photos the study reads, numpy only: the bundled scikit-image photographs, folders of images,
-PNG/JPEG reading (8 or 16 bit) and crops.
+named public sets (kodak24, div2k ...) fetched into a cache, PNG/JPEG reading (8 or 16 bit) and crops.
 
-No dataset can be downloaded at run time, so the default natural set is the handful of RGB
-photographs that ship inside scikit-image; readers with DIV2K or Kodak point a profile at a
-folder instead. Images are (H, W, 3) float32 in [0, 1]. No torch and no matplotlib here, so the
-colour samplers, the evaluation and the CLI can read photos without either.
+The default natural set is the handful of RGB photographs that ship inside scikit-image, so the
+book runs with no network. A profile may name a public set instead (:data:`PUBLIC_SETS`):
+deepinv's dataset class downloads and verifies it once into :func:`data_home`, and after that it
+is a folder like any other. Images are (H, W, 3) float32 in [0, 1]. No torch and no matplotlib
+here (deepinv, which imports torch, only when a set is downloaded), so the colour samplers, the
+evaluation and the CLI can read photos without either.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,19 +40,26 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 def natural_images(source: str | Path = "skimage", split: str | None = None) -> dict[str, np.ndarray]:
     """Name -> (H, W, 3) float32 image, from ``"skimage"`` (all five photos, or one split of
-    :data:`NATURAL_SPLITS`) or a folder (every readable image, sorted by file name)."""
+    :data:`NATURAL_SPLITS`), a public set of :data:`PUBLIC_SETS` or a folder (every readable image,
+    sorted by file name)."""
     if str(source) == "skimage":
         if split is not None and split not in NATURAL_SPLITS:
             raise ValueError(f"unknown split {split!r}; allowed: {list(NATURAL_SPLITS)}")
         names = NATURAL_SPLITS[split] if split else SKIMAGE_PHOTOS
         return {name: _as_rgb_float(_skimage_photo(name)) for name in names}
-    folder = ImageFolder(source)
+    folder = image_folder(source)
     return {name: folder.image(i) for i, name in enumerate(folder.names())}
 
 
 def test_photos(source: str | Path = "skimage") -> dict[str, np.ndarray]:
-    """The test photos of a source: scikit-image's test split, or every image of a folder."""
+    """The test photos of a source: scikit-image's test split, or every image of a set or a folder."""
     return natural_images(source, split="test" if str(source) == "skimage" else None)
+
+
+def image_folder(source: str | Path) -> "ImageFolder":
+    """The images of a folder, or of a public set by name (fetched into the cache if need be): a
+    name of :data:`PUBLIC_SETS` wins over a folder of that name (write ``./kodak24`` for the folder)."""
+    return ImageFolder(public_set(str(source)) if str(source) in PUBLIC_SETS else source)
 
 
 class ImageFolder:
@@ -191,3 +206,115 @@ def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
     height, width = image.shape[:2]
     top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
     return image[top:top + size, left:left + size]
+
+
+# --- named public sets: deepinv's dataset classes, cached in data_home() --------------------------
+
+@dataclass(frozen=True)
+class PublicSet:
+    """A public image set as deepinv's class ``dataset`` (in ``deepinv.datasets``) fetches it: its
+    images end up in ``images`` under the class's root, and ``archive`` names the download (a key
+    of the class's ``_archive_urls``, or the address itself where the class has none)."""
+
+    dataset: str
+    images: str
+    count: int  # images in the set: what a cached copy is checked against (deepinv checks md5s on download)
+    archive: str
+    options: tuple[tuple[str, str], ...] = ()  # more keyword arguments of the class
+
+
+PUBLIC_SETS = {
+    "kodak24": PublicSet("Kodak24", "Kodak-Lossless-True-Color-Image-Suite-master/PhotoCD_PCD0992", 24,
+                         "Kodak-Lossless-True-Color-Image-Suite-master.zip"),
+    "cbsd68": PublicSet("CBSD68", "png", 68, "https://huggingface.co/datasets/deepinv/CBSD68"),  # needs `datasets`
+    "mcmaster": PublicSet("McMaster", "McM", 18, "McM.zip"),
+    "set14": PublicSet("Set14HR", "Set14_HR", 14, "Set14_HR.tar.gz"),
+    "urban100": PublicSet("Urban100HR", "Urban100_HR", 100, "Urban100_HR.tar.gz"),
+    "div2k": PublicSet("DIV2K", "DIV2K_train_HR", 800, "DIV2K_train_HR.zip", (("mode", "train"),)),
+    "div2k_valid": PublicSet("DIV2K", "DIV2K_valid_HR", 100, "DIV2K_valid_HR.zip", (("mode", "val"),)),
+}
+
+
+class PublicSetUnavailable(FileNotFoundError):
+    """A public set that is not in the cache and could not be fetched (offline, or a bad download)."""
+
+
+def data_home() -> Path:
+    """Where public sets are cached: ``$RSTOR_DATA``, else ``$XDG_CACHE_HOME/rstor`` (``~/.cache/rstor``)."""
+    if os.environ.get("RSTOR_DATA"):
+        return Path(os.environ["RSTOR_DATA"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rstor"
+
+
+def public_set(name: str) -> Path:
+    """The folder of public set ``name`` (its images only): the cached copy, or downloaded there
+    first through deepinv's class, verified, and moved into place whole (a failed download leaves
+    nothing). Raises :class:`PublicSetUnavailable` naming the set, its URL and the folder to fill by
+    hand; one process downloads at a time."""
+    spec, folder = PUBLIC_SETS[name], data_home() / name
+    if _image_count(folder) == spec.count:
+        return folder
+    from filelock import FileLock
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder.parent / f".{name}.lock"):
+        count = _image_count(folder)
+        if count == spec.count:
+            return folder
+        if folder.exists():
+            raise PublicSetUnavailable(f"public set {name!r}: {str(folder)!r} holds {count} images, the set has "
+                                       f"{spec.count}; complete it, or remove it to download it again from "
+                                       f"{source_url(spec)}")
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
+        try:
+            images = _download(spec, staging)
+            if _image_count(images) != spec.count:
+                raise ValueError(f"the download holds {_image_count(images)} images, not {spec.count}")
+            os.replace(images, folder)
+        except Exception as err:  # any failure (network, checksum, archive) means: not available here
+            where = "" if spec.dataset == "CBSD68" else f", from {spec.images}/ in the archive,"
+            raise PublicSetUnavailable(
+                f"public set {name!r} is not in the cache and could not be downloaded ({_root_cause(err)}): "
+                f"download {source_url(spec)} and put its {spec.count} images{where} in {str(folder)!r}") from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    log.info("public set %s: %d images in %s", name, spec.count, folder)
+    return folder
+
+
+def source_url(spec: PublicSet) -> str:
+    """Where deepinv's class downloads ``spec`` from (read from the class: one source of truth)."""
+    import deepinv.datasets
+
+    return getattr(getattr(deepinv.datasets, spec.dataset), "_archive_urls", {}).get(spec.archive, spec.archive)
+
+
+def _download(spec: PublicSet, root: Path) -> Path:
+    """Run deepinv's class with ``download=True`` into ``root`` (it checks its md5s); the images' folder.
+    CBSD68 arrives as a Hugging Face table: its images are written out as PNGs."""
+    import deepinv.datasets
+
+    dataset_class = getattr(deepinv.datasets, spec.dataset)
+    with contextlib.redirect_stdout(io.StringIO()) as said:  # deepinv prints; the library logs
+        dataset = dataset_class(root=str(root), download=True, use_dict_output=True, **dict(spec.options))
+    log.info("%s: %s", spec.dataset, " ".join(said.getvalue().split()))
+    if spec.dataset == "CBSD68":
+        (root / spec.images).mkdir()
+        for i in range(len(dataset)):
+            dataset[i]["x"].convert("RGB").save(root / spec.images / f"{i + 1:02d}.png")
+    return root / spec.images
+
+
+def _root_cause(err: BaseException) -> str:
+    """The innermost exception behind ``err``, on one line ("Name or service not known", not three
+    layers of requests' wrapping that repeat the URL)."""
+    while err.__cause__ is not None or err.__context__ is not None:
+        err = err.__cause__ or err.__context__
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _image_count(folder: Path) -> int:
+    """Image files in ``folder`` (0 when it does not exist): a cached set is complete when it has them all."""
+    if not folder.is_dir():
+        return 0
+    return sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

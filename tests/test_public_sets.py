@@ -1,0 +1,277 @@
+"""Named public test sets (kodak24, div2k ...): fetched once through deepinv's dataset classes into
+the cache, read from it with no network, and a clear exit 2 naming the set, its URL and the folder
+when they cannot be fetched. Downloads are served on 127.0.0.1: no test reaches the real URLs."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import socket
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from train_helpers import TINY
+
+from rstor_core.__main__ import main
+from rstor_core.configs import DenoiseStudyConfig, ExperimentConfig, missing_sources
+from rstor_core import photos
+from rstor_core.photos import PUBLIC_SETS, PublicSetUnavailable, data_home, natural_images, public_set
+
+KODAK_IMAGES = "Kodak-Lossless-True-Color-Image-Suite-master/PhotoCD_PCD0992"  # inside deepinv's archive
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """An empty cache folder, named by RSTOR_DATA."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("RSTOR_DATA", str(folder))
+    return folder
+
+
+def tiny_pngs(folder: Path, n: int) -> Path:
+    """``n`` distinct 6 x 8 RGB PNGs named 01.png, 02.png ... in ``folder``."""
+    import PIL.Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        pixels = np.full((6, 8, 3), 10 * i, dtype=np.uint8)
+        PIL.Image.fromarray(pixels).save(folder / f"{i + 1:02d}.png")
+    return folder
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a connection fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a network connection was attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+class _CountingHandler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.server.requests.append(self.path)
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def loopback(tmp_path, monkeypatch):
+    """An HTTP server on 127.0.0.1 serving ``tmp_path/served``; ``.requests`` lists the paths asked for."""
+    served = tmp_path / "served"
+    served.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(_CountingHandler, directory=str(served)))
+    server.requests, server.served = [], served
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # never through a proxy
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def kodak_archive(tmp_path: Path, served: Path) -> str:
+    """A zip laid out like deepinv's Kodak24 archive, holding 24 tiny PNGs; returns the folder's md5
+    as deepinv computes it (the checksum its class verifies)."""
+    from deepinv.datasets.utils import calculate_md5_for_folder
+
+    source = tiny_pngs(tmp_path / "kodak_source" / KODAK_IMAGES, 24)
+    with zipfile.ZipFile(served / "kodak.zip", "w") as archive:
+        for path in sorted(source.iterdir()):
+            archive.write(path, f"{KODAK_IMAGES}/{path.name}")
+    return calculate_md5_for_folder(str(source))
+
+
+def serve_kodak_from(monkeypatch, url: str, checksum: str) -> None:
+    """Point deepinv's Kodak24 class at ``url`` (its class attributes are the seam)."""
+    from deepinv.datasets import Kodak24
+
+    monkeypatch.setattr(Kodak24, "_archive_urls", {"Kodak-Lossless-True-Color-Image-Suite-master.zip": url})
+    monkeypatch.setattr(Kodak24, "_checksums", {KODAK_IMAGES: checksum})
+
+
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens: a download that fails at once, as offline."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/kodak.zip"
+
+
+# --- the cache ---------------------------------------------------------------------------------
+
+def test_the_cache_is_rstor_data_when_set(cache):
+    assert data_home() == cache
+
+
+def test_the_cache_is_under_the_user_cache_folder_by_default(monkeypatch, tmp_path):
+    monkeypatch.delenv("RSTOR_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert data_home() == tmp_path / "rstor"
+
+
+def test_a_cached_set_is_read_like_a_folder_without_any_network_access(cache, no_network):
+    tiny_pngs(cache / "kodak24", 24)
+    images = photos.test_photos("kodak24")
+    assert len(images) == 24 and list(images)[:2] == ["01", "02"]
+    assert all(image.shape == (6, 8, 3) and image.dtype == np.float32 for image in images.values())
+    assert natural_images("kodak24").keys() == images.keys()
+    assert missing_sources(DenoiseStudyConfig(test_images="kodak24")) == []
+
+
+def test_a_cache_folder_missing_images_of_a_set_is_refused_with_the_count(cache, no_network):
+    tiny_pngs(cache / "kodak24", 23)
+    with pytest.raises(PublicSetUnavailable, match="holds 23 images, the set has 24"):
+        public_set("kodak24")
+
+
+# --- the download, served on 127.0.0.1 --------------------------------------------------------
+
+def test_a_set_is_downloaded_once_through_deepinv_and_verified(cache, loopback, monkeypatch, tmp_path):
+    serve_kodak_from(monkeypatch, f"{loopback.url}/kodak.zip", kodak_archive(tmp_path, loopback.served))
+    folder = public_set("kodak24")
+    assert folder == cache / "kodak24" and len(photos.test_photos("kodak24")) == 24
+    public_set("kodak24")
+    assert loopback.requests == ["/kodak.zip"]
+    assert sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock")) == ["kodak24"]  # no leftovers
+
+
+def test_a_download_that_fails_its_checksum_is_refused_and_leaves_no_folder(cache, loopback, monkeypatch, tmp_path):
+    kodak_archive(tmp_path, loopback.served)
+    serve_kodak_from(monkeypatch, f"{loopback.url}/kodak.zip", "0" * 32)
+    with pytest.raises(PublicSetUnavailable, match="kodak24"):
+        public_set("kodak24")
+    assert not (cache / "kodak24").exists()
+    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_offline_the_error_names_the_set_its_url_and_the_folder_to_fill(cache, monkeypatch):
+    url = closed_port_url()
+    serve_kodak_from(monkeypatch, url, "0" * 32)
+    with pytest.raises(PublicSetUnavailable) as error:
+        public_set("kodak24")
+    message = str(error.value)
+    assert "\n" not in message
+    assert "kodak24" in message and url in message and str(cache / "kodak24") in message
+
+
+def test_missing_sources_reports_an_unavailable_set_with_its_url(cache, monkeypatch):
+    url = closed_port_url()
+    serve_kodak_from(monkeypatch, url, "0" * 32)
+    [problem] = missing_sources(ExperimentConfig(data="natural", natural_images="kodak24"))
+    assert problem.startswith("natural_images: ") and url in problem and str(cache / "kodak24") in problem
+
+
+def test_an_unknown_name_is_reported_as_a_missing_folder_listing_the_set_names(cache):
+    [problem] = missing_sources(DenoiseStudyConfig(test_images="kodak25"))
+    assert "'kodak25'" in problem and "kodak24" in problem and "div2k" in problem
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_SETS))
+def test_every_set_names_a_deepinv_class_and_a_download_address(name):
+    import deepinv.datasets
+
+    from rstor_core.photos import source_url
+
+    assert hasattr(deepinv.datasets, PUBLIC_SETS[name].dataset)
+    assert source_url(PUBLIC_SETS[name]).startswith(("http://", "https://"))
+
+
+# --- the command line: exit 2 before any work ---------------------------------------------------
+
+def _profile(tmp_path: Path, **denoise_study) -> Path:
+    """A profile whose one experiment, ``run`` (which every chapter names), trains on kodak24."""
+    from rstor_core.configs import CHAPTER_SECTIONS, experiment_fields
+
+    chapters = {key: dict.fromkeys(experiment_fields(section()), "run") for key, section in CHAPTER_SECTIONS.values()}
+    chapters["denoise_study"].update(denoise_study)
+    path = tmp_path / "sets.yaml"
+    path.write_text(yaml.safe_dump({**chapters, "experiments": {
+        "run": {**TINY, "data": "natural", "natural_images": "kodak24"}}}))
+    return path
+
+
+def _error_line(err: str) -> str:
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+def test_check_profile_accepts_a_set_name_without_fetching_it(cache, tmp_path, no_network, capsys):
+    assert main(["check-profile", str(_profile(tmp_path, test_images="kodak24"))]) == 0
+
+
+def test_train_on_a_set_that_cannot_be_fetched_exits_2_with_one_line_and_writes_nothing(cache, tmp_path, monkeypatch,
+                                                                                          capsys):
+    url = closed_port_url()
+    serve_kodak_from(monkeypatch, url, "0" * 32)
+    out = tmp_path / "out"
+    assert main(["train", "--profile", str(_profile(tmp_path)), "--experiment", "run", "--outputs", str(out)]) == 2
+    line = _error_line(capsys.readouterr().err)
+    assert "kodak24" in line and url in line and str(cache / "kodak24") in line and not out.exists()
+
+
+def test_infer_on_a_set_that_cannot_be_fetched_exits_2_with_one_line(cache, tmp_path, monkeypatch, capsys):
+    url = closed_port_url()
+    serve_kodak_from(monkeypatch, url, "0" * 32)
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"")
+    code = main(["infer", "--checkpoints", str(checkpoint), "--images", "kodak24", "--sigmas", "25",
+                 "--out", str(tmp_path / "r.csv")])
+    line = _error_line(capsys.readouterr().err)
+    assert code == 2 and url in line and str(cache / "kodak24") in line and not (tmp_path / "r.csv").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="rstor_core/data.py opens natural_images with ImageFolder, not photos.image_folder")
+def test_training_batches_read_a_cached_set_by_name(cache, tmp_path, no_network):
+    import PIL.Image
+
+    from rstor_core.data import TrainingBatches
+
+    (cache / "kodak24").mkdir(parents=True)
+    for i in range(24):  # the crops are 16 px
+        PIL.Image.new("RGB", (20, 20), (i, 60, 90)).save(cache / "kodak24" / f"{i:02d}.png")
+    config = ExperimentConfig(**{**TINY, "data": "natural", "natural_images": "kodak24"})
+    degraded, clean = TrainingBatches(config).batch(0)
+    assert clean.shape == (2, 3, 16, 16)
+
+
+def test_train_checks_the_cached_folder_of_a_set_it_names(cache, tmp_path, no_network, capsys):
+    (cache / "kodak24").mkdir(parents=True)
+    for i in range(24):
+        (cache / "kodak24" / f"{i:02d}.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    assert main(["train", "--profile", str(_profile(tmp_path)), "--experiment", "run", "--outputs", str(out)]) == 2
+    assert str(cache / "kodak24") in _error_line(capsys.readouterr().err) and not out.exists()
+
+
+def test_a_profile_reports_the_missing_sets_of_a_chapter_and_of_its_experiments(cache, tmp_path, monkeypatch):
+    from rstor_core.profiles import load_profile
+
+    serve_kodak_from(monkeypatch, closed_port_url(), "0" * 32)
+    profile = load_profile(_profile(tmp_path, test_images="kodak24"))
+    problems = profile.missing_data("02_denoise_study")
+    assert [p.split(":")[0] for p in problems] == ["denoise_study.test_images", "experiments.run.natural_images"]
+    assert profile.missing_data("01_data_generation") == []
+
+
+@pytest.mark.xfail(strict=True, reason="rstor_core/book.py's run_book does not yet ask Profile.missing_data")
+def test_the_book_runner_refuses_a_set_it_cannot_fetch_before_any_chapter_runs(cache, tmp_path, monkeypatch):
+    from rstor_core.book import run_book
+    from rstor_core.profiles import load_profile
+
+    url = closed_port_url()
+    serve_kodak_from(monkeypatch, url, "0" * 32)
+    profile = load_profile(_profile(tmp_path, test_images="kodak24"))
+    with pytest.raises(ValueError, match="denoise_study.test_images") as error:
+        run_book(profile, chapters=["02"], outputs_root=tmp_path / "out", build=False)
+    assert url in str(error.value) and not (tmp_path / "out").exists()
