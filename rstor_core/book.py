@@ -206,15 +206,19 @@ def run_book(profile: Profile, *, chapters: list[str] | None = None, root: Path 
     ``fresh`` retrains each experiment once: a chapter whose experiments an earlier chapter of this run
     already retrained (chapter 04 reuses chapter 02's denoisers) loads them instead. Raises
     :class:`OutputsConflict` before any work when the outputs folder holds another profile file's
-    results. One run at a time writes an outputs folder (a second waits, saying so); it first removes
+    results, and ValueError when a folder or public set the chapters read is missing. One run at a time writes an outputs folder (a second waits, saying so); it first removes
     what killed runs left there.
     """
     out_dir = outputs_root / profile.name
     check_outputs_owner(profile, out_dir, root=root)
+    names = select_chapters(toc_chapters(root), chapters)
+    missing = dict.fromkeys(problem for name in names for problem in profile.missing_data(name))
+    if missing:  # a folder or a public set that is not here: refused before the outputs folder exists
+        raise ValueError("\nerror: ".join(f"{profile.path}: {problem}" for problem in missing))
     with _only_run(out_dir):
         remove_stale_temporaries(out_dir)
         plan, retrained = [], set()
-        for name in select_chapters(toc_chapters(root), chapters):
+        for name in names:
             source = root / "book" / f"{name}.py"
             experiments = set(experiment_fields(profile.section(name)).values())
             retrain = fresh and not experiments <= retrained

@@ -22,7 +22,7 @@ from rstor_core.configs import DeadLeavesConfig, ExperimentConfig
 from rstor_core.deadleaves import dead_leaves, image_rng
 from rstor_core.degrade import degrade, gaussian_blur_kernels, motion_blur_kernels, noise_levels
 from rstor_core.files import atomic_path, write_json
-from rstor_core.photos import ImageFolder, natural_images, random_crops, read_png
+from rstor_core.photos import image_folder, natural_images, random_crops, read_png
 from rstor_core.rng import stream, stream_seed
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class TrainingBatches:
         elif str(config.natural_images) == "skimage":
             self.photos = list(natural_images("skimage", split="train").values())
         else:
-            folder = ImageFolder(config.natural_images)
+            folder = image_folder(config.natural_images)
             self.photos = [folder.image(i) for i in range(len(folder))]
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -34,7 +34,7 @@ from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from rstor_core.data import TrainingBatches
-from rstor_core.files import atomic_path, git_state
+from rstor_core.files import atomic_path, git_state, remove_stale_temporaries
 from rstor_core.metrics import psnr
 from rstor_core.rng import stream_seed
 from rstor_core.models import model_from_config, pick_device
@@ -301,6 +301,7 @@ def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bo
     if problems:
         raise FileNotFoundError(f"cannot train {out_dir.name}: {'; '.join(problems)}")
     with _one_run_at_a_time(out_dir):
+        remove_stale_temporaries(out_dir)  # what a killed run of this folder left half-written
         return _train_or_skip(config, out_dir, force=force, device=device, progress=progress)
 
 

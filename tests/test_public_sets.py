@@ -231,7 +231,6 @@ def test_infer_on_a_set_that_cannot_be_fetched_exits_2_with_one_line(cache, tmp_
     assert code == 2 and url in line and str(cache / "kodak24") in line and not (tmp_path / "r.csv").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="rstor_core/data.py opens natural_images with ImageFolder, not photos.image_folder")
 def test_training_batches_read_a_cached_set_by_name(cache, tmp_path, no_network):
     import PIL.Image
 
@@ -264,7 +263,6 @@ def test_a_profile_reports_the_missing_sets_of_a_chapter_and_of_its_experiments(
     assert profile.missing_data("01_data_generation") == []
 
 
-@pytest.mark.xfail(strict=True, reason="rstor_core/book.py's run_book does not yet ask Profile.missing_data")
 def test_the_book_runner_refuses_a_set_it_cannot_fetch_before_any_chapter_runs(cache, tmp_path, monkeypatch):
     from rstor_core.book import run_book
     from rstor_core.profiles import load_profile

@@ -360,3 +360,13 @@ def test_the_progress_bar_redraws_at_its_own_interval_rather_than_at_every_step(
     monkeypatch.setattr("rstor_core.train.tqdm", CountingBar)
     Trainer(ExperimentConfig(**{**TINY, "steps": 6}), tmp_path, device=torch.device("cpu"), progress=True).fit()
     assert len(redraws) <= 2, redraws
+
+
+def test_training_removes_what_a_killed_run_left_in_its_folder(tmp_path):
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()  # a process that has ended: its temporaries are stale
+    stale = tmp_path / f".last.opt.tmp-{process.pid}.pt"
+    tmp_path.mkdir(exist_ok=True)
+    stale.write_bytes(b"half a checkpoint")
+    train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), tmp_path, device="cpu", progress=False)
+    assert not stale.exists() and (tmp_path / MODEL_FILE).is_file()
