@@ -1,6 +1,6 @@
 # rstor: `make book` regenerates every figure and table, `make test` runs the test suite.
 # Both create .venv (Python 3.11) and install on first use; re-running installs nothing
-# unless pyproject.toml changed (stamp file).
+# unless pyproject.toml changed (stamp file). pip runs with -qq: errors only, not every index it skips.
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -22,8 +22,8 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq -e '.[dev]'
 	@touch $@
 
 book: install
