@@ -41,6 +41,7 @@ seed = 0
 dead_leaves_experiment = "denoise_dead_leaves"
 primitives_experiment = "denoise_primitives"
 natural_experiment = "denoise_natural"
+runs = 1  # networks trained per experiment (independent draws; natural ones on other folds of the photos)
 test_images = "skimage"
 n_images = None
 eval_size = None

@@ -44,6 +44,7 @@ dead_leaves_experiment = "deblur_dead_leaves"
 natural_experiment = "deblur_natural"
 gaussian_dead_leaves_experiment = "deblur_gaussian_dead_leaves"
 gaussian_natural_experiment = "deblur_gaussian_natural"
+runs = 1  # networks trained per experiment (independent draws; natural ones on other folds of the photos)
 test_images = "skimage"
 n_images = None
 eval_size = 256

@@ -31,6 +31,7 @@ staging_dir = None  # the runner's: figures and tables wait there until every ce
 seed = 0
 dead_leaves_experiment = "denoise_dead_leaves"
 natural_experiment = "denoise_natural"
+runs = 1  # networks trained per experiment (independent draws; natural ones on other folds of the photos)
 test_images = "skimage"
 n_images = None
 n_dead_leaves = 8

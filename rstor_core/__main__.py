@@ -2,7 +2,7 @@
 
     python -m rstor_core check-profile parameters/quick.yaml
     python -m rstor_core book --profile quick [--chapters 01 03] [--fresh] [--no-build] [--device cpu]
-    python -m rstor_core train --profile smoke --experiment NAME [--force] [--device cpu]
+    python -m rstor_core train --profile smoke --experiment NAME [--run R] [--force] [--device cpu]
     python -m rstor_core infer --checkpoints A/model.pt B/model.pt --images DIR --sizes 256,512 \
         --sigmas 5,25,50 --blur small:0-7 big:3 --n 5 --out results.csv [--save-images DIR] [--no-lpips] [--no-st-lpips] \
         [--device cpu]
@@ -74,12 +74,16 @@ def _parser() -> argparse.ArgumentParser:
     book.add_argument("--device", help="cpu, cuda, cuda:1 ... for training and evaluation "
                       "(default: cuda when available)")
     train = command(commands, "train", "Train one experiment of a profile",
-                    "Writes OUTPUTS/<profile>/checkpoints/<experiment>/: model.pt (the weights the chapters\n"
-                    "and infer load), last.opt.pt (the resumable state) and log.csv. Skipped when already\n"
-                    "trained; an interrupted run resumes from last.opt.pt; --force starts over (the old\n"
-                    "model stays until the new one is complete).")
+                    "Writes OUTPUTS/<profile>/checkpoints/<experiment>/ (run R > 0: <experiment>.runR/):\n"
+                    "model.pt (the weights the chapters and infer load), last.opt.pt (the resumable state)\n"
+                    "and log.csv. Skipped when already trained; an interrupted run resumes from last.opt.pt;\n"
+                    "--force starts over (the old model stays until the new one is complete).")
     train.add_argument("--profile", default="quick", help="profile name or file (default: quick)")
     train.add_argument("--experiment", required=True, help="a name under the profile's experiments section")
+    train.add_argument("--run", type=int, default=0,
+                       help="which of the experiment's independently trained networks, 0-9 (default: 0); each "
+                            "draws its own batches and initial weights, and natural run R trains outside fold "
+                            "R mod 3 of the bundled photos")
     train.add_argument("--force", action="store_true", help="start over even if trained or interrupted")
     train.add_argument("--outputs", type=Path, default=Path("outputs"), help="outputs root (default: outputs)")
     train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
@@ -91,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
                     "{banks}.")
     infer.add_argument("--checkpoints", nargs="+", type=Path, required=True, help="model.pt files")
     infer.add_argument("--images", required=True,
-                       help="a folder of images, 'skimage' (its test split), or a public set fetched into the "
+                       help="a folder of images, 'skimage' (the five bundled photos; a natural network trained "
+                            "on them is scored on its run's fold only), or a public set fetched into the "
                             "cache ($RSTOR_DATA): {public_sets}")
     infer.add_argument("--sizes", default="", help="centre-crop sides, comma-separated (default: whole images)")
     infer.add_argument("--sigmas", default="", help="AWGN sigmas in /255, comma-separated")
@@ -181,15 +186,16 @@ def _train(profile, args: argparse.Namespace) -> int:
     if args.experiment not in profile.experiments:
         raise ValueError(f"{profile.path}: no experiment {args.experiment!r}; available: {sorted(profile.experiments)}")
     from rstor_core.models import pick_device
-    from rstor_core.train import TrainingDiverged, train_experiment
+    from rstor_core.train import TrainingDiverged, experiment_dir, train_experiment
 
-    config = profile.experiments[args.experiment]
+    _bounded("--run", args.run, ExperimentConfig, run=args.run)
+    config = dataclasses.replace(profile.experiments[args.experiment], run=args.run)
     where = f"{profile.path}: experiments.{args.experiment}"
     problems = [f"{where}.{p}" for p in config.missing_data()] or _unreadable_images(config, where)
     if problems:
         raise ValueError("\nerror: ".join(problems))
     device = pick_device(args.device)
-    out_dir = args.outputs / profile.name / "checkpoints" / args.experiment
+    out_dir = experiment_dir(args.outputs / profile.name / "checkpoints", args.experiment, args.run)
     _check_writable(out_dir, "--outputs")
     try:
         path = train_experiment(config, out_dir, force=args.force, device=device)
@@ -224,7 +230,7 @@ def _infer(args: argparse.Namespace) -> int:
     from rstor_core.files import save_table
     from rstor_core.models import pick_device
     from rstor_core.photos import test_photos
-    from rstor_core.train import load_model
+    from rstor_core.train import load_model, read_checkpoint
 
     sizes, sigmas = _numbers("--sizes", args.sizes, int), _numbers("--sigmas", args.sigmas, float)
     for raw, size in sizes:
@@ -246,10 +252,12 @@ def _infer(args: argparse.Namespace) -> int:
     names = model_names(args.checkpoints)
     device = pick_device(args.device)
     images = test_photos(args.images)
+    unseen = {(name, 0): read_checkpoint(p)[1].unseen_photos(args.images) for name, p in zip(names, args.checkpoints)}
     models = {name: load_model(p, device=device) for name, p in zip(names, args.checkpoints)}
     table = evaluate(models, images, grid, sizes=[size for _, size in sizes] or [None], n_images=args.n,
                      seed=args.seed, device=device, test_set=Path(args.images).name, lpips=not args.no_lpips,
-                     st_lpips=not args.no_st_lpips, save_images=args.save_images)
+                     st_lpips=not args.no_st_lpips, save_images=args.save_images,
+                     photos_of={key: photos for key, photos in unseen.items() if photos is not None})
     save_table(table, args.out)
     print(study.metric_means(table, ["model", "degradation"]).round(3).to_string())
     print(f"{len(table)} rows -> {args.out}")

@@ -13,6 +13,7 @@ if the whole chapter runs).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from rstor_core.configs import ExperimentConfig, Profile, missing_sources, unkno
 from rstor_core.files import project_root, save_table
 from rstor_core.models import pick_device
 from rstor_core.profiles import ProfileError, load_profile, section_from_parameters
-from rstor_core.train import load_model, read_log, train_experiment
+from rstor_core.train import experiment_dir, load_model, read_log, train_experiment
 
 # What the runner injects besides the section, with the defaults a chapter's parameters cell gives them.
 RUNNER_PARAMETERS = {"profile": "quick", "output_dir": "outputs/quick", "fresh": False, "live_widgets": True,
@@ -51,7 +52,7 @@ class ChapterRun:
     fresh: bool = False
     live_widgets: bool = True
     staging_dir: Path | None = None
-    _trained: set[str] = field(default_factory=set, repr=False)
+    _trained: set[tuple[str, int]] = field(default_factory=set, repr=False)  # (experiment, run) trained here
 
     @property
     def figures(self) -> Path:
@@ -61,26 +62,46 @@ class ChapterRun:
     def tables(self) -> Path:
         return (self.staging_dir or self.output_dir) / "tables"
 
-    def experiment(self, name: str) -> ExperimentConfig:
-        return self.profile.experiments[name]
-
-    def checkpoint_dir(self, name: str) -> Path:
-        return self.output_dir / "checkpoints" / name
-
-    def trained_model(self, name: str) -> torch.nn.Module:
-        """Experiment ``name``'s network on the chapter's device: trained once (again with ``fresh``,
-        once per run) or loaded from ``outputs/<profile>/checkpoints/<name>/model.pt``."""
+    def experiment(self, name: str, run: int = 0) -> ExperimentConfig:
+        """Run ``run`` of the profile's experiment ``name`` (the profile holds run 0)."""
         if name not in self.profile.experiments:
             raise KeyError(f"{self.profile.path}: no experiment {name!r}; defined: {sorted(self.profile.experiments)}")
-        force = self.fresh and name not in self._trained
-        path = train_experiment(self.experiment(name), self.checkpoint_dir(name), force=force, device=self.device)
-        self._trained.add(name)
+        return dataclasses.replace(self.profile.experiments[name], run=run)
+
+    def checkpoint_dir(self, name: str, run: int = 0) -> Path:
+        """``checkpoints/<name>/`` for run 0, ``checkpoints/<name>.run<r>/`` beside it for run r
+        (:func:`~rstor_core.train.experiment_dir`)."""
+        return experiment_dir(self.output_dir / "checkpoints", name, run)
+
+    def trained_model(self, name: str, run: int = 0) -> torch.nn.Module:
+        """Run ``run`` of experiment ``name`` on the chapter's device: trained once (again with ``fresh``,
+        once per chapter run) or loaded from its :meth:`checkpoint_dir`'s ``model.pt``."""
+        config = self.experiment(name, run)
+        force = self.fresh and (name, run) not in self._trained
+        path = train_experiment(config, self.checkpoint_dir(name, run), force=force, device=self.device)
+        self._trained.add((name, run))
         return load_model(path, device=self.device)
 
-    def training_curves(self, experiments: Mapping[str, str]) -> pd.DataFrame:
-        """The training logs of ``{label: experiment}``, stacked with an ``experiment`` column (the label)."""
-        return pd.concat([read_log(self.checkpoint_dir(name)).assign(experiment=label)
-                          for label, name in experiments.items()], ignore_index=True)
+    def trained_models(self, name: str, runs: int) -> list[torch.nn.Module]:
+        """Runs ``0 .. runs - 1`` of experiment ``name`` (:meth:`trained_model`): independently trained
+        networks, each from its own draws and, natural ones on the bundled photos, outside its own fold."""
+        return [self.trained_model(name, run) for run in range(runs)]
+
+    def unseen_photos(self, experiments: Mapping[str, str], runs: int,
+                      test_images: str) -> dict[tuple[str, int], tuple[str, ...]]:
+        """``{(label, run): photos}`` for :func:`~rstor_core.evaluate.evaluate`'s ``photos_of``: the photos of
+        ``test_images`` that each run of ``{label: experiment}`` never saw
+        (:meth:`~rstor_core.configs.ExperimentConfig.unseen_photos`), for the networks that saw some; the
+        others are tested on every photo."""
+        unseen = {(label, run): self.experiment(name, run).unseen_photos(test_images)
+                  for label, name in experiments.items() for run in range(runs)}
+        return {key: photos for key, photos in unseen.items() if photos is not None}
+
+    def training_curves(self, experiments: Mapping[str, str], runs: int = 1) -> pd.DataFrame:
+        """The training logs of runs ``0 .. runs - 1`` of ``{label: experiment}``, stacked with an
+        ``experiment`` column (the label) and a ``run`` column."""
+        return pd.concat([read_log(self.checkpoint_dir(name, run)).assign(experiment=label, run=run)
+                          for label, name in experiments.items() for run in range(runs)], ignore_index=True)
 
     def save_table(self, frame: pd.DataFrame, file: str) -> pd.DataFrame:
         """Write ``frame`` as ``tables/<file>`` (atomically) and return it, to show it below the cell."""

@@ -204,6 +204,7 @@ class DeadLeavesConfig:
 
 
 MODEL_NAMES = ("nafnet", "unet", "stacked_conv")
+MAX_RUNS = 10  # independently trained networks per experiment (a chapter's `runs`)
 BLUR_KINDS = ("none", "motion", "small", "mild", "big", "gaussian")  # "motion": all three families
 
 
@@ -275,7 +276,7 @@ class ExperimentConfig:
     """One training run: data, degradation, network and optimisation (``python -m rstor_core train``)."""
 
     data: str = knob("dead_leaves", choices=("dead_leaves", "natural"))
-    natural_images: str = knob("skimage", source=True)  # natural data: "skimage" (its train split) or a folder
+    natural_images: str = knob("skimage", source=True)  # natural data: "skimage" (outside the run's fold) or a folder
     dead_leaves: DeadLeavesConfig = field(default_factory=DeadLeavesConfig)
     crop: int = knob(96, ge=16, le=2048)  # training crop side, pixels
     noise: tuple[float, float] = knob((0.0, 50.0), ge=0.0, le=255.0)  # AWGN sigma range, /255, per sample
@@ -294,6 +295,9 @@ class ExperimentConfig:
     plateau_factor: float = knob(0.5, gt=0.0, le=1.0)
     channels_last: bool = False
     seed: int = knob(0, ge=0)
+    # Which of the experiment's independently trained networks this is (the chapters' `runs`): its own
+    # streams (stream_keys) and, for the bundled photos, its own fold (rstor_core.photos.NATURAL_FOLDS).
+    run: int = knob(0, ge=0, le=MAX_RUNS - 1)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dead_leaves", _mapping_to(DeadLeavesConfig, self.dead_leaves))
@@ -301,6 +305,19 @@ class ExperimentConfig:
         _as_tuples(self, "noise", "gaussian_sigma")
         check_bounds(self)
         _check_range_pair(self, "noise", "gaussian_sigma")
+
+    def stream_keys(self, *keys: str | int) -> tuple[str | int, ...]:
+        """The keys of this run's training stream ``keys`` (:func:`rstor_core.rng.stream` of ``seed``):
+        ``("run", r, *keys)``, except for run 0, which draws ``keys`` itself, the streams of every network
+        trained before runs existed (the committed ``quick`` weights stay run 0)."""
+        return ("run", self.run, *keys) if self.run else keys
+
+    def unseen_photos(self, test_images: str) -> tuple[str, ...] | None:
+        """The photos of ``test_images`` this network never saw, ``None`` for every one
+        (:func:`rstor_core.photos.unseen_photos`: a natural run on the bundled photos never saw its fold)."""
+        from rstor_core.photos import unseen_photos  # numpy only; photos may not import configs
+
+        return unseen_photos(self.natural_images, self.run, test_images) if self.data == "natural" else None
 
     def missing_data(self) -> list[str]:
         """:func:`missing_sources` of what this experiment reads: the photos of a natural run, the
@@ -352,7 +369,8 @@ class DenoiseStudyConfig:
     dead_leaves_experiment: str = knob("denoise_dead_leaves", experiment=True)  # names under `experiments`
     primitives_experiment: str = knob("denoise_primitives", experiment=True)
     natural_experiment: str = knob("denoise_natural", experiment=True)
-    test_images: str = knob("skimage", source=True)  # "skimage" (its test split) or a folder (Kodak24, DIV2K)
+    runs: int = knob(1, ge=1, le=MAX_RUNS)  # networks trained per experiment (runs 0 .. runs - 1)
+    test_images: str = knob("skimage", source=True)  # "skimage" (the five bundled photos), a public set or a folder
     n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
     eval_size: int | None = knob(None, ge=16)  # centre crop side for evaluation (None: whole images)
     sigmas: tuple[float, ...] = knob((2.0, 5.0, 10.0, 15.0, 25.0, 35.0, 50.0), ge=0.0, le=255.0)
@@ -381,7 +399,8 @@ class DeblurStudyConfig:
     natural_experiment: str = knob("deblur_natural", experiment=True)
     gaussian_dead_leaves_experiment: str = knob("deblur_gaussian_dead_leaves", experiment=True)
     gaussian_natural_experiment: str = knob("deblur_gaussian_natural", experiment=True)
-    test_images: str = knob("skimage", source=True)  # "skimage" (its test split) or a folder (DIV2K_valid_HR)
+    runs: int = knob(1, ge=1, le=MAX_RUNS)  # networks trained per experiment (runs 0 .. runs - 1)
+    test_images: str = knob("skimage", source=True)  # "skimage" (the five bundled photos), a public set or a folder
     n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
     eval_size: int | None = knob(256, ge=32)  # centre crop side for evaluation (None: whole images)
     n_kernels: int = knob(16, ge=1, le=BANK_SIZE)  # first N kernels of each bank (the mean is over them)
@@ -408,6 +427,7 @@ class CrossValidationConfig:
     seed: int = knob(0, ge=0)
     dead_leaves_experiment: str = knob("denoise_dead_leaves", experiment=True)
     natural_experiment: str = knob("denoise_natural", experiment=True)
+    runs: int = knob(1, ge=1, le=MAX_RUNS)  # networks trained per experiment (runs 0 .. runs - 1)
     test_images: str = knob("skimage", source=True)
     n_images: int | None = knob(None, ge=1)
     n_dead_leaves: int = knob(8, ge=1, le=1024)  # images of the dead-leaves test set (a stream apart from training)
@@ -446,6 +466,10 @@ class Profile:
         for key, _ in CHAPTER_SECTIONS.values():
             for name, problem in unknown_experiments(getattr(self, key), self.experiments).items():
                 raise ConfigError(f"{key}.{name}", problem)
+        for name, experiment in self.experiments.items():
+            if experiment.run:  # one experiment, one folder of runs: the others are chosen where they train
+                raise ConfigError(f"experiments.{name}.run", f"must be 0 in a profile, got {experiment.run}: a "
+                                  "chapter's `runs` and `python -m rstor_core train --run R` choose the other runs")
 
     def section(self, chapter: str) -> Any:
         """The config of a chapter of the toc, e.g. ``"01_data_generation"``."""

@@ -23,7 +23,7 @@ from rstor_core.deadleaves import dead_leaves, image_rng
 from rstor_core.degrade import degrade, gaussian_blur_kernels, motion_blur_kernels, noise_levels
 from rstor_core.files import atomic_path, write_json
 from rstor_core.photos import image_folder, natural_images, random_crops, read_png
-from rstor_core.rng import stream, stream_seed
+from rstor_core.rng import Key, stream, stream_seed
 
 log = logging.getLogger(__name__)
 ENDLESS = 2**31 - 1  # length of an endless dataset: any index a sampler may ask for
@@ -42,12 +42,14 @@ class DeadLeavesDataset(torch.utils.data.Dataset):
     """Live dead leaves, (3, H, W) tensors; item ``i`` depends only on ``(seed, key, i)``.
 
     So any number of DataLoader workers, in any order, gives the same images, and every index a
-    different one. ``length=None`` is endless (for step-based training). Rendering uses the
-    serial CPU kernel: in a training loop torch already uses the cores (DESIGN.md).
+    different one. ``key`` names the set, or is a tuple of stream keys (a training run's,
+    :meth:`~rstor_core.configs.ExperimentConfig.stream_keys`). ``length=None`` is endless (for
+    step-based training). Rendering uses the serial CPU kernel: in a training loop torch already
+    uses the cores (DESIGN.md).
     """
 
     def __init__(self, size: int | tuple[int, int], params: DeadLeavesConfig | None = None, *, seed: int = 0,
-                 length: int | None = None, key: str = "images") -> None:
+                 length: int | None = None, key: Key | tuple[Key, ...] = "images") -> None:
         if length is not None and length < 1:
             raise ValueError(f"length must be >= 1 or None (endless), got {length}")
         self.size, self.params, self.seed, self.key = size, params or DeadLeavesConfig(), seed, key
@@ -59,8 +61,9 @@ class DeadLeavesDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> torch.Tensor:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} images")
-        return to_tensor(dead_leaves(self.size, image_rng(self.seed, index, self.key), params=self.params,
-                                     parallel=False))
+        keys = self.key if isinstance(self.key, tuple) else (self.key,)
+        rng = stream(self.seed, *keys, index)  # image_rng(seed, index, key) for a single key
+        return to_tensor(dead_leaves(self.size, rng, params=self.params, parallel=False))
 
 
 def save_dead_leaves(out: str | Path, n: int, size: int, params: DeadLeavesConfig | None = None, *, seed: int = 0,
@@ -114,50 +117,54 @@ def _readable(path: Path, shape: tuple[int, ...], dtype: type) -> bool:
 # --- training batches: clean crops, then the degradation, batched (the "collate" step) ------------
 
 class TrainingBatches:
-    """(degraded, clean) batches of an experiment, each drawn only from (seed, step, rank).
+    """(degraded, clean) batches of an experiment, each drawn only from (seed, run, step, rank).
 
     A batch never depends on what ran before it, so a resumed run sees exactly the batches an
-    uninterrupted one would, and each DDP rank gets its own. The degradation is applied to the
-    whole batch at once (:func:`degrade_batch`), after the crops are stacked.
+    uninterrupted one would, and each DDP rank gets its own. Each run of an experiment draws its
+    own streams (:meth:`~rstor_core.configs.ExperimentConfig.stream_keys`; run 0 those of a config
+    without runs) and, from the bundled photos, trains outside its fold
+    (:func:`~rstor_core.photos.natural_split`). The degradation is applied to the whole batch at
+    once (:func:`degrade_batch`), after the crops are stacked.
     """
 
     def __init__(self, config: ExperimentConfig, *, rank: int = 0, world_size: int = 1) -> None:
         self.config, self.rank, self.world_size = config, rank, world_size
         if config.data == "dead_leaves":
-            self.leaves = DeadLeavesDataset(config.crop, config.dead_leaves, seed=config.seed, key="training")
+            self.leaves = DeadLeavesDataset(config.crop, config.dead_leaves, seed=config.seed,
+                                            key=config.stream_keys("training"))
             self.validation_leaves = DeadLeavesDataset(config.crop, config.dead_leaves, seed=config.seed,
-                                                       key="validation")
+                                                       key=config.stream_keys("validation"))
         elif str(config.natural_images) == "skimage":
-            self.photos = list(natural_images("skimage", split="train").values())
+            self.photos = list(natural_images("skimage", split="train", run=config.run).values())
         else:
             folder = image_folder(config.natural_images)
             self.photos = [folder.image(i) for i in range(len(folder))]
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Step ``step``'s (degraded, clean), each (batch_size, 3, crop, crop)."""
-        n = self.config.batch_size
+        n, keys = self.config.batch_size, self.config.stream_keys("training", step, self.rank)
         if self.config.data == "dead_leaves":
             first = (step * self.world_size + self.rank) * n
             clean = torch.stack([self.leaves[first + i] for i in range(n)])
         else:
-            clean = self._photo_crops(n, stream(self.config.seed, "training", step, self.rank))
-        return degrade_batch(clean, self.config, self.config.seed, "training", step, self.rank), clean
+            clean = self._photo_crops(n, stream(self.config.seed, *keys))
+        return degrade_batch(clean, self.config, self.config.seed, *keys), clean
 
     def validation(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The fixed validation set: the same crops and degradations at every call and on every rank."""
-        n = self.config.val_images
+        n, keys = self.config.val_images, self.config.stream_keys("validation")
         if self.config.data == "dead_leaves":
             clean = torch.stack([self.validation_leaves[i] for i in range(n)])
         else:
-            clean = self._photo_crops(n, stream(self.config.seed, "validation"))
-        return degrade_batch(clean, self.config, self.config.seed, "validation"), clean
+            clean = self._photo_crops(n, stream(self.config.seed, *keys))
+        return degrade_batch(clean, self.config, self.config.seed, *keys), clean
 
 
     def _photo_crops(self, n: int, rng: np.random.Generator) -> torch.Tensor:
         return torch.stack([to_tensor(crop) for crop in random_crops(self.photos, n, self.config.crop, rng)])
 
 
-def degrade_batch(clean: torch.Tensor, config: ExperimentConfig, seed: int, *keys: str | int) -> torch.Tensor:
+def degrade_batch(clean: torch.Tensor, config: ExperimentConfig, seed: int, *keys: Key) -> torch.Tensor:
     """The experiment's degradation of a batch: blur (per-sample kernels) then noise (per-sample
     sigma), each drawn from its own stream of ``(seed, *keys)`` (e.g. ``"training", step, rank``)."""
     n = len(clean)

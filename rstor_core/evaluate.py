@@ -1,6 +1,6 @@
 """Batched evaluation: every model on the same degraded inputs, one tidy row per measurement.
 
-:func:`evaluate` returns a pandas DataFrame with one row per (model, test set, image,
+:func:`evaluate` returns a pandas DataFrame with one row per (model, run, test set, image,
 degradation, size): PSNR, SSIM, LPIPS and ST-LPIPS of the degraded input (model ``"input"``) and
 of each model's output, so any table of chapters 02-04 is a ``groupby`` away. Each degradation is drawn
 once per image from the seed (:func:`degrade_image`), so every model sees the very same inputs. ``python -m rstor_core
@@ -65,14 +65,20 @@ def degradation_grid(sigmas: Sequence[float] = (), blurs: Sequence[str] = (), *,
     return grid
 
 
-def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndarray],
+def evaluate(models: Mapping[str, torch.nn.Module | list[torch.nn.Module]], images: Mapping[str, np.ndarray],
              degradations: Sequence[Degradation], *, sizes: Sequence[int | None] = (None,), n_images: int | None = None,
              seed: int = 0, test_set: str = "test", lpips: bool = True, st_lpips: bool = True, batch_size: int = 4,
-             classical: Mapping[str, Classical] | None = None, device: torch.device | str | None = None,
-             save_images: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
+             classical: Mapping[str, Classical] | None = None, photos_of: Mapping[tuple[str, int], Collection[str]]
+             | None = None, device: torch.device | str | None = None, save_images: str | Path | None = None,
+             progress: bool = True) -> pd.DataFrame:
     """Degrade each image (centre-cropped to each size; None: whole image) with each degradation,
-    restore with each model, and measure; one row per (model, test set, image, degradation, size).
+    restore with each model, and measure; one row per (model, run, test set, image, degradation, size).
 
+    ``models`` maps a label to one network (run 0) or to a list of its independently trained runs
+    (``[run 0, run 1, ...]``); the ``run`` column says which. ``photos_of`` tests network ``(label, run)``
+    on the named images only (those it never saw: :meth:`rstor_core.chapter.ChapterRun.unseen_photos`);
+    a network without an entry is tested on every image. The input and classical rows (run 0) are
+    computed once per image, and every network sees those very inputs.
     ``classical`` methods (e.g. :func:`bm3d_denoiser`) also get the degradation's parameters and
     add rows where they apply. ``lpips=False``, or LPIPS weights missing, leaves the ``lpips``
     column NaN and says why in ``lpips_note``; ``st_lpips`` (ST-LPIPS, offline, about 0.25 s per 256 x 256
@@ -87,6 +93,8 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
     if clashes:
         raise ValueError(f"model name(s) {clashes} clash with the degraded input's rows ({INPUT!r}) or a classical "
                          "method: their rows would merge; rename the model(s)")
+    runs = _runs(models)
+    photos_of = _checked_photos_of(photos_of or {}, runs, images)
     names = list(images)[:n_images]
     if not names:
         raise ValueError("no test image")
@@ -119,15 +127,17 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
                     continue
                 clean = to_tensor(centre_crop(images[name], size) if size else images[name])[None].to(device)
                 inputs = _degrade_all(clean, degradations, seed=seed, image=name)
-                results = [(INPUT, inputs, list(degradations))]
-                for model_name, model in models.items():
-                    results.append((model_name, restore(model, inputs, batch_size=batch_size), list(degradations)))
-                for method, run in (classical or {}).items():
-                    done = [(run(inputs[k:k + 1], d), d) for k, d in enumerate(degradations)]
+                results = [(INPUT, 0, inputs, list(degradations))]
+                for label, networks in runs.items():
+                    results += [(label, run, restore(model, inputs, batch_size=batch_size), list(degradations))
+                                for run, model in enumerate(networks)
+                                if (label, run) not in photos_of or name in photos_of[label, run]]
+                for method, restorer in (classical or {}).items():
+                    done = [(restorer(inputs[k:k + 1], d), d) for k, d in enumerate(degradations)]
                     done = [(out, d) for out, d in done if out is not None]
                     if done:
-                        results.append((method, torch.cat([out for out, _ in done]), [d for _, d in done]))
-                for method, restored, applied in results:
+                        results.append((method, 0, torch.cat([out for out, _ in done]), [d for _, d in done]))
+                for method, run, restored, applied in results:
                     target = clean.expand_as(restored)
                     scores = {"psnr": psnr(restored, target), "ssim": ssim(restored, target),
                               **{metric: distance(restored, clean, model=net) if net is not None  # clean: one target
@@ -135,15 +145,42 @@ def evaluate(models: Mapping[str, torch.nn.Module], images: Mapping[str, np.ndar
                                  for metric, distance, net in (("lpips", lpips_distance, lpips_net),
                                                                ("st_lpips", st_lpips_distance, st_lpips_net))}}
                     for k, degradation in enumerate(applied):
-                        rows.append({"model": method, "test_set": test_set, "image": name,
+                        rows.append({"model": method, "run": run, "test_set": test_set, "image": name,
                                      "degradation": degradation.name, "blur": degradation.blur or "none",
                                      "sigma_255": degradation.sigma, "size_px": size or max(clean.shape[-2:]),
                                      **{m: float(v[k]) for m, v in scores.items()}, "lpips_note": lpips_note})
                         if save_images is not None:
                             _save_png(restored[k], Path(save_images) / test_set / f"{name}_{size or 'full'}" /
-                                      f"{degradation.name.replace(', ', '_').replace(':', '-')}_{method}.png")
+                                      f"{degradation.name.replace(', ', '_').replace(':', '-')}_{method}"
+                                      f"{f'.run{run}' if run else ''}.png")
                 bar.update(len(degradations))
     return pd.DataFrame(rows)
+
+
+def _runs(models: Mapping[str, torch.nn.Module | list[torch.nn.Module]]) -> dict[str, list[torch.nn.Module]]:
+    """``{label: [run 0, run 1, ...]}``: a list or tuple holds a label's runs, anything else is its run 0."""
+    runs = {label: list(value) if isinstance(value, (list, tuple)) else [value] for label, value in models.items()}
+    empty = [label for label, networks in runs.items() if not networks]
+    if empty:
+        raise ValueError(f"model(s) {empty} have no network: give a network or a non-empty list of runs")
+    return runs
+
+
+def _checked_photos_of(photos_of: Mapping[tuple[str, int], Collection[str]], runs: Mapping[str, list],
+                       images: Mapping[str, np.ndarray]) -> dict[tuple[str, int], set[str]]:
+    """``photos_of`` as sets, refused when it names a network or an image that is not there: a misspelt
+    key would silently test a network on every image, a misspelt name on fewer."""
+    networks = {(label, run) for label, models in runs.items() for run in range(len(models))}
+    unknown = [key for key in photos_of if key not in networks]
+    if unknown:
+        raise ValueError(f"photos_of names network(s) {unknown} that are not evaluated; known (label, run): "
+                         f"{sorted(networks)}")
+    for key, names in photos_of.items():
+        missing = sorted(set(names) - set(images))
+        if missing:
+            raise ValueError(f"photos_of{key} names image(s) {missing} that are not test images; test images: "
+                             f"{list(images)}")
+    return {key: set(names) for key, names in photos_of.items()}
 
 
 def model_names(checkpoints: Sequence[str | Path], *, reserved: Collection[str] = (INPUT,)) -> list[str]:

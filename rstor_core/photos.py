@@ -2,7 +2,8 @@
 named public sets (kodak24, div2k ...) fetched into a cache, PNG/JPEG reading (8 or 16 bit) and crops.
 
 The default natural set is the handful of RGB photographs that ship inside scikit-image, so the
-book runs with no network. A profile may name a public set instead (:data:`PUBLIC_SETS`):
+book runs with no network; split into folds (:data:`NATURAL_FOLDS`), each is a test photo of the
+natural networks that never saw it. A profile may name a public set instead (:data:`PUBLIC_SETS`):
 deepinv's dataset class downloads and verifies it once into :func:`data_home`, and after that it
 is a folder like any other. Images are (H, W, 3) float32 in [0, 1]. No torch and no matplotlib
 here (deepinv, which imports torch, only when a set is downloaded), so the colour samplers, the
@@ -31,29 +32,68 @@ log = logging.getLogger(__name__)
 
 # RGB photographs that load offline (skin, lily and eagle need a download: left out).
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle")
-# The default natural set's fixed split: networks train on crops of the first three and are
-# tested on the last two (different scenes; the motorcycle's right stereo view is left out, it
-# would leak the left one). Chapter 01 uses all five for spectra.
-NATURAL_SPLITS = {"train": ("astronaut", "rocket", "motorcycle"), "test": ("chelsea", "coffee")}
+# Folds of the bundled photos: natural run r trains on the photos outside fold r mod 3 and is tested
+# on that fold, so every photo is a test photo of a network that never saw it. Fold 0 is the split the
+# committed quick weights trained on (run 0). Near-duplicates share a fold; the motorcycle's right stereo
+# view is left out altogether: as a test photo it would be scored by networks that trained on its twin,
+# and as a training photo beside the left view it would change run 0's photos.
+NATURAL_FOLDS = (("chelsea", "coffee"), ("astronaut", "motorcycle"), ("rocket",))
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
-def natural_images(source: str | Path = "skimage", split: str | None = None) -> dict[str, np.ndarray]:
-    """Name -> (H, W, 3) float32 image, from ``"skimage"`` (all five photos, or one split of
-    :data:`NATURAL_SPLITS`), a public set of :data:`PUBLIC_SETS` or a folder (every readable image,
-    sorted by file name)."""
+def natural_split(run: int) -> dict[str, tuple[str, ...]]:
+    """The bundled photos natural run ``run`` trains on (``"train"``, in :data:`SKIMAGE_PHOTOS`'s order)
+    and those it never saw (``"test"``: fold ``run`` mod 3 of :data:`NATURAL_FOLDS`); chapters 02-04.
+
+    >>> natural_split(0)
+    {'train': ('astronaut', 'rocket', 'motorcycle'), 'test': ('chelsea', 'coffee')}
+    """
+    if run < 0:
+        raise ValueError(f"run must be >= 0, got {run}")
+    test = NATURAL_FOLDS[run % len(NATURAL_FOLDS)]
+    return {"train": tuple(name for name in SKIMAGE_PHOTOS if name not in test), "test": test}
+
+
+NATURAL_SPLITS = natural_split(0)  # run 0's: what the committed quick weights trained on
+
+
+def natural_images(source: str | Path = "skimage", split: str | None = None, *, run: int = 0) -> dict[str, np.ndarray]:
+    """Name -> (H, W, 3) float32 image, from ``"skimage"`` (all five photos, or one split of run
+    ``run``, :func:`natural_split`), a public set of :data:`PUBLIC_SETS` or a folder (every readable
+    image, sorted by file name; sets and folders have no split)."""
     if str(source) == "skimage":
         if split is not None and split not in NATURAL_SPLITS:
             raise ValueError(f"unknown split {split!r}; allowed: {list(NATURAL_SPLITS)}")
-        names = NATURAL_SPLITS[split] if split else SKIMAGE_PHOTOS
+        names = natural_split(run)[split] if split else SKIMAGE_PHOTOS
         return {name: _as_rgb_float(_skimage_photo(name)) for name in names}
     folder = image_folder(source)
     return {name: folder.image(i) for i, name in enumerate(folder.names())}
 
 
 def test_photos(source: str | Path = "skimage") -> dict[str, np.ndarray]:
-    """The test photos of a source: scikit-image's test split, or every image of a set or a folder."""
-    return natural_images(source, split="test" if str(source) == "skimage" else None)
+    """Every photo of a source a network may be tested on: the five bundled photos in fold order (so the
+    first N, a chapter's ``n_images``, start with those run 0 never saw), or every image of a set or a
+    folder. Which of them a natural network never saw: :func:`unseen_photos`."""
+    photos = natural_images(source)
+    if str(source) != "skimage":
+        return photos
+    return {name: photos[name] for fold in NATURAL_FOLDS for name in fold}
+
+
+def unseen_photos(trained_on: str | Path, run: int, test_images: str | Path) -> tuple[str, ...] | None:
+    """The photos of ``test_images`` that run ``run`` of a natural network trained on ``trained_on`` never
+    saw: the run's fold when both are the bundled photos, ``None`` (every one) when they are different
+    sources (:meth:`rstor_core.configs.ExperimentConfig.unseen_photos` adds dead-leaves networks). A
+    network tested on the very folder or set it trained on (no folds there) has no unseen photo: an
+    error naming both."""
+    trained_on, test_images = str(trained_on), str(test_images)
+    if trained_on == test_images == "skimage":
+        return natural_split(run)["test"]
+    if trained_on == test_images or (trained_on not in PUBLIC_SETS and test_images not in PUBLIC_SETS
+                                     and Path(trained_on).resolve() == Path(test_images).resolve()):
+        raise ValueError(f"the natural network trained on every image of {trained_on!r}: testing it on "
+                         f"{test_images!r} would score its training images; give other test images")
+    return None
 
 
 def image_folder(source: str | Path) -> "ImageFolder":

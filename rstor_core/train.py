@@ -7,9 +7,10 @@ One experiment (:class:`rstor_core.configs.ExperimentConfig`) trains into its fo
 ``last.opt.pt`` (model, optimiser, scheduler, step and RNG state: enough to resume; not
 committed), ``model.pt`` (the final weights and config, a few MB: what the chapters load) and
 ``log.csv`` (loss, learning rate, validation PSNR, throughput per step). Batches depend only on
-(seed, step, rank) (:class:`rstor_core.data.TrainingBatches`), so a run killed at any point and
-resumed from its last checkpoint ends with the very weights of an uninterrupted run. Chapters
-02 and 03 call :func:`train_experiment`.
+(seed, run, step, rank) (:class:`rstor_core.data.TrainingBatches`), so a run killed at any point and
+resumed from its last checkpoint ends with the very weights of an uninterrupted run. Run r > 0 of
+an experiment (``--run R``; independent draws, another fold of the bundled photos) trains into
+its own folder (:func:`experiment_dir`). Chapters 02 and 03 call :func:`train_experiment`.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class Trainer:
         self.world_size = dist.get_world_size() if self.distributed else 1
         self.device = pick_device(device)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's global RNG
-            torch.manual_seed(stream_seed(config.seed, "initialisation"))
+            torch.manual_seed(stream_seed(config.seed, *config.stream_keys("initialisation")))
             self.model = model_from_config(config.model).to(self.device)
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -283,6 +284,13 @@ def load_model(path: str | Path, *, device: torch.device | str | None = None) ->
         raise CheckpointError(f"{path}: its weights do not fit the {config.model.name} network its stored config "
                               f"builds ({_one_line(err)})") from err
     return model.to(device).eval()
+
+
+def experiment_dir(checkpoints: str | Path, name: str, run: int = 0) -> Path:
+    """Where run ``run`` of experiment ``name`` trains under ``checkpoints``: ``<name>/`` for run 0 (the
+    folder of every network trained before runs existed), ``<name>.run<r>/`` beside it for the others.
+    Siblings, not subfolders: a run's folder holds one run's files, lock, ``.retrain/`` and log."""
+    return Path(checkpoints) / (f"{name}.run{run}" if run else name)
 
 
 def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bool = False,

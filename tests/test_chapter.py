@@ -87,3 +87,44 @@ def test_trained_model_trains_once_per_run_even_when_fresh(tmp_path):
     assert (chapter.checkpoint_dir("denoise_dead_leaves") / MODEL_FILE).stat().st_mtime_ns == written
     with pytest.raises(KeyError, match="no experiment 'other'"):
         chapter.trained_model("other")
+
+
+def _tiny_chapter(tmp_path, **values):
+    """Chapter 04 on the smoke profile, its experiments cut to two steps."""
+    values = {**parameters_cell("04_cross_validation"), "profile": "smoke", "output_dir": str(tmp_path), **values}
+    chapter = open_chapter("04_cross_validation", values)
+    for name, experiment in chapter.profile.experiments.items():
+        chapter.profile.experiments[name] = dataclasses.replace(experiment, steps=2, val_every=1, checkpoint_every=1)
+    return chapter
+
+
+def test_trained_models_train_run_0_in_the_experiment_folder_and_each_other_run_beside_it(tmp_path):
+    import torch
+
+    from rstor_core.train import MODEL_FILE, read_checkpoint
+
+    chapter = _tiny_chapter(tmp_path)
+    models = chapter.trained_models("denoise_dead_leaves", 3)
+    folders = [tmp_path / "checkpoints" / name for name in
+               ("denoise_dead_leaves", "denoise_dead_leaves.run1", "denoise_dead_leaves.run2")]
+    assert [chapter.checkpoint_dir("denoise_dead_leaves", run) for run in range(3)] == folders
+    assert [read_checkpoint(folder / MODEL_FILE)[1].run for folder in folders] == [0, 1, 2]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [f.name for f in folders]
+    weights = [next(iter(model.state_dict().values())) for model in models]
+    assert not torch.equal(weights[0], weights[1]) and not torch.equal(weights[1], weights[2])
+
+
+def test_training_curves_carry_the_run_of_each_log(tmp_path):
+    chapter = _tiny_chapter(tmp_path)
+    chapter.trained_models("denoise_dead_leaves", 2)
+    curves = chapter.training_curves({"dead leaves": "denoise_dead_leaves"}, runs=2)
+    assert curves.groupby("run").step.max().to_dict() == {0: 2, 1: 2}
+    assert set(curves.experiment) == {"dead leaves"}
+
+
+def test_unseen_photos_restrict_each_natural_run_to_its_fold_and_leave_dead_leaves_on_every_photo(tmp_path):
+    chapter = _tiny_chapter(tmp_path)
+    arms = {"dead leaves": "denoise_dead_leaves", "natural": "denoise_natural"}
+    assert chapter.unseen_photos(arms, 3, "skimage") == {("natural", 0): ("chelsea", "coffee"),
+                                                         ("natural", 1): ("astronaut", "motorcycle"),
+                                                         ("natural", 2): ("rocket",)}

@@ -75,6 +75,48 @@ def test_every_model_sees_the_same_degraded_inputs(images):
     np.testing.assert_array_equal(a, second[second.model == "a"].psnr.to_numpy())
 
 
+class _Scaled(torch.nn.Module):
+    """A "network" whose output says which one it is."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
+def test_each_run_of_a_model_gets_its_rows_and_the_input_rows_are_not_duplicated(images):
+    grid = [Degradation("", 25.0)]
+    table = evaluate({"arm": [_Scaled(1.0), _Scaled(0.9), _Scaled(0.8)], "solo": torch.nn.Identity()}, images, grid,
+                     lpips=False, st_lpips=False, progress=False)
+    assert table.groupby(["model", "run"]).size().to_dict() == {
+        (INPUT, 0): 3, ("arm", 0): 3, ("arm", 1): 3, ("arm", 2): 3, ("solo", 0): 3}
+    arm = table[table.model == "arm"].pivot(index="image", columns="run", values="psnr")
+    assert (arm[0] > arm[1]).all() and (arm[1] > arm[2]).all()  # each run's own network, in order
+    np.testing.assert_array_equal(table[table.model == "solo"].set_index("image").psnr, arm[0])  # same inputs
+
+
+def test_a_network_restricted_to_its_unseen_photos_is_tested_on_those_only(images):
+    grid = [Degradation("", 25.0), Degradation("", 50.0)]
+    photos_of = {("natural", 0): {"leaves0"}, ("natural", 1): ("leaves1", "leaves2")}
+    table = evaluate({"natural": [torch.nn.Identity()] * 2, "dead leaves": [torch.nn.Identity()] * 2}, images, grid,
+                     photos_of=photos_of, lpips=False, st_lpips=False, progress=False)
+    tested = table.groupby(["model", "run"]).image.unique().map(set).to_dict()
+    assert tested[("natural", 0)] == {"leaves0"} and tested[("natural", 1)] == {"leaves1", "leaves2"}
+    assert tested[("dead leaves", 0)] == tested[("dead leaves", 1)] == tested[(INPUT, 0)] == set(images)
+    assert len(table[table.model == INPUT]) == len(images) * len(grid)
+
+
+@pytest.mark.parametrize("photos_of, problem", [({("natural", 1): {"leaves0"}}, r"\('natural', 1\)"),
+                                                 ({("natrual", 0): {"leaves0"}}, "natrual"),
+                                                 ({("natural", 0): {"chelsea"}}, "chelsea")])
+def test_a_restriction_naming_an_unknown_network_or_image_is_refused(images, photos_of, problem):
+    with pytest.raises(ValueError, match=problem):
+        evaluate({"natural": torch.nn.Identity()}, images, [Degradation("", 25.0)], photos_of=photos_of,
+                 lpips=False, st_lpips=False, progress=False)
+
+
 def test_evaluation_uses_lpips_when_it_can(images, monkeypatch):
     random_lpips = metrics.lpips_model(random_backbone=True)
     monkeypatch.setattr("rstor_core.evaluate.lpips_model", lambda **_: random_lpips)
@@ -127,6 +169,23 @@ def test_infer_cli_evaluates_a_trained_checkpoint_and_writes_a_tidy_csv(tmp_path
     table = pd.read_csv(out)
     assert len(table) == 2 * 3 and set(table.model) == {"input", "tiny"}
     assert len(list((tmp_path / "png").rglob("*.png"))) == 6
+
+
+def test_infer_cli_scores_a_natural_checkpoint_only_on_the_bundled_photos_its_run_never_saw(tmp_path):
+    import pandas as pd
+
+    from rstor_core.configs import ExperimentConfig
+    from rstor_core.train import train_experiment
+    from train_helpers import TINY
+
+    config = ExperimentConfig(**{**TINY, "data": "natural", "steps": 2, "run": 1})
+    checkpoint = train_experiment(config, tmp_path / "natural.run1", device="cpu", progress=False)
+    out = tmp_path / "results.csv"
+    assert main(["infer", "--checkpoints", str(checkpoint), "--images", "skimage", "--sizes", "32", "--sigmas", "25",
+                 "--no-lpips", "--no-st-lpips", "--out", str(out), "--device", "cpu"]) == 0
+    table = pd.read_csv(out)
+    assert set(table[table.model == "natural.run1"].image) == {"astronaut", "motorcycle"}
+    assert len(table[table.model == INPUT]) == 5
 
 
 @pytest.mark.parametrize("method, options", [("wiener", {"balance": 0.003}), ("richardson_lucy", {"iterations": 30})])

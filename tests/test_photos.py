@@ -117,3 +117,68 @@ def test_an_image_folder_keeps_every_mode_it_can_convert(tmp_path, rgb):
     PIL.Image.fromarray(rgb).convert("P").save(tmp_path / "c.png")
     folder = ImageFolder(tmp_path)
     assert all(folder.image(i).shape == (32, 40, 3) for i in range(len(folder)))
+
+
+# --- folds of the bundled photos (issue 13, items 1 and 3) -------------------------------------------
+
+def test_every_bundled_photo_is_unseen_by_exactly_one_natural_run_of_three():
+    from rstor_core.photos import SKIMAGE_PHOTOS, natural_split
+
+    splits = [natural_split(run) for run in range(3)]
+    for name in SKIMAGE_PHOTOS:
+        assert sum(name in split["test"] for split in splits) == 1, name
+    for split in splits:
+        assert set(split["train"]) | set(split["test"]) == set(SKIMAGE_PHOTOS)
+        assert not set(split["train"]) & set(split["test"])
+    assert natural_split(3) == natural_split(0) and natural_split(5) == natural_split(2)
+
+
+def test_run_0_trains_on_the_photos_and_in_the_order_of_the_committed_weights():
+    """Crops pick a photo by index: the same names in another order would change run 0's batches."""
+    from rstor_core.photos import NATURAL_SPLITS, natural_split
+
+    assert natural_split(0) == NATURAL_SPLITS
+    assert natural_split(0) == {"train": ("astronaut", "rocket", "motorcycle"), "test": ("chelsea", "coffee")}
+    assert list(natural_images("skimage", split="train", run=1)) == ["chelsea", "coffee", "rocket"]
+
+
+def test_the_motorcycle_stays_in_one_fold_and_its_right_view_is_never_used():
+    from rstor_core.photos import NATURAL_FOLDS, SKIMAGE_PHOTOS
+
+    assert sum("motorcycle" in fold for fold in NATURAL_FOLDS) == 1
+    assert sorted(name for fold in NATURAL_FOLDS for name in fold) == sorted(SKIMAGE_PHOTOS)
+    import skimage.data
+    import skimage.util
+
+    left, right = (skimage.util.img_as_float32(view) for view in skimage.data.stereo_motorcycle()[:2])
+    photos = [natural_images("skimage", split=split, run=run) for run in range(3) for split in ("train", "test")]
+    assert all(len(set(p) - set(SKIMAGE_PHOTOS)) == 0 for p in photos)
+    np.testing.assert_array_equal(natural_images("skimage")["motorcycle"], left)
+    assert not np.array_equal(left, right)
+
+
+def test_the_test_photos_of_the_bundled_set_are_all_five_with_run_0s_unseen_ones_first():
+    from rstor_core.photos import test_photos
+
+    assert tuple(test_photos("skimage")) == ("chelsea", "coffee", "astronaut", "motorcycle", "rocket")
+
+
+def test_a_natural_network_is_unseen_on_its_fold_and_a_dead_leaves_one_on_every_photo(tmp_path, rgb):
+    from rstor_core.configs import ExperimentConfig
+
+    PIL.Image.fromarray(rgb).save(tmp_path / "a.png")
+    natural = [ExperimentConfig(data="natural", run=run) for run in range(3)]
+    assert [c.unseen_photos("skimage") for c in natural] == [("chelsea", "coffee"), ("astronaut", "motorcycle"),
+                                                             ("rocket",)]
+    assert ExperimentConfig(data="dead_leaves", run=1).unseen_photos("skimage") is None
+    assert natural[1].unseen_photos(str(tmp_path)) is None  # another source: every photo
+    assert ExperimentConfig(data="natural", natural_images=str(tmp_path)).unseen_photos("skimage") is None
+
+
+def test_a_network_tested_on_the_folder_it_trained_on_is_refused(tmp_path):
+    from rstor_core.photos import unseen_photos
+
+    with pytest.raises(ValueError, match="its training images"):
+        unseen_photos(tmp_path, 0, tmp_path / ".")
+    with pytest.raises(ValueError, match="its training images"):
+        unseen_photos("kodak24", 1, "kodak24")

@@ -72,3 +72,28 @@ def test_atomic_write_replaces_the_file_on_success(tmp_path):
 
     save_table(pd.DataFrame({"a": [1]}), tmp_path / "sub" / "t.csv")
     assert (tmp_path / "sub" / "t.csv").read_text() == "a\n1\n"
+
+
+@pytest.mark.parametrize("run, names", [(0, ("astronaut", "rocket", "motorcycle")),
+                                        (1, ("chelsea", "coffee", "rocket")),
+                                        (2, ("astronaut", "chelsea", "coffee", "motorcycle"))])
+def test_a_natural_run_trains_on_the_bundled_photos_outside_its_fold(run, names):
+    from rstor_core.configs import ExperimentConfig
+    from rstor_core.data import TrainingBatches
+
+    photos = natural_images("skimage")
+    trained = TrainingBatches(ExperimentConfig(data="natural", run=run)).photos
+    assert len(trained) == len(names)
+    for image, name in zip(trained, names):
+        np.testing.assert_array_equal(image, photos[name])
+
+
+def test_every_run_of_a_natural_network_trains_on_every_image_of_a_folder(tmp_path, rng):
+    from rstor_core.configs import ExperimentConfig
+    from rstor_core.data import TrainingBatches
+
+    for name in ("a", "b"):
+        skimage.io.imsave(tmp_path / f"{name}.png", (rng.random((40, 40, 3)) * 255).astype(np.uint8))
+    for run in range(3):
+        config = ExperimentConfig(data="natural", natural_images=str(tmp_path), crop=16, run=run)
+        assert len(TrainingBatches(config).photos) == 2

@@ -21,6 +21,7 @@ import yaml
 
 from rstor_core.__main__ import main
 from rstor_core.configs import CHAPTER_SECTIONS, ExperimentConfig, experiment_fields
+from rstor_core.data import TrainingBatches
 from rstor_core.models import StackedConv, UNet
 from rstor_core.profiles import load_profile
 from rstor_core.train import (LOCK_FILE, MODEL_FILE, RETRAIN_DIR, STATE_FILE, CheckpointError, Trainer,
@@ -370,3 +371,111 @@ def test_training_removes_what_a_killed_run_left_in_its_folder(tmp_path):
     stale.write_bytes(b"half a checkpoint")
     train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), tmp_path, device="cpu", progress=False)
     assert not stale.exists() and (tmp_path / MODEL_FILE).is_file()
+
+
+# --- runs: several independently trained networks per experiment (issue 13, item 3) ----------------
+
+def _initial_weights(config: ExperimentConfig) -> torch.Tensor:
+    model = Trainer(config, "unused", device=torch.device("cpu"), progress=False).model
+    return torch.cat([p.flatten() for p in model.state_dict().values()])
+
+
+@pytest.mark.parametrize("data", ["dead_leaves", "natural"])
+def test_run_0_draws_the_streams_of_a_config_without_runs(data):
+    """The committed quick weights were trained before runs existed: run 0 must draw exactly those streams."""
+    from rstor_core.data import DeadLeavesDataset, degrade_batch
+    from rstor_core.models import model_from_config
+    from rstor_core.photos import natural_images, random_crops
+    from rstor_core.rng import stream, stream_seed
+
+    config = ExperimentConfig(**{**TINY, "data": data, "blur": "motion", "run": 0})
+    degraded, clean = TrainingBatches(config).batch(3)
+    if data == "dead_leaves":
+        leaves = DeadLeavesDataset(config.crop, config.dead_leaves, seed=config.seed, key="training")
+        expected = torch.stack([leaves[3 * config.batch_size + i] for i in range(config.batch_size)])
+    else:
+        photos = natural_images("skimage")
+        crops = random_crops([photos[n] for n in ("astronaut", "rocket", "motorcycle")], config.batch_size,
+                             config.crop, stream(config.seed, "training", 3, 0))
+        expected = torch.from_numpy(crops).permute(0, 3, 1, 2)
+    torch.testing.assert_close(clean, expected, rtol=0, atol=0)
+    torch.testing.assert_close(degraded, degrade_batch(clean, config, config.seed, "training", 3, 0), rtol=0, atol=0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(stream_seed(config.seed, "initialisation"))
+        expected_weights = torch.cat([p.flatten() for p in model_from_config(config.model).state_dict().values()])
+    torch.testing.assert_close(_initial_weights(config), expected_weights, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("data", ["dead_leaves", "natural"])
+def test_runs_0_1_and_2_draw_different_batches_validation_and_initial_weights(data):
+    configs = [ExperimentConfig(**{**TINY, "data": data, "run": run}) for run in range(3)]
+    draws = [(TrainingBatches(c).batch(0)[1], TrainingBatches(c).validation()[0], _initial_weights(c)) for c in configs]
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        for a, b in zip(draws[i], draws[j]):
+            assert not torch.equal(a, b), (i, j)
+
+
+def test_stream_keys_prefix_every_run_but_run_0():
+    assert ExperimentConfig(run=0).stream_keys("training", 3) == ("training", 3)
+    assert ExperimentConfig(run=2).stream_keys("training", 3) == ("run", 2, "training", 3)
+
+
+def test_an_old_checkpoint_without_run_loads_as_run_0_and_is_not_retrained(tmp_path, caplog):
+    from rstor_core.train import read_checkpoint
+
+    config = ExperimentConfig(**{**TINY, "steps": 2})
+    path = train_experiment(config, tmp_path, progress=False)
+    state = torch.load(path, weights_only=True)
+    state["config"].pop("run")  # as written before runs existed
+    torch.save(state, path)
+    assert read_checkpoint(path)[1] == config and config.run == 0
+    mtime = path.stat().st_mtime_ns
+    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+        train_experiment(config, tmp_path, progress=False)
+    assert "already trained" in caplog.text and path.stat().st_mtime_ns == mtime
+
+
+def test_the_committed_quick_weights_are_run_0_of_the_quick_experiments():
+    from rstor_core.train import read_checkpoint
+
+    experiments = load_profile("quick").experiments
+    committed = sorted((ROOT / "outputs" / "quick" / "checkpoints").glob(f"*/{MODEL_FILE}"))
+    run_0 = [p for p in committed if p.parent.name in experiments]
+    assert run_0, "no committed quick weights"
+    for path in run_0:
+        assert read_checkpoint(path)[1] == experiments[path.parent.name], path
+
+
+def test_an_experiment_folder_is_the_experiment_name_for_run_0_and_a_sibling_for_the_others(tmp_path):
+    from rstor_core.train import experiment_dir
+
+    assert experiment_dir(tmp_path, "denoise_natural") == tmp_path / "denoise_natural"
+    assert experiment_dir(tmp_path, "denoise_natural", 2) == tmp_path / "denoise_natural.run2"
+
+
+def test_train_cli_trains_run_r_into_its_own_folder(tiny_profile, tmp_path, capsys):
+    from rstor_core.train import read_checkpoint
+
+    command = ["train", "--profile", str(tiny_profile), "--experiment", "tiny_run", "--outputs", str(tmp_path)]
+    assert main([*command, "--run", "1"]) == 0
+    out = tmp_path / "tiny" / "checkpoints" / "tiny_run.run1"
+    assert capsys.readouterr().out == f"model: {out / MODEL_FILE}\n"
+    assert read_checkpoint(out / MODEL_FILE)[1].run == 1
+    assert not (tmp_path / "tiny" / "checkpoints" / "tiny_run").exists()
+
+
+@pytest.mark.parametrize("run", ["-1", "10"])
+def test_train_cli_refuses_a_run_out_of_range_before_any_work(tiny_profile, tmp_path, capsys, run):
+    command = ["train", "--profile", str(tiny_profile), "--experiment", "tiny_run", "--outputs", str(tmp_path)]
+    assert main([*command, "--run", run]) == 2
+    assert f"--run {run}" in capsys.readouterr().err and not (tmp_path / "tiny").exists()
+
+
+def test_a_profile_experiment_other_than_run_0_is_refused(tiny_profile):
+    from rstor_core.profiles import ProfileError
+
+    profile = yaml.safe_load(tiny_profile.read_text())
+    profile["experiments"]["tiny_run"]["run"] = 1
+    tiny_profile.write_text(yaml.safe_dump(profile))
+    with pytest.raises(ProfileError, match="experiments.tiny_run.run: must be 0 in a profile, got 1"):
+        load_profile(tiny_profile)
