@@ -50,7 +50,7 @@ from rstor_core.photos import test_photos
 chapter = open_chapter("04_cross_validation", globals())
 config = chapter.config
 trained_on = {"dead leaves": config.dead_leaves_experiment, "natural": config.natural_experiment}
-models = {label: chapter.trained_model(name) for label, name in trained_on.items()}
+models = {label: chapter.trained_models(name, config.runs) for label, name in trained_on.items()}
 
 # %% [markdown]
 # The networks are those chapter 02 trained (they are loaded, not retrained). The dead-leaves
@@ -59,14 +59,16 @@ models = {label: chapter.trained_model(name) for label, name in trained_on.items
 
 # %%
 leaf_params = chapter.experiment(config.dead_leaves_experiment).dead_leaves
-test_sets = {"natural": test_photos(config.test_images),
+unseen = chapter.unseen_photos(trained_on, config.runs, config.test_images)
+test_sets = {"natural": chapter.comparable_photos(test_photos(config.test_images), unseen, trained_on, config.runs),
              "dead leaves": dead_leaves_test_set(config.n_dead_leaves, config.dead_leaves_size, leaf_params,
                                                  seed=config.seed)}
 results = pd.concat([evaluate(models, images, degradation_grid(config.sigmas), n_images=config.n_images,
-                              seed=config.seed, test_set=name, lpips=False, progress=False)
+                              seed=config.seed, test_set=name, lpips=False,
+                              photos_of=unseen if name == "natural" else None, progress=False)
                      for name, images in test_sets.items()])
 chapter.save_table(results, "04_cross_validation_rows.csv")
-cross = chapter.save_table(study.cross_table(results), "04_cross_validation.csv")
+cross = chapter.save_table(study.cross_table(results, seed=config.seed), "04_cross_validation.csv")
 cross.round(3)
 
 # %% tags=["remove-output"]

@@ -6,7 +6,7 @@ Figure builders take what :mod:`rstor_core.study` computed (or images and networ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -160,27 +160,36 @@ def kernel_radius_histogram(drawn: Mapping[str, torch.Tensor], bank_radius: np.n
 
 def training_curves_figure(curves: pd.DataFrame, *, baselines: Mapping[str, float] | None = None,
                            panels: Callable[[str], str] | None = None, smooth: int = 25) -> plt.Figure:
-    """Training curves of ``curves`` (``read_log`` rows with an ``experiment`` column).
+    """Training curves of ``curves`` (``read_log`` rows with an ``experiment`` and, for several trained
+    networks per experiment, a ``run`` column): one colour per experiment, one line per run.
 
     Without ``baselines``: training loss (moving average) and validation PSNR side by side. With
     ``baselines`` (validation PSNR of each experiment's degraded inputs): the validation gain over
     them, one panel per ``panels(experiment)`` title.
     """
+    curves = curves if "run" in curves else curves.assign(run=0)
+    colours = {label: f"C{k}" for k, label in enumerate(curves.experiment.unique())}
+
+    def lines(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, dict]]:
+        for (label, run), curve in frame.groupby(["experiment", "run"], sort=False):
+            yield label, curve, {"color": colours[label], "label": label if run == 0 else None,
+                                 "alpha": 1.0 if run == 0 else 0.55, "lw": 1.2}
+
     if baselines is None:
         fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(11, 3.8))
-        for label, curve in curves.groupby("experiment", sort=False):
-            ax_loss.plot(curve.step, curve.loss.rolling(smooth, min_periods=1).mean(), label=label)
+        for label, curve, style in lines(curves):
+            ax_loss.plot(curve.step, curve.loss.rolling(smooth, min_periods=1).mean(), **style)
             validated = curve.dropna(subset=["val_psnr"])
-            ax_psnr.plot(validated.step, validated.val_psnr, "o-", label=label)
+            ax_psnr.plot(validated.step, validated.val_psnr, "o-", ms=3, **style)
         ax_loss.set(xlabel="step", ylabel=f"training loss (moving average of {smooth} steps)", yscale="log")
         ax_psnr.set(xlabel="step", ylabel="validation PSNR (dB)")
         ax_psnr.legend()
         return fig
     titles = list(dict.fromkeys(panels(label) for label in curves.experiment.unique()))
     fig, axes = plt.subplots(1, len(titles), figsize=(5.5 * len(titles), 3.8), squeeze=False)
-    for k, (label, curve) in enumerate(curves.dropna(subset=["val_psnr"]).groupby("experiment", sort=False)):
+    for label, curve, style in lines(curves.dropna(subset=["val_psnr"])):
         ax = axes[0, titles.index(panels(label))]
-        ax.plot(curve.step, curve.val_psnr - baselines[label], "o-" if k % 2 == 0 else "s--", label=label)
+        ax.plot(curve.step, curve.val_psnr - baselines[label], "o-", ms=3, **style)
     for ax, title in zip(axes[0], titles):
         ax.axhline(0, color="k", lw=0.8)
         ax.set(xlabel="step", ylabel="validation PSNR gain over its degraded input (dB)", title=title)

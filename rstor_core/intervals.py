@@ -9,6 +9,7 @@ and returns a DataFrame; :mod:`rstor_core.study` builds the chapters' tables on 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -97,6 +98,13 @@ def format_interval(mean: float, lo: float, hi: float, unit: str = "dB", *, digi
     if np.isnan(lo) or np.isnan(hi):
         return f"{mean:{spec}}{unit} (one photo: no interval)"
     return f"{mean:{spec}}{unit} ({100 * level:g} % CI {lo:{spec}} to {hi:{spec}})"
+
+
+def describe(row: Any, metric: str = "psnr_diff", unit: str = "dB") -> str:
+    """One row of :func:`paired_difference` (or a gain) for prose: the value and its interval, followed by
+    ", no measurable difference" when the interval holds 0, as the book's convention says."""
+    mean, lo, hi = row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"]
+    return format_interval(mean, lo, hi, unit) + (", no measurable difference" if lo <= 0 <= hi else "")
 
 
 def _cell_groups(rows: pd.DataFrame, by: Sequence[str], metric: str, seed: int, n_boot: int,

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from rstor_core import intervals
 from rstor_core.configs import DeadLeavesConfig
 from rstor_core.deadleaves import power_law_cdf
 from rstor_core.degrade import BANK_SIZE, FAMILIES, KERNEL_SIZE, bank_kernels, kernel_radius
@@ -90,16 +91,22 @@ def images_per_test_set(rows: pd.DataFrame) -> pd.Series:
     return rows.groupby("test_set").image.nunique()
 
 
-def denoise_table(rows: pd.DataFrame, sigmas: Sequence[float]) -> pd.DataFrame:
+def denoise_table(rows: pd.DataFrame, sigmas: Sequence[float], *, seed: int = 0) -> pd.DataFrame:
     """Chapter 02's table: one row per model, ``{metric}_sigma{s}`` columns at ``sigmas`` (PSNR in dB), those
-    with no value left out."""
+    with no value left out; the PSNR's 95 % interval over photos and runs (``psnr_sigma{s}_lo_db`` /
+    ``_hi_db``, :func:`~rstor_core.intervals.mean_with_interval`), and ``n_images`` and ``n_runs`` (the
+    networks behind each row)."""
+    rows = rows[rows.sigma_255.isin(sigmas)]
     summary = metric_means(rows, ["model", "sigma_255"]).reset_index()
-    table = (summary[summary.sigma_255.isin(sigmas)]
-             .pivot(index="model", columns="sigma_255", values=list(summary.columns.intersection(METRICS)))
+    table = (summary.pivot(index="model", columns="sigma_255", values=list(summary.columns.intersection(METRICS)))
              .dropna(axis=1, how="all"))
     table.columns = [f"{metric}_sigma{sigma:g}" + ("_db" if metric == "psnr" else "")
                      for metric, sigma in table.columns]
-    return table.reset_index().assign(n_images=rows.image.nunique())
+    spread = intervals.mean_with_interval(rows, ["model", "sigma_255"], seed=seed)
+    bounds = spread.pivot(index="model", columns="sigma_255", values=["psnr_lo", "psnr_hi"])
+    bounds.columns = [f"psnr_sigma{sigma:g}_{end.split('_')[1]}_db" for end, sigma in bounds.columns]
+    return (table.join(bounds).join(spread.groupby("model").n_runs.max()).reset_index()
+            .assign(n_images=rows.image.nunique()))
 
 
 def family_of(blur: pd.Series) -> pd.Series:
@@ -107,14 +114,21 @@ def family_of(blur: pd.Series) -> pd.Series:
     return blur.str.split(":").str[0]
 
 
-def deblur_table(rows: pd.DataFrame, *, n_kernels: int, sigma: float) -> pd.DataFrame:
+def deblur_table(rows: pd.DataFrame, *, n_kernels: int, sigma: float, seed: int = 0) -> pd.DataFrame:
     """Chapter 03's table: one row per (test set, model), ``{family}_{metric}`` columns (mean over the
-    test images and the bank kernels of each family; those with no value left out)."""
-    means = metric_means(rows.assign(family=family_of(rows.blur)), ["test_set", "model", "family"])
+    test images and the bank kernels of each family; those with no value left out), the PSNR's 95 %
+    interval over photos and runs (``{family}_psnr_lo_db`` / ``_hi_db``), ``n_images`` and ``n_runs``."""
+    rows = rows.assign(family=family_of(rows.blur))
+    means = metric_means(rows, ["test_set", "model", "family"])
     table = means.unstack("family")[[(m, f) for f in FAMILIES for m in means.columns]].dropna(axis=1, how="all")
     table.columns = [f"{family}_{metric}" + ("_db" if metric == "psnr" else "") for metric, family in table.columns]
-    return table.reset_index().assign(n_images=lambda t: t.test_set.map(images_per_test_set(rows)),
-                                      n_kernels=n_kernels, noise_sigma_255=sigma)
+    spread = intervals.mean_with_interval(rows, ["test_set", "model", "family"], seed=seed)
+    bounds = spread.set_index(["test_set", "model", "family"])[["psnr_lo", "psnr_hi"]].unstack("family")
+    bounds.columns = [f"{family}_psnr_{end.split('_')[1]}_db" for end, family in bounds.columns]
+    runs = spread.groupby(["test_set", "model"]).n_runs.max()
+    return (table.join(bounds).join(runs).reset_index()
+            .assign(n_images=lambda t: t.test_set.map(images_per_test_set(rows)), n_kernels=n_kernels,
+                    noise_sigma_255=sigma))
 
 
 def family_gains(table: pd.DataFrame, test_set: str = "natural") -> pd.DataFrame:
@@ -150,10 +164,28 @@ def single_bank_table(rows: pd.DataFrame, *, n_kernels: int, test_set: str = "na
             .assign(test_set=test_set, n_images=rows.image.nunique(), n_kernels=n_kernels))
 
 
-def cross_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Chapter 04's table: mean PSNR, SSIM and ST-LPIPS (and LPIPS where measured) per (sigma, test set, model)."""
-    return (metric_means(rows, ["sigma_255", "test_set", "model"]).sort_index().reset_index()
+def cross_table(rows: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+    """Chapter 04's table: mean PSNR, SSIM and ST-LPIPS (and LPIPS where measured) per (sigma, test set, model),
+    with the PSNR's 95 % interval over images and runs (``psnr_lo`` / ``psnr_hi``), ``n_images`` and ``n_runs``."""
+    by = ["sigma_255", "test_set", "model"]
+    spread = intervals.mean_with_interval(rows, by, seed=seed).set_index(by)[["psnr_lo", "psnr_hi", "n_runs"]]
+    return (metric_means(rows, by).join(spread).sort_index().reset_index()
             .assign(n_images=lambda t: t.test_set.map(images_per_test_set(rows))))
+
+
+def late_rise(curves: pd.DataFrame, *, last: float = 0.2) -> pd.DataFrame:
+    """How much validation PSNR still rose over the last ``last`` of training, per experiment and run
+    (``read_log`` rows with ``experiment`` and ``run`` columns): a network still improving when training
+    stopped was stopped early, and the prose says so."""
+    def rise(curve: pd.DataFrame) -> float:
+        validated = curve.dropna(subset=["val_psnr"])
+        end = validated.step.max()
+        before = validated[validated.step <= end - last * curve.step.max()]
+        return float(validated.val_psnr.iloc[-1] - before.val_psnr.iloc[-1]) if len(before) else float("nan")
+
+    curves = curves if "run" in curves else curves.assign(run=0)
+    return (curves.groupby(["experiment", "run"], sort=False).apply(rise, include_groups=False)
+            .rename("val_psnr_rise_db").reset_index())
 
 
 def cross_gaps(cross: pd.DataFrame, first: str, second: str) -> pd.DataFrame:

@@ -128,3 +128,19 @@ def test_unseen_photos_restrict_each_natural_run_to_its_fold_and_leave_dead_leav
     assert chapter.unseen_photos(arms, 3, "skimage") == {("natural", 0): ("chelsea", "coffee"),
                                                          ("natural", 1): ("astronaut", "motorcycle"),
                                                          ("natural", 2): ("rocket",)}
+
+
+def test_comparable_photos_are_those_every_arm_has_a_network_that_never_saw_them(tmp_path):
+    chapter = _tiny_chapter(tmp_path)
+    arms = {"dead leaves": "denoise_dead_leaves", "natural": "denoise_natural"}
+    photos = {name: name for name in ("chelsea", "coffee", "astronaut", "motorcycle", "rocket")}
+    one_run = chapter.comparable_photos(photos, chapter.unseen_photos(arms, 1, "skimage"), arms, 1)
+    assert list(one_run) == ["chelsea", "coffee"]  # the natural run 0 trained on the other three
+    assert list(chapter.comparable_photos(photos, chapter.unseen_photos(arms, 3, "skimage"), arms, 3)) == list(photos)
+
+
+def test_first_run_photos_are_those_no_first_network_saw(tmp_path):
+    chapter = _tiny_chapter(tmp_path)
+    arms = {"dead leaves": "denoise_dead_leaves", "natural": "denoise_natural"}
+    photos = {name: name for name in ("chelsea", "coffee", "astronaut", "motorcycle", "rocket")}
+    assert list(chapter.first_run_photos(photos, chapter.unseen_photos(arms, 3, "skimage"), arms)) == ["chelsea", "coffee"]

@@ -180,3 +180,9 @@ def test_format_interval_writes_a_signed_value_and_its_interval_for_prose():
     assert intervals.format_interval(-0.5, -1.25, 0.25, unit="", digits=1) == "-0.5 (95 % CI -1.2 to +0.2)"
     assert intervals.format_interval(30.45, 30.0, 31.0, signed=False) == "30.45 dB (95 % CI 30.00 to 31.00)"
     assert intervals.format_interval(1.0, np.nan, np.nan) == "+1.00 dB (one photo: no interval)"
+
+
+def test_describe_adds_the_verdict_only_when_the_interval_holds_zero():
+    row = pd.Series({"psnr_diff": 0.3, "psnr_diff_lo": -0.1, "psnr_diff_hi": 0.7})
+    assert intervals.describe(row) == "+0.30 dB (95 % CI -0.10 to +0.70), no measurable difference"
+    assert intervals.describe(row.replace(-0.1, 0.1)) == "+0.30 dB (95 % CI +0.10 to +0.70)"

@@ -162,3 +162,26 @@ def test_deblur_comparison_and_gaps_per_source_and_family(deblur_rows):
     assert list(gaps.columns) == ["small", "mild", "big"]
     assert gaps.loc["ours"].tolist() == pytest.approx([1.5] * 3)
     assert gaps.loc[study.PUBLISHED_SOURCE, "small"] == pytest.approx(31.93 - 27.14)
+
+
+def test_tables_give_each_psnr_its_interval_and_the_networks_behind_it(denoise_rows, deblur_rows):
+    runs = pd.concat([denoise_rows.assign(run=r, psnr=denoise_rows.psnr + 0.1 * r) for r in range(3)])
+    runs = runs[(runs.model != INPUT) | (runs.run == 0)]  # the input is one "network"
+    table = study.denoise_table(runs, [25.0]).set_index("model")
+    natural = table.loc["natural"]
+    assert natural.psnr_sigma25_lo_db < natural.psnr_sigma25_db < natural.psnr_sigma25_hi_db
+    assert table.n_runs.to_dict() == {INPUT: 1, "dead leaves": 3, "natural": 3}
+    deblur = study.deblur_table(deblur_rows, n_kernels=2, sigma=1.0)
+    assert {f"{f}_psnr_{end}_db" for f in ("small", "mild", "big") for end in ("lo", "hi")} <= set(deblur)
+    assert (deblur.small_psnr_lo_db <= deblur.small_psnr_db).all() and set(deblur.n_runs) == {1}
+    cross = study.cross_table(runs)
+    assert {"psnr_lo", "psnr_hi", "n_runs"} <= set(cross) and (cross.psnr_lo <= cross.psnr).all()
+
+
+def test_late_rise_is_the_validation_gain_over_the_last_fifth_of_training():
+    steps = np.arange(1, 101)
+    curves = pd.DataFrame({"step": steps, "val_psnr": np.where(steps % 10 == 0, steps / 10, np.nan),
+                           "experiment": "a", "run": 0})
+    flat = curves.assign(val_psnr=np.where(steps % 10 == 0, 5.0, np.nan), run=1)
+    rise = study.late_rise(pd.concat([curves, flat])).set_index("run").val_psnr_rise_db
+    assert rise[0] == pytest.approx(10.0 - 8.0) and rise[1] == pytest.approx(0.0)
