@@ -191,7 +191,7 @@ def _train(profile, args: argparse.Namespace) -> int:
     _bounded("--run", args.run, ExperimentConfig, run=args.run)
     config = dataclasses.replace(profile.experiments[args.experiment], run=args.run)
     where = f"{profile.path}: experiments.{args.experiment}"
-    problems = [f"{where}.{p}" for p in config.missing_data()] or _unreadable_images(config, where)
+    problems = [f"{where}.{p}" for p in config.missing_data()]  # missing, or no readable image in it
     if problems:
         raise ValueError("\nerror: ".join(problems))
     device = pick_device(args.device)
@@ -204,24 +204,6 @@ def _train(profile, args: argparse.Namespace) -> int:
         return 1
     print(f"model: {path}")
     return 0
-
-
-def _unreadable_images(config: ExperimentConfig, where: str) -> list[str]:
-    """Why an image folder ``config`` trains from holds no readable image (``missing_data`` covers the
-    missing ones): checked before training creates its folder, not when the data pipeline opens it."""
-    from rstor_core.photos import image_folder
-
-    folders = {"natural_images": config.natural_images} if config.data == "natural" else {}
-    if config.dead_leaves.colour == "natural":
-        folders["dead_leaves.palette"] = config.dead_leaves.palette
-    problems = []
-    for key, folder in folders.items():
-        if folder != "skimage":
-            try:
-                image_folder(folder)
-            except (ValueError, FileNotFoundError) as err:
-                problems.append(f"{where}.{key}: {err}")
-    return problems
 
 
 def _infer(args: argparse.Namespace) -> int:

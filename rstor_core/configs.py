@@ -94,17 +94,16 @@ def missing_sources(config: Any, where: str = "") -> list[str]:
 def _unavailable_source(value: str) -> list[str]:
     """Why a source other than ``"skimage"`` cannot be read here: a public set by name that is neither
     cached nor downloadable (fetching it is the check, so the data is there before any work), or a
-    folder that does not exist."""
-    from rstor_core.photos import PUBLIC_SETS, PublicSetUnavailable, public_set  # numpy only, no torch
+    folder that does not exist or holds no readable image (its headers are read, not its pixels)."""
+    from rstor_core.photos import PUBLIC_SETS, ImageFolder, PublicSetUnavailable, public_set  # numpy only
 
-    if value in PUBLIC_SETS:
-        try:
-            public_set(value)
-        except PublicSetUnavailable as err:
-            return [str(err)]
-        return []
-    if Path(value).is_dir():
-        return []
+    try:
+        folder = public_set(value) if value in PUBLIC_SETS else Path(value) if Path(value).is_dir() else None
+        if folder is not None:
+            ImageFolder(folder)
+            return []
+    except (PublicSetUnavailable, ValueError) as err:
+        return [str(err)]
     return [f"folder {value!r} does not exist; give 'skimage' (the bundled photos), a public set "
             f"({', '.join(PUBLIC_SETS)}) or a folder of images"]
 

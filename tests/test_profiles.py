@@ -185,3 +185,21 @@ def test_every_shipped_profile_passes_check_profile_within_the_bounds(path):
     from rstor_core.__main__ import main
 
     assert main(["check-profile", str(path)]) == 0
+
+
+def test_a_source_folder_without_a_readable_image_is_refused_before_any_chapter_runs(tmp_path):
+    """Issue 12, item 2's reproduction (an empty natural_images folder): refused before the outputs folder
+    exists, instead of failing in a chapter's cell."""
+    from rstor_core.book import run_book
+    from rstor_core.configs import DataGenerationConfig, missing_sources
+
+    empty = tmp_path / "photos"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image")
+    [problem] = missing_sources(DataGenerationConfig(natural_images=str(empty)))
+    assert problem.startswith("natural_images: ") and "no readable image" in problem
+    path = tmp_path / "mine.yaml"
+    path.write_text(f"data_generation:\n  natural_images: {empty}\n")
+    with pytest.raises(ValueError, match="data_generation.natural_images"):
+        run_book(load_profile(path), chapters=["01"], outputs_root=tmp_path / "out", build=False)
+    assert not (tmp_path / "out").exists()
