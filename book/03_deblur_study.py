@@ -46,11 +46,11 @@ dead_leaves_experiment = "deblur_dead_leaves"
 natural_experiment = "deblur_natural"
 gaussian_dead_leaves_experiment = "deblur_gaussian_dead_leaves"
 gaussian_natural_experiment = "deblur_gaussian_natural"
-runs = 1  # networks trained per experiment (independent draws; natural ones on other folds of the photos)
+runs = 1  # networks per arm (independent draws; natural ones on other folds of the photos)
 test_images = "skimage"
 n_images = None
 eval_size = 256
-n_kernels = 16
+n_kernels = 8
 sigma = 1.0
 n_dead_leaves = 2
 dead_leaves_size = 256
@@ -148,8 +148,8 @@ results = pd.concat([evaluate(models, images, banks, sizes=[config.eval_size], n
                               classical=anchors, photos_of=unseen if name == "natural" else None, progress=False)
                      for name, images in test_sets.items()])
 chapter.save_table(results.assign(family=study.family_of(results.blur)), "03_deblur_rows.csv")
-table = chapter.save_table(study.deblur_table(results, n_kernels=config.n_kernels, sigma=config.sigma, seed=config.seed),
-                           "03_deblur_table.csv")
+table = chapter.save_table(study.deblur_table(results, n_kernels=config.n_kernels, sigma=config.sigma,
+                                              seed=config.seed), "03_deblur_table.csv")
 chapter.glue(test_sigma=f"{config.sigma:g}", n_kernels=config.n_kernels, anchor=anchor,
              lpips_note=results.lpips_note.iloc[0] or "computed")
 table.round(3)

@@ -31,9 +31,10 @@ staging_dir = None  # the runner's: figures and tables wait there until every ce
 seed = 0
 dead_leaves_experiment = "denoise_dead_leaves"
 natural_experiment = "denoise_natural"
-runs = 1  # networks trained per experiment (independent draws; natural ones on other folds of the photos)
+runs = 3  # networks per arm (independent draws; natural ones on other folds of the photos)
 test_images = "skimage"
 n_images = None
+eval_size = 256
 n_dead_leaves = 8
 dead_leaves_size = 256
 sigmas = [25.0, 50.0]
@@ -63,7 +64,8 @@ unseen = chapter.unseen_photos(trained_on, config.runs, config.test_images)
 test_sets = {"natural": chapter.comparable_photos(test_photos(config.test_images), unseen, trained_on, config.runs),
              "dead leaves": dead_leaves_test_set(config.n_dead_leaves, config.dead_leaves_size, leaf_params,
                                                  seed=config.seed)}
-results = pd.concat([evaluate(models, images, degradation_grid(config.sigmas), n_images=config.n_images,
+results = pd.concat([evaluate(models, images, degradation_grid(config.sigmas), sizes=[config.eval_size],
+                              n_images=config.n_images,
                               seed=config.seed, test_set=name, lpips=False,
                               photos_of=unseen if name == "natural" else None, progress=False)
                      for name, images in test_sets.items()])

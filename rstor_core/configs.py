@@ -368,10 +368,10 @@ class DenoiseStudyConfig:
     dead_leaves_experiment: str = knob("denoise_dead_leaves", experiment=True)  # names under `experiments`
     primitives_experiment: str = knob("denoise_primitives", experiment=True)
     natural_experiment: str = knob("denoise_natural", experiment=True)
-    runs: int = knob(1, ge=1, le=MAX_RUNS)  # networks trained per experiment (runs 0 .. runs - 1)
+    runs: int = knob(3, ge=1, le=MAX_RUNS)  # networks per arm (runs 0 .. runs - 1): 3 give an interval
     test_images: str = knob("skimage", source=True)  # "skimage" (the five bundled photos), a public set or a folder
     n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
-    eval_size: int | None = knob(None, ge=16)  # centre crop side for evaluation (None: whole images)
+    eval_size: int | None = knob(256, ge=16)  # centre crop side for evaluation (None: whole images)
     sigmas: tuple[float, ...] = knob((2.0, 5.0, 10.0, 15.0, 25.0, 35.0, 50.0), ge=0.0, le=255.0)
     table_sigmas: tuple[float, ...] = knob((15.0, 25.0, 50.0), ge=0.0, le=255.0)
     bm3d: bool = True  # the classical anchor at table_sigmas (slow: ~10 s per image and sigma here)
@@ -398,11 +398,11 @@ class DeblurStudyConfig:
     natural_experiment: str = knob("deblur_natural", experiment=True)
     gaussian_dead_leaves_experiment: str = knob("deblur_gaussian_dead_leaves", experiment=True)
     gaussian_natural_experiment: str = knob("deblur_gaussian_natural", experiment=True)
-    runs: int = knob(1, ge=1, le=MAX_RUNS)  # networks trained per experiment (runs 0 .. runs - 1)
+    runs: int = knob(1, ge=1, le=MAX_RUNS)  # networks per arm (runs 0 .. runs - 1); quick: 1 until runs 1-2 train
     test_images: str = knob("skimage", source=True)  # "skimage" (the five bundled photos), a public set or a folder
     n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
     eval_size: int | None = knob(256, ge=32)  # centre crop side for evaluation (None: whole images)
-    n_kernels: int = knob(16, ge=1, le=BANK_SIZE)  # first N kernels of each bank (the mean is over them)
+    n_kernels: int = knob(8, ge=1, le=BANK_SIZE)  # first N kernels of each bank (the mean is over them)
     sigma: float = knob(1.0, ge=0.0, le=255.0)  # test noise, /255 (a camera's, not a denoising task's)
     n_dead_leaves: int = knob(2, ge=1, le=1024)  # images of the dead-leaves test set
     dead_leaves_size: int = knob(256, ge=32, le=4096)
@@ -426,9 +426,10 @@ class CrossValidationConfig:
     seed: int = knob(0, ge=0)
     dead_leaves_experiment: str = knob("denoise_dead_leaves", experiment=True)
     natural_experiment: str = knob("denoise_natural", experiment=True)
-    runs: int = knob(1, ge=1, le=MAX_RUNS)  # networks trained per experiment (runs 0 .. runs - 1)
+    runs: int = knob(3, ge=1, le=MAX_RUNS)  # networks per arm (runs 0 .. runs - 1): 3 give an interval
     test_images: str = knob("skimage", source=True)
     n_images: int | None = knob(None, ge=1)
+    eval_size: int | None = knob(256, ge=16)  # centre crop side, as chapter 02's: the same photos give the same numbers
     n_dead_leaves: int = knob(8, ge=1, le=1024)  # images of the dead-leaves test set (a stream apart from training)
     dead_leaves_size: int = knob(256, ge=16, le=4096)
     sigmas: tuple[float, ...] = knob((25.0, 50.0), ge=0.0, le=255.0)  # the prose quotes the first
