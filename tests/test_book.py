@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import PIL.Image
 import pytest
 
 from rstor_core.book import (Chapter, ChapterError, OutputsConflict, run_book, run_chapters, select_chapters,
@@ -337,12 +338,14 @@ def test_smoke_profile_runs_every_chapter_and_builds_the_book(smoke_book):
 
 @pytest.mark.slow
 def test_a_profile_value_that_makes_the_chapter_raise_exits_nonzero_naming_chapter_and_cell(smoke_book, tmp_path):
-    empty = tmp_path / "photos"
-    empty.mkdir()
-    (empty / "readme.txt").write_text("no photo here")
+    broken = tmp_path / "photos"  # a PNG whose header reads (the runner's check passes) but whose pixels do not
+    broken.mkdir()
+    PIL.Image.new("RGB", (64, 64), "white").save(broken / "photo.png")
+    data = (broken / "photo.png").read_bytes()
+    (broken / "photo.png").write_bytes(data[:len(data) // 2])
     profile = tmp_path / "smoke.yaml"
     text = (ROOT / "parameters" / "smoke.yaml").read_text()
-    profile.write_text(text.replace("natural_images: skimage", f"natural_images: {empty}"))
+    profile.write_text(text.replace("natural_images: skimage", f"natural_images: {broken}"))
     out = tmp_path / "outputs" / "smoke"  # the good run's outputs, as if this profile file had written them
     for folder in ("notebooks", "figures", "tables"):
         shutil.copytree(smoke_book[0] / folder, out / folder)
@@ -352,7 +355,7 @@ def test_a_profile_value_that_makes_the_chapter_raise_exits_nonzero_naming_chapt
                              "--outputs", str(out.parent), "--no-build"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1
     assert "chapter 01_data_generation failed in cell" in result.stderr
-    assert "no readable image in folder" in result.stderr and "photos = load_photos" in result.stderr
+    assert "cannot read image 'photo.png'" in result.stderr and "photos = load_photos" in result.stderr
     assert {p: p.read_bytes() for p in before} == before  # the notebook, 01's figures and tables: all kept
     added = {p for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"} - set(before)
     assert added == {out / "notebooks" / "01_data_generation.failed.ipynb"}
@@ -386,7 +389,7 @@ def test_denoising_chapters_write_their_tables_and_the_networks_beat_the_noisy_i
     rows = pd.read_csv(tables / "02_denoise_natural.csv")
     assert {"model", "test_set", "image", "degradation", "sigma_255", "size_px", "psnr", "ssim", "lpips",
             "st_lpips", "lpips_note"} <= set(rows.columns)
-    assert rows.st_lpips.notna().all()
+    assert rows[rows.sigma_255.isin([25.0, 50.0])].st_lpips.notna().all()  # ST-LPIPS at the table's sigmas
     psnr = rows.groupby(["model", "sigma_255"]).psnr.mean()
     for model in ("dead leaves (discs)", "dead leaves + primitives", "natural"):
         for sigma in (25.0, 50.0):
@@ -467,7 +470,8 @@ def test_papermill_overrides_reach_the_chapter_and_a_bad_value_fails_with_the_pr
     shutil.copytree(smoke_book[0] / "checkpoints", tmp_path / "out" / "checkpoints")
     papermill = [sys.executable, "-m", "papermill", "-k", "python3", "--cwd", str(ROOT)]
     overrides = ["-p", "profile", "smoke", "-p", "output_dir", str(tmp_path / "out"), "-p", "n_images", "1",
-                 "-p", "n_dead_leaves", "1", "-p", "dead_leaves_size", "32", "-y", "sigmas: [15.0, 50.0]"]
+                 "-p", "n_dead_leaves", "1", "-p", "dead_leaves_size", "32", "-p", "eval_size", "32",
+                 "-y", "sigmas: [15.0, 50.0]"]
     good = subprocess.run([*papermill, "book/04_cross_validation.ipynb", str(tmp_path / "04.ipynb"), *overrides],
                           cwd=ROOT, capture_output=True, text=True)
     assert good.returncode == 0, good.stderr[-3000:]
