@@ -198,7 +198,7 @@ differences[differences.sigma_255.isin(config.table_sigmas)].round(2)
 # %% tags=["remove-output"]
 # The first networks of each arm, on a photo none of them saw.
 first_runs = {label: runs[0] for label, runs in models.items()}
-shown = chapter.first_run_photos(photos, unseen, arms)
+shown = chapter.comparable_photos(photos, unseen, arms, 1)
 first = next(iter(shown))
 bm3d25 = {BM3D: lambda x: bm3d_denoiser()(x, Degradation("", 25.0))} if config.bm3d else {}
 fig, _ = inspect_blur(shown[first], blur_kind="none", noise=25.0, crop=config.zoom, models={**first_runs, **bm3d25},

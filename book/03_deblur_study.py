@@ -191,7 +191,7 @@ study.losses(gain.drop(index=anchor, errors="ignore"))
 # ## Small, mild and big blur on one photo
 
 # %% tags=["remove-output"]
-first = next(iter(chapter.first_run_photos(photos, unseen, motion)))  # no first network saw it
+first = next(iter(chapter.comparable_photos(photos, unseen, motion, 1)))  # no first network saw it
 columns = {family: (lambda x, d=Degradation(f"{family}:{config.grid_kernel}", config.sigma):
                     degrade_image(x, d, seed=config.seed, image=first)) for family in FAMILIES}
 fig, _ = figures.restoration_grid({first: centre_crop(photos[first], config.zoom)}, columns, shown,
@@ -276,7 +276,7 @@ chapter.publish("fig_inspector", fig, "03_inspector_big.png")
 
 # %% tags=["remove-output"]
 if chapter.live_widgets:
-    display(blur_inspector(chapter.first_run_photos(photos, unseen, motion), shown))
+    display(blur_inspector(chapter.comparable_photos(photos, unseen, motion, 1), shown))
 
 # %% [markdown]
 # ## Next to the published study

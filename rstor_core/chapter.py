@@ -102,19 +102,13 @@ class ChapterRun:
         """The photos of ``photos`` on which every arm of ``{label: experiment}`` has at least one network
         that never saw it (``unseen``: :meth:`unseen_photos`), in their order: the photos a comparison
         of the arms may average over. With one run per arm, the natural network's fold; with one run per
-        fold, every photo."""
+        fold, every photo. ``runs=1``: the photos no first network saw, where a figure or widget showing one
+        network per arm may show them all."""
         def tested(label: str) -> set[str]:
             return set().union(*(unseen.get((label, run), photos) for run in range(runs)))
 
         keep = set(photos).intersection(*(tested(label) for label in experiments))
         return {name: image for name, image in photos.items() if name in keep}
-
-    def first_run_photos(self, photos: Mapping[str, Any], unseen: Mapping[tuple[str, int], Sequence[str]],
-                         experiments: Mapping[str, str]) -> dict[str, Any]:
-        """The photos that no first network (run 0) of ``{label: experiment}`` saw: where a chapter's figures
-        and widgets, which show one network per arm, may show them all."""
-        return {name: image for name, image in photos.items()
-                if all(name in unseen.get((label, 0), photos) for label in experiments)}
 
     def training_curves(self, experiments: Mapping[str, str], runs: int = 1) -> pd.DataFrame:
         """The training logs of runs ``0 .. runs - 1`` of ``{label: experiment}``, stacked with an

@@ -139,8 +139,9 @@ def test_comparable_photos_are_those_every_arm_has_a_network_that_never_saw_them
     assert list(chapter.comparable_photos(photos, chapter.unseen_photos(arms, 3, "skimage"), arms, 3)) == list(photos)
 
 
-def test_first_run_photos_are_those_no_first_network_saw(tmp_path):
+def test_comparable_photos_of_one_run_are_those_no_first_network_saw(tmp_path):
     chapter = _tiny_chapter(tmp_path)
     arms = {"dead leaves": "denoise_dead_leaves", "natural": "denoise_natural"}
     photos = {name: name for name in ("chelsea", "coffee", "astronaut", "motorcycle", "rocket")}
-    assert list(chapter.first_run_photos(photos, chapter.unseen_photos(arms, 3, "skimage"), arms)) == ["chelsea", "coffee"]
+    assert list(chapter.comparable_photos(photos, chapter.unseen_photos(arms, 3, "skimage"), arms, 1)) == ["chelsea",
+                                                                                                   "coffee"]
