@@ -20,8 +20,8 @@
 # The model (Matheron, 1968) drops random shapes on a canvas, each one hiding those that fell
 # before it, like leaves piling up on the ground. With disc radii drawn from a power law
 # $p(r) \propto r^{-\alpha}$ and $\alpha \approx 3$, the images are scale invariant, have
-# occlusions and sharp edges, and a power spectrum close to that of natural images
-# (Lee, Mumford & Huang, 2001). Achddou, Gousseau & Ladjal (2021) trained a denoiser on them
+# occlusions and sharp edges, and a power-law spectrum, as photographs have (Lee, Mumford &
+# Huang, 2001); whether the two laws have the same slope is measured below. Achddou, Gousseau & Ladjal (2021) trained a denoiser on them
 # alone and found it works on photographs; this chapter shows what the generator produces.
 #
 # Every knob below comes from the profile (`parameters/<profile>.yaml`, section
@@ -62,7 +62,7 @@ import dataclasses
 import torch
 from IPython.display import display
 
-from rstor_core import degrade, figures, study
+from rstor_core import degrade, figures, intervals, study
 from rstor_core.chapter import open_chapter
 from rstor_core.configs import COLOUR_SAMPLERS, AppearanceWeights, ShapeWeights
 from rstor_core.deadleaves import APPEARANCES, SHAPES, dead_leaves_batch, image_rng, power_law_radii
@@ -95,8 +95,11 @@ chapter.glue(gallery_size=config.size)
 # :name: fig-gallery
 #
 # Dead-leaves images of {glue:text}`gallery_size` × {glue:text}`gallery_size` pixels with the
-# profile's parameters (by default the original study's: flat uniform-RGB discs, radii from
-# $p(r) \propto r^{-\alpha}$). Grey pixels are background where no leaf landed.
+# profile's parameters (by default the simplest model: flat discs of uniform random RGB colour,
+# radii from $p(r) \propto r^{-\alpha}$). Grey pixels are background where no leaf landed. The
+# original study trained on richer stored sets: each image's colours drawn from one DIV2K photo,
+# rendered 5× larger then filtered and decimated, radii from 1 to about 400 pixels at 512², a
+# (0.2, 0.4, 0.6) background.
 # ```
 #
 # ## Primitives, looks and colours
@@ -249,7 +252,10 @@ slopes = chapter.save_table(study.spectral_slope_table(spectra), "01_spectral_sl
 chapter.publish("fig_spectra", figures.power_spectra_figure(spectra["dead leaves"], spectra["natural"]),
                 "01_power_spectra.png")
 summary = slopes.groupby("source")["slope"].agg(["mean", "std", "count"])
-chapter.glue(slope_leaves=float(summary.loc["dead leaves", "mean"]), slope_natural=float(summary.loc["natural", "mean"]))
+difference = study.spectral_slope_comparison(slopes, "dead leaves", "natural")
+chapter.glue(slope_leaves=float(summary.loc["dead leaves", "mean"]), slope_natural=float(summary.loc["natural", "mean"]),
+             slope_difference=intervals.format_interval(difference["difference"], difference["lo"], difference["hi"], ""),
+             slope_verdict=difference["verdict"], slope_p=difference["p_value"])
 
 # %%
 summary
@@ -266,7 +272,11 @@ summary
 # {glue:text}`slope_leaves:.2f` for dead leaves and {glue:text}`slope_natural:.2f` for the
 # photographs (per image in `tables/01_spectral_slopes.csv`, with the spread across images in
 # the table above). A slope of −2 is the scale-invariant law; a steeper slope means less
-# energy in fine details than in coarse ones.
+# energy in fine details than in coarse ones. Dead leaves minus photographs:
+# {glue:text}`slope_difference` (Welch t-test, p = {glue:text}`slope_p:.2g`): {glue:text}`slope_verdict`.
+# Sharp edges everywhere and no depth-of-field blur flatten a spectrum; soft, out-of-focus regions
+# steepen it. A network trained on flatter spectra than a photo's expects more fine detail than
+# the photo has.
 
 # %% [markdown]
 # ## Degradations: noise and blur

@@ -65,6 +65,20 @@ def spectral_slope_table(spectra: Mapping[str, Mapping[str, tuple[np.ndarray, np
                          for source, by_name in spectra.items() for name, (f, power) in by_name.items()])
 
 
+def spectral_slope_comparison(slopes: pd.DataFrame, first: str, second: str, *, level: float = 0.95) -> dict:
+    """Mean spectral slope of source ``first`` minus that of ``second`` (rows of :func:`spectral_slope_table`),
+    with its Welch t interval and p-value, and a verdict for prose: a slope closer to 0 is flatter, i.e. more
+    energy in fine detail. Why a test: "close to natural images" is a claim about a difference."""
+    a, b = (slopes.slope[slopes.source == name].to_numpy(float) for name in (first, second))
+    test = scipy.stats.ttest_ind(a, b, equal_var=False)
+    interval = test.confidence_interval(level)
+    measurable = not interval.low <= 0 <= interval.high
+    verdict = ("no measurable difference" if not measurable else
+               f"{first} are {'flatter (more' if a.mean() > b.mean() else 'steeper (less'} fine detail)")
+    return {"difference": float(a.mean() - b.mean()), "lo": float(interval.low), "hi": float(interval.high),
+            "p_value": float(test.pvalue), "verdict": verdict}
+
+
 def blur_family_table() -> pd.DataFrame:
     """The motion-blur families: RMS radius range, bank size and kernel support."""
     return pd.DataFrame([{"family": name, "rms_radius_min_px": low, "rms_radius_max_px": high,
@@ -188,12 +202,6 @@ def late_rise(curves: pd.DataFrame, *, last: float = 0.2) -> pd.DataFrame:
             .rename("val_psnr_rise_db").reset_index())
 
 
-def cross_gaps(cross: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
-    """PSNR of model ``second`` minus model ``first`` per (sigma, test set), from :func:`cross_table`."""
-    psnr = cross.pivot_table(index=["sigma_255", "test_set"], columns="model", values="psnr")
-    return (psnr[second] - psnr[first]).rename("gap_db").reset_index()
-
-
 # --- the published study ---------------------------------------------------------------------------
 
 def published_results(task: str) -> pd.DataFrame:
@@ -236,3 +244,20 @@ def deblur_gaps(comparison: pd.DataFrame, *, dead_leaves: str, natural: str) -> 
     psnr = comparison.pivot_table(index=["source", "family"], columns="model", values="psnr_db")
     gaps = (psnr[natural] - psnr[dead_leaves]).unstack("family")
     return gaps[list(FAMILIES)]
+
+
+def published_agreement(published: pd.Series, ours: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Does each published gap (``published``, indexed by ``key`` values: sigmas or families) fall inside our
+    interval for the same gap (rows of :func:`rstor_core.intervals.paired_difference` with a ``key`` column)?
+    One row per key both have: ``published_gap_db``, ours with ``_lo`` / ``_hi``, ``agrees`` and ``verdict``.
+    Why: "agreement with the published study" is claimed only where our interval supports it."""
+    ours = ours.set_index(key)
+    keys = [k for k in ours.index if k in published.index]
+    lo, hi = ours.psnr_diff_lo[keys].to_numpy(float), ours.psnr_diff_hi[keys].to_numpy(float)
+    value = published[keys].to_numpy(float)
+    verdict = np.where(np.isnan(lo) | np.isnan(hi), "not comparable: one photo, no interval",
+                       np.where(value > hi, "above our interval",
+                                np.where(value < lo, "below our interval", "inside our interval")))
+    return pd.DataFrame({key: keys, "published_gap_db": value, "ours_gap_db": ours.psnr_diff[keys].to_numpy(float),
+                         "ours_lo_db": lo, "ours_hi_db": hi, "agrees": verdict == "inside our interval",
+                         "verdict": verdict})

@@ -125,14 +125,41 @@ def test_single_bank_table_means_each_model_over_images_and_kernels(deblur_rows)
     assert "st_lpips" in table and "lpips" not in table
 
 
-def test_cross_table_and_gaps_work_without_sigma_25(denoise_rows):
+def test_cross_table_works_without_sigma_25(denoise_rows):
     leaves = denoise_rows.assign(test_set="dead leaves", psnr=lambda r: r.psnr.where(r.model != "natural", 15.0))
     both = pd.concat([denoise_rows, leaves]).assign(sigma_255=lambda r: r.sigma_255.replace(25.0, 15.0))
     cross = study.cross_table(both)
     assert sorted(cross.sigma_255.unique()) == [15.0, 50.0] and set(cross.n_images) == {2}
     assert {"psnr", "ssim", "st_lpips"} <= set(cross) and "lpips" not in cross
-    gaps = study.cross_gaps(cross, "dead leaves", "natural").set_index(["sigma_255", "test_set"]).gap_db
-    assert gaps[15.0, "natural"] == pytest.approx(2.0) and gaps[15.0, "dead leaves"] < 0
+
+
+def test_published_agreement_says_where_the_published_gap_falls_against_our_interval():
+    ours = pd.DataFrame({"family": ["small", "mild", "big"], "psnr_diff": [3.0, 1.0, 0.2],
+                         "psnr_diff_lo": [2.0, -1.0, -0.5], "psnr_diff_hi": [4.0, 3.0, 0.9]})
+    published = pd.Series({"small": 4.8, "mild": 2.0, "big": -0.1, "huge": 1.0})
+    table = study.published_agreement(published, ours, "family").set_index("family")
+    assert list(table.index) == ["small", "mild", "big"]  # a key ours does not have is left out
+    assert table.verdict.to_dict() == {"small": "above our interval", "mild": "inside our interval",
+                                       "big": "inside our interval"}
+    assert table.agrees.tolist() == [False, True, True] and table.loc["small", "published_gap_db"] == 4.8
+
+
+def test_published_agreement_without_an_interval_says_so():
+    ours = pd.DataFrame({"sigma_255": [25.0], "psnr_diff": [1.0], "psnr_diff_lo": [np.nan], "psnr_diff_hi": [np.nan]})
+    table = study.published_agreement(pd.Series({25.0: 1.9}), ours, "sigma_255")
+    assert table.verdict.tolist() == ["not comparable: one photo, no interval"] and not table.agrees.any()
+
+
+def test_spectral_slope_comparison_tells_two_different_power_laws_apart():
+    gen = np.random.default_rng(0)
+    slopes = pd.DataFrame({"source": ["dead leaves"] * 16 + ["natural"] * 5,
+                           "slope": np.r_[gen.normal(-1.9, 0.15, 16), gen.normal(-2.7, 0.3, 5)]})
+    verdict = study.spectral_slope_comparison(slopes, "dead leaves", "natural")
+    assert verdict["difference"] == pytest.approx(slopes.groupby("source").slope.mean().diff().iloc[-1] * -1)
+    assert verdict["p_value"] < 0.01 and verdict["verdict"] == "dead leaves are flatter (more fine detail)"
+    assert verdict["lo"] < verdict["difference"] < verdict["hi"] and verdict["lo"] > 0
+    same = slopes.assign(slope=gen.normal(-2.0, 0.2, len(slopes)))
+    assert study.spectral_slope_comparison(same, "dead leaves", "natural")["verdict"] == "no measurable difference"
 
 
 def test_published_results_are_read_from_the_cited_csv():
