@@ -28,6 +28,7 @@ from rstor_core.configs import (BANK_SIZE, ConfigError, DataGenerationConfig, De
                                 DenoiseStudyConfig, ExperimentConfig)
 from rstor_core.profiles import ProfileError, load_profile
 
+log = logging.getLogger("rstor_core")
 EXIT_CODES = """exit codes:
   0    done
   1    a run failed: a chapter, the book build, or a training that diverged
@@ -186,19 +187,27 @@ def _train(profile, args: argparse.Namespace) -> int:
     if args.experiment not in profile.experiments:
         raise ValueError(f"{profile.path}: no experiment {args.experiment!r}; available: {sorted(profile.experiments)}")
     from rstor_core.models import pick_device
-    from rstor_core.train import TrainingDiverged, experiment_dir, train_experiment
+    from rstor_core.train import TrainingDiverged, experiment_dir, parent_weights, train_experiment
 
     _bounded("--run", args.run, ExperimentConfig, run=args.run)
-    config = dataclasses.replace(profile.experiments[args.experiment], run=args.run)
-    where = f"{profile.path}: experiments.{args.experiment}"
-    problems = [f"{where}.{p}" for p in config.missing_data()]  # missing, or no readable image in it
+    lineage = [args.experiment]  # the experiment after the ones it starts from (init_from), oldest first
+    while (parent := profile.experiments[lineage[0]].init_from) is not None:
+        lineage.insert(0, parent)
+    configs = {name: dataclasses.replace(profile.experiments[name], run=args.run) for name in lineage}
+    problems = [f"{profile.path}: experiments.{name}.{p}" for name, config in configs.items()
+                for p in config.missing_data()]  # missing, or no readable image in it
     if problems:
         raise ValueError("\nerror: ".join(problems))
     device = pick_device(args.device)
-    out_dir = experiment_dir(args.outputs / profile.name / "checkpoints", args.experiment, args.run)
-    _check_writable(out_dir, "--outputs")
+    checkpoints = args.outputs / profile.name / "checkpoints"
+    _check_writable(experiment_dir(checkpoints, args.experiment, args.run), "--outputs")
     try:
-        path = train_experiment(config, out_dir, force=args.force, device=device)
+        for name, config in configs.items():
+            if name != args.experiment:
+                log.info("%s starts from %s: training (or reusing) that first", args.experiment, name)
+            path = train_experiment(config, experiment_dir(checkpoints, name, args.run), device=device,
+                                    force=args.force and name == args.experiment,
+                                    init_weights=parent_weights(config, checkpoints))
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -76,11 +76,17 @@ class ChapterRun:
     def trained_model(self, name: str, run: int = 0) -> torch.nn.Module:
         """Run ``run`` of experiment ``name`` on the chapter's device: trained once (again with ``fresh``,
         once per chapter run) or loaded from its :meth:`checkpoint_dir`'s ``model.pt``."""
+        return load_model(self._trained_path(name, run), device=self.device)
+
+    def _trained_path(self, name: str, run: int) -> Path:
+        """Train run ``run`` of ``name`` after the experiment it starts from (``init_from``, recursively)."""
         config = self.experiment(name, run)
+        init = self._trained_path(config.init_from, run) if config.init_from else None
         force = self.fresh and (name, run) not in self._trained
-        path = train_experiment(config, self.checkpoint_dir(name, run), force=force, device=self.device)
+        path = train_experiment(config, self.checkpoint_dir(name, run), force=force, device=self.device,
+                                init_weights=init)
         self._trained.add((name, run))
-        return load_model(path, device=self.device)
+        return path
 
     def trained_models(self, name: str, runs: int) -> list[torch.nn.Module]:
         """Runs ``0 .. runs - 1`` of experiment ``name`` (:meth:`trained_model`): independently trained

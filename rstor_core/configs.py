@@ -293,6 +293,9 @@ class ExperimentConfig:
     plateau_patience: int = knob(3, ge=0)  # validations without PSNR gain before the lr is cut
     plateau_factor: float = knob(0.5, gt=0.0, le=1.0)
     channels_last: bool = False
+    # Another experiment of the profile whose trained weights (same run) this one starts from, with a fresh
+    # optimiser: pre-training then fine-tuning. A retrained parent retrains this one (rstor_core.train).
+    init_from: str | None = None
     seed: int = knob(0, ge=0)
     # Which of the experiment's independently trained networks this is (the chapters' `runs`): its own
     # streams (stream_keys) and, for the bundled photos, its own fold (rstor_core.photos.NATURAL_FOLDS).
@@ -362,7 +365,7 @@ class DataGenerationConfig:
 
 @dataclass(frozen=True)
 class DenoiseStudyConfig:
-    """Chapter 02: the three denoisers, their evaluation on the natural test split, BM3D."""
+    """Chapter 02: the three denoisers, their evaluation on natural photos each never saw, BM3D."""
 
     seed: int = knob(0, ge=0)
     dead_leaves_experiment: str = knob("denoise_dead_leaves", experiment=True)  # names under `experiments`
@@ -466,6 +469,8 @@ class Profile:
         for key, _ in CHAPTER_SECTIONS.values():
             for name, problem in unknown_experiments(getattr(self, key), self.experiments).items():
                 raise ConfigError(f"{key}.{name}", problem)
+        for name in self.experiments:
+            _check_lineage(self.experiments, name)
         for name, experiment in self.experiments.items():
             if experiment.run:  # one experiment, one folder of runs: the others are chosen where they train
                 raise ConfigError(f"experiments.{name}.run", f"must be 0 in a profile, got {experiment.run}: a "
@@ -487,6 +492,23 @@ class Profile:
             if name in self.experiments:
                 problems += [f"experiments.{name}.{problem}" for problem in self.experiments[name].missing_data()]
         return problems
+
+
+def _check_lineage(experiments: typing.Mapping[str, ExperimentConfig], name: str) -> None:
+    """Experiment ``name``'s chain of ``init_from`` parents must exist, end, and build the child's network
+    (weights of another network cannot be loaded into it): checked here, before any training."""
+    seen = [name]
+    while (parent := experiments[seen[-1]].init_from) is not None:
+        key = f"experiments.{seen[-1]}.init_from"
+        if parent == seen[-1]:
+            raise ConfigError(key, f"{parent!r} starts from itself")
+        if parent not in experiments:
+            raise ConfigError(key, f"no experiment {parent!r}; defined: {sorted(experiments)}")
+        if parent in seen:
+            raise ConfigError(key, f"a cycle of parents: {' -> '.join([*seen, parent])}")
+        if experiments[parent].model != experiments[seen[-1]].model:
+            raise ConfigError(key, f"the network differs from experiment {parent!r}'s: its weights would not fit")
+        seen.append(parent)
 
 
 def unknown_experiments(section: Any, experiments: typing.Mapping[str, ExperimentConfig]) -> dict[str, str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 import os
 import pickle
@@ -69,8 +70,9 @@ class Trainer:
     """Fit one experiment into ``out_dir``; see the module docstring for the files it keeps."""
 
     def __init__(self, config: ExperimentConfig, out_dir: str | Path, *, device: torch.device | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, init_weights: str | Path | None = None) -> None:
         self.config, self.out_dir, self.progress = config, Path(out_dir), progress
+        self.parent = parent_record(config, init_weights)
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.world_size = dist.get_world_size() if self.distributed else 1
@@ -78,6 +80,8 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's global RNG
             torch.manual_seed(stream_seed(config.seed, *config.stream_keys("initialisation")))
             self.model = model_from_config(config.model).to(self.device)
+        if init_weights is not None:  # the parent's weights; its optimiser state stays behind
+            self.model.load_state_dict(_parent_weights(config, init_weights, self.device))
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=config.lr)
@@ -150,7 +154,8 @@ class Trainer:
             return
         state = {"model": self.model.state_dict(), "optimiser": self.optimiser.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "step": self.step,
-                 "rng": {"torch": torch.get_rng_state()}, "config": dataclasses.asdict(self.config)}
+                 "rng": {"torch": torch.get_rng_state()}, "config": dataclasses.asdict(self.config),
+                 "parent": self.parent}
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
 
@@ -174,7 +179,7 @@ class Trainer:
         """The final weights with the config that rebuilds the network (no optimiser: a few MB)."""
         with atomic_path(path) as tmp:
             torch.save({"model": self.model.state_dict(), "config": dataclasses.asdict(self.config), "step": self.step,
-                        "provenance": {**git_state(), "written": dt.datetime.now(dt.timezone.utc).isoformat(
+                        "parent": self.parent, "provenance": {**git_state(), "written": dt.datetime.now(dt.timezone.utc).isoformat(
                             timespec="seconds")}}, tmp)
 
     # --- helpers ------------------------------------------------------------------------------
@@ -293,8 +298,44 @@ def experiment_dir(checkpoints: str | Path, name: str, run: int = 0) -> Path:
     return Path(checkpoints) / (f"{name}.run{run}" if run else name)
 
 
+def parent_record(config: ExperimentConfig, init_weights: str | Path | None) -> dict[str, str] | None:
+    """What a child run records of its parent (``init_from``): the experiment's name and the sha256 of the
+    weights file it started from, so that a retrained parent retrains the child; ``None`` without one.
+    A child without its parent's weights, or weights without ``init_from``, is an error before any work."""
+    if config.init_from is None:
+        if init_weights is not None:
+            raise ValueError(f"init_weights={str(init_weights)!r} given but init_from is not set: a run starts "
+                             "from another's weights only when its config says so")
+        return None
+    if init_weights is None:
+        raise ValueError(f"this experiment starts from experiment {config.init_from!r} (init_from): pass its "
+                         "trained model.pt as init_weights")
+    path = Path(init_weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights at {path} to start from: train experiment {config.init_from!r} first")
+    return {"experiment": config.init_from, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def parent_weights(config: ExperimentConfig, checkpoints: str | Path) -> Path | None:
+    """The ``model.pt`` experiment ``config`` starts from (its ``init_from``, same run) under
+    ``checkpoints``; ``None`` when it starts from scratch. The caller trains that parent first."""
+    if config.init_from is None:
+        return None
+    return experiment_dir(checkpoints, config.init_from, config.run) / MODEL_FILE
+
+
+def _parent_weights(config: ExperimentConfig, path: str | Path, device: torch.device) -> dict[str, torch.Tensor]:
+    state, parent = read_checkpoint(path, device=device, advice=f"retrain experiment {config.init_from!r}")
+    if parent.model != config.model:
+        raise CheckpointError(f"{path}: its network ({parent.model.name} {parent.model.chosen}) does not match "
+                              f"this experiment's ({config.model.name} {config.model.chosen}): the weights cannot "
+                              "be loaded")
+    return state["model"]
+
+
 def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bool = False,
-                     device: torch.device | str | None = None, progress: bool = True) -> Path:
+                     device: torch.device | str | None = None, progress: bool = True,
+                     init_weights: str | Path | None = None) -> Path:
     """Train unless ``out_dir/model.pt`` already holds this experiment (``force``: start over).
 
     A trained model is never deleted before its replacement exists: when ``model.pt`` holds another
@@ -303,14 +344,18 @@ def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bo
 
     One run at a time trains a folder: a second one waits for the first (``out_dir/.train.lock``),
     then finds the model trained and skips. A damaged checkpoint raises :class:`CheckpointError`.
+    An experiment with ``init_from`` starts from ``init_weights`` (:func:`parent_weights`) and is retrained
+    when those weights change.
     """
     out_dir = Path(out_dir)
+    parent = parent_record(config, init_weights)
     problems = config.missing_data()
     if problems:
         raise FileNotFoundError(f"cannot train {out_dir.name}: {'; '.join(problems)}")
     with _one_run_at_a_time(out_dir):
         remove_stale_temporaries(out_dir)  # what a killed run of this folder left half-written
-        return _train_or_skip(config, out_dir, force=force, device=device, progress=progress)
+        return _train_or_skip(config, out_dir, force=force, device=device, progress=progress,
+                              init_weights=init_weights, parent=parent)
 
 
 @contextmanager
@@ -338,20 +383,24 @@ def _one_run_at_a_time(out_dir: Path) -> Iterator[None]:
 
 
 def _train_or_skip(config: ExperimentConfig, out_dir: Path, *, force: bool, device: torch.device | str | None,
-                   progress: bool) -> Path:
+                   progress: bool, init_weights: str | Path | None, parent: dict[str, str] | None) -> Path:
     model_path = out_dir / MODEL_FILE
     replacing = model_path.is_file()
     if replacing and not force:
         saved, saved_config = read_checkpoint(model_path, keys=("model", "config", "step"),
                                               advice="rerun with --force (in the book: --fresh) to retrain it")
-        if saved_config == config:
+        if saved_config == config and saved.get("parent") != parent:
+            log.info("%s was trained from another version of its parent: its parent %r changed; retraining",
+                     out_dir, config.init_from)
+        elif saved_config == config:
             log.info("%s is already trained (%d steps): skipped", out_dir, saved["step"])
             shutil.rmtree(out_dir / RETRAIN_DIR, ignore_errors=True)  # an abandoned replacement
             return model_path
-        log.info("%s was trained with another configuration: retraining; the old model stays until the new "
-                 "one is complete", out_dir)
+        else:
+            log.info("%s was trained with another configuration: retraining; the old model stays until the "
+                     "new one is complete", out_dir)
     run_dir = out_dir / RETRAIN_DIR if replacing else out_dir
-    if force or not _resumable(run_dir / STATE_FILE, config):
+    if force or not _resumable(run_dir / STATE_FILE, config, parent):
         if not force:
             log.warning("%s holds an interrupted run of another configuration: starting over", run_dir)
         for name in (STATE_FILE, MODEL_FILE, LOG_FILE):
@@ -360,7 +409,8 @@ def _train_or_skip(config: ExperimentConfig, out_dir: Path, *, force: bool, devi
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
-        trained = Trainer(config, run_dir, device=pick_device(device), progress=progress).fit(resume=True)
+        trained = Trainer(config, run_dir, device=pick_device(device), progress=progress,
+                          init_weights=init_weights).fit(resume=True)
         if run_dir != out_dir and (not dist.is_initialized() or dist.get_rank() == 0):
             for name in (LOG_FILE, STATE_FILE, MODEL_FILE):  # the model last: it marks the run complete
                 os.replace(run_dir / name, out_dir / name)
@@ -372,12 +422,13 @@ def _train_or_skip(config: ExperimentConfig, out_dir: Path, *, force: bool, devi
             dist.destroy_process_group()
 
 
-def _resumable(state_path: Path, config: ExperimentConfig) -> bool:
-    """Whether ``state_path`` is an interrupted run of ``config`` (a state of another config is dropped;
-    a damaged one is a :class:`CheckpointError`, never silently started over)."""
+def _resumable(state_path: Path, config: ExperimentConfig, parent: dict[str, str] | None) -> bool:
+    """Whether ``state_path`` is an interrupted run of ``config`` from ``parent`` (a state of another config
+    or parent is dropped; a damaged one is a :class:`CheckpointError`, never silently started over)."""
     if not state_path.is_file():
         return True
-    return read_checkpoint(state_path, advice=RESUME_ADVICE)[1] == config
+    state, saved = read_checkpoint(state_path, advice=RESUME_ADVICE)
+    return saved == config and state.get("parent") == parent
 
 
 def _one_line(err: BaseException, limit: int = 200) -> str:

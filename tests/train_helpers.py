@@ -12,15 +12,16 @@ TINY = {"data": "dead_leaves", "crop": 16, "noise": [0.0, 30.0], "steps": 30, "b
                                                 "dec_blk_nums": [1]}}}
 
 
-def train(out_dir: str, config_json: str) -> None:
-    """Train (resuming if possible) the config given as JSON into ``out_dir``."""
+def train(out_dir: str, config_json: str, init_weights: str | None = None) -> None:
+    """Train (resuming if possible) the config given as JSON into ``out_dir`` (from ``init_weights``: a
+    child run's parent weights)."""
     import torch
 
     from rstor_core.configs import ExperimentConfig
     from rstor_core.train import train_experiment
 
     torch.set_num_threads(1)  # the same arithmetic in every process
-    train_experiment(ExperimentConfig(**json.loads(config_json)), out_dir, progress=False)
+    train_experiment(ExperimentConfig(**json.loads(config_json)), out_dir, progress=False, init_weights=init_weights)
 
 
 def ddp_rank_weights(out_dir: str, config_json: str) -> None:
