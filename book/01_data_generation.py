@@ -21,8 +21,9 @@
 # before it, like leaves piling up on the ground. With disc radii drawn from a power law
 # $p(r) \propto r^{-\alpha}$ and $\alpha \approx 3$, the images are scale invariant, have
 # occlusions and sharp edges, and a power-law spectrum, as photographs have (Lee, Mumford &
-# Huang, 2001); whether the two laws have the same slope is measured below. Achddou, Gousseau & Ladjal (2021) trained a denoiser on them
-# alone and found it works on photographs; this chapter shows what the generator produces.
+# Huang, 2001); whether the two laws have the same slope is measured below. Achddou, Gousseau &
+# Ladjal (2021) trained a denoiser on them alone and found it works on photographs; this
+# chapter shows what the generator produces.
 #
 # Every knob below comes from the profile (`parameters/<profile>.yaml`, section
 # `data_generation`); papermill injects its values into the next cell.
@@ -49,11 +50,12 @@ benchmark_repeats = 2
 benchmark_naive_max_size = 256
 n_kernel_draws = 2000
 example_crop = 128
-dead_leaves = {"n_leaves": None, "until_covered": False, "alpha": 3.0, "r_min": 1.0, "r_max": 2000.0, "ds_factor": 1,
-               "aa_sigma": None, "shapes": {"disc": 1.0, "ellipse": 0.0, "square": 0.0, "rectangle": 0.0, "diamond": 0.0,
-                                            "polygon": 0.0, "bar": 0.0},
+dead_leaves = {"n_leaves": None, "leaf_density": 30.0, "until_covered": False, "alpha": 3.0, "r_min": 1.0,
+               "r_max": 2000.0, "radius_reference": None, "ds_factor": 1, "aa_sigma": None,
+               "shapes": {"disc": 1.0, "ellipse": 0.0, "square": 0.0, "rectangle": 0.0, "diamond": 0.0, "polygon": 0.0,
+                          "bar": 0.0},
                "appearance": {"flat": 1.0, "gradient": 0.0, "texture": 0.0}, "colour": "uniform", "palette": "skimage",
-               "background": 0.5, "anisotropy": [0.3, 1.0], "angle": None, "polygon_sides": [3, 8], "bar_width": 0.15,
+               "palette_run": None, "background": 0.5, "anisotropy": [0.3, 1.0], "angle": None, "polygon_sides": [3, 8], "bar_width": 0.15,
                "texture_amplitude": 0.3, "texture_cells": 6}
 
 # %%
@@ -64,7 +66,7 @@ from IPython.display import display
 
 from rstor_core import degrade, figures, intervals, study
 from rstor_core.chapter import open_chapter
-from rstor_core.configs import COLOUR_SAMPLERS, AppearanceWeights, ShapeWeights
+from rstor_core.configs import COLOUR_SAMPLERS, DEAD_LEAVES_PRESETS, AppearanceWeights, DeadLeavesConfig, ShapeWeights
 from rstor_core.deadleaves import APPEARANCES, SHAPES, dead_leaves_batch, image_rng, power_law_radii
 from rstor_core.deadleaves import dead_leaves as render
 from rstor_core.photos import centre_crop
@@ -75,8 +77,7 @@ from rstor_core.widgets import blur_inspector, dead_leaves_explorer, explore_dea
 
 chapter = open_chapter("01_data_generation", globals())
 config = chapter.config
-leaves = config.dead_leaves
-leaves
+(leaves := config.dead_leaves)  # the profile's dead-leaves model, shown
 
 # %% [markdown]
 # ## A gallery
@@ -88,7 +89,9 @@ leaves
 # %% tags=["remove-output"]
 gallery = dead_leaves_batch(config.n_gallery, config.size, seed=config.seed, params=leaves)
 chapter.publish("fig_gallery", figures.image_row({f"image {i}": im for i, im in enumerate(gallery)}), "01_gallery.png")
-chapter.glue(gallery_size=config.size)
+presets = {"the profile's model": gallery[0], **{f"preset {name}": render(config.size, image_rng(config.seed, 0), params=
+           DeadLeavesConfig.from_preset(name)) for name in DEAD_LEAVES_PRESETS}}  # the same image's draws
+chapter.publish("fig_presets", figures.image_row(presets), "01_presets.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_gallery
@@ -100,6 +103,16 @@ chapter.glue(gallery_size=config.size)
 # original study trained on richer stored sets: each image's colours drawn from one DIV2K photo,
 # rendered 5× larger then filtered and decimated, radii from 1 to about 400 pixels at 512², a
 # (0.2, 0.4, 0.6) background.
+# ```
+#
+# ```{glue:figure} fig_presets
+# :name: fig-presets
+#
+# The profile's model beside the `original_study` preset (`DeadLeavesConfig.from_preset`), which
+# renders what the original study's stored sets used: each image's colours from the pixels of
+# one photo of the palette, 150 leaves per pixel of side and radii from 1 to 400 pixels at 512²
+# (a smaller image is that image scaled down), 5× supersampling with a Gaussian low-pass
+# (σ = 0.6 rendered pixels, the filter the study meant), a (0.2, 0.4, 0.6) background.
 # ```
 #
 # ## Primitives, looks and colours
@@ -128,7 +141,8 @@ chapter.publish("fig_primitives", fig, "01_primitives.png")
 # A leaf's *look* is flat, a two-colour gradient (linear or radial across the leaf), or a
 # texture (value noise seeded per leaf, of amplitude `texture_amplitude`); the *colour sampler*
 # draws the colours: uniform in RGB, grey, saturated (high chroma, drawn in HSV), or the pixels
-# of natural photos (the profile's `palette`).
+# of natural photos (the profile's `palette`: all of them, or one per image). A network trained
+# on photo colours draws them from its own training photos only, never from its test photos.
 
 # %% tags=["remove-output"]
 looks = {name: showcase(appearance=AppearanceWeights.only(name)) for name in APPEARANCES}
@@ -146,7 +160,8 @@ chapter.publish("fig_colours", figures.image_row(samplers), "01_colour_samplers.
 # ```{glue:figure} fig_colours
 # :name: fig-colours
 #
-# The four colour samplers, same leaves: uniform RGB, grey, saturated, natural-photo palette.
+# The colour samplers, same leaves: uniform RGB, grey, saturated, the pixels of all the palette's
+# photos (`natural`), and those of one photo per image (`photo`).
 # ```
 #
 # ## Covering the canvas
@@ -198,7 +213,7 @@ if chapter.live_widgets:
 fig = figures.image_row({f"ds_factor = {d}": render(config.showcase_size, config.seed, params=leaves, ds_factor=d)
                          for d in (1, 2, 4)}, crop=(slice(0, config.zoom), slice(0, config.zoom)), panel_size=3.0)
 chapter.publish("fig_aa", fig, "01_anti_aliasing.png")
-chapter.glue(zoom=config.zoom)
+chapter.glue(zoom=config.zoom, gallery_size=config.size)
 
 # %% [markdown]
 # ```{glue:figure} fig_aa

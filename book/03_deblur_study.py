@@ -98,8 +98,7 @@ chapter.glue(steps=motion_config.steps, batch=motion_config.batch_size, crop=mot
              gaussian_sigma="{:g}-{:g}".format(*gaussian_config.gaussian_sigma))
 
 # %% tags=["remove-output"]
-pairs = {**{f"motion, {label}": name for label, name in motion.items()},
-         **{f"Gaussian, {label}": name for label, name in gaussian.items()}}
+pairs = {f"{kind}, {label}": name for kind, arms in (("motion", motion), ("Gaussian", gaussian)) for label, name in arms.items()}
 curves = chapter.save_table(chapter.training_curves(pairs, config.runs), "03_training_curves.csv")
 baselines = {label: validation_input_psnr(chapter.experiment(name)) for label, name in pairs.items()}
 fig = figures.training_curves_figure(curves, baselines=baselines, panels=lambda label: (
@@ -291,9 +290,9 @@ if chapter.live_widgets:
 # comparable; the *pattern* across families is the quantity to read.
 
 # %%
-source = f"ours ({chapter.profile.name}, {config.test_images})"
-comparison = study.deblur_comparison(results[results.test_set == "natural"], list(models), source=source)
-chapter.save_table(comparison, "03_published_comparison.csv")
+comparison = chapter.save_table(study.deblur_comparison(results[results.test_set == "natural"], list(models),
+                                                      source=f"ours ({chapter.profile.name}, {config.test_images})"),
+                                "03_published_comparison.csv")
 published_gap = study.deblur_gaps(comparison, dead_leaves="dead leaves", natural="natural").loc[study.PUBLISHED_SOURCE]
 agreement = chapter.save_table(study.published_agreement(published_gap, gap, "family"), "03_published_agreement.csv")
 chapter.glue(**{f"published_{row.family}": f"{row.published_gap_db:+.2f} dB, {row.verdict}"

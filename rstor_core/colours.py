@@ -19,8 +19,11 @@ from rstor_core.rng import stream
 PALETTE_PIXELS = 200_000  # pixels kept per palette: plenty of colours, a few MB
 
 
-def sample_colours(n: int, sampler: str, rng: np.random.Generator, *, palette: str = "skimage") -> np.ndarray:
-    """``n`` RGB colours, (n, 3) float64 in [0, 1], from the named sampler."""
+def sample_colours(n: int, sampler: str, rng: np.random.Generator, *, palette: str = "skimage",
+                   palette_run: int | None = None, pixels: np.ndarray | None = None) -> np.ndarray:
+    """``n`` RGB colours, (n, 3) float64 in [0, 1], from the named sampler. "natural" draws pixels of all
+    the palette's photos (of run ``palette_run``'s training photos, :func:`natural_palette`); "photo" those
+    of one photo, ``pixels`` (:func:`pick_photo`, once per image)."""
     if sampler == "uniform":
         return rng.random((n, 3))
     if sampler == "grey":
@@ -28,18 +31,44 @@ def sample_colours(n: int, sampler: str, rng: np.random.Generator, *, palette: s
     if sampler == "saturated":  # high chroma: any hue, saturation and value near the top
         hsv = np.stack([rng.random(n), rng.uniform(0.75, 1.0, n), rng.uniform(0.55, 1.0, n)], axis=1)
         return hsv_to_rgb(hsv)
-    if sampler == "natural":
-        pixels = natural_palette(palette)
+    if sampler in ("natural", "photo"):
+        if sampler == "photo" and pixels is None:
+            raise ValueError("the 'photo' sampler draws from one photo's pixels: pass pixels=pick_photo(...)")
+        pixels = natural_palette(palette, palette_run) if sampler == "natural" else pixels
         return pixels[rng.integers(0, len(pixels), n)]
     raise ValueError(f"unknown colour sampler {sampler!r}; allowed: {COLOUR_SAMPLERS}")
 
 
+def pick_photo(palette: str, palette_run: int | None, rng: np.random.Generator) -> np.ndarray:
+    """The pixels of one photo of the palette, drawn with ``rng``: an image's "photo" colours."""
+    photos = photo_palettes(palette, palette_run)
+    return photos[rng.integers(len(photos))]
+
+
 @functools.lru_cache(maxsize=4)
-def natural_palette(source: str = "skimage") -> np.ndarray:
-    """Pixels of the photos in ``source`` (see :func:`rstor_core.photos.natural_images`), (M, 3) float64.
+def natural_palette(source: str = "skimage", run: int | None = None) -> np.ndarray:
+    """Pixels of the photos in ``source`` (see :func:`rstor_core.photos.natural_images`; with ``run`` and
+    the bundled photos, only those run ``run`` trains on), (M, 3) float64.
 
     A fixed subsample (seeded, so the palette is the same in every process) keeps sampling fast.
     """
-    pixels = np.concatenate([image.reshape(-1, 3) for image in natural_images(source).values()])
+    pixels = np.concatenate([image.reshape(-1, 3) for image in _palette_photos(source, run).values()])
     keep = stream(0, "palette").choice(len(pixels), size=min(PALETTE_PIXELS, len(pixels)), replace=False)
     return pixels[np.sort(keep)].astype(np.float64)
+
+
+@functools.lru_cache(maxsize=4)
+def photo_palettes(source: str = "skimage", run: int | None = None) -> tuple[np.ndarray, ...]:
+    """Each photo's pixels (a fixed subsample of at most PALETTE_PIXELS), in the palette's order."""
+    palettes = []
+    for name, image in _palette_photos(source, run).items():
+        pixels = image.reshape(-1, 3)
+        keep = stream(0, "palette", name).choice(len(pixels), size=min(PALETTE_PIXELS, len(pixels)), replace=False)
+        palettes.append(pixels[np.sort(keep)].astype(np.float64))
+    return tuple(palettes)
+
+
+def _palette_photos(source: str, run: int | None) -> dict[str, np.ndarray]:
+    if run is not None and str(source) == "skimage":  # never the photos run `run` is tested on
+        return natural_images("skimage", split="train", run=run)
+    return natural_images(source)

@@ -56,8 +56,16 @@ def check_bounds(config: Any) -> None:
 
 
 def _mapping_to(cls: type, value: Any) -> Any:
-    """Nested configs may be given as dicts (papermill parameters, ``**overrides``)."""
-    return cls(**value) if isinstance(value, dict) else value
+    """Nested configs may be given as dicts (papermill parameters, ``**overrides``), with a ``preset``
+    where the class has presets (:meth:`DeadLeavesConfig.expand`)."""
+    return cls(**expand_presets(cls, value)) if isinstance(value, dict) else value
+
+
+def expand_presets(cls: type, values: typing.Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with a ``preset`` key replaced by the preset's values (keys given beside it win);
+    unchanged for a class without presets."""
+    expand = getattr(cls, "expand", None)
+    return expand(values) if expand is not None else dict(values)
 
 
 def _as_tuples(config: Any, *names: str) -> None:
@@ -115,7 +123,8 @@ def experiment_fields(config: Any) -> dict[str, str]:
 
 # --- configs of the library (one per generator / model / loop) -------------------------------
 
-COLOUR_SAMPLERS = ("uniform", "grey", "saturated", "natural")
+COLOUR_SAMPLERS = ("uniform", "grey", "saturated", "natural", "photo")  # photo: one photo's pixels per image
+PALETTE_SAMPLERS = ("natural", "photo")  # the samplers that draw pixels of the palette's photos
 
 
 class _Weights:
@@ -165,17 +174,23 @@ class AppearanceWeights(_Weights):
 class DeadLeavesConfig:
     """Parameters of the dead-leaves model (chapter 01); ``dead_leaves(size, seed, **fields)``.
 
-    Defaults reproduce the original study: flat uniform-RGB discs, alpha = 3, r in [1, 2000].
-    Lengths are in output pixels, angles in degrees.
+    Defaults: the simplest model, flat uniform-RGB discs, alpha = 3, r in [1, 2000], 30 leaves per pixel
+    of side (the original study's live generator). Lengths are in output pixels, angles in degrees.
+    A mapping may name a preset (:data:`DEAD_LEAVES_PRESETS`, :meth:`from_preset`).
     """
 
     # None: 30 x max(size), the original study's count (246k at the largest size). Each leaf costs a
     # few hundred bytes of arrays and is painted over its box: 2M is ~1 GB, more only exhausts memory.
     n_leaves: int | None = knob(None, ge=1, le=2_000_000)
+    # n_leaves None: this many leaves per pixel of the longest side (of the reference image, below)
+    leaf_density: float = knob(30.0, gt=0.0, le=1000.0)
     until_covered: bool = False  # keep drawing leaves until no background shows (exact model)
     alpha: float = knob(3.0, gt=1.0)  # radius law p(r) ~ r^-alpha; 3 is scale invariant (Lee et al.)
     r_min: float = knob(1.0, gt=0.0)
     r_max: float = knob(2000.0, gt=0.0)  # larger than the image, so a few leaves are huge
+    # None: r_min and r_max are pixels; else the image is one of this side scaled to its own side: radii
+    # scale, the leaf count does not (a preset written for 512-pixel images keeps its look on 64-pixel crops).
+    radius_reference: int | None = knob(None, ge=1, le=65536)
     ds_factor: int = knob(1, ge=1, le=8)  # render ds_factor x larger, low-pass, decimate (1: aliased)
     # Gaussian sigma in rendered pixels; None: ds_factor / 2 (<= 4). The filter's kernel is 8 sigma
     # wide: a sigma of 1e9 allocates gigabytes for an image that 64 already blurs away.
@@ -183,8 +198,11 @@ class DeadLeavesConfig:
     shapes: ShapeWeights = field(default_factory=ShapeWeights)
     appearance: AppearanceWeights = field(default_factory=AppearanceWeights)
     colour: str = knob("uniform", choices=COLOUR_SAMPLERS)
-    palette: str = knob("skimage", source=True)  # images the "natural" colour sampler draws pixels from
-    background: float = knob(0.5, ge=0.0, le=1.0)  # grey shown where no leaf landed
+    palette: str = knob("skimage", source=True)  # images the "natural" and "photo" samplers draw pixels from
+    # With palette "skimage": only the photos run palette_run of a natural network trains on, never its
+    # test fold (the trainer sets it to its own run); None: all five (galleries).
+    palette_run: int | None = knob(None, ge=0)
+    background: float | tuple[float, float, float] = knob(0.5, ge=0.0, le=1.0)  # grey, or RGB, where no leaf landed
     anisotropy: tuple[float, float] = knob((0.3, 1.0), gt=0.0, le=1.0)  # minor/major axis ratio range
     angle: float | None = None  # None: uniform per leaf; else every leaf at this angle (degrees)
     polygon_sides: tuple[int, int] = knob((3, 8), ge=3, le=MAX_POLYGON_SIDES)
@@ -200,6 +218,37 @@ class DeadLeavesConfig:
         if self.r_min >= self.r_max:
             raise ConfigError("r_min", f"must be < r_max, got r_min={self.r_min}, r_max={self.r_max}")
         _check_range_pair(self, "anisotropy", "polygon_sides")
+        if isinstance(self.background, (list, tuple)):
+            if len(self.background) != 3:
+                raise ConfigError("background", f"expected a grey level or 3 RGB values, got {self.background!r}")
+            _as_tuples(self, "background")
+
+    @classmethod
+    def expand(cls, values: typing.Mapping[str, Any]) -> dict[str, Any]:
+        """A mapping with a ``preset`` key as the preset's values, updated with the other keys."""
+        values = dict(values)
+        if "preset" not in values:
+            return values
+        name = values.pop("preset")
+        if name not in DEAD_LEAVES_PRESETS:
+            raise ConfigError("preset", f"unknown preset {name!r}; known: {', '.join(DEAD_LEAVES_PRESETS)}")
+        return {**DEAD_LEAVES_PRESETS[name], **values}
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> DeadLeavesConfig:
+        """The named preset (:data:`DEAD_LEAVES_PRESETS`) with ``overrides`` on top."""
+        return cls(**cls.expand({"preset": name, **overrides}))
+
+
+# Named generators. original_study: the stored training sets of the original study (its save_deadleaves
+# script): each image's colours from the pixels of one photo, rendered 5x larger with 30 leaves per
+# rendered pixel of side and radii 5-2000 rendered pixels (1-400 at 512 px), low-passed then decimated,
+# on a (0.2, 0.4, 0.6) background. Its filter was meant as a Gaussian of sigma 3/5 rendered pixels; this
+# is that Gaussian.
+DEAD_LEAVES_PRESETS: dict[str, dict[str, Any]] = {
+    "original_study": {"colour": "photo", "ds_factor": 5, "aa_sigma": 0.6, "leaf_density": 150.0,
+                       "r_min": 1.0, "r_max": 400.0, "radius_reference": 512, "background": (0.2, 0.4, 0.6)},
+}
 
 
 MODEL_NAMES = ("nafnet", "unet", "stacked_conv")
@@ -319,14 +368,18 @@ class ExperimentConfig:
         (:func:`rstor_core.photos.unseen_photos`: a natural run on the bundled photos never saw its fold)."""
         from rstor_core.photos import unseen_photos  # numpy only; photos may not import configs
 
-        return unseen_photos(self.natural_images, self.run, test_images) if self.data == "natural" else None
+        if self.data == "natural":
+            return unseen_photos(self.natural_images, self.run, test_images)
+        if self.dead_leaves.colour in PALETTE_SAMPLERS:  # its colours are pixels of the run's training photos
+            return unseen_photos(self.dead_leaves.palette, self.run, test_images)
+        return None
 
     def missing_data(self) -> list[str]:
         """:func:`missing_sources` of what this experiment reads: the photos of a natural run, the
         palette of a dead-leaves run that draws natural colours."""
         if self.data == "natural":
             return [p for p in missing_sources(self) if p.startswith("natural_images")]
-        if self.dead_leaves.colour == "natural":
+        if self.dead_leaves.colour in PALETTE_SAMPLERS:
             return missing_sources(self.dead_leaves, "dead_leaves.")
         return []
 

@@ -130,9 +130,10 @@ class TrainingBatches:
     def __init__(self, config: ExperimentConfig, *, rank: int = 0, world_size: int = 1) -> None:
         self.config, self.rank, self.world_size = config, rank, world_size
         if config.data == "dead_leaves":
-            self.leaves = DeadLeavesDataset(config.crop, config.dead_leaves, seed=config.seed,
-                                            key=config.stream_keys("training"))
-            self.validation_leaves = DeadLeavesDataset(config.crop, config.dead_leaves, seed=config.seed,
+            # Colours from photos come from this run's training photos only, never its test fold.
+            leaves = dataclasses.replace(config.dead_leaves, palette_run=config.run)
+            self.leaves = DeadLeavesDataset(config.crop, leaves, seed=config.seed, key=config.stream_keys("training"))
+            self.validation_leaves = DeadLeavesDataset(config.crop, leaves, seed=config.seed,
                                                        key=config.stream_keys("validation"))
         elif str(config.natural_images) == "skimage":
             self.photos = list(natural_images("skimage", split="train", run=config.run).values())

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.ndimage
 
 from rstor_core import leaf_kernels as K
-from rstor_core.colours import sample_colours
+from rstor_core.colours import pick_photo, sample_colours
 from rstor_core.configs import (MAX_POLYGON_SIDES, AppearanceWeights, ConfigError, DeadLeavesConfig,
                                 ShapeWeights)
 from rstor_core.rng import stream
@@ -108,19 +108,24 @@ def power_law_pdf(r: np.ndarray | float, alpha: float, r_min: float, r_max: floa
 
 def sample_leaves(size: Size, params: DeadLeavesConfig, rng: np.random.Generator,
                   n: int | None = None) -> Leaves:
-    """Draw ``n`` leaves (default: ``params.n_leaves``, else 30 x the longest side) for a canvas."""
+    """Draw ``n`` leaves for a canvas (default: ``params.n_leaves``, else ``leaf_density`` x the longest
+    side). With ``radius_reference`` the canvas is the reference image scaled down (or up): radii are
+    scaled and the leaf count is the reference's, so coverage and look do not change with the size."""
     height, width = _shape(size)
-    n = n or params.n_leaves or 30 * max(height, width)
+    side = params.radius_reference or max(height, width)
+    n = n or params.n_leaves or round(params.leaf_density * side)
     centres = rng.random((n, 2)) * np.array([height, width], dtype=np.float64)
-    radii = power_law_radii(n, params.alpha, params.r_min, params.r_max, rng)
+    scale = max(height, width) / side
+    radii = power_law_radii(n, params.alpha, params.r_min * scale, params.r_max * scale, rng)
     kinds = rng.choice(len(SHAPES), size=n, p=_normalised(params.shapes))
     angles = rng.uniform(0.0, 180.0, n) if params.angle is None else np.full(n, float(params.angle))
     aspects = rng.uniform(*params.anisotropy, n)
     aspects[np.isin(kinds, [SHAPES.index("disc"), SHAPES.index("square")])] = 1.0
     aspects[kinds == SHAPES.index("bar")] = params.bar_width
     sides = rng.integers(params.polygon_sides[0], params.polygon_sides[1] + 1, n)
-    colours = sample_colours(n, params.colour, rng, palette=params.palette)
-    colours2 = sample_colours(n, params.colour, rng, palette=params.palette)
+    photo = pick_photo(params.palette, params.palette_run, rng) if params.colour == "photo" else None
+    colours, colours2 = (sample_colours(n, params.colour, rng, palette=params.palette, palette_run=params.palette_run,
+                                        pixels=photo) for _ in range(2))
     look = rng.choice(len(APPEARANCES), size=n, p=_normalised(params.appearance))
     radial = rng.random(n) < 0.5  # gradients: half linear, half radial
     modes = np.select([look == 1, look == 2], [np.where(radial, K.RADIAL, K.LINEAR), K.TEXTURED], K.FLAT)
@@ -225,8 +230,12 @@ def _shade(leaves: Leaves, index: np.ndarray, params: DeadLeavesConfig, *, backe
     textures = leaves.textures if len(leaves.textures) else np.zeros((1, 2, 2))
     arrays = (index, geom, np.ascontiguousarray(look), look_ints, np.ascontiguousarray(textures, dtype=np.float64))
     out = np.empty(index.shape + (3,), dtype=np.float64)
-    return _launch("shade", backend, parallel, arrays, out,
-                   (float(params.texture_amplitude), float(params.background)))
+    rgb = isinstance(params.background, tuple)  # the kernels paint a grey level; an RGB one is set after
+    out = _launch("shade", backend, parallel, arrays, out,
+                  (float(params.texture_amplitude), 0.0 if rgb else float(params.background)))
+    if rgb:
+        out[index < 0] = params.background
+    return out
 
 
 def _launch(stage: str, backend: str, parallel: bool, arrays: tuple[np.ndarray, ...], out: np.ndarray,

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from rstor_core.configs import CHAPTER_SECTIONS, ConfigError, Profile
+from rstor_core.configs import CHAPTER_SECTIONS, ConfigError, Profile, expand_presets
 
 log = logging.getLogger(__name__)
 PARAMETERS_DIR = Path("parameters")
@@ -129,6 +129,10 @@ def _build(cls: type, data: Any, where: str, path: Path) -> Any:
     """Map a YAML mapping onto dataclass ``cls``, checking keys, types and bounds."""
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: {where}: expected a mapping, got {data!r}")
+    try:
+        data = expand_presets(cls, data)
+    except ConfigError as err:
+        raise ProfileError(f"{path}: {where}.{err.key}: {err.message}") from None
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -150,7 +154,18 @@ def _check(hint: Any, value: Any, key: str, path: Path) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _check(inner[0], value, key, path)
+        for option in inner[:-1]:  # the first type the value fits (float | tuple: a grey level or RGB)
+            try:
+                return _check(option, value, key, path)
+            except ProfileError:
+                pass
+        try:
+            return _check(inner[-1], value, key, path)
+        except ProfileError:
+            if len(inner) == 1:
+                raise
+        expected = " or ".join(_type_name(a) for a in inner)
+        raise ProfileError(f"{path}: {key}: expected {expected}, got {value!r} ({type(value).__name__})")
     if origin is dict:
         if not isinstance(value, dict):
             raise ProfileError(f"{path}: {key}: expected a mapping of names, got {value!r}")

@@ -10,7 +10,7 @@ import pytest
 from numba import cuda
 
 from rstor_core.deadleaves import SHAPES, dead_leaves
-from rstor_core.configs import ShapeWeights
+from rstor_core.configs import DeadLeavesConfig, ShapeWeights
 
 pytestmark = pytest.mark.skipif(not cuda.is_available(), reason="no GPU and NUMBA_ENABLE_CUDASIM unset")
 
@@ -31,7 +31,7 @@ def test_cuda_equals_cpu_bit_for_bit_for_each_primitive(shape):
     assert image_cuda.tobytes() == image.tobytes()
 
 
-@pytest.mark.parametrize("colour", ["uniform", "grey", "saturated", "natural"])
+@pytest.mark.parametrize("colour", ["uniform", "grey", "saturated", "natural", "photo"])
 def test_cuda_equals_cpu_bit_for_bit_for_each_colour_sampler(colour):
     (image, _), (image_cuda, _) = _both(colour=colour, appearance=ALL_LOOKS, **SMALL)
     assert image_cuda.tobytes() == image.tobytes()
@@ -40,3 +40,9 @@ def test_cuda_equals_cpu_bit_for_bit_for_each_colour_sampler(colour):
 def test_cuda_equals_cpu_with_anti_aliasing_and_until_covered():
     (image, _), (image_cuda, _) = _both(n_leaves=20, r_max=6.0, ds_factor=2, until_covered=True)
     assert image_cuda.tobytes() == image.tobytes()
+
+
+def test_cuda_equals_cpu_with_the_original_study_preset_and_its_rgb_background():
+    (image, index), (image_cuda, _) = _both(**{**DeadLeavesConfig.expand({"preset": "original_study"}),
+                                              "n_leaves": 40, "ds_factor": 2})
+    assert image_cuda.tobytes() == image.tobytes() and (index < 0).any()  # some background shows
