@@ -484,8 +484,12 @@ def test_a_profile_experiment_other_than_run_0_is_refused(tiny_profile):
 
 def test_loader_workers_build_the_very_batches_of_a_run_without_them(tmp_path):
     """Batches depend only on the step, so building them in a worker process changes no weight."""
-    torch.set_num_threads(1)
-    here, workers = _fit(tmp_path / "here"), _fit(tmp_path / "workers", loader_workers=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the worker (_one_thread), for this test only: the other tests keep theirs
+    try:
+        here, workers = _fit(tmp_path / "here"), _fit(tmp_path / "workers", loader_workers=1)
+    finally:
+        torch.set_num_threads(threads)
     for key, value in here.model.state_dict().items():
         assert torch.equal(value, workers.model.state_dict()[key]), key
     assert _logged_steps(tmp_path / "workers" / "log.csv") == 4
