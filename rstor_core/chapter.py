@@ -49,7 +49,7 @@ class ChapterRun:
     profile: Profile
     output_dir: Path
     device: torch.device
-    fresh: bool = False
+    fresh: bool | frozenset[str] = False  # True: retrain every experiment; a set: only those (the runner's)
     live_widgets: bool = True
     staging_dir: Path | None = None
     _trained: set[tuple[str, int]] = field(default_factory=set, repr=False)  # (experiment, run) trained here
@@ -82,7 +82,7 @@ class ChapterRun:
         """Train run ``run`` of ``name`` after the experiment it starts from (``init_from``, recursively)."""
         config = self.experiment(name, run)
         init = self._trained_path(config.init_from, run) if config.init_from else None
-        force = self.fresh and (name, run) not in self._trained
+        force = (self.fresh is True or name in (self.fresh or ())) and (name, run) not in self._trained
         path = train_experiment(config, self.checkpoint_dir(name, run), force=force, device=self.device,
                                 init_weights=init)
         self._trained.add((name, run))
@@ -92,6 +92,15 @@ class ChapterRun:
         """Runs ``0 .. runs - 1`` of experiment ``name`` (:meth:`trained_model`): independently trained
         networks, each from its own draws and, natural ones on the bundled photos, outside its own fold."""
         return [self.trained_model(name, run) for run in range(runs)]
+
+    def lineage_steps(self, name: str, *, total: bool = True) -> int | list[int]:
+        """Training steps of experiment ``name`` and of those it starts from (``init_from``): their sum
+        (``total``), or each, oldest first; what a fine-tuned network is compared at."""
+        steps = []
+        while name is not None:
+            steps.insert(0, self.experiment(name).steps)
+            name = self.experiment(name).init_from
+        return sum(steps) if total else steps
 
     def unseen_photos(self, experiments: Mapping[str, str], runs: int,
                       test_images: str) -> dict[tuple[str, int], tuple[str, ...]]:
@@ -163,5 +172,13 @@ def open_chapter(name: str, parameters: Mapping[str, Any]) -> ChapterRun:
     except ValueError as err:
         raise ProfileError(f"{where}: device: {err}") from None
     return ChapterRun(name=name, config=config, profile=profile, output_dir=Path(values["output_dir"]), device=device,
-                      fresh=bool(values["fresh"]), live_widgets=bool(values["live_widgets"]),
+                      fresh=_fresh(values["fresh"]), live_widgets=bool(values["live_widgets"]),
                       staging_dir=Path(values["staging_dir"]) if values["staging_dir"] else None)
+
+
+def _fresh(value: Any) -> bool | frozenset[str]:
+    """The ``fresh`` parameter: a bool (every experiment, or none), or the names of the experiments to
+    retrain (the runner's, so that an experiment an earlier chapter retrained is not retrained again)."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return frozenset(map(str, value))
+    return bool(value)

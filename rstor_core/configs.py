@@ -325,6 +325,7 @@ class ExperimentConfig:
 
     data: str = knob("dead_leaves", choices=("dead_leaves", "natural"))
     natural_images: str = knob("skimage", source=True)  # natural data: "skimage" (outside the run's fold) or a folder
+    n_photos: int | None = knob(None, ge=1)  # natural data: only the first N training photos (data efficiency)
     dead_leaves: DeadLeavesConfig = field(default_factory=DeadLeavesConfig)
     crop: int = knob(96, ge=16, le=2048)  # training crop side, pixels
     noise: tuple[float, float] = knob((0.0, 50.0), ge=0.0, le=255.0)  # AWGN sigma range, /255, per sample
@@ -497,11 +498,46 @@ class CrossValidationConfig:
             raise ConfigError("sigmas", "needs at least one noise level")
 
 
+@dataclass(frozen=True)
+class GapStudyConfig:
+    """Chapter 05: which dead-leaves features close the gap to natural training (a denoising ablation on one
+    network, steps and seeds), and what dead-leaves pre-training buys before natural fine-tuning."""
+
+    seed: int = knob(0, ge=0)
+    runs: int = knob(3, ge=1, le=MAX_RUNS)  # networks per arm (runs 0 .. runs - 1): 3 give an interval
+    # The ablation: flat uniform discs (the baseline), each variant, the natural-trained reference.
+    flat_discs_experiment: str = knob("denoise_dead_leaves", experiment=True)
+    original_study_experiment: str = knob("denoise_original_study", experiment=True)
+    antialiased_experiment: str = knob("denoise_antialiased", experiment=True)
+    natural_colours_experiment: str = knob("denoise_natural_colours", experiment=True)
+    primitives_experiment: str = knob("denoise_primitives", experiment=True)
+    natural_experiment: str = knob("denoise_natural", experiment=True)
+    # Pre-training then fine-tuning (init_from), against natural-only training of the same total steps.
+    finetuned_experiment: str = knob("denoise_finetuned", experiment=True)
+    finetuned_one_photo_experiment: str = knob("denoise_finetuned_one_photo", experiment=True)
+    deblur_dead_leaves_experiment: str = knob("deblur_dead_leaves", experiment=True)
+    deblur_natural_experiment: str = knob("deblur_natural", experiment=True)
+    deblur_finetuned_experiment: str = knob("deblur_finetuned", experiment=True)
+    test_images: str = knob("skimage", source=True)  # "skimage" (the five bundled photos), a public set or a folder
+    n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
+    eval_size: int | None = knob(256, ge=32)  # centre crop side, as chapters 02-04 (None: whole images)
+    sigmas: tuple[float, ...] = knob((25.0, 50.0), ge=0.0, le=255.0)  # the ablation's noise levels
+    n_kernels: int = knob(8, ge=1, le=BANK_SIZE)  # deblurring: first N kernels of each family's bank
+    blur_sigma: float = knob(1.0, ge=0.0, le=255.0)  # deblurring: test noise, /255, as chapter 03
+
+    def __post_init__(self) -> None:
+        _as_tuples(self, "sigmas")
+        check_bounds(self)
+        if not self.sigmas:
+            raise ConfigError("sigmas", "needs at least one noise level")
+
+
 # Chapter notebook (as named in _toc.yml) -> its section of a profile and the section's config.
 CHAPTER_SECTIONS = {"01_data_generation": ("data_generation", DataGenerationConfig),
                     "02_denoise_study": ("denoise_study", DenoiseStudyConfig),
                     "03_deblur_study": ("deblur_study", DeblurStudyConfig),
-                    "04_cross_validation": ("cross_validation", CrossValidationConfig)}
+                    "04_cross_validation": ("cross_validation", CrossValidationConfig),
+                    "05_closing_the_gap": ("gap_study", GapStudyConfig)}
 
 
 @dataclass(frozen=True)
@@ -516,6 +552,7 @@ class Profile:
     denoise_study: DenoiseStudyConfig = field(default_factory=DenoiseStudyConfig)
     deblur_study: DeblurStudyConfig = field(default_factory=DeblurStudyConfig)
     cross_validation: CrossValidationConfig = field(default_factory=CrossValidationConfig)
+    gap_study: GapStudyConfig = field(default_factory=GapStudyConfig)
     experiments: dict[str, ExperimentConfig] = field(default_factory=dict)  # trained by `rstor_core train`
 
     def __post_init__(self) -> None:
@@ -535,15 +572,26 @@ class Profile:
             raise KeyError(f"chapter {chapter!r} has no profile section; known: {sorted(CHAPTER_SECTIONS)}")
         return getattr(self, CHAPTER_SECTIONS[chapter][0])
 
+    def chapter_experiments(self, chapter: str) -> set[str]:
+        """The experiments a chapter trains (or loads): those its section names and those they start
+        from (``init_from``, recursively), which train first. Only names the profile defines."""
+        names = [n for n in experiment_fields(self.section(chapter)).values() if n in self.experiments]
+        found: set[str] = set()
+        while names:
+            name = names.pop()
+            if name not in found:
+                found.add(name)
+                names += [self.experiments[name].init_from] if self.experiments[name].init_from else []
+        return found
+
     def missing_data(self, chapter: str) -> list[str]:
         """:func:`missing_sources` of a chapter, by key path: its section's images and those of the
         experiments it names (which it may train). The runner asks before any chapter starts, so a
         public set is fetched, or refused, before any work."""
         key = CHAPTER_SECTIONS[chapter][0]
         problems = [f"{key}.{problem}" for problem in missing_sources(self.section(chapter))]
-        for name in dict.fromkeys(experiment_fields(self.section(chapter)).values()):
-            if name in self.experiments:
-                problems += [f"experiments.{name}.{problem}" for problem in self.experiments[name].missing_data()]
+        for name in sorted(self.chapter_experiments(chapter)):
+            problems += [f"experiments.{name}.{problem}" for problem in self.experiments[name].missing_data()]
         return problems
 
 

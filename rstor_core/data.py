@@ -136,10 +136,10 @@ class TrainingBatches:
             self.validation_leaves = DeadLeavesDataset(config.crop, leaves, seed=config.seed,
                                                        key=config.stream_keys("validation"))
         elif str(config.natural_images) == "skimage":
-            self.photos = list(natural_images("skimage", split="train", run=config.run).values())
+            self.photos = list(natural_images("skimage", split="train", run=config.run).values())[:config.n_photos]
         else:
             folder = image_folder(config.natural_images)
-            self.photos = [folder.image(i) for i in range(len(folder))]
+            self.photos = [folder.image(i) for i in range(min(len(folder), config.n_photos or len(folder)))]
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Step ``step``'s (degraded, clean), each (batch_size, 3, crop, crop)."""

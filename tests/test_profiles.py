@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rstor_core.configs import DataGenerationConfig
+from rstor_core.configs import DataGenerationConfig, GapStudyConfig, experiment_fields
 from rstor_core.profiles import ProfileError, load_profile
 
 from conftest import ROOT
@@ -151,7 +151,8 @@ def test_a_duplicate_key_is_refused_naming_it_and_its_lines(tmp_path, text, key,
 _USE_A_AND_B = ("denoise_study: {dead_leaves_experiment: a, primitives_experiment: a, natural_experiment: b}\n"
                 "cross_validation: {dead_leaves_experiment: a, natural_experiment: b}\n"
                 "deblur_study: {dead_leaves_experiment: a, natural_experiment: b, gaussian_dead_leaves_experiment: a,"
-                " gaussian_natural_experiment: b}\n")
+                " gaussian_natural_experiment: b}\n"
+                "gap_study: {" + ", ".join(f"{name}: a" for name in experiment_fields(GapStudyConfig())) + "}\n")
 
 
 def test_a_merge_key_may_override_what_it_merges(tmp_path):

@@ -97,3 +97,15 @@ def test_every_run_of_a_natural_network_trains_on_every_image_of_a_folder(tmp_pa
     for run in range(3):
         config = ExperimentConfig(data="natural", natural_images=str(tmp_path), crop=16, run=run)
         assert len(TrainingBatches(config).photos) == 2
+
+
+def test_n_photos_keeps_the_first_training_photos_of_the_bundled_set_or_a_folder(tmp_path, rng):
+    from rstor_core.configs import ExperimentConfig
+    from rstor_core.data import TrainingBatches
+
+    trained = TrainingBatches(ExperimentConfig(data="natural", run=1, n_photos=1)).photos
+    assert len(trained) == 1 and np.array_equal(trained[0], natural_images("skimage")["chelsea"])
+    for name in ("a", "b", "c"):
+        skimage.io.imsave(tmp_path / f"{name}.png", (rng.random((40, 40, 3)) * 255).astype(np.uint8))
+    config = ExperimentConfig(data="natural", natural_images=str(tmp_path), crop=16, n_photos=2)
+    assert len(TrainingBatches(config).photos) == 2
