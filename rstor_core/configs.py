@@ -252,6 +252,7 @@ DEAD_LEAVES_PRESETS: dict[str, dict[str, Any]] = {
 
 
 MODEL_NAMES = ("nafnet", "unet", "stacked_conv")
+MAX_POOL_BYTES = 4 * 2 ** 30  # a stored dead-leaves set is kept in memory (float32 RGB), per process
 MAX_RUNS = 10  # independently trained networks per experiment (a chapter's `runs`)
 BLUR_KINDS = ("none", "motion", "small", "mild", "big", "gaussian")  # "motion": all three families
 
@@ -327,6 +328,9 @@ class ExperimentConfig:
     natural_images: str = knob("skimage", source=True)  # natural data: "skimage" (outside the run's fold) or a folder
     n_photos: int | None = knob(None, ge=1)  # natural data: only the first N training photos (data efficiency)
     dead_leaves: DeadLeavesConfig = field(default_factory=DeadLeavesConfig)
+    # None: a new dead-leaves image at every sample (live generation); N: a stored set of N images, each
+    # rendered once then reused, as the original study's stored sets (4000 at 512 px): for costly generators.
+    dead_leaves_pool: int | None = knob(None, ge=1, le=1_000_000)
     crop: int = knob(96, ge=16, le=2048)  # training crop side, pixels
     noise: tuple[float, float] = knob((0.0, 50.0), ge=0.0, le=255.0)  # AWGN sigma range, /255, per sample
     blur: str = knob("none", choices=BLUR_KINDS)
@@ -357,6 +361,10 @@ class ExperimentConfig:
         _as_tuples(self, "noise", "gaussian_sigma")
         check_bounds(self)
         _check_range_pair(self, "noise", "gaussian_sigma")
+        if self.dead_leaves_pool and self.dead_leaves_pool * self.crop ** 2 * 12 > MAX_POOL_BYTES:
+            raise ConfigError("dead_leaves_pool", f"{self.dead_leaves_pool} images of {self.crop}² pixels hold "
+                              f"{self.dead_leaves_pool * self.crop ** 2 * 12 / 2 ** 30:.1f} GiB in memory; at most "
+                              f"{MAX_POOL_BYTES / 2 ** 30:.0f} GiB")
 
     def stream_keys(self, *keys: str | int) -> tuple[str | int, ...]:
         """The keys of this run's training stream ``keys`` (:func:`rstor_core.rng.stream` of ``seed``):

@@ -49,11 +49,14 @@ class DeadLeavesDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, size: int | tuple[int, int], params: DeadLeavesConfig | None = None, *, seed: int = 0,
-                 length: int | None = None, key: Key | tuple[Key, ...] = "images") -> None:
+                 length: int | None = None, key: Key | tuple[Key, ...] = "images", pool: int | None = None) -> None:
         if length is not None and length < 1:
             raise ValueError(f"length must be >= 1 or None (endless), got {length}")
-        self.size, self.params, self.seed, self.key = size, params or DeadLeavesConfig(), seed, key
+        if pool is not None and pool < 1:
+            raise ValueError(f"pool must be >= 1 or None (a new image at every index), got {pool}")
+        self.size, self.params, self.seed, self.key, self.pool = size, params or DeadLeavesConfig(), seed, key, pool
         self.length = ENDLESS if length is None else length
+        self._kept: dict[int, torch.Tensor] = {}  # pool: the images rendered so far (each process its own)
 
     def __len__(self) -> int:
         return self.length
@@ -61,9 +64,16 @@ class DeadLeavesDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> torch.Tensor:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} images")
+        if self.pool is not None:  # a stored set: index i shows image i mod pool, rendered once
+            index %= self.pool
+            if index in self._kept:
+                return self._kept[index]
         keys = self.key if isinstance(self.key, tuple) else (self.key,)
         rng = stream(self.seed, *keys, index)  # image_rng(seed, index, key) for a single key
-        return to_tensor(dead_leaves(self.size, rng, params=self.params, parallel=False))
+        image = to_tensor(dead_leaves(self.size, rng, params=self.params, parallel=False))
+        if self.pool is not None:
+            self._kept[index] = image
+        return image
 
 
 def save_dead_leaves(out: str | Path, n: int, size: int, params: DeadLeavesConfig | None = None, *, seed: int = 0,
@@ -132,7 +142,8 @@ class TrainingBatches:
         if config.data == "dead_leaves":
             # Colours from photos come from this run's training photos only, never its test fold.
             leaves = dataclasses.replace(config.dead_leaves, palette_run=config.run)
-            self.leaves = DeadLeavesDataset(config.crop, leaves, seed=config.seed, key=config.stream_keys("training"))
+            self.leaves = DeadLeavesDataset(config.crop, leaves, seed=config.seed, key=config.stream_keys("training"),
+                                            pool=config.dead_leaves_pool)
             self.validation_leaves = DeadLeavesDataset(config.crop, leaves, seed=config.seed,
                                                        key=config.stream_keys("validation"))
         elif str(config.natural_images) == "skimage":
