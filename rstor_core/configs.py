@@ -33,16 +33,17 @@ class ConfigError(ValueError):
 
 def knob(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None,
          le: float | None = None, choices: tuple | None = None, default_factory: Any = dataclasses.MISSING,
-         source: bool = False, experiment: bool = False) -> Any:
+         source: bool = False, experiment: bool = False, compare: bool = True) -> Any:
     """A dataclass field with bounds, enforced by :func:`check_bounds` in ``__post_init__``.
 
     ``source``: the value names images (``"skimage"``, a public set or a folder), checked by :func:`missing_sources`
     before the data is used; ``experiment``: the value names an experiment of the profile, checked
-    by :class:`Profile` and by the chapter opener.
+    by :class:`Profile` and by the chapter opener; ``compare=False``: how a run executes, not what it
+    trains (two configs differing only there are the same experiment: no retraining).
     """
     meta = {"ge": ge, "gt": gt, "le": le, "choices": choices, "source": source or None,
             "experiment": experiment or None}
-    return field(default=default, default_factory=default_factory,
+    return field(default=default, default_factory=default_factory, compare=compare,
                  metadata={k: v for k, v in meta.items() if v is not None})
 
 
@@ -347,6 +348,11 @@ class ExperimentConfig:
     plateau_patience: int = knob(3, ge=0)  # validations without PSNR gain before the lr is cut
     plateau_factor: float = knob(0.5, gt=0.0, le=1.0)
     channels_last: bool = False
+    # How the steps run, not what they train (compare=False: changing them retrains nothing). compile:
+    # torch.compile the network for the training steps; loader_workers: processes that build the next
+    # batches while the network steps (batches depend only on the step, so the weights do not change).
+    compile: bool = knob(False, compare=False)
+    loader_workers: int = knob(0, ge=0, le=8, compare=False)
     # Another experiment of the profile whose trained weights (same run) this one starts from, with a fresh
     # optimiser: pre-training then fine-tuning. A retrained parent retrains this one (rstor_core.train).
     init_from: str | None = None
@@ -463,7 +469,7 @@ class DeblurStudyConfig:
     natural_experiment: str = knob("deblur_natural", experiment=True)
     gaussian_dead_leaves_experiment: str = knob("deblur_gaussian_dead_leaves", experiment=True)
     gaussian_natural_experiment: str = knob("deblur_gaussian_natural", experiment=True)
-    runs: int = knob(1, ge=1, le=MAX_RUNS)  # networks per arm (runs 0 .. runs - 1); quick: 1 until runs 1-2 train
+    runs: int = knob(3, ge=1, le=MAX_RUNS)  # networks per arm (runs 0 .. runs - 1): 3 give an interval
     test_images: str = knob("skimage", source=True)  # "skimage" (the five bundled photos), a public set or a folder
     n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
     eval_size: int | None = knob(256, ge=32)  # centre crop side for evaluation (None: whole images)

@@ -88,6 +88,8 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimiser, mode="max", factor=config.plateau_factor, patience=config.plateau_patience)
         self.network = (torch.nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model)
+        if config.compile:  # the training steps only; validation and the saved weights use self.model
+            self.network = torch.compile(self.network)
         self.batches = TrainingBatches(config, rank=self.rank, world_size=self.world_size)
         self.step = 0
 
@@ -105,9 +107,10 @@ class Trainer:
         loss_fn = torch.nn.functional.mse_loss if self.config.loss == "mse" else torch.nn.functional.l1_loss
         bar = tqdm(total=self.config.steps, initial=self.step, desc=self.out_dir.name, unit="step",
                    disable=not self.progress or self.rank != 0)
+        batches = self._batches_from(self.step)
         while self.step < self.config.steps:
             start = time.perf_counter()
-            degraded, clean = (t.to(self.device) for t in self.batches.batch(self.step))
+            degraded, clean = (t.to(self.device) for t in next(batches))
             if self.config.channels_last:
                 degraded = degraded.contiguous(memory_format=torch.channels_last)
             self.model.train()
@@ -137,6 +140,15 @@ class Trainer:
         if self.rank == 0:
             self.save_model(self.out_dir / MODEL_FILE)
         return self.out_dir / MODEL_FILE
+
+    def _batches_from(self, step: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of steps ``step``, ``step + 1`` ...: built here between steps, or by ``loader_workers``
+        processes while the network steps (one torch thread each, so they do not fight the step's)."""
+        if not self.config.loader_workers:
+            return (self.batches.batch(s) for s in range(step, self.config.steps))
+        return iter(torch.utils.data.DataLoader(_Steps(self.batches, step, self.config.steps), batch_size=None,
+                                                num_workers=self.config.loader_workers, prefetch_factor=2,
+                                                worker_init_fn=_one_thread))
 
     @torch.inference_mode()
     def validate(self, degraded: torch.Tensor, clean: torch.Tensor, batch_size: int = 16) -> float:
@@ -215,6 +227,23 @@ class Trainer:
             writer = csv.DictWriter(file, fieldnames=LOG_COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
+
+
+class _Steps(torch.utils.data.Dataset):
+    """Item i: the batch of step ``start + i`` (pure in the step: any worker may build it)."""
+
+    def __init__(self, batches: TrainingBatches, start: int, stop: int) -> None:
+        self.batches, self.start, self.stop = batches, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.batches.batch(self.start + i)
+
+
+def _one_thread(_worker: int) -> None:
+    torch.set_num_threads(1)
 
 
 def read_log(out_dir: str | Path) -> pd.DataFrame:

@@ -35,3 +35,21 @@ def test_committed_quick_outputs_come_from_the_current_quick_profile():
     for name in CHAPTERS:
         assert manifest["chapters"][name]["status"] == "ok", name
         assert (ROOT / "outputs" / "quick" / "notebooks" / f"{name}.ipynb").is_file()
+
+
+def test_committed_quick_tables_carry_the_evidence_the_prose_rests_on():
+    """Issue 13's acceptance, on what is committed: >= 5 natural test photos, >= 3 networks per compared
+    arm, an interval for every PSNR, and a filled perceptual column."""
+    import pandas as pd
+
+    tables = ROOT / "outputs" / "quick" / "tables"
+    denoise = pd.read_csv(tables / "02_denoise_table.csv").set_index("model")
+    deblur = pd.read_csv(tables / "03_deblur_table.csv").query("test_set == 'natural'").set_index("model")
+    cross = pd.read_csv(tables / "04_cross_validation.csv").query("test_set == 'natural'").set_index("model")
+    for table, arms in ((denoise, ["dead leaves (discs)", "natural"]), (deblur, ["dead leaves", "natural"]),
+                        (cross, ["dead leaves", "natural"])):
+        assert (table.loc[arms, "n_images"] >= 5).all() and (table.loc[arms, "n_runs"] >= 3).all()
+        intervals = [c for c in table if c.endswith(("_lo_db", "_lo"))]
+        assert intervals and table.loc[arms, intervals].notna().all().all()
+        perceptual = [c for c in table if "st_lpips" in c]
+        assert perceptual and table.loc[arms, perceptual].notna().all().all()

@@ -64,9 +64,10 @@ def _fit(out_dir: Path, **overrides) -> Trainer:
 
 
 @pytest.mark.slow
-def test_a_run_killed_with_sigkill_and_resumed_ends_with_the_uninterrupted_weights(tmp_path):
-    config = json.dumps({**TINY, "steps": 60})
-    assert _run("train", str(tmp_path / "whole"), config).wait(timeout=300) == 0
+@pytest.mark.parametrize("workers", [0, 1], ids=["batches between steps", "batches in a worker"])
+def test_a_run_killed_with_sigkill_and_resumed_ends_with_the_uninterrupted_weights(tmp_path, workers):
+    assert _run("train", str(tmp_path / "whole"), json.dumps({**TINY, "steps": 60})).wait(timeout=300) == 0
+    config = json.dumps({**TINY, "steps": 60, "loader_workers": workers})
 
     killed = tmp_path / "killed"
     process = _run("train", str(killed), config)
@@ -479,3 +480,31 @@ def test_a_profile_experiment_other_than_run_0_is_refused(tiny_profile):
     tiny_profile.write_text(yaml.safe_dump(profile))
     with pytest.raises(ProfileError, match="experiments.tiny_run.run: must be 0 in a profile, got 1"):
         load_profile(tiny_profile)
+
+
+def test_loader_workers_build_the_very_batches_of_a_run_without_them(tmp_path):
+    """Batches depend only on the step, so building them in a worker process changes no weight."""
+    torch.set_num_threads(1)
+    here, workers = _fit(tmp_path / "here"), _fit(tmp_path / "workers", loader_workers=1)
+    for key, value in here.model.state_dict().items():
+        assert torch.equal(value, workers.model.state_dict()[key]), key
+    assert _logged_steps(tmp_path / "workers" / "log.csv") == 4
+
+
+def test_runtime_options_are_the_same_experiment_and_retrain_nothing(tmp_path, caplog):
+    config = ExperimentConfig(**{**TINY, "steps": 2})
+    path = train_experiment(config, tmp_path, progress=False)
+    mtime = path.stat().st_mtime_ns
+    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+        train_experiment(dataclasses.replace(config, loader_workers=2, compile=True), tmp_path, progress=False)
+    assert path.stat().st_mtime_ns == mtime and "already trained" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_compiled_network_trains_and_its_weights_load_into_the_plain_class(tmp_path):
+    trainer = _fit(tmp_path, compile=True)
+    assert not any(key.startswith("_orig_mod") for key in trainer.model.state_dict())
+    restored = load_model(tmp_path / MODEL_FILE, device="cpu")
+    image = torch.rand(1, 3, 16, 16)
+    with torch.inference_mode():
+        assert torch.allclose(restored(image), trainer.model.eval()(image))
