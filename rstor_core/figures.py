@@ -268,5 +268,5 @@ def gap_closing_figure(ablation: pd.DataFrame, *, natural: str) -> plt.Figure:
                     fmt="o", color="tab:blue", capsize=3)
         ax.set_yticks(y, variants.variant)
         ax.set(xlabel="PSNR gain over the baseline generator (dB)", title=f"σ = {sigma:g}/255")
-        ax.legend(fontsize=8, loc="lower right")
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", fontsize=9)
     return fig
