@@ -52,20 +52,19 @@ def natural_palette(source: str = "skimage", run: int | None = None) -> np.ndarr
 
     A fixed subsample (seeded, so the palette is the same in every process) keeps sampling fast.
     """
-    pixels = np.concatenate([image.reshape(-1, 3) for image in _palette_photos(source, run).values()])
-    keep = stream(0, "palette").choice(len(pixels), size=min(PALETTE_PIXELS, len(pixels)), replace=False)
-    return pixels[np.sort(keep)].astype(np.float64)
+    return _subsample(np.concatenate([image.reshape(-1, 3) for image in _palette_photos(source, run).values()]))
 
 
 @functools.lru_cache(maxsize=4)
 def photo_palettes(source: str = "skimage", run: int | None = None) -> tuple[np.ndarray, ...]:
     """Each photo's pixels (a fixed subsample of at most PALETTE_PIXELS), in the palette's order."""
-    palettes = []
-    for name, image in _palette_photos(source, run).items():
-        pixels = image.reshape(-1, 3)
-        keep = stream(0, "palette", name).choice(len(pixels), size=min(PALETTE_PIXELS, len(pixels)), replace=False)
-        palettes.append(pixels[np.sort(keep)].astype(np.float64))
-    return tuple(palettes)
+    return tuple(_subsample(image.reshape(-1, 3), name) for name, image in _palette_photos(source, run).items())
+
+
+def _subsample(pixels: np.ndarray, *keys: str) -> np.ndarray:
+    """At most PALETTE_PIXELS of ``pixels``, a seeded choice (stream ``"palette", *keys``) in their order."""
+    keep = stream(0, "palette", *keys).choice(len(pixels), size=min(PALETTE_PIXELS, len(pixels)), replace=False)
+    return pixels[np.sort(keep)].astype(np.float64)
 
 
 def _palette_photos(source: str, run: int | None) -> dict[str, np.ndarray]:

@@ -154,16 +154,14 @@ def _check(hint: Any, value: Any, key: str, path: Path) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        for option in inner[:-1]:  # the first type the value fits (float | tuple: a grey level or RGB)
+        errors = []
+        for option in inner:  # the first type the value fits (float | tuple: a grey level or RGB)
             try:
                 return _check(option, value, key, path)
-            except ProfileError:
-                pass
-        try:
-            return _check(inner[-1], value, key, path)
-        except ProfileError:
-            if len(inner) == 1:
-                raise
+            except ProfileError as err:
+                errors.append(err)
+        if len(inner) == 1:
+            raise errors[0]
         expected = " or ".join(_type_name(a) for a in inner)
         raise ProfileError(f"{path}: {key}: expected {expected}, got {value!r} ({type(value).__name__})")
     if origin is dict:
