@@ -41,11 +41,13 @@ device = None  # None: cuda when available
 staging_dir = None  # the runner's: figures and tables wait there until every cell has run
 seed = 0
 runs = 3  # networks per arm (independent draws; natural ones on other folds of the photos)
-flat_discs_experiment = "denoise_dead_leaves"
+flat_discs_experiment = "denoise_dead_leaves@1000"  # name@step: the network at that step (a snapshot)
 original_study_experiment = "denoise_original_study"
 antialiased_experiment = "denoise_antialiased"
 natural_colours_experiment = "denoise_natural_colours"
-primitives_experiment = "denoise_primitives"
+primitives_experiment = "denoise_primitives@1000"
+ablation_natural_experiment = "denoise_natural@1000"
+dead_leaves_experiment = "denoise_dead_leaves"
 natural_experiment = "denoise_natural"
 finetuned_experiment = "denoise_finetuned"
 finetuned_one_photo_experiment = "denoise_finetuned_one_photo"
@@ -73,36 +75,42 @@ config = chapter.config
 variants = {"flat discs": config.flat_discs_experiment, "original-study preset": config.original_study_experiment,
             "anti-aliased discs": config.antialiased_experiment, "photo colours": config.natural_colours_experiment,
             "primitives + looks": config.primitives_experiment}
-pretrained = {"dead leaves → natural": config.finetuned_experiment,
-              "dead leaves → 1 photo": config.finetuned_one_photo_experiment}
-arms = {**variants, "natural": config.natural_experiment, **pretrained}
+arms = {**variants, "natural": config.ablation_natural_experiment}
+pretraining_arms = {"dead leaves": config.dead_leaves_experiment, "natural": config.natural_experiment,
+                    "dead leaves → natural": config.finetuned_experiment,
+                    "dead leaves → 1 photo": config.finetuned_one_photo_experiment}
 deblur_arms = {"dead leaves": config.deblur_dead_leaves_experiment, "natural": config.deblur_natural_experiment,
                "dead leaves → natural": config.deblur_finetuned_experiment}
 
 # %% [markdown]
 # ## Training
 #
-# Each experiment trains once per run and is skipped when its weights are saved; the fine-tuned
-# ones (`init_from` in the profile) train after the network they start from, with a fresh
-# optimiser, and retrain when it changes. The flat discs, primitives and natural networks are
-# chapter 02's, the deblurring pair chapter 03's.
+# Each experiment trains once per run and is skipped when its weights are saved. The flat discs,
+# primitives and natural networks are chapter 02's, the deblurring pair chapter 03's; they keep
+# their weights at half their steps too (`name@step` in the profile: a snapshot of the same run),
+# which is where the ablation compares them and where the fine-tuned networks start (`init_from`,
+# with a fresh optimiser; a changed parent retrains them). A second, shorter run to pre-train
+# or to compare at would train the very same weights again.
 
 # %% tags=["remove-output"]
+every_arm = {**arms, **pretraining_arms, **{f"deblur: {label}": name for label, name in deblur_arms.items()}}
 models = {label: chapter.trained_models(name, config.runs) for label, name in arms.items()}
+pretraining_models = {label: chapter.trained_models(name, config.runs) for label, name in pretraining_arms.items()}
 deblur_models = {label: chapter.trained_models(name, config.runs) for label, name in deblur_arms.items()}
-steps = {label: chapter.lineage_steps(name) for label, name in {**arms, **deblur_arms}.items()}
-chapter.save_table(pd.DataFrame([{"arm": label, "experiment": name, "steps": steps[label], "runs": config.runs}
-                                 for label, name in {**arms, **deblur_arms}.items()]), "05_arms.csv")
-chapter.glue(runs=config.runs, steps=steps["flat discs"], deblur_steps=steps["dead leaves"],
-             pretrain_steps=" + ".join(map(str, chapter.lineage_steps(config.finetuned_experiment, total=False))),
-             deblur_pretrain_steps=" + ".join(map(str, chapter.lineage_steps(config.deblur_finetuned_experiment,
-                                                                                total=False))))
+steps = {label: chapter.lineage_steps(name, total=False) for label, name in every_arm.items()}
+chapter.save_table(pd.DataFrame([{"arm": label, "experiment": name, "steps": " + ".join(map(str, steps[label])),
+                                  "total_steps": sum(steps[label]), "runs": config.runs}
+                                 for label, name in every_arm.items()]), "05_arms.csv")
+chapter.glue(runs=config.runs, steps=sum(steps["flat discs"]), full_steps=sum(steps["natural"]),
+             deblur_steps=sum(steps["deblur: natural"]),
+             pretrain_steps=" + ".join(map(str, steps["dead leaves → natural"])),
+             deblur_pretrain_steps=" + ".join(map(str, steps["deblur: dead leaves → natural"])))
 
 # %% [markdown]
-# Every denoiser trains for {glue:text}`steps` steps in all (the fine-tuned ones
-# {glue:text}`pretrain_steps`: dead leaves, then photos), every deblurring network for
-# {glue:text}`deblur_steps` (fine-tuned: {glue:text}`deblur_pretrain_steps`); `tables/05_arms.csv`
-# lists the arms.
+# The ablation's networks train for {glue:text}`steps` steps each; the pre-training comparison's
+# for {glue:text}`full_steps` in all (the fine-tuned ones {glue:text}`pretrain_steps`: dead leaves,
+# then photos), the deblurring networks for {glue:text}`deblur_steps` (fine-tuned:
+# {glue:text}`deblur_pretrain_steps`); `tables/05_arms.csv` lists every arm.
 #
 # ## Which dead-leaves features matter
 #
@@ -134,8 +142,8 @@ ablation.round(2)
 # (dashed line and band: the whole gap). A variant that reaches the band closes the gap.
 # ```
 #
-# At σ = {glue:text}`first`/255 the natural-trained network leads flat discs by
-# {glue:text}`gain_5_first` (σ = {glue:text}`last`: {glue:text}`gain_5_last`). Over flat discs, the
+# At σ = {glue:text}`first`/255 and {glue:text}`steps` steps, the natural-trained network leads flat
+# discs by {glue:text}`gain_5_first` (σ = {glue:text}`last`: {glue:text}`gain_5_last`). Over flat discs, the
 # original study's preset changes the PSNR by {glue:text}`gain_1_first`, anti-aliasing by
 # {glue:text}`gain_2_first`, colours drawn from photos by {glue:text}`gain_3_first`, and the extra
 # primitives with gradients and textures by {glue:text}`gain_4_first`; the gap left to the
@@ -145,10 +153,17 @@ ablation.round(2)
 # ## What dead-leaves pre-training buys
 
 # %%
-pairs = [("dead leaves → natural", "natural"), ("dead leaves → natural", "flat discs"),
-         ("dead leaves → 1 photo", "dead leaves → natural"), ("dead leaves → 1 photo", "natural")]
-denoise_gain = chapter.save_table(pd.concat([intervals.paired_difference(results, a, b, ["sigma_255"], seed=config.seed)
-                                             for a, b in pairs], ignore_index=True), "05_pretraining_denoise.csv")
+unseen = chapter.unseen_photos(pretraining_arms, config.runs, config.test_images)
+pretraining_rows = evaluate(pretraining_models, chapter.comparable_photos(test_photos(config.test_images), unseen,
+                                                                          pretraining_arms, config.runs),
+                            degradation_grid(config.sigmas), sizes=[config.eval_size], n_images=config.n_images,
+                            seed=config.seed, test_set="natural", lpips=False, photos_of=unseen, progress=False)
+pairs = [("dead leaves → natural", "natural"), ("dead leaves → natural", "dead leaves"),
+         ("dead leaves → 1 photo", "dead leaves → natural"), ("dead leaves → 1 photo", "natural"),
+         ("natural", "dead leaves")]
+denoise_gain = chapter.save_table(pd.concat([intervals.paired_difference(pretraining_rows, a, b, ["sigma_255"],
+                                                                         seed=config.seed) for a, b in pairs],
+                                            ignore_index=True), "05_pretraining_denoise.csv")
 deblur_unseen = chapter.unseen_photos(deblur_arms, config.runs, config.test_images)
 banks = degradation_grid(blurs=[f"{family}:0-{config.n_kernels - 1}" for family in FAMILIES],
                          blur_sigma=config.blur_sigma)
@@ -164,7 +179,8 @@ deblur_gain = chapter.save_table(pd.concat([intervals.paired_difference(deblur_r
 said = {**{(r.a, r.b, r.sigma_255): intervals.describe(r._asdict()) for r in denoise_gain.itertuples()},
         **{(r.a, r.b, r.family): intervals.describe(r._asdict()) for r in deblur_gain.itertuples()}}
 chapter.glue(ft_vs_nat=said[("dead leaves → natural", "natural", first)],
-             ft_vs_dl=said[("dead leaves → natural", "flat discs", first)],
+             ft_vs_dl=said[("dead leaves → natural", "dead leaves", first)],
+             full_gap=said[("natural", "dead leaves", first)],
              one_vs_all=said[("dead leaves → 1 photo", "dead leaves → natural", first)],
              one_vs_nat=said[("dead leaves → 1 photo", "natural", first)],
              **{f"deblur_ft_{family}": said[("dead leaves → natural", "natural", family)] for family in FAMILIES},
@@ -172,8 +188,9 @@ chapter.glue(ft_vs_nat=said[("dead leaves → natural", "natural", first)],
 pd.concat([denoise_gain, deblur_gain], ignore_index=True).round(2)
 
 # %% [markdown]
-# Denoising at σ = {glue:text}`first`/255: pre-trained then fine-tuned minus natural-only, same
-# total steps, {glue:text}`ft_vs_nat`; minus the dead-leaves-only network, {glue:text}`ft_vs_dl`.
+# Denoising at σ = {glue:text}`first`/255, after {glue:text}`full_steps` steps, where natural-only
+# leads dead-leaves-only by {glue:text}`full_gap`: pre-trained then fine-tuned minus natural-only,
+# same total steps, {glue:text}`ft_vs_nat`; minus the dead-leaves-only network, {glue:text}`ft_vs_dl`.
 # Fine-tuned on one photo instead of all, {glue:text}`one_vs_all`; against the natural-only
 # network trained on all of them, {glue:text}`one_vs_nat`
 # (`tables/05_pretraining_denoise.csv`).

@@ -118,8 +118,34 @@ def _unavailable_source(value: str) -> list[str]:
 
 
 def experiment_fields(config: Any) -> dict[str, str]:
-    """``{field: experiment name}`` for the fields of a chapter section that name an experiment."""
+    """``{field: experiment reference}`` for the fields of a chapter section that name an experiment."""
     return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.metadata.get("experiment")}
+
+
+def split_reference(reference: str, key: str = "experiment") -> tuple[str, int | None]:
+    """``(name, step)`` of an experiment reference: ``name`` (its final weights, step ``None``) or
+    ``name@step``, the weights it kept at ``step`` (its ``snapshots``): the network after that many
+    steps of the same run, with no second run to train (a pre-training parent, an earlier budget)."""
+    name, at, step = reference.partition("@")
+    if not at:
+        return name, None
+    if not step.isdigit() or int(step) < 1:
+        raise ConfigError(key, f"{reference!r}: expected 'experiment' or 'experiment@step' with a positive step")
+    return name, int(step)
+
+
+def reference_problem(reference: str, experiments: typing.Mapping[str, ExperimentConfig]) -> str | None:
+    """Why ``reference`` names no weights a profile's ``experiments`` train (``None`` when it does)."""
+    try:
+        name, step = split_reference(reference)
+    except ConfigError as err:
+        return err.message
+    if name not in experiments:
+        return f"no experiment {name!r}; defined: {sorted(experiments)}"
+    if step is not None and step not in experiments[name].snapshots:
+        return (f"experiment {name!r} keeps no weights at step {step}: add {step} to its snapshots "
+                f"(now {list(experiments[name].snapshots)}) or name its final weights, {name!r}")
+    return None
 
 
 # --- configs of the library (one per generator / model / loop) -------------------------------
@@ -353,8 +379,12 @@ class ExperimentConfig:
     # batches while the network steps (batches depend only on the step, so the weights do not change).
     compile: bool = knob(False, compare=False)
     loader_workers: int = knob(0, ge=0, le=8, compare=False)
+    # Steps at which the run also keeps its weights (model.step<N>.pt beside model.pt): a chapter or a
+    # child (init_from: name@N) uses the network at N steps without training a second, shorter run.
+    snapshots: tuple[int, ...] = knob((), ge=1)
     # Another experiment of the profile whose trained weights (same run) this one starts from, with a fresh
-    # optimiser: pre-training then fine-tuning. A retrained parent retrains this one (rstor_core.train).
+    # optimiser: pre-training then fine-tuning; "name@N": its weights at step N (its snapshots). A
+    # retrained parent retrains this one (rstor_core.train).
     init_from: str | None = None
     seed: int = knob(0, ge=0)
     # Which of the experiment's independently trained networks this is (the chapters' `runs`): its own
@@ -364,9 +394,14 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "dead_leaves", _mapping_to(DeadLeavesConfig, self.dead_leaves))
         object.__setattr__(self, "model", _mapping_to(ModelConfig, self.model))
-        _as_tuples(self, "noise", "gaussian_sigma")
+        _as_tuples(self, "noise", "gaussian_sigma", "snapshots")
         check_bounds(self)
         _check_range_pair(self, "noise", "gaussian_sigma")
+        if list(self.snapshots) != sorted(set(self.snapshots)) or any(s >= self.steps for s in self.snapshots):
+            raise ConfigError("snapshots", f"expected increasing steps below steps ({self.steps}), got "
+                              f"{list(self.snapshots)}: the weights at {self.steps} are model.pt")
+        if self.init_from is not None:
+            split_reference(self.init_from, "init_from")
         if self.dead_leaves_pool and self.dead_leaves_pool * self.crop ** 2 * 12 > MAX_POOL_BYTES:
             raise ConfigError("dead_leaves_pool", f"{self.dead_leaves_pool} images of {self.crop}² pixels hold "
                               f"{self.dead_leaves_pool * self.crop ** 2 * 12 / 2 ** 30:.1f} GiB in memory; at most "
@@ -519,14 +554,18 @@ class GapStudyConfig:
 
     seed: int = knob(0, ge=0)
     runs: int = knob(3, ge=1, le=MAX_RUNS)  # networks per arm (runs 0 .. runs - 1): 3 give an interval
-    # The ablation: flat uniform discs (the baseline), each variant, the natural-trained reference.
-    flat_discs_experiment: str = knob("denoise_dead_leaves", experiment=True)
+    # The ablation: flat uniform discs (the baseline), each variant, the natural-trained reference, all at
+    # the same steps ("name@step": an experiment's weights at that step, one of its snapshots).
+    flat_discs_experiment: str = knob("denoise_dead_leaves@1000", experiment=True)
     original_study_experiment: str = knob("denoise_original_study", experiment=True)
     antialiased_experiment: str = knob("denoise_antialiased", experiment=True)
     natural_colours_experiment: str = knob("denoise_natural_colours", experiment=True)
-    primitives_experiment: str = knob("denoise_primitives", experiment=True)
+    primitives_experiment: str = knob("denoise_primitives@1000", experiment=True)
+    ablation_natural_experiment: str = knob("denoise_natural@1000", experiment=True)
+    # Pre-training then fine-tuning (init_from), against dead-leaves-only and natural-only training of the
+    # same total steps.
+    dead_leaves_experiment: str = knob("denoise_dead_leaves", experiment=True)
     natural_experiment: str = knob("denoise_natural", experiment=True)
-    # Pre-training then fine-tuning (init_from), against natural-only training of the same total steps.
     finetuned_experiment: str = knob("denoise_finetuned", experiment=True)
     finetuned_one_photo_experiment: str = knob("denoise_finetuned_one_photo", experiment=True)
     deblur_dead_leaves_experiment: str = knob("deblur_dead_leaves", experiment=True)
@@ -574,7 +613,7 @@ class Profile:
             for name, problem in unknown_experiments(getattr(self, key), self.experiments).items():
                 raise ConfigError(f"{key}.{name}", problem)
         for name in self.experiments:
-            _check_lineage(self.experiments, name)
+            _lineage(self.experiments, name)
         for name, experiment in self.experiments.items():
             if experiment.run:  # one experiment, one folder of runs: the others are chosen where they train
                 raise ConfigError(f"experiments.{name}.run", f"must be 0 in a profile, got {experiment.run}: a "
@@ -588,15 +627,14 @@ class Profile:
 
     def chapter_experiments(self, chapter: str) -> set[str]:
         """The experiments a chapter trains (or loads): those its section names and those they start
-        from (``init_from``, recursively), which train first. Only names the profile defines."""
-        names = [n for n in experiment_fields(self.section(chapter)).values() if n in self.experiments]
-        found: set[str] = set()
-        while names:
-            name = names.pop()
-            if name not in found:
-                found.add(name)
-                names += [self.experiments[name].init_from] if self.experiments[name].init_from else []
-        return found
+        from (:meth:`lineage`), which train first. Only names the profile defines."""
+        names = {split_reference(ref)[0] for ref in experiment_fields(self.section(chapter)).values()}
+        return {parent for name in names & set(self.experiments) for parent in self.lineage(name)}
+
+    def lineage(self, name: str) -> list[str]:
+        """Experiment ``name`` after those it starts from (``init_from``, recursively), oldest first:
+        the order they train in."""
+        return _lineage(self.experiments, name)
 
     def missing_data(self, chapter: str) -> list[str]:
         """:func:`missing_sources` of a chapter, by key path: its section's images and those of the
@@ -609,31 +647,33 @@ class Profile:
         return problems
 
 
-def _check_lineage(experiments: typing.Mapping[str, ExperimentConfig], name: str) -> None:
-    """Experiment ``name``'s chain of ``init_from`` parents must exist, end, and build the child's network
-    (weights of another network cannot be loaded into it): checked here, before any training."""
+def _lineage(experiments: typing.Mapping[str, ExperimentConfig], name: str) -> list[str]:
+    """Experiment ``name`` after its chain of ``init_from`` parents, oldest first. The chain must exist, end,
+    and build the child's network (weights of another network cannot be loaded into it): a
+    :class:`ConfigError` naming the child's ``init_from`` otherwise, before any training."""
     seen = [name]
-    while (parent := experiments[seen[-1]].init_from) is not None:
-        key = f"experiments.{seen[-1]}.init_from"
+    while (reference := experiments[seen[-1]].init_from) is not None:
+        key, parent = f"experiments.{seen[-1]}.init_from", split_reference(reference)[0]
         if parent == seen[-1]:
-            raise ConfigError(key, f"{parent!r} starts from itself")
-        if parent not in experiments:
-            raise ConfigError(key, f"no experiment {parent!r}; defined: {sorted(experiments)}")
+            raise ConfigError(key, f"{reference!r} starts from itself")
+        if (problem := reference_problem(reference, experiments)) is not None:
+            raise ConfigError(key, problem)
         if parent in seen:
             raise ConfigError(key, f"a cycle of parents: {' -> '.join([*seen, parent])}")
         if experiments[parent].model != experiments[seen[-1]].model:
             raise ConfigError(key, f"the network differs from experiment {parent!r}'s: its weights would not fit")
         seen.append(parent)
+    return seen[::-1]
 
 
 def unknown_experiments(section: Any, experiments: typing.Mapping[str, ExperimentConfig]) -> dict[str, str]:
-    """``{field: problem}`` for the experiment names of ``section`` that ``experiments`` does not define;
-    none when it defines no experiment at all (a profile without training runs: its chapters reuse saved
-    weights)."""
+    """``{field: problem}`` for the experiment references of ``section`` that name no weights ``experiments``
+    train (:func:`reference_problem`); none when it defines no experiment at all (a profile without
+    training runs: its chapters reuse saved weights)."""
     if not experiments:
         return {}
-    return {key: f"no experiment {name!r}; defined: {sorted(experiments)}"
-            for key, name in experiment_fields(section).items() if name not in experiments}
+    problems = {key: reference_problem(ref, experiments) for key, ref in experiment_fields(section).items()}
+    return {key: problem for key, problem in problems.items() if problem is not None}
 
 
 def _within(meta: typing.Mapping, v: Any) -> bool:
