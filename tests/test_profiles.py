@@ -27,7 +27,7 @@ def test_profile_values_reach_the_dataclasses():
     assert load_profile("smoke").experiments["deblur_natural"].blur == "motion"
 
 
-@pytest.mark.parametrize("name", ["data_generation", "denoise_study", "deblur_study", "cross_validation"])
+@pytest.mark.parametrize("name", ["data_generation", "denoise_study", "deblur_study", "cross_validation", "gap_study"])
 def test_the_dataclass_defaults_are_the_quick_profile(name):
     """One default per knob: a key left out of a profile means what the quick profile says."""
     section = getattr(load_profile("quick"), name)
