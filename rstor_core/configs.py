@@ -142,9 +142,10 @@ def reference_problem(reference: str, experiments: typing.Mapping[str, Experimen
         return err.message
     if name not in experiments:
         return f"no experiment {name!r}; defined: {sorted(experiments)}"
-    if step is not None and step not in experiments[name].snapshots:
-        return (f"experiment {name!r} keeps no weights at step {step}: add {step} to its snapshots "
-                f"(now {list(experiments[name].snapshots)}) or name its final weights, {name!r}")
+    if step is not None and step not in experiments[name].kept_steps:
+        return (f"experiment {name!r} keeps no weights at step {step}: add {step} to its snapshots, below its "
+                f"{experiments[name].steps} steps (now {list(experiments[name].snapshots)}), or name its final "
+                f"weights, {name!r}")
     return None
 
 
@@ -397,15 +398,20 @@ class ExperimentConfig:
         _as_tuples(self, "noise", "gaussian_sigma", "snapshots")
         check_bounds(self)
         _check_range_pair(self, "noise", "gaussian_sigma")
-        if list(self.snapshots) != sorted(set(self.snapshots)) or any(s >= self.steps for s in self.snapshots):
-            raise ConfigError("snapshots", f"expected increasing steps below steps ({self.steps}), got "
-                              f"{list(self.snapshots)}: the weights at {self.steps} are model.pt")
+        if list(self.snapshots) != sorted(set(self.snapshots)):
+            raise ConfigError("snapshots", f"expected increasing steps, got {list(self.snapshots)}")
         if self.init_from is not None:
             split_reference(self.init_from, "init_from")
         if self.dead_leaves_pool and self.dead_leaves_pool * self.crop ** 2 * 12 > MAX_POOL_BYTES:
             raise ConfigError("dead_leaves_pool", f"{self.dead_leaves_pool} images of {self.crop}² pixels hold "
                               f"{self.dead_leaves_pool * self.crop ** 2 * 12 / 2 ** 30:.1f} GiB in memory; at most "
                               f"{MAX_POOL_BYTES / 2 ** 30:.0f} GiB")
+
+    @property
+    def kept_steps(self) -> tuple[int, ...]:
+        """The ``snapshots`` a run of ``steps`` reaches: those below ``steps`` (the weights at ``steps``
+        are ``model.pt``; a profile's shorter trial keeps its snapshots list and simply reaches fewer)."""
+        return tuple(step for step in self.snapshots if step < self.steps)
 
     def stream_keys(self, *keys: str | int) -> tuple[str | int, ...]:
         """The keys of this run's training stream ``keys`` (:func:`rstor_core.rng.stream` of ``seed``):

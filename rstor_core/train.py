@@ -137,7 +137,7 @@ class Trainer:
                 row["val_psnr"] = self.validate(*validation)
                 self.scheduler.step(row["val_psnr"])
             self._log(row)
-            if self.step in self.config.snapshots and self.rank == 0:  # before the state that passes it
+            if self.step in self.config.kept_steps and self.rank == 0:  # before the state that passes it
                 self.save_model(self.out_dir / snapshot_file(self.step))
             # No redraw of its own: update() redraws at tqdm's interval. In a notebook each redraw is a
             # widget message, and one per step cost 7 % of smoke's speed (benchmarks/train_in_kernel.py).
@@ -356,8 +356,9 @@ def weights_file(config: ExperimentConfig, step: int | None = None) -> str:
     """``model.pt``, or the snapshot at ``step`` (which ``config`` must keep)."""
     if step is None:
         return MODEL_FILE
-    if step not in config.snapshots:
-        raise ValueError(f"this experiment keeps no weights at step {step}; its snapshots: {list(config.snapshots)}")
+    if step not in config.kept_steps:
+        raise ValueError(f"this experiment keeps no weights at step {step}; the snapshots it reaches: "
+                         f"{list(config.kept_steps)}")
     return snapshot_file(step)
 
 
@@ -496,7 +497,7 @@ def _snapshots_in(run_dir: Path) -> list[Path]:
 
 
 def _missing_snapshots(config: ExperimentConfig, out_dir: Path) -> list[int]:
-    return [step for step in config.snapshots if not (out_dir / snapshot_file(step)).is_file()]
+    return [step for step in config.kept_steps if not (out_dir / snapshot_file(step)).is_file()]
 
 
 def _resumable(state_path: Path, config: ExperimentConfig, parent: dict[str, str] | None) -> bool:

@@ -165,6 +165,15 @@ def test_a_child_of_name_at_step_starts_from_that_snapshot(tmp_path):
     assert all(torch.equal(trainer.model.state_dict()[key], kept[key]) for key in kept)
 
 
+def test_snapshots_a_shorter_run_does_not_reach_are_not_missing(tmp_path, caplog):
+    short = dataclasses.replace(LONG, steps=3)  # keeps 2; 4 lies beyond its steps
+    assert short.kept_steps == (2,)
+    train_experiment(short, tmp_path, progress=False)
+    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+        train_experiment(short, tmp_path, progress=False)
+    assert "already trained" in caplog.text and not (tmp_path / snapshot_file(4)).exists()
+
+
 def test_a_run_missing_a_snapshot_retrains_and_a_replacement_brings_its_own(tmp_path, caplog):
     train_experiment(LONG, tmp_path / "run", progress=False)
     (tmp_path / "run" / snapshot_file(2)).unlink()
@@ -203,10 +212,10 @@ def test_a_killed_run_resumes_with_the_snapshots_it_had_kept(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("fields, problem", [
-    ({"snapshots": [5]}, "snapshots: expected increasing steps below steps"),
     ({"snapshots": [3, 2]}, "snapshots: expected increasing steps"),
+    ({"snapshots": [0]}, "snapshots: 0 is out of range"),
     ({"init_from": "parent@x"}, "init_from: 'parent@x': expected"),
-], ids=["at the last step", "unsorted", "no step number"])
+], ids=["unsorted", "zero", "no step number"])
 def test_bad_snapshots_and_references_are_refused(fields, problem):
     with pytest.raises(ConfigError, match=problem):
         ExperimentConfig(**{**TINY, "steps": 5, **fields})
@@ -215,6 +224,9 @@ def test_bad_snapshots_and_references_are_refused(fields, problem):
 def test_a_reference_to_a_step_the_parent_does_not_keep_is_refused(tmp_path):
     with pytest.raises((ConfigError, ProfileError), match="keeps no weights at step 2: add 2 to its snapshots"):
         load_profile(_profile(tmp_path, init_from="parent@2"))
+    beyond = {"parent": {**_plain(PARENT), "snapshots": [2, 3]}, "child": {**_plain(CHILD), "init_from": "parent@3"}}
+    with pytest.raises((ConfigError, ProfileError), match="keeps no weights at step 3: .* below its 3 steps"):
+        load_profile(_profile(tmp_path, beyond))  # its last step is model.pt: name the final weights
     experiments = {"parent": {**_plain(PARENT), "snapshots": [2]}, "child": {**_plain(CHILD), "init_from": "parent@2"}}
     profile = load_profile(_profile(tmp_path, experiments))
     assert profile.lineage("child") == ["parent", "child"]
