@@ -24,7 +24,7 @@ from rstor_core.train import (MODEL_FILE, RETRAIN_DIR, STATE_FILE, Trainer, pare
                               train_experiment)
 
 from test_train import _logged_steps, _run, _weights
-from train_helpers import TINY
+from train_helpers import TINY, Killed, kill_at_step
 
 PARENT = ExperimentConfig(**{**TINY, "steps": 3})
 CHILD = ExperimentConfig(**{**TINY, "steps": 4, "seed": 2, "noise": [10.0, 20.0], "init_from": "parent"})
@@ -187,17 +187,7 @@ def test_a_run_missing_a_snapshot_retrains_and_a_replacement_brings_its_own(tmp_
 
 
 def test_a_killed_run_resumes_with_the_snapshots_it_had_kept(tmp_path, monkeypatch):
-    class Killed(Exception):
-        pass
-
-    log_row = Trainer._log
-
-    def killed_at_step_3(self, row):
-        if row["step"] == 3:
-            raise Killed
-        log_row(self, row)
-
-    monkeypatch.setattr(Trainer, "_log", killed_at_step_3)
+    kill_at_step(monkeypatch, 3)
     with pytest.raises(Killed):
         train_experiment(LONG, tmp_path / "run", progress=False)
     monkeypatch.undo()
