@@ -363,11 +363,22 @@ class ExperimentConfig:
     noise: tuple[float, float] = knob((0.0, 50.0), ge=0.0, le=255.0)  # AWGN sigma range, /255, per sample
     blur: str = knob("none", choices=BLUR_KINDS)
     gaussian_sigma: tuple[float, float] = knob((0.5, 3.0), ge=0.0, le=10.0)  # blur "gaussian": sigma range, px
+    identity_fraction: float = knob(0.0, ge=0.0, le=1.0)  # blur: this share of crops stays sharp (noise only)
+    # motion blur: over this share of the steps the kernel families widen, small, then + mild, then + big
+    curriculum: float = knob(0.0, ge=0.0, le=1.0)
+    # natural data: the bottom share of each training photo is kept for validation crops, never trained on
+    val_holdout: float = knob(0.0, ge=0.0, le=0.5)
     model: ModelConfig = field(default_factory=ModelConfig)
     steps: int = knob(1000, ge=1, le=10_000_000)  # paper: 200k; 10M is weeks on one GPU, more a typo that runs for ever
     batch_size: int = knob(8, ge=1, le=1024)
     lr: float = knob(1e-3, gt=0.0, le=1.0)
-    loss: str = knob("mse", choices=("mse", "l1"))
+    loss: str = knob("mse", choices=("mse", "l1", "psnr"))  # psnr: minus each image's PSNR, averaged (NAFNet's)
+    optimiser: str = knob("adam", choices=("adam", "adamw"))
+    betas: tuple[float, float] = knob((0.9, 0.999), ge=0.0, le=0.9999)  # NAFNet's recipe: (0.9, 0.9)
+    weight_decay: float = knob(0.0, ge=0.0, le=1.0)
+    # plateau: the lr is cut when validation PSNR stalls; cosine: from lr down to lr_min over the steps
+    schedule: str = knob("plateau", choices=("plateau", "cosine"))
+    lr_min: float = knob(1e-7, ge=0.0, le=1.0)
     grad_clip: float | None = knob(1.0, gt=0.0)  # max gradient norm; null: no clipping
     val_every: int = knob(100, ge=1)  # steps between validations (and plateau-scheduler updates)
     val_images: int = knob(8, ge=1, le=4096)  # fixed, seeded validation crops
@@ -395,7 +406,7 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "dead_leaves", _mapping_to(DeadLeavesConfig, self.dead_leaves))
         object.__setattr__(self, "model", _mapping_to(ModelConfig, self.model))
-        _as_tuples(self, "noise", "gaussian_sigma", "snapshots")
+        _as_tuples(self, "noise", "gaussian_sigma", "snapshots", "betas")
         check_bounds(self)
         _check_range_pair(self, "noise", "gaussian_sigma")
         if list(self.snapshots) != sorted(set(self.snapshots)):

@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from rstor_core.configs import DeadLeavesConfig, ExperimentConfig
 from rstor_core.deadleaves import dead_leaves, image_rng
-from rstor_core.degrade import degrade, gaussian_blur_kernels, motion_blur_kernels, noise_levels
+from rstor_core.degrade import (FAMILIES, degrade, gaussian_blur_kernels, identity_kernel, motion_blur_kernels,
+                                noise_levels)
 from rstor_core.files import atomic_path, write_json
 from rstor_core.photos import image_folder, natural_images, random_crops, read_png
 from rstor_core.rng import Key, stream, stream_seed
@@ -146,11 +147,13 @@ class TrainingBatches:
                                             pool=config.dead_leaves_pool)
             self.validation_leaves = DeadLeavesDataset(config.crop, leaves, seed=config.seed,
                                                        key=config.stream_keys("validation"))
-        elif str(config.natural_images) == "skimage":
-            self.photos = list(natural_images("skimage", split="train", run=config.run).values())[:config.n_photos]
         else:
-            folder = image_folder(config.natural_images)
-            self.photos = [folder.image(i) for i in range(min(len(folder), config.n_photos or len(folder)))]
+            if str(config.natural_images) == "skimage":
+                photos = list(natural_images("skimage", split="train", run=config.run).values())[:config.n_photos]
+            else:
+                folder = image_folder(config.natural_images)
+                photos = [folder.image(i) for i in range(min(len(folder), config.n_photos or len(folder)))]
+            self.photos, self.validation_photos = _hold_out(photos, config.val_holdout, config.crop)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Step ``step``'s (degraded, clean), each (batch_size, 3, crop, crop)."""
@@ -159,8 +162,8 @@ class TrainingBatches:
             first = (step * self.world_size + self.rank) * n
             clean = torch.stack([self.leaves[first + i] for i in range(n)])
         else:
-            clean = self._photo_crops(n, stream(self.config.seed, *keys))
-        return degrade_batch(clean, self.config, self.config.seed, *keys), clean
+            clean = self._photo_crops(self.photos, n, stream(self.config.seed, *keys))
+        return degrade_batch(clean, self.config, self.config.seed, *keys, progress=step / self.config.steps), clean
 
     def validation(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The fixed validation set: the same crops and degradations at every call and on every rank."""
@@ -168,17 +171,34 @@ class TrainingBatches:
         if self.config.data == "dead_leaves":
             clean = torch.stack([self.validation_leaves[i] for i in range(n)])
         else:
-            clean = self._photo_crops(n, stream(self.config.seed, *keys))
+            clean = self._photo_crops(self.validation_photos, n, stream(self.config.seed, *keys))
         return degrade_batch(clean, self.config, self.config.seed, *keys), clean
 
+    def _photo_crops(self, photos: list[np.ndarray], n: int, rng: np.random.Generator) -> torch.Tensor:
+        return torch.stack([to_tensor(crop) for crop in random_crops(photos, n, self.config.crop, rng)])
 
-    def _photo_crops(self, n: int, rng: np.random.Generator) -> torch.Tensor:
-        return torch.stack([to_tensor(crop) for crop in random_crops(self.photos, n, self.config.crop, rng)])
+
+def _hold_out(photos: list[np.ndarray], share: float, crop: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(training, validation) parts of the photos: with ``share`` > 0, the bottom ``share`` of each
+    photo's rows validates and the rest trains, so no validation crop overlaps a training crop;
+    with 0, both are the whole photos. A part smaller than a crop is an error before any training."""
+    if not share:
+        return photos, photos
+    rows = [max(1, round(share * photo.shape[0])) for photo in photos]
+    parts = [photo[:-r] for photo, r in zip(photos, rows)], [photo[-r:] for photo, r in zip(photos, rows)]
+    small = [part.shape[:2] for part in (*parts[0], *parts[1]) if min(part.shape[:2]) < crop]
+    if small:
+        raise ValueError(f"val_holdout {share} leaves a part of {small[0][0]} x {small[0][1]} pixels, smaller "
+                         f"than the crop ({crop}): hold out another share or use a smaller crop")
+    return parts
 
 
-def degrade_batch(clean: torch.Tensor, config: ExperimentConfig, seed: int, *keys: Key) -> torch.Tensor:
+def degrade_batch(clean: torch.Tensor, config: ExperimentConfig, seed: int, *keys: Key,
+                  progress: float | None = None) -> torch.Tensor:
     """The experiment's degradation of a batch: blur (per-sample kernels) then noise (per-sample
-    sigma), each drawn from its own stream of ``(seed, *keys)`` (e.g. ``"training", step, rank``)."""
+    sigma), each drawn from its own stream of ``(seed, *keys)`` (e.g. ``"training", step, rank``).
+    ``progress`` (the share of training done; ``None``: validation) sets the motion-blur families of
+    a ``curriculum``; an ``identity_fraction`` of the crops is left sharp."""
     n = len(clean)
     sigma = noise_levels(n, config.noise, seed=stream_seed(seed, *keys, "noise level"))["sigma"]
     kernel_seed = stream_seed(seed, *keys, "blur kernel")
@@ -187,5 +207,18 @@ def degrade_batch(clean: torch.Tensor, config: ExperimentConfig, seed: int, *key
     elif config.blur == "gaussian":
         kernels = gaussian_blur_kernels(n, sigma_range=config.gaussian_sigma, seed=kernel_seed)["filter"]
     else:
-        kernels = motion_blur_kernels(n, "all" if config.blur == "motion" else config.blur, seed=kernel_seed)["filter"]
+        kernels = motion_blur_kernels(n, _families(config, progress), seed=kernel_seed)["filter"]
+    if kernels is not None and config.identity_fraction:
+        sharp = stream(seed, *keys, "sharp").random(n) < config.identity_fraction
+        kernels[torch.from_numpy(sharp)] = identity_kernel(1)[0]
     return degrade(clean, kernels=kernels, sigma=sigma, seed=stream_seed(seed, *keys, "noise"))
+
+
+def _families(config: ExperimentConfig, progress: float | None) -> str | tuple[str, ...]:
+    """The motion-blur families a batch draws from: ``config.blur``'s, narrowed early in a curriculum
+    (small over its first half, small and mild over its second; every family after it)."""
+    if config.blur != "motion":
+        return config.blur
+    if progress is None or progress >= config.curriculum:
+        return "all"
+    return tuple(FAMILIES)[:1 if progress < config.curriculum / 2 else 2]
