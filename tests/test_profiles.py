@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rstor_core.configs import DataGenerationConfig, GapStudyConfig, experiment_fields
+from rstor_core.configs import DataGenerationConfig, GapStudyConfig, NAFNetConfig, experiment_fields
 from rstor_core.profiles import ProfileError, load_profile
 
 from conftest import ROOT
@@ -204,3 +204,20 @@ def test_a_source_folder_without_a_readable_image_is_refused_before_any_chapter_
     with pytest.raises(ValueError, match="data_generation.natural_images"):
         run_book(load_profile(path), chapters=["01"], outputs_root=tmp_path / "out", build=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_paper_profile_is_the_original_studys_runs():
+    """Issue 16: width 64, blocks [1, 1, 1, 28] / 1 / [1, 1, 1, 1], 256² crops, batch 8, about 30 epochs on a
+    plateau schedule, MSE; dead leaves from the original_study preset, natural photos and tests on DIV2K."""
+    profile = load_profile("paper")
+    for name in ("denoise_dead_leaves", "denoise_natural", "deblur_dead_leaves", "deblur_natural"):
+        experiment = profile.experiments[name]
+        assert experiment.model.nafnet == NAFNetConfig(width=64, middle_blk_num=1, enc_blk_nums=(1, 1, 1, 28),
+                                                       dec_blk_nums=(1, 1, 1, 1))
+        assert (experiment.crop, experiment.batch_size, experiment.loss, experiment.schedule) == (256, 8, "mse",
+                                                                                                  "plateau")
+        assert 13_500 <= experiment.steps <= 15_000
+    dead_leaves = profile.experiments["denoise_dead_leaves"].dead_leaves
+    assert (dead_leaves.colour, dead_leaves.ds_factor, dead_leaves.background) == ("photo", 5, (0.2, 0.4, 0.6))
+    assert profile.experiments["denoise_natural"].natural_images == "div2k"
+    assert profile.denoise_study.test_images == "div2k_valid" and profile.denoise_study.eval_size == 512
