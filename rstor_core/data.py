@@ -8,6 +8,7 @@ are the one place they convert.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
@@ -23,7 +24,7 @@ from rstor_core.deadleaves import dead_leaves, image_rng
 from rstor_core.degrade import (FAMILIES, degrade, gaussian_blur_kernels, identity_kernel, motion_blur_kernels,
                                 noise_levels)
 from rstor_core.files import atomic_path, write_json
-from rstor_core.photos import image_folder, natural_images, random_crops, read_png
+from rstor_core.photos import ImageFolder, image_folder, natural_images, random_crops, read_png
 from rstor_core.rng import Key, stream, stream_seed
 
 log = logging.getLogger(__name__)
@@ -150,10 +151,13 @@ class TrainingBatches:
         else:
             if str(config.natural_images) == "skimage":
                 photos = list(natural_images("skimage", split="train", run=config.run).values())[:config.n_photos]
-            else:
+                self.photos, self.validation_photos = _hold_out(photos, config.val_holdout, config.crop)
+            else:  # a folder (or a public set) streams: DIV2K is 27 GB as float32
                 folder = image_folder(config.natural_images)
-                photos = [folder.image(i) for i in range(min(len(folder), config.n_photos or len(folder)))]
-            self.photos, self.validation_photos = _hold_out(photos, config.val_holdout, config.crop)
+                n = min(len(folder), config.n_photos or len(folder))
+                self.photos = StreamedPhotos(folder, n, "train", config.val_holdout, config.crop)
+                self.validation_photos = (StreamedPhotos(folder, n, "validation", config.val_holdout, config.crop)
+                                          if config.val_holdout else self.photos)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Step ``step``'s (degraded, clean), each (batch_size, 3, crop, crop)."""
@@ -178,13 +182,57 @@ class TrainingBatches:
         return torch.stack([to_tensor(crop) for crop in random_crops(photos, n, self.config.crop, rng)])
 
 
+class StreamedPhotos(collections.abc.Sequence):
+    """The first ``n`` photos of a folder, read when a crop needs one and kept in a small cache
+    (``cache`` photos, least recently used out), so memory stays bounded whatever the folder's size;
+    DataLoader workers (``loader_workers``) each keep their own. ``part`` "train" or "validation":
+    the rows :func:`_hold_out` gives that part with ``share`` held out ("train" with 0: whole photos).
+    Every part must hold a crop: checked from the files' headers before any training."""
+
+    def __init__(self, folder: ImageFolder, n: int, part: str = "train", share: float = 0.0, crop: int = 1,
+                 cache: int = 8) -> None:
+        self.folder, self.n, self.part, self.share, self.cache_size = folder, n, part, share, cache
+        self._cache: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
+        for i in range(n):
+            height, width = folder.shape(i)
+            rows = _held_rows(height, share)
+            rows = height - rows if part == "train" else rows
+            if min(rows, width) < crop:
+                raise ValueError(f"{folder.paths[i].name}: its {part} part is {rows} x {width} pixels, smaller than "
+                                 f"the crop ({crop})" + (f" with val_holdout {share}" if share else ""))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        if index in self._cache:
+            self._cache.move_to_end(index)
+        else:
+            self._cache[index] = self.folder.image(index)
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        photo = self._cache[index]
+        rows = _held_rows(len(photo), self.share)
+        return photo if not self.share else photo[:-rows] if self.part == "train" else photo[-rows:]
+
+    def __getstate__(self) -> dict:  # a worker starts with an empty cache, not a copy of the parent's
+        return {**self.__dict__, "_cache": collections.OrderedDict()}
+
+
+def _held_rows(height: int, share: float) -> int:
+    """Rows held out for validation at the bottom of a photo of ``height`` rows (none with ``share`` 0)."""
+    return max(1, round(share * height)) if share else 0
+
+
 def _hold_out(photos: list[np.ndarray], share: float, crop: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(training, validation) parts of the photos: with ``share`` > 0, the bottom ``share`` of each
     photo's rows validates and the rest trains, so no validation crop overlaps a training crop;
     with 0, both are the whole photos. A part smaller than a crop is an error before any training."""
     if not share:
         return photos, photos
-    rows = [max(1, round(share * photo.shape[0])) for photo in photos]
+    rows = [_held_rows(photo.shape[0], share) for photo in photos]
     parts = [photo[:-r] for photo, r in zip(photos, rows)], [photo[-r:] for photo, r in zip(photos, rows)]
     small = [part.shape[:2] for part in (*parts[0], *parts[1]) if min(part.shape[:2]) < crop]
     if small:
