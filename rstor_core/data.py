@@ -12,6 +12,7 @@ import collections
 import dataclasses
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rstor_core.configs import DeadLeavesConfig, ExperimentConfig
-from rstor_core.deadleaves import dead_leaves, image_rng
+from rstor_core.deadleaves import dead_leaves, image_rng, render_batch, sample_leaves
 from rstor_core.degrade import (FAMILIES, degrade, gaussian_blur_kernels, identity_kernel, motion_blur_kernels,
                                 noise_levels)
 from rstor_core.files import atomic_path, write_json
@@ -70,12 +71,27 @@ class DeadLeavesDataset(torch.utils.data.Dataset):
             index %= self.pool
             if index in self._kept:
                 return self._kept[index]
-        keys = self.key if isinstance(self.key, tuple) else (self.key,)
-        rng = stream(self.seed, *keys, index)  # image_rng(seed, index, key) for a single key
-        image = to_tensor(dead_leaves(self.size, rng, params=self.params, parallel=False))
+        image = to_tensor(dead_leaves(self.size, self._rng(index), params=self.params, parallel=False))
         if self.pool is not None:
             self._kept[index] = image
         return image
+
+    def batch(self, indices: Sequence[int], device: torch.device | str = "cpu") -> torch.Tensor:
+        """Items ``indices``, (B, 3, H, W) on ``device``. On a GPU, live leaves (no pool, no anti-aliasing,
+        not until covered) render there in one launch (:func:`~rstor_core.deadleaves.render_batch`), the
+        very images of the CPU; otherwise one by one on the CPU, then moved."""
+        device = torch.device(device)
+        params = self.params
+        if device.type == "cuda" and self.pool is None and params.ds_factor == 1 and not params.until_covered:
+            if any(not 0 <= i < self.length for i in indices):
+                raise IndexError(f"indices out of range for {self.length} images")
+            leaves = [sample_leaves(self.size, params, self._rng(i)) for i in indices]
+            return render_batch(leaves, self.size, params).to(device)
+        return torch.stack([self[i] for i in indices]).to(device)
+
+    def _rng(self, index: int) -> np.random.Generator:
+        keys = self.key if isinstance(self.key, tuple) else (self.key,)
+        return stream(self.seed, *keys, index)  # image_rng(seed, index, key) for a single key
 
 
 def save_dead_leaves(out: str | Path, n: int, size: int, params: DeadLeavesConfig | None = None, *, seed: int = 0,
@@ -136,11 +152,13 @@ class TrainingBatches:
     own streams (:meth:`~rstor_core.configs.ExperimentConfig.stream_keys`; run 0 those of a config
     without runs) and, from the bundled photos, trains outside its fold
     (:func:`~rstor_core.photos.natural_split`). The degradation is applied to the whole batch at
-    once (:func:`degrade_batch`), after the crops are stacked.
+    once (:func:`degrade_batch`), after the crops are stacked, on ``device``: on a GPU, live dead
+    leaves render there too (:meth:`DeadLeavesDataset.batch`), so the GPU does not wait on the host.
     """
 
-    def __init__(self, config: ExperimentConfig, *, rank: int = 0, world_size: int = 1) -> None:
-        self.config, self.rank, self.world_size = config, rank, world_size
+    def __init__(self, config: ExperimentConfig, *, rank: int = 0, world_size: int = 1,
+                 device: torch.device | str = "cpu") -> None:
+        self.config, self.rank, self.world_size, self.device = config, rank, world_size, torch.device(device)
         if config.data == "dead_leaves":
             # Colours from photos come from this run's training photos only, never its test fold.
             leaves = dataclasses.replace(config.dead_leaves, palette_run=config.run)
@@ -164,9 +182,9 @@ class TrainingBatches:
         n, keys = self.config.batch_size, self.config.stream_keys("training", step, self.rank)
         if self.config.data == "dead_leaves":
             first = (step * self.world_size + self.rank) * n
-            clean = torch.stack([self.leaves[first + i] for i in range(n)])
+            clean = self.leaves.batch(range(first, first + n), self.device)
         else:
-            clean = self._photo_crops(self.photos, n, stream(self.config.seed, *keys))
+            clean = self._photo_crops(self.photos, n, stream(self.config.seed, *keys)).to(self.device)
         return degrade_batch(clean, self.config, self.config.seed, *keys, progress=step / self.config.steps), clean
 
     def validation(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -108,7 +108,10 @@ class Trainer:
         self.network = self.plain  # what the training steps call
         if config.compile:  # the training steps only; validation and the saved weights use self.model
             self.network = torch.compile(self.plain)
-        self.batches = TrainingBatches(config, rank=self.rank, world_size=self.world_size)
+        # On a GPU without loader workers, dead leaves render and every batch degrades on the GPU itself;
+        # workers build CPU batches, pinned for the copy.
+        self.batches = TrainingBatches(config, rank=self.rank, world_size=self.world_size,
+                                       device="cpu" if config.loader_workers else self.device)
         self.step = 0
 
     # --- the loop ---------------------------------------------------------------------------
@@ -186,7 +189,7 @@ class Trainer:
             return (self.batches.batch(s) for s in range(step, self.config.steps))
         return iter(torch.utils.data.DataLoader(_Steps(self.batches, step, self.config.steps), batch_size=None,
                                                 num_workers=self.config.loader_workers, prefetch_factor=2,
-                                                worker_init_fn=_one_thread))
+                                                worker_init_fn=_one_thread, pin_memory=self.device.type == "cuda"))
 
     @torch.inference_mode()
     def validate(self, degraded: torch.Tensor, clean: torch.Tensor, batch_size: int = 16) -> float:
