@@ -19,7 +19,7 @@ from rstor_core.degrade import FAMILIES, motion_blur_kernels
 from rstor_core.metrics import psnr
 from rstor_core.train import MODEL_FILE, Trainer, psnr_loss, train_experiment
 
-from train_helpers import TINY
+from train_helpers import TINY, Killed, kill_at_step
 
 
 def _lrs(path) -> list[float]:
@@ -50,18 +50,7 @@ def test_a_cosine_run_killed_midway_resumes_to_the_uninterrupted_weights(tmp_pat
     config = ExperimentConfig(**{**TINY, "steps": 6, "checkpoint_every": 1, "schedule": "cosine",
                                  "optimiser": "adamw", "betas": [0.9, 0.9]})
     whole = train_experiment(config, tmp_path / "whole", progress=False)
-
-    class Killed(Exception):
-        pass
-
-    log_row = Trainer._log
-
-    def killed_at_step_4(self, row):
-        if row["step"] == 4:
-            raise Killed
-        log_row(self, row)
-
-    monkeypatch.setattr(Trainer, "_log", killed_at_step_4)
+    kill_at_step(monkeypatch, 4)
     with pytest.raises(Killed):
         train_experiment(config, tmp_path / "killed", progress=False)
     monkeypatch.undo()
