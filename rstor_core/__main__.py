@@ -190,10 +190,8 @@ def _train(profile, args: argparse.Namespace) -> int:
     from rstor_core.train import TrainingDiverged, experiment_dir, parent_weights, train_experiment
 
     _bounded("--run", args.run, ExperimentConfig, run=args.run)
-    lineage = [args.experiment]  # the experiment after the ones it starts from (init_from), oldest first
-    while (parent := profile.experiments[lineage[0]].init_from) is not None:
-        lineage.insert(0, parent)
-    configs = {name: dataclasses.replace(profile.experiments[name], run=args.run) for name in lineage}
+    configs = {name: dataclasses.replace(profile.experiments[name], run=args.run)
+               for name in profile.lineage(args.experiment)}  # the ones it starts from (init_from) first
     problems = [f"{profile.path}: experiments.{name}.{p}" for name, config in configs.items()
                 for p in config.missing_data()]  # missing, or no readable image in it
     if problems:

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +41,7 @@ from papermill.exceptions import PapermillExecutionError
 from traitlets.config import Config
 
 from rstor_core.files import git_state, remove_stale_temporaries, temporary_folder, write_json
-from rstor_core.configs import Profile, experiment_fields
+from rstor_core.configs import Profile
 from rstor_core.profiles import as_parameters
 
 log = logging.getLogger(__name__)
@@ -178,10 +178,11 @@ def _papermill_quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def chapter_parameters(profile: Profile, name: str, source: Path, out_dir: Path, *, fresh: bool = False,
-                       device: str | None = None) -> dict[str, Any]:
+def chapter_parameters(profile: Profile, name: str, source: Path, out_dir: Path, *,
+                       fresh: bool | Sequence[str] = False, device: str | None = None) -> dict[str, Any]:
     """What papermill injects into a chapter: its profile section, which profile, where outputs go,
-    and ``fresh``, ``device`` and ``live_widgets=False`` where the chapter declares them.
+    and ``fresh`` (True, or the experiments to retrain), ``device`` and ``live_widgets=False`` where the
+    chapter declares them.
 
     Batch runs never build live widgets: nbclient can wait forever on a cell that creates
     ipywidgets (jupyter/nbclient#312; it happened twice in this project's runs), and the HTML book shows
@@ -190,7 +191,7 @@ def chapter_parameters(profile: Profile, name: str, source: Path, out_dir: Path,
     params = {**as_parameters(profile.section(name)), "profile": profile.path.as_posix(), "output_dir": str(out_dir)}
     declared = declared_parameters(source)
     if fresh and "fresh" in declared:
-        params["fresh"] = True
+        params["fresh"] = True if fresh is True else sorted(fresh)
     if device is not None and "device" in declared:
         params["device"] = device
     if "live_widgets" in declared:
@@ -220,8 +221,8 @@ def run_book(profile: Profile, *, chapters: list[str] | None = None, root: Path 
         plan, retrained = [], set()
         for name in names:
             source = root / "book" / f"{name}.py"
-            experiments = set(experiment_fields(profile.section(name)).values())
-            retrain = fresh and not experiments <= retrained
+            experiments = profile.chapter_experiments(name)
+            retrain = sorted(experiments - retrained) if fresh else []
             retrained |= experiments
             plan.append(Chapter(name, source, chapter_parameters(profile, name, source, out_dir, fresh=retrain,
                                                                 device=device)))

@@ -23,11 +23,11 @@ from typing import Any
 import pandas as pd
 import torch
 
-from rstor_core.configs import ExperimentConfig, Profile, missing_sources, unknown_experiments
+from rstor_core.configs import ExperimentConfig, Profile, missing_sources, split_reference, unknown_experiments
 from rstor_core.files import project_root, save_table
 from rstor_core.models import pick_device
 from rstor_core.profiles import ProfileError, load_profile, section_from_parameters
-from rstor_core.train import experiment_dir, load_model, read_log, train_experiment
+from rstor_core.train import experiment_dir, load_model, read_log, train_experiment, weights_file
 
 # What the runner injects besides the section, with the defaults a chapter's parameters cell gives them.
 RUNNER_PARAMETERS = {"profile": "quick", "output_dir": "outputs/quick", "fresh": False, "live_widgets": True,
@@ -49,7 +49,7 @@ class ChapterRun:
     profile: Profile
     output_dir: Path
     device: torch.device
-    fresh: bool = False
+    fresh: bool | frozenset[str] = False  # True: retrain every experiment; a set: only those (the runner's)
     live_widgets: bool = True
     staging_dir: Path | None = None
     _trained: set[tuple[str, int]] = field(default_factory=set, repr=False)  # (experiment, run) trained here
@@ -63,35 +63,51 @@ class ChapterRun:
         return (self.staging_dir or self.output_dir) / "tables"
 
     def experiment(self, name: str, run: int = 0) -> ExperimentConfig:
-        """Run ``run`` of the profile's experiment ``name`` (the profile holds run 0)."""
+        """Run ``run`` of the profile's experiment ``name`` (the profile holds run 0; ``name@step``: the same
+        experiment, which keeps its weights at that step)."""
+        name = split_reference(name)[0]
         if name not in self.profile.experiments:
             raise KeyError(f"{self.profile.path}: no experiment {name!r}; defined: {sorted(self.profile.experiments)}")
         return dataclasses.replace(self.profile.experiments[name], run=run)
 
     def checkpoint_dir(self, name: str, run: int = 0) -> Path:
         """``checkpoints/<name>/`` for run 0, ``checkpoints/<name>.run<r>/`` beside it for run r
-        (:func:`~rstor_core.train.experiment_dir`)."""
-        return experiment_dir(self.output_dir / "checkpoints", name, run)
+        (:func:`~rstor_core.train.experiment_dir`); ``name@step`` is ``name``'s."""
+        return experiment_dir(self.output_dir / "checkpoints", split_reference(name)[0], run)
 
     def trained_model(self, name: str, run: int = 0) -> torch.nn.Module:
         """Run ``run`` of experiment ``name`` on the chapter's device: trained once (again with ``fresh``,
-        once per chapter run) or loaded from its :meth:`checkpoint_dir`'s ``model.pt``."""
+        once per chapter run) or loaded from its :meth:`checkpoint_dir`'s ``model.pt``; ``name@step``: the
+        same run's weights at that step (a snapshot it keeps)."""
         return load_model(self._trained_path(name, run), device=self.device)
 
-    def _trained_path(self, name: str, run: int) -> Path:
-        """Train run ``run`` of ``name`` after the experiment it starts from (``init_from``, recursively)."""
+    def _trained_path(self, reference: str, run: int) -> Path:
+        """Train run ``run`` of an experiment after the one it starts from (``init_from``, recursively);
+        the path of its weights: final, or at the reference's step."""
+        name, step = split_reference(reference)
         config = self.experiment(name, run)
         init = self._trained_path(config.init_from, run) if config.init_from else None
-        force = self.fresh and (name, run) not in self._trained
+        force = (self.fresh is True or name in (self.fresh or ())) and (name, run) not in self._trained
         path = train_experiment(config, self.checkpoint_dir(name, run), force=force, device=self.device,
                                 init_weights=init)
         self._trained.add((name, run))
-        return path
+        return path.with_name(weights_file(config, step))
 
     def trained_models(self, name: str, runs: int) -> list[torch.nn.Module]:
         """Runs ``0 .. runs - 1`` of experiment ``name`` (:meth:`trained_model`): independently trained
         networks, each from its own draws and, natural ones on the bundled photos, outside its own fold."""
         return [self.trained_model(name, run) for run in range(runs)]
+
+    def lineage_steps(self, reference: str | None, *, total: bool = True) -> int | list[int]:
+        """Training steps of an experiment's weights (its ``steps``, or the reference's ``@step``) and of
+        those it starts from (``init_from``): their sum (``total``), or each, oldest first; what a
+        fine-tuned network is compared at."""
+        steps = []
+        while reference is not None:
+            name, step = split_reference(reference)
+            steps.insert(0, step or self.experiment(name).steps)
+            reference = self.experiment(name).init_from
+        return sum(steps) if total else steps
 
     def unseen_photos(self, experiments: Mapping[str, str], runs: int,
                       test_images: str) -> dict[tuple[str, int], tuple[str, ...]]:
@@ -163,5 +179,13 @@ def open_chapter(name: str, parameters: Mapping[str, Any]) -> ChapterRun:
     except ValueError as err:
         raise ProfileError(f"{where}: device: {err}") from None
     return ChapterRun(name=name, config=config, profile=profile, output_dir=Path(values["output_dir"]), device=device,
-                      fresh=bool(values["fresh"]), live_widgets=bool(values["live_widgets"]),
+                      fresh=_fresh(values["fresh"]), live_widgets=bool(values["live_widgets"]),
                       staging_dir=Path(values["staging_dir"]) if values["staging_dir"] else None)
+
+
+def _fresh(value: Any) -> bool | frozenset[str]:
+    """The ``fresh`` parameter: a bool (every experiment, or none), or the names of the experiments to
+    retrain (the runner's, so that an experiment an earlier chapter retrained is not retrained again)."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return frozenset(map(str, value))
+    return bool(value)

@@ -8,15 +8,17 @@ caller's ``numpy.random.Generator``; chapter 01 shows one gallery per sampler.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 
 import numpy as np
 from matplotlib.colors import hsv_to_rgb
 
 from rstor_core.configs import COLOUR_SAMPLERS
-from rstor_core.photos import natural_images
+from rstor_core.photos import image_folder, natural_images
 from rstor_core.rng import stream
 
 PALETTE_PIXELS = 200_000  # pixels kept per palette: plenty of colours, a few MB
+PHOTO_PALETTES_PIXELS = 8_000_000  # over all the photos of photo_palettes (DIV2K's 800: 10,000 each, 192 MB)
 
 
 def sample_colours(n: int, sampler: str, rng: np.random.Generator, *, palette: str = "skimage",
@@ -50,24 +52,36 @@ def natural_palette(source: str = "skimage", run: int | None = None) -> np.ndarr
     """Pixels of the photos in ``source`` (see :func:`rstor_core.photos.natural_images`; with ``run`` and
     the bundled photos, only those run ``run`` trains on), (M, 3) float64.
 
-    A fixed subsample (seeded, so the palette is the same in every process) keeps sampling fast.
+    A fixed subsample (seeded, so the palette is the same in every process) keeps sampling fast. The
+    bundled photos are pooled then subsampled; a folder's photos are read one at a time, each
+    subsampled to its share first, so a DIV2K-sized folder never sits in memory.
     """
-    return _subsample(np.concatenate([image.reshape(-1, 3) for image in _palette_photos(source, run).values()]))
+    count, photos = _palette_photos(source, run)
+    if str(source) == "skimage":
+        return _subsample(np.concatenate([image.reshape(-1, 3) for _, image in photos]))
+    share = max(1, PALETTE_PIXELS // count)
+    return _subsample(np.concatenate([_subsample(image.reshape(-1, 3), name, size=share) for name, image in photos]))
 
 
 @functools.lru_cache(maxsize=4)
 def photo_palettes(source: str = "skimage", run: int | None = None) -> tuple[np.ndarray, ...]:
-    """Each photo's pixels (a fixed subsample of at most PALETTE_PIXELS), in the palette's order."""
-    return tuple(_subsample(image.reshape(-1, 3), name) for name, image in _palette_photos(source, run).items())
+    """Each photo's pixels (a fixed subsample of at most PALETTE_PIXELS, fewer when many photos share
+    PHOTO_PALETTES_PIXELS), in the palette's order; photos are read one at a time."""
+    count, photos = _palette_photos(source, run)
+    size = min(PALETTE_PIXELS, max(1, PHOTO_PALETTES_PIXELS // count))
+    return tuple(_subsample(image.reshape(-1, 3), name, size=size) for name, image in photos)
 
 
-def _subsample(pixels: np.ndarray, *keys: str) -> np.ndarray:
-    """At most PALETTE_PIXELS of ``pixels``, a seeded choice (stream ``"palette", *keys``) in their order."""
-    keep = stream(0, "palette", *keys).choice(len(pixels), size=min(PALETTE_PIXELS, len(pixels)), replace=False)
+def _subsample(pixels: np.ndarray, *keys: str, size: int = PALETTE_PIXELS) -> np.ndarray:
+    """At most ``size`` of ``pixels``, a seeded choice (stream ``"palette", *keys``) in their order."""
+    keep = stream(0, "palette", *keys).choice(len(pixels), size=min(size, len(pixels)), replace=False)
     return pixels[np.sort(keep)].astype(np.float64)
 
 
-def _palette_photos(source: str, run: int | None) -> dict[str, np.ndarray]:
-    if run is not None and str(source) == "skimage":  # never the photos run `run` is tested on
-        return natural_images("skimage", split="train", run=run)
-    return natural_images(source)
+def _palette_photos(source: str, run: int | None) -> tuple[int, Iterator[tuple[str, np.ndarray]]]:
+    """How many photos a palette draws from, and (name, photo) pairs read as they are iterated."""
+    if str(source) == "skimage":  # with a run: never the photos run `run` is tested on
+        photos = natural_images("skimage", split="train", run=run) if run is not None else natural_images("skimage")
+        return len(photos), iter(photos.items())
+    folder = image_folder(source)
+    return len(folder), ((name, folder.image(i)) for i, name in enumerate(folder.names()))

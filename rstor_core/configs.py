@@ -118,8 +118,35 @@ def _unavailable_source(value: str) -> list[str]:
 
 
 def experiment_fields(config: Any) -> dict[str, str]:
-    """``{field: experiment name}`` for the fields of a chapter section that name an experiment."""
+    """``{field: experiment reference}`` for the fields of a chapter section that name an experiment."""
     return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.metadata.get("experiment")}
+
+
+def split_reference(reference: str, key: str = "experiment") -> tuple[str, int | None]:
+    """``(name, step)`` of an experiment reference: ``name`` (its final weights, step ``None``) or
+    ``name@step``, the weights it kept at ``step`` (its ``snapshots``): the network after that many
+    steps of the same run, with no second run to train (a pre-training parent, an earlier budget)."""
+    name, at, step = reference.partition("@")
+    if not at:
+        return name, None
+    if not step.isdigit() or int(step) < 1:
+        raise ConfigError(key, f"{reference!r}: expected 'experiment' or 'experiment@step' with a positive step")
+    return name, int(step)
+
+
+def reference_problem(reference: str, experiments: typing.Mapping[str, ExperimentConfig]) -> str | None:
+    """Why ``reference`` names no weights a profile's ``experiments`` train (``None`` when it does)."""
+    try:
+        name, step = split_reference(reference)
+    except ConfigError as err:
+        return err.message
+    if name not in experiments:
+        return f"no experiment {name!r}; defined: {sorted(experiments)}"
+    if step is not None and step not in experiments[name].kept_steps:
+        return (f"experiment {name!r} keeps no weights at step {step}: add {step} to its snapshots, below its "
+                f"{experiments[name].steps} steps (now {list(experiments[name].snapshots)}), or name its final "
+                f"weights, {name!r}")
+    return None
 
 
 # --- configs of the library (one per generator / model / loop) -------------------------------
@@ -253,6 +280,7 @@ DEAD_LEAVES_PRESETS: dict[str, dict[str, Any]] = {
 
 
 MODEL_NAMES = ("nafnet", "unet", "stacked_conv")
+MAX_POOL_BYTES = 4 * 2 ** 30  # a stored dead-leaves set is kept in memory (float32 RGB), per process
 MAX_RUNS = 10  # independently trained networks per experiment (a chapter's `runs`)
 BLUR_KINDS = ("none", "motion", "small", "mild", "big", "gaussian")  # "motion": all three families
 
@@ -268,6 +296,10 @@ class NAFNetConfig:
     middle_blk_num: int = knob(1, ge=0, le=64)  # (paper, SIDD: 12)
     enc_blk_nums: tuple[int, ...] = knob((1, 1, 1), ge=0, le=64)  # blocks per encoder level (paper, SIDD: 2, 2, 4, 8)
     dec_blk_nums: tuple[int, ...] = knob((1, 1, 1), ge=0, le=64)
+    # The feed-forward branch's width: null, twice the block's channels (the official block); N, N channels at
+    # every level. The original study's block had 2, from a constant meant as a factor (41.4 M parameters
+    # instead of 67.9 M at its width 64, blocks [1, 1, 1, 28]).
+    ffn_channels: int | None = knob(None, ge=2, le=65536)
 
     def __post_init__(self) -> None:
         _as_tuples(self, "enc_blk_nums", "dec_blk_nums")
@@ -326,16 +358,31 @@ class ExperimentConfig:
 
     data: str = knob("dead_leaves", choices=("dead_leaves", "natural"))
     natural_images: str = knob("skimage", source=True)  # natural data: "skimage" (outside the run's fold) or a folder
+    n_photos: int | None = knob(None, ge=1)  # natural data: only the first N training photos (data efficiency)
     dead_leaves: DeadLeavesConfig = field(default_factory=DeadLeavesConfig)
+    # None: a new dead-leaves image at every sample (live generation); N: a stored set of N images, each
+    # rendered once then reused, as the original study's stored sets (4000 at 512 px): for costly generators.
+    dead_leaves_pool: int | None = knob(None, ge=1, le=1_000_000)
     crop: int = knob(96, ge=16, le=2048)  # training crop side, pixels
     noise: tuple[float, float] = knob((0.0, 50.0), ge=0.0, le=255.0)  # AWGN sigma range, /255, per sample
     blur: str = knob("none", choices=BLUR_KINDS)
     gaussian_sigma: tuple[float, float] = knob((0.5, 3.0), ge=0.0, le=10.0)  # blur "gaussian": sigma range, px
+    identity_fraction: float = knob(0.0, ge=0.0, le=1.0)  # blur: this share of crops stays sharp (noise only)
+    # motion blur: over this share of the steps the kernel families widen, small, then + mild, then + big
+    curriculum: float = knob(0.0, ge=0.0, le=1.0)
+    # natural data: the bottom share of each training photo is kept for validation crops, never trained on
+    val_holdout: float = knob(0.0, ge=0.0, le=0.5)
     model: ModelConfig = field(default_factory=ModelConfig)
     steps: int = knob(1000, ge=1, le=10_000_000)  # paper: 200k; 10M is weeks on one GPU, more a typo that runs for ever
     batch_size: int = knob(8, ge=1, le=1024)
     lr: float = knob(1e-3, gt=0.0, le=1.0)
-    loss: str = knob("mse", choices=("mse", "l1"))
+    loss: str = knob("mse", choices=("mse", "l1", "psnr"))  # psnr: minus each image's PSNR, averaged (NAFNet's)
+    optimiser: str = knob("adam", choices=("adam", "adamw"))
+    betas: tuple[float, float] = knob((0.9, 0.999), ge=0.0, le=0.9999)  # NAFNet's recipe: (0.9, 0.9)
+    weight_decay: float = knob(0.0, ge=0.0, le=1.0)
+    # plateau: the lr is cut when validation PSNR stalls; cosine: from lr down to lr_min over the steps
+    schedule: str = knob("plateau", choices=("plateau", "cosine"))
+    lr_min: float = knob(1e-7, ge=0.0, le=1.0)
     grad_clip: float | None = knob(1.0, gt=0.0)  # max gradient norm; null: no clipping
     val_every: int = knob(100, ge=1)  # steps between validations (and plateau-scheduler updates)
     val_images: int = knob(8, ge=1, le=4096)  # fixed, seeded validation crops
@@ -348,8 +395,12 @@ class ExperimentConfig:
     # batches while the network steps (batches depend only on the step, so the weights do not change).
     compile: bool = knob(False, compare=False)
     loader_workers: int = knob(0, ge=0, le=8, compare=False)
+    # Steps at which the run also keeps its weights (model.step<N>.pt beside model.pt): a chapter or a
+    # child (init_from: name@N) uses the network at N steps without training a second, shorter run.
+    snapshots: tuple[int, ...] = knob((), ge=1)
     # Another experiment of the profile whose trained weights (same run) this one starts from, with a fresh
-    # optimiser: pre-training then fine-tuning. A retrained parent retrains this one (rstor_core.train).
+    # optimiser: pre-training then fine-tuning; "name@N": its weights at step N (its snapshots). A
+    # retrained parent retrains this one (rstor_core.train).
     init_from: str | None = None
     seed: int = knob(0, ge=0)
     # Which of the experiment's independently trained networks this is (the chapters' `runs`): its own
@@ -359,9 +410,23 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "dead_leaves", _mapping_to(DeadLeavesConfig, self.dead_leaves))
         object.__setattr__(self, "model", _mapping_to(ModelConfig, self.model))
-        _as_tuples(self, "noise", "gaussian_sigma")
+        _as_tuples(self, "noise", "gaussian_sigma", "snapshots", "betas")
         check_bounds(self)
         _check_range_pair(self, "noise", "gaussian_sigma")
+        if list(self.snapshots) != sorted(set(self.snapshots)):
+            raise ConfigError("snapshots", f"expected increasing steps, got {list(self.snapshots)}")
+        if self.init_from is not None:
+            split_reference(self.init_from, "init_from")
+        if self.dead_leaves_pool and self.dead_leaves_pool * self.crop ** 2 * 12 > MAX_POOL_BYTES:
+            raise ConfigError("dead_leaves_pool", f"{self.dead_leaves_pool} images of {self.crop}² pixels hold "
+                              f"{self.dead_leaves_pool * self.crop ** 2 * 12 / 2 ** 30:.1f} GiB in memory; at most "
+                              f"{MAX_POOL_BYTES / 2 ** 30:.0f} GiB")
+
+    @property
+    def kept_steps(self) -> tuple[int, ...]:
+        """The ``snapshots`` a run of ``steps`` reaches: those below ``steps`` (the weights at ``steps``
+        are ``model.pt``; a profile's shorter trial keeps its snapshots list and simply reaches fewer)."""
+        return tuple(step for step in self.snapshots if step < self.steps)
 
     def stream_keys(self, *keys: str | int) -> tuple[str | int, ...]:
         """The keys of this run's training stream ``keys`` (:func:`rstor_core.rng.stream` of ``seed``):
@@ -503,11 +568,50 @@ class CrossValidationConfig:
             raise ConfigError("sigmas", "needs at least one noise level")
 
 
+@dataclass(frozen=True)
+class GapStudyConfig:
+    """Chapter 05: which dead-leaves features close the gap to natural training (a denoising ablation on one
+    network, steps and seeds), and what dead-leaves pre-training buys before natural fine-tuning."""
+
+    seed: int = knob(0, ge=0)
+    runs: int = knob(3, ge=1, le=MAX_RUNS)  # networks per arm (runs 0 .. runs - 1): 3 give an interval
+    # The ablation: flat uniform discs (the baseline), each variant, the natural-trained reference, all at
+    # the same steps ("name@step": an experiment's weights at that step, one of its snapshots).
+    flat_discs_experiment: str = knob("denoise_dead_leaves@1000", experiment=True)
+    original_study_experiment: str = knob("denoise_original_study", experiment=True)
+    antialiased_experiment: str = knob("denoise_antialiased", experiment=True)
+    natural_colours_experiment: str = knob("denoise_natural_colours", experiment=True)
+    primitives_experiment: str = knob("denoise_primitives@1000", experiment=True)
+    ablation_natural_experiment: str = knob("denoise_natural@1000", experiment=True)
+    # Pre-training then fine-tuning (init_from), against dead-leaves-only and natural-only training of the
+    # same total steps.
+    dead_leaves_experiment: str = knob("denoise_dead_leaves", experiment=True)
+    natural_experiment: str = knob("denoise_natural", experiment=True)
+    finetuned_experiment: str = knob("denoise_finetuned", experiment=True)
+    finetuned_one_photo_experiment: str = knob("denoise_finetuned_one_photo", experiment=True)
+    deblur_dead_leaves_experiment: str = knob("deblur_dead_leaves", experiment=True)
+    deblur_natural_experiment: str = knob("deblur_natural", experiment=True)
+    deblur_finetuned_experiment: str = knob("deblur_finetuned", experiment=True)
+    test_images: str = knob("skimage", source=True)  # "skimage" (the five bundled photos), a public set or a folder
+    n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
+    eval_size: int | None = knob(256, ge=32)  # centre crop side, as chapters 02-04 (None: whole images)
+    sigmas: tuple[float, ...] = knob((25.0, 50.0), ge=0.0, le=255.0)  # the ablation's noise levels
+    n_kernels: int = knob(8, ge=1, le=BANK_SIZE)  # deblurring: first N kernels of each family's bank
+    blur_sigma: float = knob(1.0, ge=0.0, le=255.0)  # deblurring: test noise, /255, as chapter 03
+
+    def __post_init__(self) -> None:
+        _as_tuples(self, "sigmas")
+        check_bounds(self)
+        if not self.sigmas:
+            raise ConfigError("sigmas", "needs at least one noise level")
+
+
 # Chapter notebook (as named in _toc.yml) -> its section of a profile and the section's config.
 CHAPTER_SECTIONS = {"01_data_generation": ("data_generation", DataGenerationConfig),
                     "02_denoise_study": ("denoise_study", DenoiseStudyConfig),
                     "03_deblur_study": ("deblur_study", DeblurStudyConfig),
-                    "04_cross_validation": ("cross_validation", CrossValidationConfig)}
+                    "04_cross_validation": ("cross_validation", CrossValidationConfig),
+                    "05_closing_the_gap": ("gap_study", GapStudyConfig)}
 
 
 @dataclass(frozen=True)
@@ -522,6 +626,7 @@ class Profile:
     denoise_study: DenoiseStudyConfig = field(default_factory=DenoiseStudyConfig)
     deblur_study: DeblurStudyConfig = field(default_factory=DeblurStudyConfig)
     cross_validation: CrossValidationConfig = field(default_factory=CrossValidationConfig)
+    gap_study: GapStudyConfig = field(default_factory=GapStudyConfig)
     experiments: dict[str, ExperimentConfig] = field(default_factory=dict)  # trained by `rstor_core train`
 
     def __post_init__(self) -> None:
@@ -529,7 +634,7 @@ class Profile:
             for name, problem in unknown_experiments(getattr(self, key), self.experiments).items():
                 raise ConfigError(f"{key}.{name}", problem)
         for name in self.experiments:
-            _check_lineage(self.experiments, name)
+            _lineage(self.experiments, name)
         for name, experiment in self.experiments.items():
             if experiment.run:  # one experiment, one folder of runs: the others are chosen where they train
                 raise ConfigError(f"experiments.{name}.run", f"must be 0 in a profile, got {experiment.run}: a "
@@ -541,43 +646,55 @@ class Profile:
             raise KeyError(f"chapter {chapter!r} has no profile section; known: {sorted(CHAPTER_SECTIONS)}")
         return getattr(self, CHAPTER_SECTIONS[chapter][0])
 
+    def chapter_experiments(self, chapter: str) -> set[str]:
+        """The experiments a chapter trains (or loads): those its section names and those they start
+        from (:meth:`lineage`), which train first. Only names the profile defines."""
+        names = {split_reference(ref)[0] for ref in experiment_fields(self.section(chapter)).values()}
+        return {parent for name in names & set(self.experiments) for parent in self.lineage(name)}
+
+    def lineage(self, name: str) -> list[str]:
+        """Experiment ``name`` after those it starts from (``init_from``, recursively), oldest first:
+        the order they train in."""
+        return _lineage(self.experiments, name)
+
     def missing_data(self, chapter: str) -> list[str]:
         """:func:`missing_sources` of a chapter, by key path: its section's images and those of the
         experiments it names (which it may train). The runner asks before any chapter starts, so a
         public set is fetched, or refused, before any work."""
         key = CHAPTER_SECTIONS[chapter][0]
         problems = [f"{key}.{problem}" for problem in missing_sources(self.section(chapter))]
-        for name in dict.fromkeys(experiment_fields(self.section(chapter)).values()):
-            if name in self.experiments:
-                problems += [f"experiments.{name}.{problem}" for problem in self.experiments[name].missing_data()]
+        for name in sorted(self.chapter_experiments(chapter)):
+            problems += [f"experiments.{name}.{problem}" for problem in self.experiments[name].missing_data()]
         return problems
 
 
-def _check_lineage(experiments: typing.Mapping[str, ExperimentConfig], name: str) -> None:
-    """Experiment ``name``'s chain of ``init_from`` parents must exist, end, and build the child's network
-    (weights of another network cannot be loaded into it): checked here, before any training."""
+def _lineage(experiments: typing.Mapping[str, ExperimentConfig], name: str) -> list[str]:
+    """Experiment ``name`` after its chain of ``init_from`` parents, oldest first. The chain must exist, end,
+    and build the child's network (weights of another network cannot be loaded into it): a
+    :class:`ConfigError` naming the child's ``init_from`` otherwise, before any training."""
     seen = [name]
-    while (parent := experiments[seen[-1]].init_from) is not None:
-        key = f"experiments.{seen[-1]}.init_from"
+    while (reference := experiments[seen[-1]].init_from) is not None:
+        key, parent = f"experiments.{seen[-1]}.init_from", split_reference(reference)[0]
         if parent == seen[-1]:
-            raise ConfigError(key, f"{parent!r} starts from itself")
-        if parent not in experiments:
-            raise ConfigError(key, f"no experiment {parent!r}; defined: {sorted(experiments)}")
+            raise ConfigError(key, f"{reference!r} starts from itself")
+        if (problem := reference_problem(reference, experiments)) is not None:
+            raise ConfigError(key, problem)
         if parent in seen:
             raise ConfigError(key, f"a cycle of parents: {' -> '.join([*seen, parent])}")
         if experiments[parent].model != experiments[seen[-1]].model:
             raise ConfigError(key, f"the network differs from experiment {parent!r}'s: its weights would not fit")
         seen.append(parent)
+    return seen[::-1]
 
 
 def unknown_experiments(section: Any, experiments: typing.Mapping[str, ExperimentConfig]) -> dict[str, str]:
-    """``{field: problem}`` for the experiment names of ``section`` that ``experiments`` does not define;
-    none when it defines no experiment at all (a profile without training runs: its chapters reuse saved
-    weights)."""
+    """``{field: problem}`` for the experiment references of ``section`` that name no weights ``experiments``
+    train (:func:`reference_problem`); none when it defines no experiment at all (a profile without
+    training runs: its chapters reuse saved weights)."""
     if not experiments:
         return {}
-    return {key: f"no experiment {name!r}; defined: {sorted(experiments)}"
-            for key, name in experiment_fields(section).items() if name not in experiments}
+    problems = {key: reference_problem(ref, experiments) for key, ref in experiment_fields(section).items()}
+    return {key: problem for key, problem in problems.items() if problem is not None}
 
 
 def _within(meta: typing.Mapping, v: Any) -> bool:

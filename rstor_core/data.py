@@ -8,9 +8,11 @@ are the one place they convert.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +21,11 @@ import torch
 from tqdm.auto import tqdm
 
 from rstor_core.configs import DeadLeavesConfig, ExperimentConfig
-from rstor_core.deadleaves import dead_leaves, image_rng
-from rstor_core.degrade import degrade, gaussian_blur_kernels, motion_blur_kernels, noise_levels
+from rstor_core.deadleaves import dead_leaves, image_rng, render_batch, sample_leaves
+from rstor_core.degrade import (FAMILIES, degrade, gaussian_blur_kernels, identity_kernel, motion_blur_kernels,
+                                noise_levels)
 from rstor_core.files import atomic_path, write_json
-from rstor_core.photos import image_folder, natural_images, random_crops, read_png
+from rstor_core.photos import ImageFolder, image_folder, natural_images, random_crops, read_png
 from rstor_core.rng import Key, stream, stream_seed
 
 log = logging.getLogger(__name__)
@@ -49,11 +52,14 @@ class DeadLeavesDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, size: int | tuple[int, int], params: DeadLeavesConfig | None = None, *, seed: int = 0,
-                 length: int | None = None, key: Key | tuple[Key, ...] = "images") -> None:
+                 length: int | None = None, key: Key | tuple[Key, ...] = "images", pool: int | None = None) -> None:
         if length is not None and length < 1:
             raise ValueError(f"length must be >= 1 or None (endless), got {length}")
-        self.size, self.params, self.seed, self.key = size, params or DeadLeavesConfig(), seed, key
+        if pool is not None and pool < 1:
+            raise ValueError(f"pool must be >= 1 or None (a new image at every index), got {pool}")
+        self.size, self.params, self.seed, self.key, self.pool = size, params or DeadLeavesConfig(), seed, key, pool
         self.length = ENDLESS if length is None else length
+        self._kept: dict[int, torch.Tensor] = {}  # pool: the images rendered so far (each process its own)
 
     def __len__(self) -> int:
         return self.length
@@ -61,9 +67,31 @@ class DeadLeavesDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> torch.Tensor:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} images")
+        if self.pool is not None:  # a stored set: index i shows image i mod pool, rendered once
+            index %= self.pool
+            if index in self._kept:
+                return self._kept[index]
+        image = to_tensor(dead_leaves(self.size, self._rng(index), params=self.params, parallel=False))
+        if self.pool is not None:
+            self._kept[index] = image
+        return image
+
+    def batch(self, indices: Sequence[int], device: torch.device | str = "cpu") -> torch.Tensor:
+        """Items ``indices``, (B, 3, H, W) on ``device``. On a GPU, live leaves (no pool, no anti-aliasing,
+        not until covered) render there in one launch (:func:`~rstor_core.deadleaves.render_batch`), the
+        very images of the CPU; otherwise one by one on the CPU, then moved."""
+        device = torch.device(device)
+        params = self.params
+        if device.type == "cuda" and self.pool is None and params.ds_factor == 1 and not params.until_covered:
+            if any(not 0 <= i < self.length for i in indices):
+                raise IndexError(f"indices out of range for {self.length} images")
+            leaves = [sample_leaves(self.size, params, self._rng(i)) for i in indices]
+            return render_batch(leaves, self.size, params).to(device)
+        return torch.stack([self[i] for i in indices]).to(device)
+
+    def _rng(self, index: int) -> np.random.Generator:
         keys = self.key if isinstance(self.key, tuple) else (self.key,)
-        rng = stream(self.seed, *keys, index)  # image_rng(seed, index, key) for a single key
-        return to_tensor(dead_leaves(self.size, rng, params=self.params, parallel=False))
+        return stream(self.seed, *keys, index)  # image_rng(seed, index, key) for a single key
 
 
 def save_dead_leaves(out: str | Path, n: int, size: int, params: DeadLeavesConfig | None = None, *, seed: int = 0,
@@ -124,32 +152,40 @@ class TrainingBatches:
     own streams (:meth:`~rstor_core.configs.ExperimentConfig.stream_keys`; run 0 those of a config
     without runs) and, from the bundled photos, trains outside its fold
     (:func:`~rstor_core.photos.natural_split`). The degradation is applied to the whole batch at
-    once (:func:`degrade_batch`), after the crops are stacked.
+    once (:func:`degrade_batch`), after the crops are stacked, on ``device``: on a GPU, live dead
+    leaves render there too (:meth:`DeadLeavesDataset.batch`), so the GPU does not wait on the host.
     """
 
-    def __init__(self, config: ExperimentConfig, *, rank: int = 0, world_size: int = 1) -> None:
-        self.config, self.rank, self.world_size = config, rank, world_size
+    def __init__(self, config: ExperimentConfig, *, rank: int = 0, world_size: int = 1,
+                 device: torch.device | str = "cpu") -> None:
+        self.config, self.rank, self.world_size, self.device = config, rank, world_size, torch.device(device)
         if config.data == "dead_leaves":
             # Colours from photos come from this run's training photos only, never its test fold.
             leaves = dataclasses.replace(config.dead_leaves, palette_run=config.run)
-            self.leaves = DeadLeavesDataset(config.crop, leaves, seed=config.seed, key=config.stream_keys("training"))
+            self.leaves = DeadLeavesDataset(config.crop, leaves, seed=config.seed, key=config.stream_keys("training"),
+                                            pool=config.dead_leaves_pool)
             self.validation_leaves = DeadLeavesDataset(config.crop, leaves, seed=config.seed,
                                                        key=config.stream_keys("validation"))
-        elif str(config.natural_images) == "skimage":
-            self.photos = list(natural_images("skimage", split="train", run=config.run).values())
         else:
-            folder = image_folder(config.natural_images)
-            self.photos = [folder.image(i) for i in range(len(folder))]
+            if str(config.natural_images) == "skimage":
+                photos = list(natural_images("skimage", split="train", run=config.run).values())[:config.n_photos]
+                self.photos, self.validation_photos = _hold_out(photos, config.val_holdout, config.crop)
+            else:  # a folder (or a public set) streams: DIV2K is 27 GB as float32
+                folder = image_folder(config.natural_images)
+                n = min(len(folder), config.n_photos or len(folder))
+                self.photos = StreamedPhotos(folder, n, "train", config.val_holdout, config.crop)
+                self.validation_photos = (StreamedPhotos(folder, n, "validation", config.val_holdout, config.crop)
+                                          if config.val_holdout else self.photos)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Step ``step``'s (degraded, clean), each (batch_size, 3, crop, crop)."""
         n, keys = self.config.batch_size, self.config.stream_keys("training", step, self.rank)
         if self.config.data == "dead_leaves":
             first = (step * self.world_size + self.rank) * n
-            clean = torch.stack([self.leaves[first + i] for i in range(n)])
+            clean = self.leaves.batch(range(first, first + n), self.device)
         else:
-            clean = self._photo_crops(n, stream(self.config.seed, *keys))
-        return degrade_batch(clean, self.config, self.config.seed, *keys), clean
+            clean = self._photo_crops(self.photos, n, stream(self.config.seed, *keys)).to(self.device)
+        return degrade_batch(clean, self.config, self.config.seed, *keys, progress=step / self.config.steps), clean
 
     def validation(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The fixed validation set: the same crops and degradations at every call and on every rank."""
@@ -157,17 +193,78 @@ class TrainingBatches:
         if self.config.data == "dead_leaves":
             clean = torch.stack([self.validation_leaves[i] for i in range(n)])
         else:
-            clean = self._photo_crops(n, stream(self.config.seed, *keys))
+            clean = self._photo_crops(self.validation_photos, n, stream(self.config.seed, *keys))
         return degrade_batch(clean, self.config, self.config.seed, *keys), clean
 
+    def _photo_crops(self, photos: list[np.ndarray], n: int, rng: np.random.Generator) -> torch.Tensor:
+        return torch.stack([to_tensor(crop) for crop in random_crops(photos, n, self.config.crop, rng)])
 
-    def _photo_crops(self, n: int, rng: np.random.Generator) -> torch.Tensor:
-        return torch.stack([to_tensor(crop) for crop in random_crops(self.photos, n, self.config.crop, rng)])
+
+class StreamedPhotos(collections.abc.Sequence):
+    """The first ``n`` photos of a folder, read when a crop needs one and kept in a small cache
+    (``cache`` photos, least recently used out), so memory stays bounded whatever the folder's size;
+    DataLoader workers (``loader_workers``) each keep their own. ``part`` "train" or "validation":
+    the rows :func:`_hold_out` gives that part with ``share`` held out ("train" with 0: whole photos).
+    Every part must hold a crop: checked from the files' headers before any training."""
+
+    def __init__(self, folder: ImageFolder, n: int, part: str = "train", share: float = 0.0, crop: int = 1,
+                 cache: int = 8) -> None:
+        self.folder, self.n, self.part, self.share, self.cache_size = folder, n, part, share, cache
+        self._cache: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
+        for i in range(n):
+            height, width = folder.shape(i)
+            rows = _held_rows(height, share)
+            rows = height - rows if part == "train" else rows
+            if min(rows, width) < crop:
+                raise ValueError(f"{folder.paths[i].name}: its {part} part is {rows} x {width} pixels, smaller than "
+                                 f"the crop ({crop})" + (f" with val_holdout {share}" if share else ""))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        if index in self._cache:
+            self._cache.move_to_end(index)
+        else:
+            self._cache[index] = self.folder.image(index)
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        photo = self._cache[index]
+        rows = _held_rows(len(photo), self.share)
+        return photo if not self.share else photo[:-rows] if self.part == "train" else photo[-rows:]
+
+    def __getstate__(self) -> dict:  # a worker starts with an empty cache, not a copy of the parent's
+        return {**self.__dict__, "_cache": collections.OrderedDict()}
 
 
-def degrade_batch(clean: torch.Tensor, config: ExperimentConfig, seed: int, *keys: Key) -> torch.Tensor:
+def _held_rows(height: int, share: float) -> int:
+    """Rows held out for validation at the bottom of a photo of ``height`` rows (none with ``share`` 0)."""
+    return max(1, round(share * height)) if share else 0
+
+
+def _hold_out(photos: list[np.ndarray], share: float, crop: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(training, validation) parts of the photos: with ``share`` > 0, the bottom ``share`` of each
+    photo's rows validates and the rest trains, so no validation crop overlaps a training crop;
+    with 0, both are the whole photos. A part smaller than a crop is an error before any training."""
+    if not share:
+        return photos, photos
+    rows = [_held_rows(photo.shape[0], share) for photo in photos]
+    parts = [photo[:-r] for photo, r in zip(photos, rows)], [photo[-r:] for photo, r in zip(photos, rows)]
+    small = [part.shape[:2] for part in (*parts[0], *parts[1]) if min(part.shape[:2]) < crop]
+    if small:
+        raise ValueError(f"val_holdout {share} leaves a part of {small[0][0]} x {small[0][1]} pixels, smaller "
+                         f"than the crop ({crop}): hold out another share or use a smaller crop")
+    return parts
+
+
+def degrade_batch(clean: torch.Tensor, config: ExperimentConfig, seed: int, *keys: Key,
+                  progress: float | None = None) -> torch.Tensor:
     """The experiment's degradation of a batch: blur (per-sample kernels) then noise (per-sample
-    sigma), each drawn from its own stream of ``(seed, *keys)`` (e.g. ``"training", step, rank``)."""
+    sigma), each drawn from its own stream of ``(seed, *keys)`` (e.g. ``"training", step, rank``).
+    ``progress`` (the share of training done; ``None``: validation) sets the motion-blur families of
+    a ``curriculum``; an ``identity_fraction`` of the crops is left sharp."""
     n = len(clean)
     sigma = noise_levels(n, config.noise, seed=stream_seed(seed, *keys, "noise level"))["sigma"]
     kernel_seed = stream_seed(seed, *keys, "blur kernel")
@@ -176,5 +273,18 @@ def degrade_batch(clean: torch.Tensor, config: ExperimentConfig, seed: int, *key
     elif config.blur == "gaussian":
         kernels = gaussian_blur_kernels(n, sigma_range=config.gaussian_sigma, seed=kernel_seed)["filter"]
     else:
-        kernels = motion_blur_kernels(n, "all" if config.blur == "motion" else config.blur, seed=kernel_seed)["filter"]
+        kernels = motion_blur_kernels(n, _families(config, progress), seed=kernel_seed)["filter"]
+    if kernels is not None and config.identity_fraction:
+        sharp = stream(seed, *keys, "sharp").random(n) < config.identity_fraction
+        kernels[torch.from_numpy(sharp)] = identity_kernel(1)[0]
     return degrade(clean, kernels=kernels, sigma=sigma, seed=stream_seed(seed, *keys, "noise"))
+
+
+def _families(config: ExperimentConfig, progress: float | None) -> str | tuple[str, ...]:
+    """The motion-blur families a batch draws from: ``config.blur``'s, narrowed early in a curriculum
+    (small over its first half, small and mild over its second; every family after it)."""
+    if config.blur != "motion":
+        return config.blur
+    if progress is None or progress >= config.curriculum:
+        return "all"
+    return tuple(FAMILIES)[:1 if progress < config.curriculum / 2 else 2]

@@ -17,7 +17,9 @@ CUDA (:mod:`rstor_core.leaf_kernels`), so both backends render the very same lea
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.ndimage
@@ -28,9 +30,12 @@ from rstor_core.configs import (MAX_POLYGON_SIDES, AppearanceWeights, ConfigErro
                                 ShapeWeights)
 from rstor_core.rng import stream
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = ["APPEARANCES", "BACKENDS", "SHAPES", "DeadLeavesConfig", "Leaves", "dead_leaves", "dead_leaves_batch",
-           "dead_leaves_test_set", "power_law_cdf", "power_law_pdf", "power_law_radii", "render_leaves",
-           "sample_leaves"]
+           "dead_leaves_test_set", "power_law_cdf", "power_law_pdf", "power_law_radii", "render_batch",
+           "render_leaves", "sample_leaves"]
 
 Size = int | tuple[int, int]
 SHAPES = tuple(f.name for f in dataclasses.fields(ShapeWeights))  # disc, ellipse, square, ...
@@ -153,6 +158,59 @@ def render_leaves(leaves: Leaves, size: Size, params: DeadLeavesConfig = DeadLea
     return _finish(leaves, index, params, backend=backend, parallel=parallel, return_index=return_index)
 
 
+def render_batch(batch: Sequence[Leaves], size: Size, params: DeadLeavesConfig = DeadLeavesConfig()) -> torch.Tensor:
+    """Rasterise the leaves of a whole batch with CUDA, one launch per stage (the leaves of every image
+    packed with per-image offsets), into a (B, 3, H, W) float32 torch tensor on the GPU that the kernels
+    write in place: a GPU run's training batches never pass through the host. Image ``b`` is
+    :func:`render_leaves` of ``batch[b]``, bit for bit. Under numba's CUDA simulator the tensor is on the
+    CPU. Anti-aliasing (``ds_factor`` > 1) is the CPU's: a :class:`ValueError` here.
+    """
+    import torch
+    from numba import cuda
+
+    from rstor_core import leaf_kernels_cuda as KC
+
+    if params.ds_factor != 1:
+        raise ValueError(f"render_batch draws at ds_factor 1 (got {params.ds_factor}): anti-aliased dead leaves "
+                         "render on the CPU (render_leaves)")
+    height, width = _shape(size)
+    packed = [(*_pack_geometry(leaves, 1, (height, width)), *_pack_look(leaves)) for leaves in batch]
+    rows = np.cumsum([0] + [len(textures) for *_, textures in packed])
+    for (_, _, _, look_ints, _), first_row in zip(packed, rows):  # texture rows index the concatenated lattices
+        look_ints[:, K.TEXTURE] = np.where(look_ints[:, K.TEXTURE] >= 0, look_ints[:, K.TEXTURE] + first_row, -1)
+    geom, ints, look, look_ints = (np.ascontiguousarray(np.concatenate([p[i] for p in packed])) for i in range(4))
+    textures = [p[4] for p in packed if len(p[4])]
+    textures = np.ascontiguousarray(np.concatenate(textures) if textures else np.zeros((1, 2, 2)), dtype=np.float64)
+    offsets = np.cumsum([0] + [len(p[0]) for p in packed]).astype(np.int64)
+    index, index_array = _device_output((len(batch), height, width), torch.int32)
+    out, out_array = _device_output((len(batch), height, width, 3), torch.float64)
+    grid, block = KC.batch_launch_shape(len(batch), height, width)
+    device = [cuda.to_device(a) for a in (geom, ints, _NORMALS, _APOTHEM, offsets, look, look_ints, textures)]
+    KC.paint_batch[grid, block](*device[:5], index_array)
+    rgb = isinstance(params.background, tuple)  # the kernels paint a grey level; an RGB one is set after
+    KC.shade_batch[grid, block](index_array, device[0], *device[5:], float(params.texture_amplitude),
+                                0.0 if rgb else float(params.background), out_array)
+    cuda.synchronize()
+    if out is None:  # the simulator: arrays on the host
+        index, out = torch.from_numpy(index_array.copy_to_host()), torch.from_numpy(out_array.copy_to_host())
+    if rgb:
+        out[index < 0] = torch.tensor(params.background, dtype=out.dtype, device=out.device)
+    return out.permute(0, 3, 1, 2).float().contiguous()
+
+
+def _device_output(shape: tuple[int, ...], dtype: torch.dtype) -> tuple[torch.Tensor | None, Any]:
+    """A torch tensor on the GPU and the numba view of its memory (``__cuda_array_interface__``, no copy);
+    under the simulator, no tensor and a simulated device array."""
+    import numba
+    import torch
+    from numba import cuda
+
+    if not numba.config.ENABLE_CUDASIM:
+        tensor = torch.empty(shape, dtype=dtype, device="cuda")
+        return tensor, cuda.as_cuda_array(tensor)
+    return None, cuda.device_array(shape, dtype=str(dtype).removeprefix("torch."))
+
+
 def paint_index(leaves: Leaves, size: Size, scale: int = 1, *, index: np.ndarray | None = None, start: int = 0,
                 backend: str = "cpu", parallel: bool = True) -> np.ndarray:
     """Leaf-index map at ``scale`` x ``size``; pixels of ``index`` already >= 0 are kept, and only
@@ -225,10 +283,9 @@ def _finish(leaves: Leaves, index: np.ndarray, params: DeadLeavesConfig, *, back
 def _shade(leaves: Leaves, index: np.ndarray, params: DeadLeavesConfig, *, backend: str,
            parallel: bool) -> np.ndarray:
     geom, _ = _pack_geometry(leaves, params.ds_factor, index.shape)
-    look = np.concatenate([leaves.colours, leaves.colours2, _direction(leaves.gradient_angles)], axis=1)
-    look_ints = np.stack([leaves.modes, leaves.texture_rows], axis=1).astype(np.int32)
-    textures = leaves.textures if len(leaves.textures) else np.zeros((1, 2, 2))
-    arrays = (index, geom, np.ascontiguousarray(look), look_ints, np.ascontiguousarray(textures, dtype=np.float64))
+    look, look_ints, textures = _pack_look(leaves)
+    textures = textures if len(textures) else np.zeros((1, 2, 2))
+    arrays = (index, geom, look, look_ints, np.ascontiguousarray(textures, dtype=np.float64))
     out = np.empty(index.shape + (3,), dtype=np.float64)
     rgb = isinstance(params.background, tuple)  # the kernels paint a grey level; an RGB one is set after
     out = _launch("shade", backend, parallel, arrays, out,
@@ -280,6 +337,14 @@ def _pack_geometry(leaves: Leaves, scale: int, shape: tuple[int, int]) -> tuple[
                      np.maximum(0, np.ceil(cx - extent)), np.minimum(width - 1, np.floor(cx + extent))],
                     axis=1).astype(np.int32)
     return np.ascontiguousarray(geom), np.ascontiguousarray(ints)
+
+
+def _pack_look(leaves: Leaves) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The shading arrays of the kernels: colours and gradient direction (float64), appearance and
+    texture row (int32), and the texture lattices."""
+    look = np.concatenate([leaves.colours, leaves.colours2, _direction(leaves.gradient_angles)], axis=1)
+    look_ints = np.stack([leaves.modes, leaves.texture_rows], axis=1).astype(np.int32)
+    return np.ascontiguousarray(look), look_ints, leaves.textures
 
 
 def _direction(degrees: np.ndarray) -> np.ndarray:

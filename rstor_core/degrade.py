@@ -15,6 +15,7 @@ Images are (B, C, H, W) float tensors in [0, 1]; kernels are (B, 1, K, K), non-n
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import torch
 from deepinv.physics.functional import conv2d
@@ -48,21 +49,25 @@ def kernel_radius(kernels: torch.Tensor) -> torch.Tensor:
     return second.sqrt().to(kernels.dtype)
 
 
-def motion_blur_kernels(batch_size: int, family: str = "all", *, seed: int) -> dict[str, torch.Tensor]:
+def motion_blur_kernels(batch_size: int, family: str | Sequence[str] = "all", *,
+                        seed: int) -> dict[str, torch.Tensor]:
     """Fresh motion-blur kernels for training: ``{"filter": (B, 1, K, K), "radius": (B,), "family": (B,)}``.
 
-    ``family`` is one of :data:`FAMILIES` or ``"all"`` (each sample picks a family uniformly;
-    ``"family"`` holds its index in ``FAMILIES``). Kernels are centred on their centroid so that
-    blurring does not shift the image.
+    ``family`` is one of :data:`FAMILIES`, several of them, or ``"all"`` (each sample picks one of the
+    families uniformly; ``"family"`` holds its index in ``FAMILIES``). Kernels are centred on their
+    centroid so that blurring does not shift the image.
     """
     names = list(FAMILIES)
-    if family != "all" and family not in FAMILIES:
-        raise ValueError(f"unknown blur family {family!r}; allowed: {names + ['all']}")
+    allowed = names if family == "all" else [family] if isinstance(family, str) else list(family)
+    unknown = [name for name in allowed if name not in FAMILIES]
+    if unknown or not allowed:
+        raise ValueError(f"unknown blur family {(unknown or [family])[0]!r}; allowed: {names + ['all']}")
     rng = torch.Generator().manual_seed(seed)
-    if family == "all":
-        picks = torch.randint(len(names), (batch_size,), generator=rng)
-    else:
-        picks = torch.full((batch_size,), names.index(family))
+    if len(allowed) == 1:
+        picks = torch.full((batch_size,), names.index(allowed[0]))
+    else:  # "all" draws exactly as it always did
+        picks = torch.tensor([names.index(name) for name in allowed])[torch.randint(len(allowed), (batch_size,),
+                                                                                   generator=rng)]
     filters = torch.empty(batch_size, 1, KERNEL_SIZE, KERNEL_SIZE)
     for i, name in enumerate(names):
         rows = (picks == i).nonzero().flatten()

@@ -248,3 +248,25 @@ def cross_validation_figure(cross: pd.DataFrame) -> plt.Figure:
         ax.set_title(f"σ = {sigma:g}/255")
     fig.colorbar(image, ax=axes, label="gain over the noisy input (dB)", shrink=0.8)
     return fig
+
+
+def gap_closing_figure(ablation: pd.DataFrame, *, natural: str) -> plt.Figure:
+    """Chapter 05: each variant's PSNR gain over the baseline generator with its interval (bars), against
+    the natural-trained network's (the whole gap: dashed line and band), one panel per sigma
+    (``study.ablation_table``)."""
+    sigmas = sorted(ablation.sigma_255.unique())
+    fig, axes = plt.subplots(1, len(sigmas), figsize=(5.2 * len(sigmas), 0.5 * ablation.variant.nunique() + 1.8),
+                             squeeze=False, sharey=True, layout="constrained")
+    for ax, sigma in zip(axes[0], sigmas):
+        rows = ablation[ablation.sigma_255 == sigma]
+        reference, variants = rows[rows.variant == natural].iloc[0], rows[rows.variant != natural]
+        ax.axvspan(reference.gain_lo, reference.gain_hi, color="tab:green", alpha=0.15)
+        ax.axvline(reference.gain, color="tab:green", ls="--", label=f"{natural} (the whole gap)")
+        ax.axvline(0, color="k", lw=0.8)
+        y = np.arange(len(variants))
+        ax.errorbar(variants.gain, y, xerr=[variants.gain - variants.gain_lo, variants.gain_hi - variants.gain],
+                    fmt="o", color="tab:blue", capsize=3)
+        ax.set_yticks(y, variants.variant)
+        ax.set(xlabel="PSNR gain over the baseline generator (dB)", title=f"σ = {sigma:g}/255")
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", fontsize=9)
+    return fig

@@ -79,7 +79,8 @@ class SimpleGate(nn.Module):
 class NAFBlock(nn.Module):
     """Norm -> 1x1 -> depthwise 3x3 -> gate -> channel attention -> 1x1, then a gated FFN; both residual."""
 
-    def __init__(self, channels: int, dw_expand: int = 2, ffn_expand: int = 2, dropout: float = 0.0) -> None:
+    def __init__(self, channels: int, dw_expand: int = 2, ffn_expand: int = 2, dropout: float = 0.0,
+                 ffn_channels: int | None = None) -> None:
         super().__init__()
         dw = channels * dw_expand
         self.conv1 = nn.Conv2d(channels, dw, 1)
@@ -87,7 +88,7 @@ class NAFBlock(nn.Module):
         self.conv3 = nn.Conv2d(dw // 2, channels, 1)
         self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(dw // 2, dw // 2, 1))  # simplified attention
         self.sg = SimpleGate()
-        ffn = channels * ffn_expand
+        ffn = ffn_channels or channels * ffn_expand  # ffn_channels: a fixed width at every level
         self.conv4 = nn.Conv2d(channels, ffn, 1)
         self.conv5 = nn.Conv2d(ffn // 2, channels, 1)
         self.norm1 = LayerNorm2d(channels)
@@ -109,23 +110,28 @@ class NAFNet(nn.Module):
     """NAFNet (B, C, H, W) -> (B, C, H, W); any H, W (padded to a multiple of 2^levels, cropped back)."""
 
     def __init__(self, img_channel: int = 3, width: int = 16, middle_blk_num: int = 1,
-                 enc_blk_nums: tuple[int, ...] = (), dec_blk_nums: tuple[int, ...] = ()) -> None:
+                 enc_blk_nums: tuple[int, ...] = (), dec_blk_nums: tuple[int, ...] = (),
+                 ffn_channels: int | None = None) -> None:
         super().__init__()
-        self.config = NAFNetConfig(img_channel, width, middle_blk_num, enc_blk_nums, dec_blk_nums)
+        self.config = NAFNetConfig(img_channel, width, middle_blk_num, enc_blk_nums, dec_blk_nums, ffn_channels)
         self.intro = nn.Conv2d(img_channel, width, 3, padding=1)
         self.ending = nn.Conv2d(width, img_channel, 3, padding=1)
         self.encoders, self.downs = nn.ModuleList(), nn.ModuleList()
         self.ups, self.decoders = nn.ModuleList(), nn.ModuleList()
         channels = width
+
+        def block(channels: int) -> NAFBlock:
+            return NAFBlock(channels, ffn_channels=ffn_channels)
+
         for blocks in enc_blk_nums:
-            self.encoders.append(nn.Sequential(*[NAFBlock(channels) for _ in range(blocks)]))
+            self.encoders.append(nn.Sequential(*[block(channels) for _ in range(blocks)]))
             self.downs.append(nn.Conv2d(channels, 2 * channels, 2, stride=2))
             channels *= 2
-        self.middle_blks = nn.Sequential(*[NAFBlock(channels) for _ in range(middle_blk_num)])
+        self.middle_blks = nn.Sequential(*[block(channels) for _ in range(middle_blk_num)])
         for blocks in dec_blk_nums:
             self.ups.append(nn.Sequential(nn.Conv2d(channels, 2 * channels, 1, bias=False), nn.PixelShuffle(2)))
             channels //= 2
-            self.decoders.append(nn.Sequential(*[NAFBlock(channels) for _ in range(blocks)]))
+            self.decoders.append(nn.Sequential(*[block(channels) for _ in range(blocks)]))
         self.multiple = 2 ** len(self.encoders)
 
     @classmethod

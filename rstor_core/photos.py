@@ -143,6 +143,16 @@ class ImageFolder:
         """Image ``index`` as (H, W, 3) float32 in [0, 1]."""
         return read_image(self.paths[index])
 
+    def shape(self, index: int) -> tuple[int, int]:
+        """Image ``index``'s (height, width), from its header: no decoding."""
+        path = self.paths[index]
+        if path.suffix.lower() == ".png":
+            reader = png.Reader(filename=str(path))
+            reader.preamble()
+            return reader.height, reader.width
+        with PIL.Image.open(path) as image:
+            return image.height, image.width
+
 
 def read_image(path: str | Path) -> np.ndarray:
     """One image file as (H, W, 3) float32 in [0, 1].

@@ -202,6 +202,27 @@ def late_rise(curves: pd.DataFrame, *, last: float = 0.2) -> pd.DataFrame:
             .rename("val_psnr_rise_db").reset_index())
 
 
+# --- chapter 05: what closes the gap -------------------------------------------------------------
+
+def ablation_table(rows: pd.DataFrame, variants: Sequence[str], *, baseline: str, natural: str,
+                   by: Sequence[str] = ("sigma_255",), seed: int = 0) -> pd.DataFrame:
+    """Per generator variant (and the natural-trained reference) and group of ``by``: its PSNR gain over
+    the ``baseline`` variant (``gain`` with ``gain_lo`` / ``gain_hi`` and a verdict, dB) and the gap the
+    natural-trained network still leads it by (``gap`` with its interval), both paired per photo
+    (:func:`rstor_core.intervals.paired_difference`). The reference's gain is the whole gap."""
+    table = []
+    for variant in [v for v in variants if v != baseline] + [natural]:
+        gain = intervals.paired_difference(rows, variant, baseline, by, seed=seed).set_index(list(by))
+        frame = pd.DataFrame({"variant": variant, "gain": gain.psnr_diff, "gain_lo": gain.psnr_diff_lo,
+                              "gain_hi": gain.psnr_diff_hi, "gain_verdict": gain.verdict, "gap": 0.0,
+                              "gap_lo": 0.0, "gap_hi": 0.0, "n_images": gain.n_images, "n_runs": gain.n_runs_a})
+        if variant != natural:  # the reference has no gap to itself
+            gap = intervals.paired_difference(rows, natural, variant, by, seed=seed).set_index(list(by))
+            frame[["gap", "gap_lo", "gap_hi"]] = gap[["psnr_diff", "psnr_diff_lo", "psnr_diff_hi"]].to_numpy()
+        table.append(frame.reset_index())
+    return pd.concat(table, ignore_index=True)
+
+
 # --- the published study ---------------------------------------------------------------------------
 
 def published_results(task: str) -> pd.DataFrame:

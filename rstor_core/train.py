@@ -5,7 +5,8 @@
 
 One experiment (:class:`rstor_core.configs.ExperimentConfig`) trains into its folder:
 ``last.opt.pt`` (model, optimiser, scheduler, step and RNG state: enough to resume; not
-committed), ``model.pt`` (the final weights and config, a few MB: what the chapters load) and
+committed), ``model.pt`` (the final weights and config, a few MB: what the chapters load), the
+weights at each of its ``snapshots`` steps (``model.step<N>.pt``, :func:`snapshot_file`) and
 ``log.csv`` (loss, learning rate, validation PSNR, throughput per step). Batches depend only on
 (seed, run, step, rank) (:class:`rstor_core.data.TrainingBatches`), so a run killed at any point and
 resumed from its last checkpoint ends with the very weights of an uninterrupted run. Run r > 0 of
@@ -40,7 +41,7 @@ from rstor_core.files import atomic_path, git_state, remove_stale_temporaries
 from rstor_core.metrics import psnr
 from rstor_core.rng import stream_seed
 from rstor_core.models import model_from_config, pick_device
-from rstor_core.configs import ExperimentConfig
+from rstor_core.configs import ExperimentConfig, split_reference
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,6 +52,16 @@ RETRAIN_DIR = ".retrain"  # where a replacement trains until it is complete (tra
 LOG_COLUMNS = ("step", "loss", "lr", "val_psnr", "img_per_s")
 LOCK_FILE = ".train.lock"  # held by the one run training a folder (train_experiment); left in place, git-ignored
 RESUME_ADVICE = "rerun with --force (in the book: --fresh) to start this experiment over"
+
+
+def psnr_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Minus the PSNR (dB, peak 1) of each image, averaged: NAFNet's loss. Unlike the MSE, it weighs
+    an image's error relative to its size, so nearly restored crops keep pulling."""
+    mse = (output - target).pow(2).flatten(1).mean(1)
+    return 10.0 * torch.log10(mse + 1e-10).mean()
+
+
+LOSSES = {"mse": torch.nn.functional.mse_loss, "l1": torch.nn.functional.l1_loss, "psnr": psnr_loss}
 
 
 class CheckpointError(ValueError):
@@ -84,13 +95,23 @@ class Trainer:
             self.model.load_state_dict(_parent_weights(config, init_weights, self.device))
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.optimiser = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimiser, mode="max", factor=config.plateau_factor, patience=config.plateau_patience)
-        self.network = (torch.nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model)
+        optimiser = torch.optim.AdamW if config.optimiser == "adamw" else torch.optim.Adam
+        self.optimiser = optimiser(self.model.parameters(), lr=config.lr, betas=config.betas,
+                                   weight_decay=config.weight_decay)
+        if config.schedule == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimiser, T_max=config.steps,
+                                                                        eta_min=config.lr_min)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimiser, mode="max", factor=config.plateau_factor, patience=config.plateau_patience)
+        self.plain = torch.nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model
+        self.network = self.plain  # what the training steps call
         if config.compile:  # the training steps only; validation and the saved weights use self.model
-            self.network = torch.compile(self.network)
-        self.batches = TrainingBatches(config, rank=self.rank, world_size=self.world_size)
+            self.network = torch.compile(self.plain)
+        # On a GPU without loader workers, dead leaves render and every batch degrades on the GPU itself;
+        # workers build CPU batches, pinned for the copy.
+        self.batches = TrainingBatches(config, rank=self.rank, world_size=self.world_size,
+                                       device="cpu" if config.loader_workers else self.device)
         self.step = 0
 
     # --- the loop ---------------------------------------------------------------------------
@@ -104,7 +125,7 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         self._trim_log()
         validation = tuple(t.to(self.device) for t in self.batches.validation())
-        loss_fn = torch.nn.functional.mse_loss if self.config.loss == "mse" else torch.nn.functional.l1_loss
+        loss_fn = LOSSES[self.config.loss]
         bar = tqdm(total=self.config.steps, initial=self.step, desc=self.out_dir.name, unit="step",
                    disable=not self.progress or self.rank != 0)
         batches = self._batches_from(self.step)
@@ -114,21 +135,32 @@ class Trainer:
             if self.config.channels_last:
                 degraded = degraded.contiguous(memory_format=torch.channels_last)
             self.model.train()
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-                loss = loss_fn(self.network(degraded).float(), clean)
-            self._check_finite(loss)
-            self.optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            try:
+                loss = self._backward(loss_fn, degraded, clean)
+            except TrainingDiverged:
+                raise
+            except Exception as err:  # torch.compile's backend fails in a different type for each cause
+                if self.network is self.plain:
+                    raise
+                log.warning("torch.compile failed here (%s): training without it (it changes the speed, not "
+                            "what is trained)", _one_line(err))
+                self.network = self.plain
+                loss = self._backward(loss_fn, degraded, clean)
             if self.config.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.optimiser.step()
+            if self.config.schedule == "cosine":
+                self.scheduler.step()
             self.step += 1
             row = {"step": self.step, "loss": loss.item(), "lr": self.optimiser.param_groups[0]["lr"], "val_psnr": "",
                    "img_per_s": self.config.batch_size * self.world_size / (time.perf_counter() - start)}
             if self.step % self.config.val_every == 0 or self.step == self.config.steps:
                 row["val_psnr"] = self.validate(*validation)
-                self.scheduler.step(row["val_psnr"])
+                if self.config.schedule == "plateau":
+                    self.scheduler.step(row["val_psnr"])
             self._log(row)
+            if self.step in self.config.kept_steps and self.rank == 0:  # before the state that passes it
+                self.save_model(self.out_dir / snapshot_file(self.step))
             # No redraw of its own: update() redraws at tqdm's interval. In a notebook each redraw is a
             # widget message, and one per step cost 7 % of smoke's speed (benchmarks/train_in_kernel.py).
             bar.set_postfix(loss=f"{row['loss']:.4g}", psnr=row["val_psnr"] and f"{row['val_psnr']:.2f}",
@@ -141,6 +173,15 @@ class Trainer:
             self.save_model(self.out_dir / MODEL_FILE)
         return self.out_dir / MODEL_FILE
 
+    def _backward(self, loss_fn: Any, degraded: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        """The loss of one batch, its gradients computed (the optimiser has not stepped yet)."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            loss = loss_fn(self.network(degraded).float(), clean)
+        self._check_finite(loss)
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        return loss
+
     def _batches_from(self, step: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of steps ``step``, ``step + 1`` ...: built here between steps, or by ``loader_workers``
         processes while the network steps (one torch thread each, so they do not fight the step's)."""
@@ -148,7 +189,7 @@ class Trainer:
             return (self.batches.batch(s) for s in range(step, self.config.steps))
         return iter(torch.utils.data.DataLoader(_Steps(self.batches, step, self.config.steps), batch_size=None,
                                                 num_workers=self.config.loader_workers, prefetch_factor=2,
-                                                worker_init_fn=_one_thread))
+                                                worker_init_fn=_one_thread, pin_memory=self.device.type == "cuda"))
 
     @torch.inference_mode()
     def validate(self, degraded: torch.Tensor, clean: torch.Tensor, batch_size: int = 16) -> float:
@@ -188,7 +229,8 @@ class Trainer:
         self.step = int(state["step"])
 
     def save_model(self, path: Path) -> None:
-        """The final weights with the config that rebuilds the network (no optimiser: a few MB)."""
+        """The weights now (final, or a snapshot) with the config that rebuilds the network (no optimiser:
+        a few MB)."""
         with atomic_path(path) as tmp:
             torch.save({"model": self.model.state_dict(), "config": dataclasses.asdict(self.config), "step": self.step,
                         "parent": self.parent, "provenance": {**git_state(), "written": dt.datetime.now(dt.timezone.utc).isoformat(
@@ -327,6 +369,21 @@ def experiment_dir(checkpoints: str | Path, name: str, run: int = 0) -> Path:
     return Path(checkpoints) / (f"{name}.run{run}" if run else name)
 
 
+def snapshot_file(step: int) -> str:
+    """The file of a run's weights at ``step`` (its ``snapshots``), beside ``model.pt``."""
+    return f"model.step{step}.pt"
+
+
+def weights_file(config: ExperimentConfig, step: int | None = None) -> str:
+    """``model.pt``, or the snapshot at ``step`` (which ``config`` must keep)."""
+    if step is None:
+        return MODEL_FILE
+    if step not in config.kept_steps:
+        raise ValueError(f"this experiment keeps no weights at step {step}; the snapshots it reaches: "
+                         f"{list(config.kept_steps)}")
+    return snapshot_file(step)
+
+
 def parent_record(config: ExperimentConfig, init_weights: str | Path | None) -> dict[str, str] | None:
     """What a child run records of its parent (``init_from``): the experiment's name and the sha256 of the
     weights file it started from, so that a retrained parent retrains the child; ``None`` without one.
@@ -346,11 +403,13 @@ def parent_record(config: ExperimentConfig, init_weights: str | Path | None) -> 
 
 
 def parent_weights(config: ExperimentConfig, checkpoints: str | Path) -> Path | None:
-    """The ``model.pt`` experiment ``config`` starts from (its ``init_from``, same run) under
-    ``checkpoints``; ``None`` when it starts from scratch. The caller trains that parent first."""
+    """The weights experiment ``config`` starts from (its ``init_from``, same run) under ``checkpoints``:
+    the parent's ``model.pt``, or its snapshot for ``name@step``; ``None`` when it starts from scratch.
+    The caller trains that parent first."""
     if config.init_from is None:
         return None
-    return experiment_dir(checkpoints, config.init_from, config.run) / MODEL_FILE
+    name, step = split_reference(config.init_from, "init_from")
+    return experiment_dir(checkpoints, name, config.run) / (MODEL_FILE if step is None else snapshot_file(step))
 
 
 def _parent_weights(config: ExperimentConfig, path: str | Path, device: torch.device) -> dict[str, torch.Tensor]:
@@ -421,6 +480,8 @@ def _train_or_skip(config: ExperimentConfig, out_dir: Path, *, force: bool, devi
         if saved_config == config and saved.get("parent") != parent:
             log.info("%s was trained from another version of its parent: its parent %r changed; retraining",
                      out_dir, config.init_from)
+        elif saved_config == config and (missing := _missing_snapshots(config, out_dir)):
+            log.info("%s lacks its weights at step %s: retraining", out_dir, ", ".join(map(str, missing)))
         elif saved_config == config:
             log.info("%s is already trained (%d steps): skipped", out_dir, saved["step"])
             shutil.rmtree(out_dir / RETRAIN_DIR, ignore_errors=True)  # an abandoned replacement
@@ -432,8 +493,8 @@ def _train_or_skip(config: ExperimentConfig, out_dir: Path, *, force: bool, devi
     if force or not _resumable(run_dir / STATE_FILE, config, parent):
         if not force:
             log.warning("%s holds an interrupted run of another configuration: starting over", run_dir)
-        for name in (STATE_FILE, MODEL_FILE, LOG_FILE):
-            (run_dir / name).unlink(missing_ok=True)
+        for path in [run_dir / name for name in (STATE_FILE, MODEL_FILE, LOG_FILE)] + _snapshots_in(run_dir):
+            path.unlink(missing_ok=True)
     distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -441,14 +502,24 @@ def _train_or_skip(config: ExperimentConfig, out_dir: Path, *, force: bool, devi
         trained = Trainer(config, run_dir, device=pick_device(device), progress=progress,
                           init_weights=init_weights).fit(resume=True)
         if run_dir != out_dir and (not dist.is_initialized() or dist.get_rank() == 0):
-            for name in (LOG_FILE, STATE_FILE, MODEL_FILE):  # the model last: it marks the run complete
-                os.replace(run_dir / name, out_dir / name)
+            for path in _snapshots_in(out_dir):  # the old run's: the new one keeps its own
+                path.unlink()
+            for path in [*_snapshots_in(run_dir), *(run_dir / name for name in (LOG_FILE, STATE_FILE, MODEL_FILE))]:
+                os.replace(path, out_dir / path.name)  # the model last: it marks the run complete
             run_dir.rmdir()
             trained = model_path
         return trained
     finally:
         if distributed and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _snapshots_in(run_dir: Path) -> list[Path]:
+    return sorted(run_dir.glob("model.step*.pt"))
+
+
+def _missing_snapshots(config: ExperimentConfig, out_dir: Path) -> list[int]:
+    return [step for step in config.kept_steps if not (out_dir / snapshot_file(step)).is_file()]
 
 
 def _resumable(state_path: Path, config: ExperimentConfig, parent: dict[str, str] | None) -> bool:

@@ -145,3 +145,22 @@ def test_comparable_photos_of_one_run_are_those_no_first_network_saw(tmp_path):
     photos = {name: name for name in ("chelsea", "coffee", "astronaut", "motorcycle", "rocket")}
     assert list(chapter.comparable_photos(photos, chapter.unseen_photos(arms, 3, "skimage"), arms, 1)) == ["chelsea",
                                                                                                    "coffee"]
+
+
+def test_a_fresh_list_retrains_only_the_experiments_it_names(tmp_path):
+    from rstor_core.train import MODEL_FILE
+
+    values = {**parameters_cell("04_cross_validation"), "profile": "smoke", "output_dir": str(tmp_path)}
+    first = open_chapter("04_cross_validation", values)
+    for name in ("denoise_dead_leaves", "denoise_natural"):
+        first.profile.experiments[name] = dataclasses.replace(first.experiment(name), steps=2, val_every=1,
+                                                              checkpoint_every=1)
+        first.trained_model(name)
+    written = {name: (first.checkpoint_dir(name) / MODEL_FILE).stat().st_mtime_ns
+               for name in ("denoise_dead_leaves", "denoise_natural")}
+    chapter = open_chapter("04_cross_validation", {**values, "fresh": ["denoise_natural"]})
+    chapter.profile.experiments.update(first.profile.experiments)
+    for name in written:
+        chapter.trained_model(name)
+    assert (chapter.checkpoint_dir("denoise_dead_leaves") / MODEL_FILE).stat().st_mtime_ns == written["denoise_dead_leaves"]
+    assert (chapter.checkpoint_dir("denoise_natural") / MODEL_FILE).stat().st_mtime_ns != written["denoise_natural"]

@@ -46,3 +46,30 @@ def test_cuda_equals_cpu_with_the_original_study_preset_and_its_rgb_background()
     (image, index), (image_cuda, _) = _both(**{**DeadLeavesConfig.expand({"preset": "original_study"}),
                                               "n_leaves": 40, "ds_factor": 2})
     assert image_cuda.tobytes() == image.tobytes() and (index < 0).any()  # some background shows
+
+
+# --- a whole batch in one launch (issue 16's GPU data path) ---------------------------------------------
+
+def test_a_batch_rendered_in_one_launch_equals_the_cpu_images():
+    """Three images of mixed shapes, gradients and textures, packed with per-image offsets: each one is
+    the CPU's image of its leaves, bit for bit (an RGB background too)."""
+    import torch
+
+    from rstor_core.data import DeadLeavesDataset
+    from rstor_core.deadleaves import render_batch, sample_leaves
+
+    params = DeadLeavesConfig(**SMALL, shapes=dict.fromkeys(SHAPES, 1.0), appearance=ALL_LOOKS,
+                              background=(0.2, 0.4, 0.6))
+    dataset = DeadLeavesDataset((14, 18), params, seed=4, key=("training",))
+    indices = [0, 5, 9]
+    batch = render_batch([sample_leaves((14, 18), params, dataset._rng(i)) for i in indices], (14, 18), params)
+    assert batch.shape == (3, 3, 14, 18) and batch.dtype == torch.float32
+    assert torch.equal(batch, torch.stack([dataset[i] for i in indices]))
+
+
+def test_a_batch_with_anti_aliasing_is_left_to_the_cpu():
+    from rstor_core.deadleaves import render_batch, sample_leaves
+
+    params = DeadLeavesConfig(**SMALL, ds_factor=2)
+    with pytest.raises(ValueError, match="ds_factor 1 .* render on the CPU"):
+        render_batch([sample_leaves(8, params, np.random.default_rng(0))], 8, params)

@@ -1,6 +1,8 @@
 """``init_from``: an experiment that starts from another's trained weights (pre-training then fine-tuning,
 chapter 05). The child starts from the parent's weights with a fresh optimiser, resumes after a kill like
-any run, and retrains when its parent changes; a profile naming a parent that cannot serve is refused."""
+any run, and retrains when its parent changes; a profile naming a parent that cannot serve is refused.
+``snapshots`` and ``name@step``: a run keeps its weights at chosen steps, the very weights of a shorter run,
+and a child or a chapter starts from or loads them."""
 
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ import yaml
 from rstor_core.__main__ import main
 from rstor_core.configs import CHAPTER_SECTIONS, ConfigError, ExperimentConfig, experiment_fields
 from rstor_core.profiles import ProfileError, load_profile
-from rstor_core.train import MODEL_FILE, STATE_FILE, Trainer, train_experiment
+from rstor_core.train import (MODEL_FILE, RETRAIN_DIR, STATE_FILE, Trainer, parent_weights, snapshot_file,
+                              train_experiment)
 
 from test_train import _logged_steps, _run, _weights
-from train_helpers import TINY
+from train_helpers import TINY, Killed, kill_at_step
 
 PARENT = ExperimentConfig(**{**TINY, "steps": 3})
 CHILD = ExperimentConfig(**{**TINY, "steps": 4, "seed": 2, "noise": [10.0, 20.0], "init_from": "parent"})
@@ -135,3 +138,98 @@ def test_train_cli_trains_the_parent_first_then_the_child(tmp_path, capsys):
     parent_sha = torch.load(checkpoints / "child" / MODEL_FILE, weights_only=True)["parent"]["sha256"]
     import hashlib
     assert parent_sha == hashlib.sha256((checkpoints / "parent" / MODEL_FILE).read_bytes()).hexdigest()
+
+
+# --- snapshots and name@step ---------------------------------------------------------------------
+
+LONG = ExperimentConfig(**{**TINY, "steps": 5, "snapshots": [2, 4], "checkpoint_every": 1})
+
+
+def test_a_snapshot_holds_the_weights_of_a_run_that_stopped_there(tmp_path):
+    train_experiment(LONG, tmp_path / "long", progress=False)
+    short = train_experiment(dataclasses.replace(LONG, steps=2, snapshots=()), tmp_path / "short", progress=False)
+    kept, stopped = _weights(tmp_path / "long" / snapshot_file(2)), _weights(short)
+    assert all(torch.equal(kept[key], stopped[key]) for key in stopped)
+    assert torch.load(tmp_path / "long" / snapshot_file(4), weights_only=True)["step"] == 4
+    final = _weights(tmp_path / "long" / MODEL_FILE)
+    assert not all(torch.equal(kept[key], final[key]) for key in final)
+
+
+def test_a_child_of_name_at_step_starts_from_that_snapshot(tmp_path):
+    train_experiment(LONG, tmp_path / "parent", progress=False)
+    child = dataclasses.replace(CHILD, init_from="parent@2")
+    path = parent_weights(child, tmp_path)
+    assert path == tmp_path / "parent" / snapshot_file(2)
+    trainer = Trainer(child, tmp_path / "child", device=torch.device("cpu"), progress=False, init_weights=path)
+    kept = _weights(path)
+    assert all(torch.equal(trainer.model.state_dict()[key], kept[key]) for key in kept)
+
+
+def test_snapshots_a_shorter_run_does_not_reach_are_not_missing(tmp_path, caplog):
+    short = dataclasses.replace(LONG, steps=3)  # keeps 2; 4 lies beyond its steps
+    assert short.kept_steps == (2,)
+    train_experiment(short, tmp_path, progress=False)
+    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+        train_experiment(short, tmp_path, progress=False)
+    assert "already trained" in caplog.text and not (tmp_path / snapshot_file(4)).exists()
+
+
+def test_a_run_missing_a_snapshot_retrains_and_a_replacement_brings_its_own(tmp_path, caplog):
+    train_experiment(LONG, tmp_path / "run", progress=False)
+    (tmp_path / "run" / snapshot_file(2)).unlink()
+    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+        train_experiment(LONG, tmp_path / "run", progress=False)
+    assert "lacks its weights at step 2: retraining" in caplog.text
+    assert (tmp_path / "run" / snapshot_file(2)).is_file() and not (tmp_path / "run" / RETRAIN_DIR).exists()
+
+    train_experiment(dataclasses.replace(LONG, snapshots=(3,)), tmp_path / "run", progress=False)  # another config
+    assert sorted(p.name for p in (tmp_path / "run").glob("model*.pt")) == [MODEL_FILE, snapshot_file(3)]
+
+
+def test_a_killed_run_resumes_with_the_snapshots_it_had_kept(tmp_path, monkeypatch):
+    kill_at_step(monkeypatch, 3)
+    with pytest.raises(Killed):
+        train_experiment(LONG, tmp_path / "run", progress=False)
+    monkeypatch.undo()
+    assert (tmp_path / "run" / snapshot_file(2)).is_file() and not (tmp_path / "run" / MODEL_FILE).exists()
+    early = _weights(tmp_path / "run" / snapshot_file(2))
+    train_experiment(LONG, tmp_path / "run", progress=False)
+    train_experiment(LONG, tmp_path / "whole", progress=False)
+    for name in (snapshot_file(2), snapshot_file(4), MODEL_FILE):
+        resumed, whole = _weights(tmp_path / "run" / name), _weights(tmp_path / "whole" / name)
+        assert all(torch.equal(resumed[key], whole[key]) for key in whole), name
+    assert all(torch.equal(early[key], value) for key, value in _weights(tmp_path / "run" / snapshot_file(2)).items())
+
+
+@pytest.mark.parametrize("fields, problem", [
+    ({"snapshots": [3, 2]}, "snapshots: expected increasing steps"),
+    ({"snapshots": [0]}, "snapshots: 0 is out of range"),
+    ({"init_from": "parent@x"}, "init_from: 'parent@x': expected"),
+], ids=["unsorted", "zero", "no step number"])
+def test_bad_snapshots_and_references_are_refused(fields, problem):
+    with pytest.raises(ConfigError, match=problem):
+        ExperimentConfig(**{**TINY, "steps": 5, **fields})
+
+
+def test_a_reference_to_a_step_the_parent_does_not_keep_is_refused(tmp_path):
+    with pytest.raises((ConfigError, ProfileError), match="keeps no weights at step 2: add 2 to its snapshots"):
+        load_profile(_profile(tmp_path, init_from="parent@2"))
+    beyond = {"parent": {**_plain(PARENT), "snapshots": [2, 3]}, "child": {**_plain(CHILD), "init_from": "parent@3"}}
+    with pytest.raises((ConfigError, ProfileError), match="keeps no weights at step 3: .* below its 3 steps"):
+        load_profile(_profile(tmp_path, beyond))  # its last step is model.pt: name the final weights
+    experiments = {"parent": {**_plain(PARENT), "snapshots": [2]}, "child": {**_plain(CHILD), "init_from": "parent@2"}}
+    profile = load_profile(_profile(tmp_path, experiments))
+    assert profile.lineage("child") == ["parent", "child"]
+    assert profile.chapter_experiments("05_closing_the_gap") == {"parent"}
+
+
+def test_train_cli_starts_a_child_from_its_parents_snapshot(tmp_path):
+    experiments = {"parent": {**_plain(PARENT), "snapshots": [2]}, "child": {**_plain(CHILD), "init_from": "parent@2"}}
+    out = tmp_path / "out"
+    assert main(["train", "--profile", str(_profile(tmp_path, experiments)), "--experiment", "child",
+                 "--outputs", str(out)]) == 0
+    checkpoints = out / "lineage" / "checkpoints"
+    recorded = torch.load(checkpoints / "child" / MODEL_FILE, weights_only=True)["parent"]
+    import hashlib
+    assert recorded == {"experiment": "parent@2",
+                        "sha256": hashlib.sha256((checkpoints / "parent" / snapshot_file(2)).read_bytes()).hexdigest()}

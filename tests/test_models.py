@@ -94,3 +94,13 @@ def test_quick_configuration_is_small_and_the_unet_is_of_similar_size():
     nafnet = count_parameters(NAFNet.from_config(NAFNetConfig()))
     assert 100_000 < nafnet < 2_000_000
     assert 0.3 < count_parameters(build_model("unet")) / nafnet < 3
+
+
+@pytest.mark.parametrize("ffn_channels, millions", [(None, 67.9), (2, 41.4)], ids=["official block", "theirs"])
+def test_the_original_studys_network_has_its_parameter_count(ffn_channels, millions):
+    """Width 64, blocks [1, 1, 1, 28] / 1 / [1, 1, 1, 1] (issue 16): 67.9 M parameters with the official
+    block; 41.4 M with the original study's feed-forward branch of 2 channels."""
+    with torch.device("meta"):  # counts without allocating 270 MB
+        model = NAFNet(width=64, middle_blk_num=1, enc_blk_nums=(1, 1, 1, 28), dec_blk_nums=(1, 1, 1, 1),
+                       ffn_channels=ffn_channels)
+    assert count_parameters(model) / 1e6 == pytest.approx(millions, abs=0.05)

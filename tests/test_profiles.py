@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rstor_core.configs import DataGenerationConfig
+from rstor_core.configs import DataGenerationConfig, GapStudyConfig, NAFNetConfig, experiment_fields
 from rstor_core.profiles import ProfileError, load_profile
 
 from conftest import ROOT
@@ -27,7 +27,7 @@ def test_profile_values_reach_the_dataclasses():
     assert load_profile("smoke").experiments["deblur_natural"].blur == "motion"
 
 
-@pytest.mark.parametrize("name", ["data_generation", "denoise_study", "deblur_study", "cross_validation"])
+@pytest.mark.parametrize("name", ["data_generation", "denoise_study", "deblur_study", "cross_validation", "gap_study"])
 def test_the_dataclass_defaults_are_the_quick_profile(name):
     """One default per knob: a key left out of a profile means what the quick profile says."""
     section = getattr(load_profile("quick"), name)
@@ -151,7 +151,8 @@ def test_a_duplicate_key_is_refused_naming_it_and_its_lines(tmp_path, text, key,
 _USE_A_AND_B = ("denoise_study: {dead_leaves_experiment: a, primitives_experiment: a, natural_experiment: b}\n"
                 "cross_validation: {dead_leaves_experiment: a, natural_experiment: b}\n"
                 "deblur_study: {dead_leaves_experiment: a, natural_experiment: b, gaussian_dead_leaves_experiment: a,"
-                " gaussian_natural_experiment: b}\n")
+                " gaussian_natural_experiment: b}\n"
+                "gap_study: {" + ", ".join(f"{name}: a" for name in experiment_fields(GapStudyConfig())) + "}\n")
 
 
 def test_a_merge_key_may_override_what_it_merges(tmp_path):
@@ -203,3 +204,20 @@ def test_a_source_folder_without_a_readable_image_is_refused_before_any_chapter_
     with pytest.raises(ValueError, match="data_generation.natural_images"):
         run_book(load_profile(path), chapters=["01"], outputs_root=tmp_path / "out", build=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_paper_profile_is_the_original_studys_runs():
+    """Issue 16: width 64, blocks [1, 1, 1, 28] / 1 / [1, 1, 1, 1], 256² crops, batch 8, about 30 epochs on a
+    plateau schedule, MSE; dead leaves from the original_study preset, natural photos and tests on DIV2K."""
+    profile = load_profile("paper")
+    for name in ("denoise_dead_leaves", "denoise_natural", "deblur_dead_leaves", "deblur_natural"):
+        experiment = profile.experiments[name]
+        assert experiment.model.nafnet == NAFNetConfig(width=64, middle_blk_num=1, enc_blk_nums=(1, 1, 1, 28),
+                                                       dec_blk_nums=(1, 1, 1, 1))
+        assert (experiment.crop, experiment.batch_size, experiment.loss, experiment.schedule) == (256, 8, "mse",
+                                                                                                  "plateau")
+        assert 13_500 <= experiment.steps <= 15_000
+    dead_leaves = profile.experiments["denoise_dead_leaves"].dead_leaves
+    assert (dead_leaves.colour, dead_leaves.ds_factor, dead_leaves.background) == ("photo", 5, (0.2, 0.4, 0.6))
+    assert profile.experiments["denoise_natural"].natural_images == "div2k"
+    assert profile.denoise_study.test_images == "div2k_valid" and profile.denoise_study.eval_size == 512

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import skimage.io
+import torch
 
 from rstor_core.photos import SKIMAGE_PHOTOS, natural_images
 from rstor_core.files import atomic_path, save_table
@@ -97,3 +98,36 @@ def test_every_run_of_a_natural_network_trains_on_every_image_of_a_folder(tmp_pa
     for run in range(3):
         config = ExperimentConfig(data="natural", natural_images=str(tmp_path), crop=16, run=run)
         assert len(TrainingBatches(config).photos) == 2
+
+
+def test_n_photos_keeps_the_first_training_photos_of_the_bundled_set_or_a_folder(tmp_path, rng):
+    from rstor_core.configs import ExperimentConfig
+    from rstor_core.data import TrainingBatches
+
+    trained = TrainingBatches(ExperimentConfig(data="natural", run=1, n_photos=1)).photos
+    assert len(trained) == 1 and np.array_equal(trained[0], natural_images("skimage")["chelsea"])
+    for name in ("a", "b", "c"):
+        skimage.io.imsave(tmp_path / f"{name}.png", (rng.random((40, 40, 3)) * 255).astype(np.uint8))
+    config = ExperimentConfig(data="natural", natural_images=str(tmp_path), crop=16, n_photos=2)
+    assert len(TrainingBatches(config).photos) == 2
+
+
+def test_a_pool_renders_each_of_its_images_once_and_repeats_them(monkeypatch):
+    import rstor_core.data as data
+    from rstor_core.data import DeadLeavesDataset
+
+    calls = []
+    real = data.dead_leaves
+    monkeypatch.setattr(data, "dead_leaves", lambda *a, **k: calls.append(1) or real(*a, **k))
+    pooled = DeadLeavesDataset(16, seed=1, pool=3)
+    images = [pooled[i] for i in range(7)]
+    assert len(calls) == 3 and torch.equal(images[0], images[3]) and torch.equal(images[1], images[4])
+    assert not torch.equal(images[0], images[1])
+    assert torch.equal(images[2], DeadLeavesDataset(16, seed=1)[2])  # the pool's images are the live set's first
+
+
+def test_a_pool_too_big_for_memory_is_refused_before_any_work():
+    from rstor_core.configs import ConfigError, ExperimentConfig
+
+    with pytest.raises(ConfigError, match="dead_leaves_pool.*GiB in memory"):
+        ExperimentConfig(crop=512, dead_leaves_pool=100_000)

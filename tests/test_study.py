@@ -212,3 +212,15 @@ def test_late_rise_is_the_validation_gain_over_the_last_fifth_of_training():
     flat = curves.assign(val_psnr=np.where(steps % 10 == 0, 5.0, np.nan), run=1)
     rise = study.late_rise(pd.concat([curves, flat])).set_index("run").val_psnr_rise_db
     assert rise[0] == pytest.approx(10.0 - 8.0) and rise[1] == pytest.approx(0.0)
+
+
+def test_ablation_table_pairs_each_variant_with_the_baseline_and_the_natural_reference(denoise_rows):
+    rows = pd.concat([denoise_rows, denoise_rows[denoise_rows.model == "dead leaves"].assign(
+        model="anti-aliased", psnr=lambda r: r.psnr + 0.5)])
+    table = study.ablation_table(rows, ["dead leaves", "anti-aliased"], baseline="dead leaves", natural="natural")
+    assert set(table.variant) == {"anti-aliased", "natural"}  # the baseline is the zero it is measured from
+    aa = table[(table.variant == "anti-aliased")].set_index("sigma_255")
+    nat = table[(table.variant == "natural")].set_index("sigma_255")
+    assert aa.gain.to_numpy() == pytest.approx(0.5)
+    assert (aa.gap + aa.gain).to_numpy() == pytest.approx(nat.gain.to_numpy())  # gains add up to the gap
+    assert (nat.gap == 0).all() and (aa.gain_lo <= aa.gain).all() and (aa.gain <= aa.gain_hi).all()

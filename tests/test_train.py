@@ -504,6 +504,21 @@ def test_runtime_options_are_the_same_experiment_and_retrain_nothing(tmp_path, c
     assert path.stat().st_mtime_ns == mtime and "already trained" in caplog.text
 
 
+def test_where_torch_compile_fails_the_run_trains_without_it_and_says_so(tmp_path, monkeypatch, caplog):
+    def broken_compile(module):
+        def fails(*args, **kwargs):
+            raise RuntimeError("InductorError: CppCompileError: no C++ compiler found")
+        return fails
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with caplog.at_level(logging.WARNING, logger="rstor_core.train"):
+        fallen_back = _fit(tmp_path / "compile", compile=True)
+    assert "torch.compile failed here (InductorError: CppCompileError" in caplog.text
+    plain = _fit(tmp_path / "plain")
+    for key, value in plain.model.state_dict().items():
+        assert torch.equal(value, fallen_back.model.state_dict()[key]), key
+
+
 @pytest.mark.slow
 def test_a_compiled_network_trains_and_its_weights_load_into_the_plain_class(tmp_path):
     trainer = _fit(tmp_path, compile=True)

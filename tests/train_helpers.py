@@ -12,6 +12,24 @@ TINY = {"data": "dead_leaves", "crop": 16, "noise": [0.0, 30.0], "steps": 30, "b
                                                 "dec_blk_nums": [1]}}}
 
 
+class Killed(Exception):
+    """Raised in place of a kill, in the test's own process (:func:`kill_at_step`)."""
+
+
+def kill_at_step(monkeypatch, step: int) -> None:
+    """Make the Trainer stop at ``step`` as if killed: before it logs, snapshots or checkpoints that step."""
+    from rstor_core.train import Trainer
+
+    log_row = Trainer._log
+
+    def killed(self, row):
+        if row["step"] == step:
+            raise Killed
+        log_row(self, row)
+
+    monkeypatch.setattr(Trainer, "_log", killed)
+
+
 def train(out_dir: str, config_json: str, init_weights: str | None = None) -> None:
     """Train (resuming if possible) the config given as JSON into ``out_dir`` (from ``init_weights``: a
     child run's parent weights)."""

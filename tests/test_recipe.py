@@ -1,0 +1,129 @@
+"""The training recipe's knobs (issue 15): AdamW and its betas, a cosine schedule, NAFNet's PSNR loss, a
+curriculum over the motion-blur families, sharp crops among the blurred ones, and validation on a part
+of the natural photos that training never sees. Their defaults train exactly what the committed
+networks trained."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rstor_core.configs import ConfigError, ExperimentConfig
+from rstor_core.data import TrainingBatches, _families, degrade_batch
+from rstor_core.degrade import FAMILIES, motion_blur_kernels
+from rstor_core.metrics import psnr
+from rstor_core.train import MODEL_FILE, Trainer, psnr_loss, train_experiment
+
+from train_helpers import TINY, Killed, kill_at_step
+
+
+def _lrs(path) -> list[float]:
+    with (path / "log.csv").open() as file:
+        return [float(row["lr"]) for row in csv.DictReader(file)]
+
+
+def test_adamw_with_its_betas_and_a_cosine_schedule_decays_to_lr_min(tmp_path):
+    config = ExperimentConfig(**{**TINY, "steps": 8, "optimiser": "adamw", "betas": [0.9, 0.9], "weight_decay": 0.01,
+                                 "schedule": "cosine", "lr": 1e-3, "lr_min": 1e-6})
+    trainer = Trainer(config, tmp_path, device=torch.device("cpu"), progress=False)
+    assert isinstance(trainer.optimiser, torch.optim.AdamW)
+    assert trainer.optimiser.param_groups[0]["betas"] == (0.9, 0.9)
+    trainer.fit()
+    lrs = _lrs(tmp_path)
+    assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] == pytest.approx(1e-6)
+    assert lrs[3] == pytest.approx(1e-6 + (1e-3 - 1e-6) * (1 + math.cos(math.pi * 4 / 8)) / 2)
+
+
+def test_the_default_recipe_is_adam_on_a_plateau_schedule(tmp_path):
+    trainer = Trainer(ExperimentConfig(**TINY), tmp_path, device=torch.device("cpu"), progress=False)
+    assert type(trainer.optimiser) is torch.optim.Adam
+    assert trainer.optimiser.param_groups[0]["betas"] == (0.9, 0.999)
+    assert isinstance(trainer.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+def test_a_cosine_run_killed_midway_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch):
+    config = ExperimentConfig(**{**TINY, "steps": 6, "checkpoint_every": 1, "schedule": "cosine",
+                                 "optimiser": "adamw", "betas": [0.9, 0.9]})
+    whole = train_experiment(config, tmp_path / "whole", progress=False)
+    kill_at_step(monkeypatch, 4)
+    with pytest.raises(Killed):
+        train_experiment(config, tmp_path / "killed", progress=False)
+    monkeypatch.undo()
+    resumed = train_experiment(config, tmp_path / "killed", progress=False)
+    a, b = torch.load(whole, weights_only=True)["model"], torch.load(resumed, weights_only=True)["model"]
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert _lrs(tmp_path / "whole") == _lrs(tmp_path / "killed")
+
+
+def test_the_psnr_loss_is_minus_the_mean_psnr(rng):
+    target = torch.from_numpy(rng.random((3, 3, 8, 8), dtype=np.float32))
+    output = (target + 0.05 * torch.from_numpy(rng.standard_normal((3, 3, 8, 8), dtype=np.float32))).clamp(0, 1)
+    assert psnr_loss(output, target).item() == pytest.approx(-psnr(output, target).mean().item(), rel=1e-5)
+
+
+def test_a_psnr_loss_run_trains(tmp_path):
+    path = train_experiment(ExperimentConfig(**{**TINY, "steps": 3, "loss": "psnr"}), tmp_path, progress=False)
+    assert path == tmp_path / MODEL_FILE and path.is_file()
+
+
+def test_motion_kernels_from_a_subset_of_families_draw_only_those():
+    drawn = motion_blur_kernels(60, ("small", "big"), seed=3)["family"]
+    assert set(drawn.tolist()) == {list(FAMILIES).index("small"), list(FAMILIES).index("big")}
+    with pytest.raises(ValueError, match="unknown blur family 'huge'"):
+        motion_blur_kernels(2, ("small", "huge"), seed=0)
+
+
+def test_every_family_draws_as_it_always_did():
+    """"all" must keep the committed networks' training batches: one randint over the three families."""
+    rng = torch.Generator().manual_seed(7)
+    expected = torch.randint(len(FAMILIES), (40,), generator=rng)
+    assert torch.equal(motion_blur_kernels(40, "all", seed=7)["family"], expected)
+
+
+def test_a_curriculum_widens_the_families_from_small_to_all():
+    config = ExperimentConfig(**{**TINY, "blur": "motion", "curriculum": 0.5})
+    assert [_families(config, p) for p in (0.0, 0.24, 0.3, 0.49, 0.5, 0.9, None)] == [
+        ("small",), ("small",), ("small", "mild"), ("small", "mild"), "all", "all", "all"]
+    assert _families(dataclasses.replace(config, curriculum=0.0), 0.0) == "all"
+    assert _families(dataclasses.replace(config, blur="big"), 0.0) == "big"
+
+
+def test_sharp_crops_are_left_unblurred_and_the_others_blurred(rng):
+    clean = torch.from_numpy(rng.random((16, 3, 32, 32), dtype=np.float32))
+    config = ExperimentConfig(**{**TINY, "blur": "motion", "noise": [0.0, 0.0], "identity_fraction": 1.0})
+    assert torch.equal(degrade_batch(clean, config, 0, "training", 1), clean)
+    half = degrade_batch(clean, dataclasses.replace(config, identity_fraction=0.5), 0, "training", 1)
+    unchanged = [torch.equal(half[i], clean[i]) for i in range(16)]
+    assert 2 <= sum(unchanged) <= 14
+    assert not torch.equal(degrade_batch(clean, dataclasses.replace(config, identity_fraction=0.0), 0, "training", 1),
+                           clean)
+
+
+def test_validation_on_held_out_rows_never_overlaps_the_training_rows():
+    config = ExperimentConfig(**{**TINY, "data": "natural", "natural_images": "skimage", "crop": 32,
+                                 "val_holdout": 0.25})
+    batches, whole = TrainingBatches(config), TrainingBatches(dataclasses.replace(config, val_holdout=0.0))
+    for trained, held, photo in zip(batches.photos, batches.validation_photos, whole.photos):
+        assert trained.shape[0] + held.shape[0] == photo.shape[0] and held.shape[0] == round(0.25 * photo.shape[0])
+        assert np.array_equal(np.concatenate([trained, held]), photo)
+    assert whole.validation_photos is whole.photos  # no hold-out: validation crops the training photos
+
+
+def test_a_hold_out_too_small_for_a_crop_is_refused_before_training():
+    config = ExperimentConfig(**{**TINY, "data": "natural", "natural_images": "skimage", "crop": 200,
+                                 "val_holdout": 0.1})
+    with pytest.raises(ValueError, match="val_holdout 0.1 leaves a part of .* smaller than the crop"):
+        TrainingBatches(config)
+
+
+@pytest.mark.parametrize("fields, key", [({"optimiser": "sgd"}, "optimiser"), ({"betas": [0.9, 1.0]}, "betas"),
+                                         ({"schedule": "step"}, "schedule"), ({"loss": "ssim"}, "loss"),
+                                         ({"curriculum": 1.5}, "curriculum"), ({"val_holdout": 0.9}, "val_holdout")])
+def test_bad_recipe_values_are_refused_naming_the_field(fields, key):
+    with pytest.raises(ConfigError, match=f"^{key}:"):
+        ExperimentConfig(**{**TINY, **fields})
