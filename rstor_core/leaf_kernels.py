@@ -9,9 +9,12 @@ function (polygon normals come from a host table), which is why the CUDA simulat
 the CPU image bit for bit.
 
 Painting is front to back: a pixel takes the first leaf (in sampling order) that contains it.
-The CPU kernel gives each thread an image row and stops the row once it is covered; the CUDA
-kernel gives each thread a pixel that stops at its first hit. Both skip pixels already covered,
-so "until covered" mode paints new leaves *under* the old ones by calling again.
+The CPU kernel first bins the leaves by ``TILE`` x ``TILE`` tile of the canvas (each tile's list in
+sampling order, :func:`tile_lists`), then gives each thread a tile, which tests only the leaves
+whose bounding box meets it and stops once it is covered: the cost grows with the pixels and the
+leaves each tile sees, not with pixels x leaves. The CUDA kernel gives each thread a pixel that stops
+at its first hit. Both skip pixels already covered, so "until covered" mode paints new leaves
+*under* the old ones by calling again.
 """
 
 from __future__ import annotations
@@ -106,24 +109,52 @@ _inside_cpu = numba.njit(inline="always", cache=True)(_inside)
 _shade_cpu = numba.njit(inline="always", cache=True)(_shade)
 
 
-# --- CPU: one row per thread ------------------------------------------------------------------
+# --- CPU: leaves binned by tile, one tile per thread ------------------------------------------
+
+TILE = 16  # pixels of a tile's side: small enough to be covered early, big enough that few leaves span many
+
+
+@numba.njit(cache=True)
+def tile_lists(ints, start, height, width):  # pragma: no cover - compiled
+    """``(offsets, leaves)``: the leaves ``k >= start`` whose bounding box meets tile ``t`` (row-major
+    tiles of ``TILE`` pixels) are ``leaves[offsets[t]:offsets[t + 1]]``, in sampling order."""
+    tiles_x = (width + TILE - 1) // TILE
+    counts = np.zeros(((height + TILE - 1) // TILE) * tiles_x + 1, np.int64)
+    for k in range(start, ints.shape[0]):
+        for ty in range(ints[k, Y0] // TILE, ints[k, Y1] // TILE + 1):  # empty for a leaf off the canvas
+            for tx in range(ints[k, X0] // TILE, ints[k, X1] // TILE + 1):
+                counts[ty * tiles_x + tx + 1] += 1
+    offsets = np.cumsum(counts)
+    fill = offsets[:-1].copy()
+    leaves = np.empty(offsets[-1], np.int32)
+    for k in range(start, ints.shape[0]):
+        for ty in range(ints[k, Y0] // TILE, ints[k, Y1] // TILE + 1):
+            for tx in range(ints[k, X0] // TILE, ints[k, X1] // TILE + 1):
+                leaves[fill[ty * tiles_x + tx]] = k
+                fill[ty * tiles_x + tx] += 1
+    return offsets, leaves
+
 
 @numba.njit(inline="always", cache=True)
-def _paint_row(y, geom, ints, normals, apothem, index, start):  # pragma: no cover - compiled
-    width = index.shape[1]
+def _paint_tile(t, offsets, leaves, geom, ints, normals, apothem, index):  # pragma: no cover - compiled
+    height, width = index.shape
+    tiles_x = (width + TILE - 1) // TILE
+    ya, xa = (t // tiles_x) * TILE, (t % tiles_x) * TILE
+    yb, xb = min(ya + TILE, height), min(xa + TILE, width)
     covered = 0
-    for x in range(width):
-        if index[y, x] >= 0:
-            covered += 1
-    for k in range(start, geom.shape[0]):
-        if covered == width:
-            return
-        if y < ints[k, Y0] or y > ints[k, Y1]:
-            continue
-        for x in range(ints[k, X0], ints[k, X1] + 1):
-            if index[y, x] < 0 and _inside_cpu(k, y, x, geom, ints, normals, apothem):
-                index[y, x] = k
+    for y in range(ya, yb):
+        for x in range(xa, xb):
+            if index[y, x] >= 0:
                 covered += 1
+    for j in range(offsets[t], offsets[t + 1]):
+        if covered == (yb - ya) * (xb - xa):
+            return
+        k = leaves[j]
+        for y in range(max(ints[k, Y0], ya), min(ints[k, Y1] + 1, yb)):
+            for x in range(max(ints[k, X0], xa), min(ints[k, X1] + 1, xb)):
+                if index[y, x] < 0 and _inside_cpu(k, y, x, geom, ints, normals, apothem):
+                    index[y, x] = k
+                    covered += 1
 
 
 @numba.njit(inline="always", cache=True)
@@ -134,16 +165,18 @@ def _shade_row(y, index, geom, look, look_ints, textures, amplitude, background,
 
 @numba.njit(parallel=True, cache=True)
 def paint_cpu(geom, ints, normals, apothem, index, start):  # pragma: no cover - compiled
-    """Give each pixel with ``index < 0`` the first leaf ``k >= start`` containing it (row threads)."""
-    for y in numba.prange(index.shape[0]):
-        _paint_row(y, geom, ints, normals, apothem, index, start)
+    """Give each pixel with ``index < 0`` the first leaf ``k >= start`` containing it (tile threads)."""
+    offsets, leaves = tile_lists(ints, start, index.shape[0], index.shape[1])
+    for t in numba.prange(offsets.shape[0] - 1):
+        _paint_tile(t, offsets, leaves, geom, ints, normals, apothem, index)
 
 
 @numba.njit(cache=True)
 def paint_cpu_serial(geom, ints, normals, apothem, index, start):  # pragma: no cover - compiled
     """:func:`paint_cpu` on one thread: for DataLoader workers, whose cores torch already uses."""
-    for y in range(index.shape[0]):
-        _paint_row(y, geom, ints, normals, apothem, index, start)
+    offsets, leaves = tile_lists(ints, start, index.shape[0], index.shape[1])
+    for t in range(offsets.shape[0] - 1):
+        _paint_tile(t, offsets, leaves, geom, ints, normals, apothem, index)
 
 
 @numba.njit(parallel=True, cache=True)

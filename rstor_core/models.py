@@ -42,11 +42,12 @@ def restore(model: Callable[[torch.Tensor], torch.Tensor], degraded: torch.Tenso
     """``model`` applied to (B, C, H, W) ``degraded`` images, ``batch_size`` at a time, clamped to [0, 1].
 
     A network runs on its own device (the inputs go there and the outputs come back to
-    ``degraded``'s), so callers never juggle devices; any other callable runs as it is.
+    ``degraded``'s), so callers never juggle devices; any other callable runs as it is. On CUDA it runs
+    in bfloat16 autocast, as it trained (:class:`rstor_core.train.Trainer`).
     """
     parameter = next(model.parameters(), None) if isinstance(model, nn.Module) else None
     device = parameter.device if parameter is not None else degraded.device
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         out = [model(degraded[i:i + batch_size].to(device)).float().clamp(0, 1).to(degraded.device)
                for i in range(0, len(degraded), batch_size)]
     return torch.cat(out)

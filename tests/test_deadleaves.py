@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import scipy.stats
 
-from rstor_core.deadleaves import (SHAPES, DeadLeavesConfig, Leaves, dead_leaves, dead_leaves_batch, paint_index,
-                                   power_law_cdf, power_law_pdf, power_law_radii, render_leaves, sample_leaves)
+from rstor_core import leaf_kernels as K
+from rstor_core.deadleaves import (SHAPES, DeadLeavesConfig, Leaves, _pack_geometry, dead_leaves, dead_leaves_batch,
+                                   paint_index, power_law_cdf, power_law_pdf, power_law_radii, render_leaves,
+                                   sample_leaves)
 
 
 def test_same_seed_gives_bit_identical_image():
@@ -88,6 +92,42 @@ def test_renderer_matches_a_brute_force_painter(rng):
         cy, cx = leaves.centres[k]
         expected[(yy - cy) ** 2 + (xx - cx) ** 2 <= leaves.radii[k] ** 2] = k
     np.testing.assert_array_equal(paint_index(leaves, size), expected)
+
+
+def test_tiled_renderer_matches_a_first_hit_painter_for_every_shape(rng):
+    """Every shape, through the same plain-Python inside test the kernels compile: a pixel shows the first
+    leaf whose shape contains it, on a canvas whose sides are not multiples of the tile."""
+    size = (37, 53)
+    params = DeadLeavesConfig(n_leaves=150, r_max=25.0, shapes=dict.fromkeys(SHAPES, 1.0))
+    leaves = sample_leaves(size, params, rng)
+    index = paint_index(leaves, size)
+    geom, ints = _pack_geometry(leaves, 1, size)
+    normals, apothem = K.polygon_tables(int(ints[:, K.SIDES].max()) + 1)
+    for y in range(size[0]):
+        for x in range(size[1]):
+            hits = [k for k in range(len(geom)) if K._inside(k, y, x, geom, ints, normals, apothem)]
+            assert index[y, x] == (hits[0] if hits else -1), (y, x)
+
+
+# The images (and leaf maps) the row-per-thread kernel drew before leaves were binned by tile (commit
+# 01e4e75): tiling changes the speed, not one bit of any image.
+ROW_KERNEL_IMAGES = {
+    "discs 256": (256, 0, {}, "8d47c7132252257c"),
+    "discs 100x77": ((100, 77), 3, {}, "7dd93acc04a0c233"),
+    "every shape and look 130": (130, 4, {"shapes": dict.fromkeys(SHAPES, 1.0),
+                                          "appearance": {"flat": 1, "gradient": 1, "texture": 1}}, "b273127f17a2a9f4"),
+    "until covered 96": (96, 1, {"n_leaves": 50, "r_max": 8.0, "until_covered": True}, "03566738641c8503"),
+    "anti-aliased 64": (64, 2, {"ds_factor": 4}, "5815579acbec3bd2"),
+    "original_study 64": (64, 5, {"preset": "original_study"}, "ceb6144b175d8ff6"),
+}
+
+
+@pytest.mark.parametrize("name", ROW_KERNEL_IMAGES)
+def test_the_tiled_kernel_draws_the_row_kernels_images_bit_for_bit(name):
+    size, seed, fields, digest = ROW_KERNEL_IMAGES[name]
+    params = DeadLeavesConfig(**DeadLeavesConfig.expand(fields))
+    image, index = dead_leaves(size, seed, params=params, return_index=True)
+    assert hashlib.sha256(image.tobytes() + index.tobytes()).hexdigest()[:16] == digest
 
 
 def test_default_flat_discs_take_the_colour_of_the_leaf_they_show():
@@ -173,3 +213,21 @@ def test_unknown_override_is_rejected_naming_it():
 def test_unknown_backend_is_rejected():
     with pytest.raises(ValueError, match="backend"):
         dead_leaves(32, seed=0, backend="opencl")
+
+
+def test_the_speed_table_times_engines_that_draw_the_same_image():
+    from rstor_core.speed import DEFAULT, EXHAUSTIVE, rendering_speed_table
+
+    table = rendering_speed_table([48], batch=2, repeats=1, naive_max_size=48).set_index("engine")
+    assert {"ours (numba CPU)", DEFAULT, EXHAUSTIVE} <= set(table.index)  # each asserted equal to ours inside
+    assert table.loc[DEFAULT, "speedup_vs_default"] == 1.0 and table.loc[EXHAUSTIVE, "speedup_vs_exhaustive"] == 1.0
+    assert (table.single_mpix_s > 0).all()
+
+
+def test_the_scaling_table_grows_the_canvas_and_the_leaves():
+    from rstor_core.speed import rendering_scaling_table
+
+    table = rendering_scaling_table([32, 64], [1, 2], repeats=1)
+    assert list(table.size_px) == [32, 32, 64, 64]
+    assert list(table.leaves) == [30 * 32, 60 * 32, 30 * 64, 60 * 64]
+    assert (table.ns_per_pixel > 0).all()
