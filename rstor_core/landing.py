@@ -23,13 +23,16 @@ PACKAGES = ("torch", "numba", "numpy", "scikit-image", "jupyter-book")
 
 def headline_markdown(tables: str | Path) -> str:
     """A Markdown table of the study's answers with their 95 % intervals: the denoising gaps (chapter
-    02, every σ of its paired differences) and the blind motion-deblurring gap per kernel family with
+    02, at the noise levels of its table) and the blind motion-deblurring gap per kernel family with
     each arm's mean gain over the blurred input (chapter 03)."""
     tables = Path(tables)
     rows, missing = [], []
-    denoise = tables / "02_paired_differences.csv"
+    denoise, table = tables / "02_paired_differences.csv", tables / "02_denoise_table.csv"
     if denoise.is_file():
         frame = pd.read_csv(denoise)
+        if table.is_file():  # the noise levels of chapter 02's table (its table_sigmas), not every σ of its plots
+            shown = pd.read_csv(table, nrows=0).columns
+            frame = frame[[f"psnr_sigma{sigma:g}_db" in shown for sigma in frame.sigma_255]]
         for a, b, label in DENOISE_PAIRS:
             for row in frame[(frame.a == a) & (frame.b == b)].itertuples():
                 rows.append((f"{label}, σ = {row.sigma_255:g}/255", _interval(row)))

@@ -28,6 +28,7 @@ def test_the_headline_quotes_the_denoising_and_deblurring_tables():
         if not row.measurable:
             assert "no measurable difference" in text
     assert "BM3D (no training) minus natural-trained" in text and "Not in these outputs" not in text
+    assert "σ = 2/255" not in text  # only the noise levels of chapter 02's table
 
 
 def test_a_chapter_without_tables_is_said_missing(tmp_path):
