@@ -322,8 +322,9 @@ def build_book(out_dir: Path, *, root: Path = Path("."), build_root: Path = Path
         shutil.copy2(root / name, stage / name)
     _stage_config(root, stage, mathjax=vendor_mathjax(root))
     for path in (root / "book").iterdir():
-        if path.suffix == ".md" or (path.is_dir() and path.name in ("images", "_static")):
+        if path.suffix in (".md", ".bib") or (path.is_dir() and path.name in ("images", "_static")):
             _copy(path, stage / "book" / path.name)
+    _stage_landing(out_dir, stage / "book")
     for name in names:
         shutil.copy2(out_dir / "notebooks" / f"{name}.ipynb", stage / "book" / f"{name}.ipynb")
     # -W: a warning (a broken glue, a missing figure) fails the build instead of a silent gap.
@@ -372,6 +373,16 @@ def vendor_mathjax(root: Path = Path(".")) -> bool:
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
     return True
+
+
+def _stage_landing(out_dir: Path, book: Path) -> None:
+    """The landing page's headline results and provenance, from these outputs (:mod:`rstor_core.landing`)."""
+    from rstor_core.landing import HEADLINE_FILE, PROVENANCE_FILE, headline_markdown, provenance_markdown
+
+    (book / HEADLINE_FILE).write_text(headline_markdown(out_dir / "tables"))
+    manifest = out_dir / "manifest.json"
+    (book / PROVENANCE_FILE).write_text(provenance_markdown(json.loads(manifest.read_text()))
+                                        if manifest.is_file() else "No manifest was written for these outputs.\n")
 
 
 def _stage_config(root: Path, stage: Path, *, mathjax: bool) -> None:

@@ -1,0 +1,75 @@
+"""The landing page's two generated parts: the headline results and the provenance of the outputs.
+
+The book's first page is prose (``book/intro.md``); what it quotes must come from the outputs it
+introduces, never be typed in. The runner (:mod:`rstor_core.book`) writes these two Markdown
+snippets beside it in the staged tree, from ``outputs/<profile>/tables`` and ``manifest.json``, and
+the page includes them. A chapter whose table is missing (not run in this profile) leaves its rows
+out, with a line saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+HEADLINE_FILE, PROVENANCE_FILE = "_headline.md", "_provenance.md"
+DENOISE_PAIRS = (("natural", "dead leaves (discs)", "Denoising: natural-trained minus dead-leaves-trained"),
+                 ("BM3D (knows σ)", "natural", "Denoising: BM3D (no training) minus natural-trained"))
+PACKAGES = ("torch", "numba", "numpy", "scikit-image", "jupyter-book")
+
+
+def headline_markdown(tables: str | Path) -> str:
+    """A Markdown table of the study's answers with their 95 % intervals: the denoising gaps (chapter
+    02, at the noise levels of its table) and the blind motion-deblurring gap per kernel family with
+    each arm's mean gain over the blurred input (chapter 03)."""
+    tables = Path(tables)
+    rows, missing = [], []
+    denoise, table = tables / "02_paired_differences.csv", tables / "02_denoise_table.csv"
+    if denoise.is_file():
+        frame = pd.read_csv(denoise)
+        if table.is_file():  # the noise levels of chapter 02's table (its table_sigmas), not every σ of its plots
+            shown = pd.read_csv(table, nrows=0).columns
+            frame = frame[[f"psnr_sigma{sigma:g}_db" in shown for sigma in frame.sigma_255]]
+        for a, b, label in DENOISE_PAIRS:
+            for row in frame[(frame.a == a) & (frame.b == b)].itertuples():
+                rows.append((f"{label}, σ = {row.sigma_255:g}/255", _interval(row)))
+    else:
+        missing.append("chapter 02")
+    deblur, gains = tables / "03_paired_gap.csv", tables / "03_deblur_table.csv"
+    if deblur.is_file() and gains.is_file():
+        table = pd.read_csv(gains).query("test_set == 'natural'").set_index("model")
+        for row in pd.read_csv(deblur).query("a == 'natural' and b == 'dead leaves'").itertuples():
+            gain = {arm: table.loc[arm, f"{row.family}_psnr_db"] - table.loc["input", f"{row.family}_psnr_db"]
+                    for arm in ("dead leaves", "natural") if arm in table.index}
+            said = "; ".join(f"{arm} gains {value:+.2f} dB over the input" for arm, value in gain.items())
+            rows.append((f"Blind motion deblurring, {row.family} blur: natural-trained minus dead-leaves-trained",
+                         f"{_interval(row)} ({said})"))
+    else:
+        missing.append("chapter 03")
+    lines = ["| Question | Measured (95 % interval) |", "| --- | --- |", *(f"| {q} | {a} |" for q, a in rows)]
+    if missing:
+        lines += ["", f"Not in these outputs: {', '.join(missing)} (not run for this profile)."]
+    return "\n".join(lines) + "\n"
+
+
+def provenance_markdown(manifest: Mapping[str, Any]) -> str:
+    """Which commit, profile, device and packages made the outputs, and each chapter's time."""
+    commit = str(manifest.get("git_commit") or "unknown")[:10]
+    dirty = " (with uncommitted changes)" if manifest.get("git_dirty") else ""
+    packages = manifest.get("packages", {})
+    versions = ", ".join(f"{name} {packages[name]}" for name in PACKAGES if name in packages)
+    chapters = manifest.get("chapters", {})
+    times = ", ".join(f"{name.split('_', 1)[0]} {info.get('seconds', float('nan')):.0f} s ({info.get('status')})"
+                      for name, info in sorted(chapters.items()))
+    return (f"Outputs of profile `{manifest.get('profile')}` written {manifest.get('written')} by commit "
+            f"`{commit}`{dirty} on `{manifest.get('device')}` (Python {manifest.get('python')}; {versions}); "
+            f"{'networks retrained' if manifest.get('fresh') else 'committed weights'}; time per chapter: "
+            f"{times}.\n")
+
+
+def _interval(row: Any) -> str:
+    verdict = "" if row.measurable else ", no measurable difference"
+    return f"{row.psnr_diff:+.2f} dB ({row.psnr_diff_lo:+.2f} to {row.psnr_diff_hi:+.2f}{verdict})"
