@@ -213,7 +213,7 @@ if chapter.live_widgets:
 fig = figures.image_row({f"ds_factor = {d}": render(config.showcase_size, config.seed, params=leaves, ds_factor=d)
                          for d in (1, 2, 4)}, crop=(slice(0, config.zoom), slice(0, config.zoom)), panel_size=3.0)
 chapter.publish("fig_aa", fig, "01_anti_aliasing.png")
-chapter.glue(zoom=config.zoom, gallery_size=config.size)
+chapter.glue(zoom=config.zoom, gallery_size=config.size, n_kernel_draws=f"{config.n_kernel_draws:,}")
 
 # %% [markdown]
 # ```{glue:figure} fig_aa
@@ -311,7 +311,6 @@ chapter.publish("fig_kernels", figures.kernel_bank_figure(banks), "01_blur_kerne
 drawn = degrade.motion_blur_kernels(config.n_kernel_draws, seed=stream_seed(config.seed, "kernel draws"))
 bank_radius = degrade.kernel_radius(torch.cat(list(banks.values()))).numpy()
 chapter.publish("fig_radius_hist", figures.kernel_radius_histogram(drawn, bank_radius), "01_blur_radius_histogram.png")
-chapter.glue(n_kernel_draws=f"{config.n_kernel_draws:,}")
 
 # %%
 family_table
