@@ -58,7 +58,7 @@ dead_leaves = {"n_leaves": None, "leaf_density": 30.0, "until_covered": False, "
                "palette_run": None, "background": 0.5, "anisotropy": [0.3, 1.0], "angle": None, "polygon_sides": [3, 8], "bar_width": 0.15,
                "texture_amplitude": 0.3, "texture_cells": 6}
 
-# %%
+# %% tags=["remove-input"]
 import dataclasses
 
 import torch
@@ -86,7 +86,7 @@ config = chapter.config
 # seeded by $(\text{seed}, i)$, so image $i$ is the same whatever the batch size or the number of
 # DataLoader workers. The leaf sampled first lies on top.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 gallery = dead_leaves_batch(config.n_gallery, config.size, seed=config.seed, params=leaves)
 chapter.publish("fig_gallery", figures.image_row({f"image {i}": im for i, im in enumerate(gallery)}), "01_gallery.png")
 presets = {"the profile's model": gallery[0], **{f"preset {name}": render(config.size, image_rng(config.seed, 0), params=
@@ -123,7 +123,7 @@ chapter.publish("fig_presets", figures.image_row(presets), "01_presets.png")
 # one primitive only, with the same seed, so the layout of the leaves is the same; the galleries
 # of this section draw leaves of at least `showcase_r_min` pixels, so that shapes and looks show.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 def showcase(**overrides):  # one gallery image: same seed, leaves big enough to see
     return render(config.showcase_size, config.seed, params=leaves, r_min=config.showcase_r_min, **overrides)
 
@@ -144,7 +144,7 @@ chapter.publish("fig_primitives", fig, "01_primitives.png")
 # of natural photos (the profile's `palette`: all of them, or one per image). A network trained
 # on photo colours draws them from its own training photos only, never from its test photos.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 looks = {name: showcase(appearance=AppearanceWeights.only(name)) for name in APPEARANCES}
 chapter.publish("fig_looks", figures.image_row(looks), "01_appearances.png")
 samplers = {name: showcase(colour=name) for name in COLOUR_SAMPLERS}
@@ -172,7 +172,7 @@ chapter.publish("fig_colours", figures.image_row(samplers), "01_colour_samplers.
 # batch *under* the earlier ones, until none is left: the exact dead-leaves model. The explorer
 # below shows the leaf-index map (which leaf each pixel shows; black is background).
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 chapter.publish("fig_explorer", explore_dead_leaves(config.showcase_size, config.seed, **dataclasses.asdict(leaves)),
                 "01_explorer_default.png")
 index_maps = {mode: [render(config.size, image_rng(config.seed, i), params=leaves, until_covered=mode,
@@ -182,7 +182,7 @@ coverage_summary = coverage.groupby("until_covered")[["background_fraction", "vi
 chapter.glue(background_fixed=f"{coverage_summary.loc[False, 'background_fraction']:.2%}",
              background_covered=f"{coverage_summary.loc[True, 'background_fraction']:.2%}")
 
-# %%
+# %% tags=["hide-input"]
 coverage_summary
 
 # %% [markdown]
@@ -197,7 +197,7 @@ coverage_summary
 # {glue:text}`background_fixed` of the pixels uncovered; `until_covered` leaves
 # {glue:text}`background_covered` (table `tables/01_coverage.csv`).
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 if chapter.live_widgets:
     display(dead_leaves_explorer(size=config.showcase_size))
 
@@ -209,7 +209,7 @@ if chapter.live_widgets:
 # drawn $d$ times larger, low-passed by a Gaussian (σ = $d/2$ rendered pixels by default) and
 # decimated, as Achddou et al. do; the close-up compares the same crop.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 fig = figures.image_row({f"ds_factor = {d}": render(config.showcase_size, config.seed, params=leaves, ds_factor=d)
                          for d in (1, 2, 4)}, crop=(slice(0, config.zoom), slice(0, config.zoom)), panel_size=3.0)
 chapter.publish("fig_aa", fig, "01_anti_aliasing.png")
@@ -229,7 +229,7 @@ chapter.glue(zoom=config.zoom, gallery_size=config.size, n_kernel_draws=f"{confi
 # $[r_\min, r_\max]$. The histogram on log–log axes should follow a line of slope $-\alpha$,
 # and a Kolmogorov–Smirnov test compares the sample with the exact law.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 radii = power_law_radii(config.n_radii, leaves.alpha, leaves.r_min, leaves.r_max, stream(config.seed, "radii"))
 ks_table = chapter.save_table(study.radius_ks_table(radii, leaves), "01_radius_ks.csv")
 centres, density = study.log_binned_density(radii, leaves.r_min)
@@ -237,7 +237,7 @@ chapter.publish("fig_radius", figures.radius_law_figure(centres, density, leaves
 chapter.glue(ks_stat=float(ks_table.ks_statistic[0]), ks_pvalue=float(ks_table.ks_pvalue[0]),
              n_radii=f"{config.n_radii:,}")
 
-# %%
+# %% tags=["hide-input"]
 ks_table
 
 # %% [markdown]
@@ -258,7 +258,7 @@ ks_table
 # spectrum of dead leaves (averaged over a batch) with that of each natural photo of the
 # profile's set (by default the RGB photographs bundled with scikit-image).
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 photos = load_photos(config.natural_images)
 leaf_batch = dead_leaves_batch(config.n_spectrum, config.size, seed=config.seed, key="spectrum", params=leaves)
 spectra = {"dead leaves": study.power_spectra({f"dead leaves {i}": im for i, im in enumerate(leaf_batch)}),
@@ -272,7 +272,7 @@ chapter.glue(slope_leaves=float(summary.loc["dead leaves", "mean"]), slope_natur
              slope_difference=intervals.format_interval(difference["difference"], difference["lo"], difference["hi"], ""),
              slope_verdict=difference["verdict"], slope_p=difference["p_value"])
 
-# %%
+# %% tags=["hide-input"]
 summary
 
 # %% [markdown]
@@ -304,7 +304,7 @@ summary
 # ranges; each family has a fixed bank of 32 seeded kernels for evaluation (`small:0` …
 # `big:31`), while training draws fresh ones.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 family_table = chapter.save_table(study.blur_family_table(), "01_blur_families.csv")
 banks = {name: degrade.motion_blur_bank(name) for name in degrade.FAMILIES}
 chapter.publish("fig_kernels", figures.kernel_bank_figure(banks), "01_blur_kernels.png")
@@ -312,7 +312,7 @@ drawn = degrade.motion_blur_kernels(config.n_kernel_draws, seed=stream_seed(conf
 bank_radius = degrade.kernel_radius(torch.cat(list(banks.values()))).numpy()
 chapter.publish("fig_radius_hist", figures.kernel_radius_histogram(drawn, bank_radius), "01_blur_radius_histogram.png")
 
-# %%
+# %% tags=["hide-input"]
 family_table
 
 # %% [markdown]
@@ -334,7 +334,7 @@ family_table
 # profile's set): each bank's kernel 0, an anisotropic Gaussian blur (the original study's third
 # task), and noise alone at σ = 25/255.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 photo_name, photo = next(iter(photos.items()))
 examples = {"dead leaves": render(config.example_crop, config.seed, params=leaves),
             photo_name: centre_crop(photo, config.example_crop)}
@@ -358,7 +358,7 @@ chapter.publish("fig_degradations", fig, "01_degradations.png")
 # SSIM; chapter 03 passes it the trained models. Below, its default state; in JupyterLab, the
 # next cell opens it live.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 inspector_images = {"dead leaves": render(2 * config.example_crop, config.seed, params=leaves), **photos}
 fig, _ = inspect_blur(inspector_images["dead leaves"], crop=config.example_crop, seed=config.seed)
 chapter.publish("fig_inspector", fig, "01_blur_inspector_default.png")
@@ -370,7 +370,7 @@ chapter.publish("fig_inspector", fig, "01_blur_inspector_default.png")
 # The blur inspector in its default state (a `mild` kernel, noise 2/255) on a dead-leaves crop.
 # ```
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 if chapter.live_widgets:
     display(blur_inspector(inspector_images))
 
@@ -385,7 +385,7 @@ if chapter.live_widgets:
 # `rstor_core.speed` (`benchmarks/deadleaves.py` prints the full table and how the cost grows with
 # the canvas and the leaves), on the machine that ran this chapter.
 
-# %%
+# %% tags=["hide-input"]
 bench = rendering_speed_table(config.benchmark_sizes, batch=config.benchmark_batch, repeats=config.benchmark_repeats,
                               naive_max_size=config.benchmark_naive_max_size, seed=config.seed)
 ours = chapter.save_table(bench, "01_benchmark.csv").query("engine == 'ours (numba CPU)'").set_index("size_px")

@@ -56,7 +56,7 @@ bm3d = True
 lpips = True
 zoom = 128
 
-# %%
+# %% tags=["remove-input"]
 import pandas as pd
 from IPython.display import display
 
@@ -80,13 +80,13 @@ BM3D = "BM3D (knows σ)"
 # shell) and is skipped when its weights are already in `outputs/<profile>/checkpoints/`:
 # `make book` reuses the committed weights of the `quick` profile, `make book FRESH=1` retrains them.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 models = {label: chapter.trained_models(name, config.runs) for label, name in arms.items()}
 trained = chapter.experiment(config.dead_leaves_experiment)
 chapter.glue(steps=trained.steps, batch=trained.batch_size, crop=trained.crop, runs=config.runs,
              parameters=f"{count_parameters(models['natural'][0]):,}")
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 curves = chapter.save_table(chapter.training_curves(arms, config.runs), "02_training_curves.csv")
 chapter.publish("fig_curves", figures.training_curves_figure(curves), "02_training_curves.png")
 rise = study.late_rise(curves)
@@ -113,7 +113,7 @@ chapter.glue(rise_min=float(rise.val_psnr_rise_db.min()), rise_max=float(rise.va
 # with its package; lower is better) at the table's noise levels. A natural network is tested
 # only on photos it never saw (its fold).
 
-# %%
+# %% tags=["hide-input"]
 unseen = chapter.unseen_photos(arms, config.runs, config.test_images)
 photos = chapter.comparable_photos(test_photos(config.test_images), unseen, arms, config.runs)
 classical = {BM3D: bm3d_denoiser(config.table_sigmas)} if config.bm3d else None
@@ -126,7 +126,7 @@ results = results.sort_values("sigma_255", kind="stable", ignore_index=True)
 chapter.save_table(results, "02_denoise_natural.csv")
 summary = study.metric_means(results, ["model", "sigma_255"]).reset_index()
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 chapter.publish("fig_vs_sigma", figures.metrics_vs_sigma_figure(summary), "02_psnr_ssim_vs_sigma.png")
 chapter.glue(n_tested=results.image.nunique(), eval_size=str(config.eval_size or "whole"))
 
@@ -138,7 +138,7 @@ chapter.glue(n_tested=results.image.nunique(), eval_size=str(config.eval_size or
 # photos and each arm's networks; BM3D at the table's noise levels only (it takes seconds per image here).
 # ```
 
-# %%
+# %% tags=["hide-input"]
 table = chapter.save_table(study.denoise_table(results, config.table_sigmas, seed=config.seed), "02_denoise_table.csv")
 table.round(3)
 
@@ -149,7 +149,7 @@ table.round(3)
 # taken photo by photo (and network by network where both arms have the same runs) before it is
 # averaged, because photos differ far more than arms do.
 
-# %%
+# %% tags=["hide-input"]
 lowest = min(config.sigmas)  # nearly clean photos: where a denoiser can only lose
 pairs = [("natural", "dead leaves (discs)"), ("dead leaves + primitives", "dead leaves (discs)")]
 pairs += [(BM3D, "natural"), (BM3D, "dead leaves (discs)")] if config.bm3d else []
@@ -195,7 +195,7 @@ differences[differences.sigma_255.isin(config.table_sigmas)].round(2)
 #
 # ## A closer look at σ = 25
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 # The first networks of each arm, on a photo none of them saw.
 first_runs = {label: runs[0] for label, runs in models.items()}
 shown = chapter.comparable_photos(photos, unseen, arms, 1)
@@ -215,7 +215,7 @@ chapter.glue(first_photo=first)
 # comparison widget below (live in JupyterLab: pick an image, slide σ).
 # ```
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 if chapter.live_widgets:
     display(denoiser_comparison(shown, first_runs, crop=config.zoom))
 
@@ -231,7 +231,7 @@ if chapter.live_widgets:
 # comparable; the *gap* between the two training sets is the quantity to read, and ours carries
 # the interval above.
 
-# %%
+# %% tags=["hide-input"]
 comparison = study.denoise_comparison(summary, dead_leaves="dead leaves (discs)", natural="natural",
                                       source=f"ours ({chapter.profile.name}, {config.test_images})")
 published = comparison[comparison.source == study.PUBLISHED_SOURCE].set_index("sigma_255")

@@ -61,7 +61,7 @@ lpips = True
 grid_kernel = 0
 zoom = 192
 
-# %%
+# %% tags=["remove-input"]
 import pandas as pd
 from IPython.display import display
 
@@ -87,7 +87,7 @@ gaussian = {"dead leaves": config.gaussian_dead_leaves_experiment, "natural": co
 # `outputs/<profile>/checkpoints/` (`make book` reuses the committed `quick` weights;
 # `make book FRESH=1` retrains them; `python -m rstor_core train` does the same from a shell).
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 models = {label: chapter.trained_models(name, config.runs) for label, name in motion.items()}
 gaussian_models = {label: chapter.trained_models(name, config.runs) for label, name in gaussian.items()}
 shown = {f"{label.replace(' ', '-')}-trained": runs[0] for label, runs in models.items()}  # each arm's first
@@ -97,7 +97,7 @@ chapter.glue(steps=motion_config.steps, batch=motion_config.batch_size, crop=mot
              gaussian_crop=gaussian_config.crop, parameters=f"{count_parameters(models['natural'][0]):,}",
              gaussian_sigma="{:g}-{:g}".format(*gaussian_config.gaussian_sigma))
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 pairs = {f"{kind}, {label}": name for kind, arms in (("motion", motion), ("Gaussian", gaussian)) for label, name in arms.items()}
 curves = chapter.save_table(chapter.training_curves(pairs, config.runs), "03_training_curves.csv")
 baselines = {label: validation_input_psnr(chapter.experiment(name)) for label, name in pairs.items()}
@@ -130,7 +130,7 @@ chapter.glue(runs=config.runs, rise_min=float(rise.min()), rise_max=float(rise.m
 # family's bank, then gets noise of σ = {glue:text}`test_sigma`/255; every model sees the very
 # same inputs.
 
-# %%
+# %% tags=["hide-input"]
 unseen = chapter.unseen_photos(motion, config.runs, config.test_images)
 photos = chapter.comparable_photos(test_photos(config.test_images), unseen, motion, config.runs)
 test_sets = {"natural": photos, "dead leaves": dead_leaves_test_set(  # the dead-leaves network's own generator
@@ -160,7 +160,7 @@ table.round(3)
 # bootstrap over photos and networks), `n_images` and `n_runs`; the `input` rows are the blurred,
 # noisy images themselves. ST-LPIPS (lower is better) on the photos; LPIPS: {glue:text}`lpips_note`.
 
-# %%
+# %% tags=["hide-input"]
 gain = study.family_gains(table)  # dB over the blurred input, natural test photos
 glue_names = {"dead leaves": "gain_dl", "natural": "gain_nat", anchor: "anchor"}
 chapter.glue(**{f"{glue_names[name]}_{family}": float(gain.loc[name, family])
@@ -189,7 +189,7 @@ study.losses(gain.drop(index=anchor, errors="ignore"))
 #
 # ## Small, mild and big blur on one photo
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 first = next(iter(chapter.comparable_photos(photos, unseen, motion, 1)))  # no first network saw it
 columns = {family: (lambda x, d=Degradation(f"{family}:{config.grid_kernel}", config.sigma):
                     degrade_image(x, d, seed=config.seed, image=first)) for family in FAMILIES}
@@ -212,7 +212,7 @@ chapter.glue(first_photo=first, grid_kernel=config.grid_kernel)
 # One point per bank kernel: the PSNR gain over the blurred input (mean over the natural test
 # images) against the kernel's RMS radius, the statistic that defines the families.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 per_kernel = study.gain_by_kernel(results[results.test_set == "natural"])
 chapter.save_table(per_kernel.reset_index(), "03_gain_vs_radius.csv")
 labels = {label: f"{label.replace(' ', '-')}-trained (blind)" for label in models}
@@ -234,7 +234,7 @@ chapter.glue(crossing=", ".join(f"{name}: {share:.0%}" for name, share in below.
 # The same question for anisotropic Gaussian blur (per-axis σ in
 # {glue:text}`gaussian_sigma` px, any orientation), tested on the fixed Gaussian bank.
 
-# %%
+# %% tags=["hide-input"]
 gaussian_bank = degradation_grid(blurs=[f"gaussian:0-{config.n_kernels - 1}"], blur_sigma=config.sigma)
 gaussian_results = evaluate(gaussian_models, photos, gaussian_bank, sizes=[config.eval_size], n_images=config.n_images,
                             seed=config.seed, test_set="natural", lpips=config.lpips, classical=anchors, progress=False,
@@ -260,7 +260,7 @@ gaussian_table.round(3)
 # and PSNR update live in JupyterLab. The static figure below is its default state at the
 # grid's big kernel.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 fig, _ = inspect_blur(photos[first], blur_kind="big", index=config.grid_kernel, noise=config.sigma, crop=config.zoom,
                       models=shown, seed=config.seed)
 chapter.publish("fig_inspector", fig, "03_inspector_big.png")
@@ -273,7 +273,7 @@ chapter.publish("fig_inspector", fig, "03_inspector_big.png")
 # kernel and the sharp crop.
 # ```
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 if chapter.live_widgets:
     display(blur_inspector(chapter.comparable_photos(photos, unseen, motion, 1), shown))
 
@@ -289,7 +289,7 @@ if chapter.live_widgets:
 # study loaded its kernels from a file we do not have). The absolute numbers are not
 # comparable; the *pattern* across families is the quantity to read.
 
-# %%
+# %% tags=["hide-input"]
 comparison = chapter.save_table(study.deblur_comparison(results[results.test_set == "natural"], list(models),
                                                       source=f"ours ({chapter.profile.name}, {config.test_images})"),
                                 "03_published_comparison.csv")

@@ -39,7 +39,7 @@ n_dead_leaves = 8
 dead_leaves_size = 256
 sigmas = [25.0, 50.0]
 
-# %%
+# %% tags=["remove-input"]
 import pandas as pd
 
 from rstor_core import figures, intervals, study
@@ -58,7 +58,7 @@ models = {label: chapter.trained_models(name, config.runs) for label, name in tr
 # test images use the dead-leaves network's own generator parameters, from a seed stream kept
 # apart from training.
 
-# %%
+# %% tags=["hide-input"]
 leaf_params = chapter.experiment(config.dead_leaves_experiment).dead_leaves
 unseen = chapter.unseen_photos(trained_on, config.runs, config.test_images)
 test_sets = {"natural": chapter.comparable_photos(test_photos(config.test_images), unseen, trained_on, config.runs),
@@ -73,7 +73,7 @@ chapter.save_table(results, "04_cross_validation_rows.csv")
 cross = chapter.save_table(study.cross_table(results, seed=config.seed), "04_cross_validation.csv")
 cross.round(3)
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 chapter.publish("fig_cross", figures.cross_validation_figure(cross), "04_cross_validation.png")
 gaps = chapter.save_table(intervals.paired_difference(results, "natural", "dead leaves", ["sigma_255", "test_set"],
                                                       seed=config.seed), "04_paired_gap.csv")

@@ -61,7 +61,7 @@ sigmas = [25.0, 50.0]
 n_kernels = 8
 blur_sigma = 1.0
 
-# %%
+# %% tags=["remove-input"]
 import pandas as pd
 
 from rstor_core import figures, intervals, study
@@ -92,7 +92,7 @@ deblur_arms = {"dead leaves": config.deblur_dead_leaves_experiment, "natural": c
 # with a fresh optimiser; a changed parent retrains them). A second, shorter run to pre-train
 # or to compare at would train the very same weights again.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 every_arm = {**arms, **pretraining_arms, **{f"deblur: {label}": name for label, name in deblur_arms.items()}}
 models = {label: chapter.trained_models(name, config.runs) for label, name in arms.items()}
 pretraining_models = {label: chapter.trained_models(name, config.runs) for label, name in pretraining_arms.items()}
@@ -117,7 +117,7 @@ chapter.glue(runs=config.runs, steps=sum(steps["flat discs"]), full_steps=sum(st
 # Each arm is tested on the natural test photos it never saw (chapter 02's set and noise draws),
 # at each σ of the section.
 
-# %%
+# %% tags=["hide-input"]
 unseen = chapter.unseen_photos(arms, config.runs, config.test_images)
 photos = chapter.comparable_photos(test_photos(config.test_images), unseen, arms, config.runs)
 results = evaluate(models, photos, degradation_grid(config.sigmas), sizes=[config.eval_size], n_images=config.n_images,
@@ -152,7 +152,7 @@ ablation.round(2)
 #
 # ## What dead-leaves pre-training buys
 
-# %%
+# %% tags=["hide-input"]
 unseen = chapter.unseen_photos(pretraining_arms, config.runs, config.test_images)
 pretraining_rows = evaluate(pretraining_models, chapter.comparable_photos(test_photos(config.test_images), unseen,
                                                                           pretraining_arms, config.runs),

@@ -46,6 +46,19 @@ def test_every_chapter_has_a_section_and_stays_narrative(name):
     assert code_lines(name) <= MAX_CODE_LINES
 
 
+FOLDED = {"hide-input", "remove-input", "remove-cell"}
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_the_book_shows_the_argument_and_folds_the_code(name):
+    """The HTML reads as a study: code is one click away, never in the way (>= 80 % folded or removed)."""
+    cells = [c for c in jupytext.read(ROOT / "book" / f"{name}.py").cells if c.cell_type == "code"]
+    folded = [c for c in cells if FOLDED & set(c.metadata.get("tags", []))]
+    assert len(folded) >= 0.8 * len(cells), [c.source.splitlines()[0] for c in cells if c not in folded]
+    live = [c for c in cells if c.source.lstrip().startswith("if chapter.live_widgets:")]
+    assert all("remove-cell" in c.metadata.get("tags", []) for c in live)
+
+
 def test_the_opener_builds_the_typed_section_from_the_cell_values(tmp_path):
     values = {**parameters_cell("03_deblur_study"), "n_kernels": 8, "output_dir": str(tmp_path)}
     chapter = open_chapter("03_deblur_study", values)
