@@ -64,7 +64,7 @@ import dataclasses
 import torch
 from IPython.display import display
 
-from rstor_core import degrade, figures, intervals, study
+from rstor_core import degrade, figures, intervals, study, tables
 from rstor_core.chapter import open_chapter
 from rstor_core.configs import COLOUR_SAMPLERS, DEAD_LEAVES_PRESETS, AppearanceWeights, DeadLeavesConfig, ShapeWeights
 from rstor_core.deadleaves import APPEARANCES, SHAPES, dead_leaves_batch, image_rng, power_law_radii
@@ -183,7 +183,7 @@ chapter.glue(background_fixed=f"{coverage_summary.loc[False, 'background_fractio
              background_covered=f"{coverage_summary.loc[True, 'background_fraction']:.2%}")
 
 # %% tags=["hide-input"]
-coverage_summary
+tables.styled(coverage_summary.reset_index(), "Leaves left visible and background left bare, mean per image")
 
 # %% [markdown]
 # ```{glue:figure} fig_explorer
@@ -238,7 +238,7 @@ chapter.glue(ks_stat=float(ks_table.ks_statistic[0]), ks_pvalue=float(ks_table.k
              n_radii=f"{config.n_radii:,}")
 
 # %% tags=["hide-input"]
-ks_table
+tables.styled(ks_table, "Drawn radii against the power law (Kolmogorov-Smirnov)")
 
 # %% [markdown]
 # ```{glue:figure} fig_radius
@@ -273,7 +273,7 @@ chapter.glue(slope_leaves=float(summary.loc["dead leaves", "mean"]), slope_natur
              slope_verdict=difference["verdict"], slope_p=difference["p_value"])
 
 # %% tags=["hide-input"]
-summary
+tables.styled(summary.reset_index(), "Spectral slope per source (mean, standard deviation, images)")
 
 # %% [markdown]
 # ```{glue:figure} fig_spectra
@@ -313,7 +313,7 @@ bank_radius = degrade.kernel_radius(torch.cat(list(banks.values()))).numpy()
 chapter.publish("fig_radius_hist", figures.kernel_radius_histogram(drawn, bank_radius), "01_blur_radius_histogram.png")
 
 # %% tags=["hide-input"]
-family_table
+tables.styled(family_table, "The three motion-blur families")
 
 # %% [markdown]
 # ```{glue:figure} fig_kernels
@@ -392,7 +392,7 @@ ours = chapter.save_table(bench, "01_benchmark.csv").query("engine == 'ours (num
 largest = int(ours.speedup_vs_exhaustive.dropna().index.max())
 chapter.glue(bench_size=largest, bench_speedup=float(ours.loc[largest, "speedup_vs_default"]),
              bench_speedup_exhaustive=float(ours.loc[largest, "speedup_vs_exhaustive"]))
-bench.round(2)
+tables.styled(bench, "Rendering speed (Mpixel/s) on this machine")
 
 # %% [markdown]
 # At {glue:text}`bench_size` × {glue:text}`bench_size` pixels our CPU kernel renders

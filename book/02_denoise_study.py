@@ -60,7 +60,7 @@ zoom = 128
 import pandas as pd
 from IPython.display import display
 
-from rstor_core import figures, intervals, study
+from rstor_core import figures, intervals, study, tables
 from rstor_core.chapter import open_chapter
 from rstor_core.evaluate import INPUT, Degradation, bm3d_denoiser, degradation_grid, evaluate
 from rstor_core.models import count_parameters
@@ -140,7 +140,8 @@ chapter.glue(n_tested=results.image.nunique(), eval_size=str(config.eval_size or
 
 # %% tags=["hide-input"]
 table = chapter.save_table(study.denoise_table(results, config.table_sigmas, seed=config.seed), "02_denoise_table.csv")
-table.round(3)
+tables.show(table, "Denoising the natural test photos", ["model"], {
+    "PSNR (dB), 95 % interval; networks per arm, photos": "psnr|^n_", "SSIM, ST-LPIPS (lower is better)": "ssim|lpips"})
 
 # %% [markdown]
 # The table (`tables/02_denoise_table.csv`) gives each model's mean over the test photos and its
@@ -176,7 +177,8 @@ leads = differences[differences.a == BM3D]
 harms = differences[(differences.b == INPUT) & (differences.sigma_255 == lowest)]
 chapter.glue(bm3d_verdict="beats" if (leads.psnr_diff_lo > 0).all() else "does not measurably beat",
              harm_verdict="make them worse" if (harms.psnr_diff_hi < 0).all() else "do not measurably make them worse")
-differences[differences.sigma_255.isin(config.table_sigmas)].round(2)
+tables.styled(differences[differences.sigma_255.isin(config.table_sigmas)],
+              "Paired PSNR differences a - b (dB), 95 % interval", ["a", "b", "sigma_255", "psnr_diff", "n_images", "verdict"])
 
 # %% [markdown]
 # At σ = 25, the network trained on dead-leaves discs gains {glue:text}`gain_discs25` over the
@@ -241,7 +243,7 @@ chapter.glue(**{f"published_{arm}_{sigma:g}": float(published.loc[sigma, f"{arm}
                 for sigma in published.index for arm in ("dead_leaves", "natural")},
              **{f"published_gap_{sigma:g}": float(published.loc[sigma, "gap_db"]) for sigma in published.index},
              **{f"agreement_{sigma:g}": agreement.verdict[sigma] for sigma in agreement.index})
-chapter.save_table(comparison, "02_published_comparison.csv").round(2)
+tables.styled(chapter.save_table(comparison, "02_published_comparison.csv"), "The original study's gap and ours (dB)")
 
 # %% [markdown]
 # The published dead-leaves-trained NAFNet reaches {glue:text}`published_dead_leaves_25:.2f` dB

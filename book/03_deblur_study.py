@@ -65,7 +65,7 @@ zoom = 192
 import pandas as pd
 from IPython.display import display
 
-from rstor_core import figures, intervals, study
+from rstor_core import figures, intervals, study, tables
 from rstor_core.chapter import open_chapter
 from rstor_core.deadleaves import dead_leaves_test_set
 from rstor_core.degrade import FAMILIES
@@ -151,7 +151,7 @@ table = chapter.save_table(study.deblur_table(results, n_kernels=config.n_kernel
                                               seed=config.seed), "03_deblur_table.csv")
 chapter.glue(test_sigma=f"{config.sigma:g}", n_kernels=config.n_kernels, anchor=anchor,
              lpips_note=results.lpips_note.iloc[0] or "computed")
-table.round(3)
+tables.show(table, "Blind deblurring (PSNR in dB, 95 % interval), blur", ["test_set", "model"], {f: f"^{f}_" for f in FAMILIES})
 
 # %% [markdown]
 # The deblurring table (`tables/03_deblur_table.csv`): one row per (model, test set), one column
@@ -169,7 +169,7 @@ natural_rows = results[results.test_set == "natural"].assign(family=lambda r: st
 gap = chapter.save_table(intervals.paired_difference(natural_rows, "natural", "dead leaves", ["family"],
                                                      seed=config.seed), "03_paired_gap.csv")
 chapter.glue(**{f"gap_{row.family}": intervals.describe(row) for _, row in gap.iterrows()})
-study.losses(gain.drop(index=anchor, errors="ignore"))
+tables.styled(study.losses(gain.drop(index=anchor, errors="ignore")), "Where a network makes the blurred photo worse")
 
 # %% [markdown]
 # On the natural test photos, the gain in mean PSNR over the blurred input is, for the
@@ -244,7 +244,7 @@ gaussian_table = chapter.save_table(study.single_bank_table(gaussian_results, n_
                                     "03_gaussian_table.csv")
 gaussian_gain = study.gain_over_input(gaussian_table.set_index("model")[["psnr_db"]]).psnr_db
 chapter.glue(gaussian_gain_dl=float(gaussian_gain["dead leaves"]), gaussian_gain_nat=float(gaussian_gain["natural"]))
-gaussian_table.round(3)
+tables.styled(gaussian_table, "Deblurring the Gaussian bank (natural test photos)")
 
 # %% [markdown]
 # On the Gaussian bank, the PSNR change over the blurred input is {glue:text}`gaussian_gain_dl:+.2f` dB
@@ -297,7 +297,7 @@ published_gap = study.deblur_gaps(comparison, dead_leaves="dead leaves", natural
 agreement = chapter.save_table(study.published_agreement(published_gap, gap, "family"), "03_published_agreement.csv")
 chapter.glue(**{f"published_{row.family}": f"{row.published_gap_db:+.2f} dB, {row.verdict}"
                 for row in agreement.itertuples()})
-agreement.round(2)
+tables.styled(agreement, "The original study's gap natural - dead leaves and ours (dB)")
 
 # %% [markdown]
 # The natural-trained network's PSNR minus the dead-leaves-trained one's, published, set

@@ -42,7 +42,7 @@ sigmas = [25.0, 50.0]
 # %% tags=["remove-input"]
 import pandas as pd
 
-from rstor_core import figures, intervals, study
+from rstor_core import figures, intervals, study, tables
 from rstor_core.chapter import open_chapter
 from rstor_core.deadleaves import dead_leaves_test_set
 from rstor_core.evaluate import degradation_grid, evaluate
@@ -71,7 +71,7 @@ results = pd.concat([evaluate(models, images, degradation_grid(config.sigmas), s
                      for name, images in test_sets.items()])
 chapter.save_table(results, "04_cross_validation_rows.csv")
 cross = chapter.save_table(study.cross_table(results, seed=config.seed), "04_cross_validation.csv")
-cross.round(3)
+tables.styled(cross, "Cross-validation: PSNR (dB) with its 95 % interval, SSIM, ST-LPIPS")
 
 # %% tags=["remove-output", "hide-input"]
 chapter.publish("fig_cross", figures.cross_validation_figure(cross), "04_cross_validation.png")

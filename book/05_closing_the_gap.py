@@ -64,7 +64,7 @@ blur_sigma = 1.0
 # %% tags=["remove-input"]
 import pandas as pd
 
-from rstor_core import figures, intervals, study
+from rstor_core import figures, intervals, study, tables
 from rstor_core.chapter import open_chapter
 from rstor_core.degrade import FAMILIES
 from rstor_core.evaluate import degradation_grid, evaluate
@@ -131,7 +131,7 @@ rows = ablation.set_index(["variant", "sigma_255"])
 chapter.glue(n_tested=results.image.nunique(), first=f"{first:g}", last=f"{last:g}",  # k: the arm's place in `arms`
              **{f"{column}_{k}_{end}": intervals.describe(rows.loc[(v, s)], column) for column in ("gain", "gap")
                 for k, v in enumerate(arms) for end, s in (("first", first), ("last", last)) if (v, s) in rows.index})
-ablation.round(2)
+tables.styled(ablation, "Gain over flat discs and gap left to natural training (dB), 95 % intervals")
 
 # %% [markdown]
 # ```{glue:figure} fig_ablation
@@ -185,7 +185,8 @@ chapter.glue(ft_vs_nat=said[("dead leaves → natural", "natural", first)],
              one_vs_nat=said[("dead leaves → 1 photo", "natural", first)],
              **{f"deblur_ft_{family}": said[("dead leaves → natural", "natural", family)] for family in FAMILIES},
              **{f"deblur_dl_{family}": said[("dead leaves → natural", "dead leaves", family)] for family in FAMILIES})
-pd.concat([denoise_gain, deblur_gain], ignore_index=True).round(2)
+tables.styled(pd.concat([denoise_gain, deblur_gain], ignore_index=True), "Pre-training: paired PSNR differences a - b (dB)",
+              ["a", "b", "sigma_255", "family", "psnr_diff", "n_images", "verdict"])
 
 # %% [markdown]
 # Denoising at σ = {glue:text}`first`/255, after {glue:text}`full_steps` steps, where natural-only

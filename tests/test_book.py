@@ -168,6 +168,8 @@ def test_chapter_run_writes_into_the_staging_folder_under_the_runner_and_into_ou
     assert run(tmp_path / "staging").figures == tmp_path / "staging" / "figures"
     run(None).save_table(pd.DataFrame({"a": [1]}), "t.csv")  # JupyterLab, or papermill by hand
     assert (tmp_path / "out" / "tables" / "t.csv").is_file()
+    shown = run(None).save_table(pd.DataFrame({"a": [1.0, None], "lpips": [None, None], "note": ["why", ""]}), "u.csv")
+    assert list(shown) == ["a", "note"] and (tmp_path / "out" / "tables" / "u.csv").read_text().startswith("a,note\n")
 
 
 def _in_terminal() -> None:
@@ -387,8 +389,10 @@ def test_denoising_chapters_write_their_tables_and_the_networks_beat_the_noisy_i
 
     tables = smoke_book[0] / "tables"
     rows = pd.read_csv(tables / "02_denoise_natural.csv")
-    assert {"model", "test_set", "image", "degradation", "sigma_255", "size_px", "psnr", "ssim", "lpips",
-            "st_lpips", "lpips_note"} <= set(rows.columns)
+    assert {"model", "test_set", "image", "degradation", "sigma_255", "size_px", "psnr", "ssim", "st_lpips",
+            "lpips_note"} <= set(rows.columns)
+    for csv in tables.glob("*.csv"):  # a metric that could not be computed is explained, not an empty column
+        assert pd.read_csv(csv).notna().any().all(), csv.name
     assert rows[rows.sigma_255.isin([25.0, 50.0])].st_lpips.notna().all()  # ST-LPIPS at the table's sigmas
     psnr = rows.groupby(["model", "sigma_255"]).psnr.mean()
     for model in ("dead leaves (discs)", "dead leaves + primitives", "natural"):
