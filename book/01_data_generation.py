@@ -64,7 +64,7 @@ import dataclasses
 import torch
 from IPython.display import display
 
-from rstor_core import degrade, figures, intervals, study, tables
+from rstor_core import degrade, figures, intervals, study, tables, widgets
 from rstor_core.chapter import open_chapter
 from rstor_core.configs import COLOUR_SAMPLERS, DEAD_LEAVES_PRESETS, AppearanceWeights, DeadLeavesConfig, ShapeWeights
 from rstor_core.deadleaves import APPEARANCES, SHAPES, dead_leaves_batch, image_rng, power_law_radii
@@ -73,7 +73,6 @@ from rstor_core.photos import centre_crop
 from rstor_core.photos import natural_images as load_photos
 from rstor_core.rng import stream, stream_seed
 from rstor_core.speed import rendering_speed_table
-from rstor_core.widgets import blur_inspector, dead_leaves_explorer, explore_dead_leaves, inspect_blur
 
 chapter = open_chapter("01_data_generation", globals())
 config = chapter.config
@@ -173,7 +172,7 @@ chapter.publish("fig_colours", figures.image_row(samplers), "01_colour_samplers.
 # below shows the leaf-index map (which leaf each pixel shows; black is background).
 
 # %% tags=["remove-output", "hide-input"]
-chapter.publish("fig_explorer", explore_dead_leaves(config.showcase_size, config.seed, **dataclasses.asdict(leaves)),
+chapter.publish("fig_explorer", widgets.explore_dead_leaves(config.showcase_size, config.seed, **dataclasses.asdict(leaves)),
                 "01_explorer_default.png")
 index_maps = {mode: [render(config.size, image_rng(config.seed, i), params=leaves, until_covered=mode,
                             return_index=True)[1] for i in range(config.n_gallery)] for mode in (False, True)}
@@ -190,16 +189,18 @@ tables.styled(coverage_summary.reset_index(), "Leaves left visible and backgroun
 # :name: fig-explorer
 #
 # The dead-leaves explorer in its default state: the image and its leaf-index map (a random
-# colour per leaf). In JupyterLab the next cell opens it with a slider for every parameter.
+# colour per leaf). In JupyterLab the next cell opens it with a slider for every parameter; here,
+# the player below steps through the radius exponent α, one primitive, look and colour sampler at a
+# time (same seed).
 # ```
 #
 # Over {glue:text}`gallery_size`-pixel images, the fixed count leaves on average
 # {glue:text}`background_fixed` of the pixels uncovered; `until_covered` leaves
 # {glue:text}`background_covered` (table `tables/01_coverage.csv`).
 
-# %% tags=["remove-cell"]
-if chapter.live_widgets:
-    display(dead_leaves_explorer(size=config.showcase_size))
+# %% tags=["hide-input"]
+display(widgets.dead_leaves_explorer(size=config.showcase_size) if chapter.live_widgets
+        else widgets.player(widgets.explorer_tour(config.showcase_size, config.seed, leaves)))
 
 # %% [markdown]
 # ## Anti-aliasing
@@ -360,19 +361,21 @@ chapter.publish("fig_degradations", fig, "01_degradations.png")
 
 # %% tags=["remove-output", "hide-input"]
 inspector_images = {"dead leaves": render(2 * config.example_crop, config.seed, params=leaves), **photos}
-fig, _ = inspect_blur(inspector_images["dead leaves"], crop=config.example_crop, seed=config.seed)
+fig, _ = widgets.inspect_blur(inspector_images["dead leaves"], crop=config.example_crop, seed=config.seed)
 chapter.publish("fig_inspector", fig, "01_blur_inspector_default.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_inspector
 # :name: fig-inspector
 #
-# The blur inspector in its default state (a `mild` kernel, noise 2/255) on a dead-leaves crop.
+# The blur inspector in its default state (a `mild` kernel, noise 2/255) on a dead-leaves crop. The
+# player below steps through the first, middle and last kernel of each family; in JupyterLab the
+# next cell is the live inspector.
 # ```
 
-# %% tags=["remove-cell"]
-if chapter.live_widgets:
-    display(blur_inspector(inspector_images))
+# %% tags=["hide-input"]
+display(widgets.blur_inspector(inspector_images) if chapter.live_widgets
+        else widgets.player(widgets.blur_tour(inspector_images["dead leaves"], crop=config.example_crop, seed=config.seed)))
 
 # %% [markdown]
 # ## Speed

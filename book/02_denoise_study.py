@@ -65,7 +65,7 @@ from rstor_core.chapter import open_chapter
 from rstor_core.evaluate import INPUT, Degradation, bm3d_denoiser, degradation_grid, evaluate
 from rstor_core.models import count_parameters
 from rstor_core.photos import test_photos
-from rstor_core.widgets import denoiser_comparison, inspect_blur
+from rstor_core.widgets import denoiser_comparison, inspect_blur, noise_tour, player
 
 chapter = open_chapter("02_denoise_study", globals())
 config = chapter.config
@@ -214,12 +214,12 @@ chapter.glue(first_photo=first)
 #
 # A {glue:text}`first_photo` crop at σ = 25/255: noisy, the first network of each arm, BM3D and
 # the clean crop, with the PSNR of each on this crop. This is also the default state of the
-# comparison widget below (live in JupyterLab: pick an image, slide σ).
+# comparison below: live in JupyterLab (pick an image, slide σ), a player stepping through σ here.
 # ```
 
-# %% tags=["remove-cell"]
-if chapter.live_widgets:
-    display(denoiser_comparison(shown, first_runs, crop=config.zoom))
+# %% tags=["hide-input"]
+display(denoiser_comparison(shown, first_runs, crop=config.zoom) if chapter.live_widgets
+        else player(noise_tour(shown[first], first_runs, config.sigmas, crop=config.zoom, seed=config.seed)))
 
 # %% [markdown]
 # ## Next to the published study

@@ -73,7 +73,7 @@ from rstor_core.evaluate import Degradation, deconvolution, degradation_grid, de
 from rstor_core.models import count_parameters
 from rstor_core.photos import centre_crop, test_photos
 from rstor_core.train import validation_input_psnr
-from rstor_core.widgets import blur_inspector, inspect_blur
+from rstor_core.widgets import blur_inspector, blur_tour, inspect_blur, player
 
 chapter = open_chapter("03_deblur_study", globals())
 config = chapter.config
@@ -258,7 +258,8 @@ tables.styled(gaussian_table, "Deblurring the Gaussian bank (natural test photos
 # The blur inspector with both motion-deblurring networks: pick a photo, a family and a kernel
 # of its bank (or a Gaussian, or no blur), the noise and the crop; each network's restoration
 # and PSNR update live in JupyterLab. The static figure below is its default state at the
-# grid's big kernel.
+# grid's big kernel; the player after it steps through the first, middle and last kernel of each
+# family.
 
 # %% tags=["remove-output", "hide-input"]
 fig, _ = inspect_blur(photos[first], blur_kind="big", index=config.grid_kernel, noise=config.sigma, crop=config.zoom,
@@ -273,9 +274,9 @@ chapter.publish("fig_inspector", fig, "03_inspector_big.png")
 # kernel and the sharp crop.
 # ```
 
-# %% tags=["remove-cell"]
-if chapter.live_widgets:
-    display(blur_inspector(chapter.comparable_photos(photos, unseen, motion, 1), shown))
+# %% tags=["hide-input"]
+display(blur_inspector(chapter.comparable_photos(photos, unseen, motion, 1), shown) if chapter.live_widgets
+        else player(blur_tour(photos[first], shown, noise=config.sigma, crop=config.zoom, seed=config.seed)))
 
 # %% [markdown]
 # ## Next to the published study

@@ -55,8 +55,8 @@ def test_the_book_shows_the_argument_and_folds_the_code(name):
     cells = [c for c in jupytext.read(ROOT / "book" / f"{name}.py").cells if c.cell_type == "code"]
     folded = [c for c in cells if FOLDED & set(c.metadata.get("tags", []))]
     assert len(folded) >= 0.8 * len(cells), [c.source.splitlines()[0] for c in cells if c not in folded]
-    live = [c for c in cells if c.source.lstrip().startswith("if chapter.live_widgets:")]
-    assert all("remove-cell" in c.metadata.get("tags", []) for c in live)
+    live = [c for c in cells if "chapter.live_widgets" in c.source]
+    assert all("player(" in c.source for c in live)  # the static HTML gets a player where JupyterLab has sliders
 
 
 def test_the_opener_builds_the_typed_section_from_the_cell_values(tmp_path):
