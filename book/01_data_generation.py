@@ -94,6 +94,7 @@ chapter.publish("fig_presets", figures.image_row(presets), "01_presets.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_gallery
+# :alt: Six dead-leaves images of the profile's model: overlapping flat discs of random colours and sizes
 # :name: fig-gallery
 #
 # Dead-leaves images of {glue:text}`gallery_size` × {glue:text}`gallery_size` pixels with the
@@ -105,6 +106,7 @@ chapter.publish("fig_presets", figures.image_row(presets), "01_presets.png")
 # ```
 #
 # ```{glue:figure} fig_presets
+# :alt: The same image's draws under each named generator preset, side by side
 # :name: fig-presets
 #
 # The profile's model beside the `original_study` preset (`DeadLeavesConfig.from_preset`), which
@@ -132,6 +134,7 @@ chapter.publish("fig_primitives", fig, "01_primitives.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_primitives
+# :alt: One dead-leaves image per primitive shape: discs, ellipses, squares, rectangles, diamonds, polygons, bars
 # :name: fig-primitives
 #
 # One image per primitive, same seed: centres and sizes are shared, only the shape changes.
@@ -151,12 +154,14 @@ chapter.publish("fig_colours", figures.image_row(samplers), "01_colour_samplers.
 
 # %% [markdown]
 # ```{glue:figure} fig_looks
+# :alt: The same leaves painted flat, with gradients and with textures
 # :name: fig-looks
 #
 # Flat, gradient and textured leaves (one look per image).
 # ```
 #
 # ```{glue:figure} fig_colours
+# :alt: The same leaves coloured by each colour sampler
 # :name: fig-colours
 #
 # The colour samplers, same leaves: uniform RGB, grey, saturated, the pixels of all the palette's
@@ -186,6 +191,7 @@ tables.styled(coverage_summary.reset_index(), "Leaves left visible and backgroun
 
 # %% [markdown]
 # ```{glue:figure} fig_explorer
+# :alt: A dead-leaves image beside its leaf-index map, each visible leaf in its own colour
 # :name: fig-explorer
 #
 # The dead-leaves explorer in its default state: the image and its leaf-index map (a random
@@ -218,6 +224,7 @@ chapter.glue(zoom=config.zoom, gallery_size=config.size, n_kernel_draws=f"{confi
 
 # %% [markdown]
 # ```{glue:figure} fig_aa
+# :alt: Zoomed corners of one image rendered at 1, 2 and 4 times the size then decimated: edges smooth as the factor grows
 # :name: fig-aa
 #
 # The top-left {glue:text}`zoom` × {glue:text}`zoom` pixels of the same image rendered without
@@ -243,6 +250,7 @@ tables.styled(ks_table, "Drawn radii against the power law (Kolmogorov-Smirnov)"
 
 # %% [markdown]
 # ```{glue:figure} fig_radius
+# :alt: Log-log density of drawn leaf radii following the power law's straight line
 # :name: fig-radius
 #
 # Histogram of {glue:text}`n_radii` radii (log-spaced bins, points) against the density of the
@@ -278,6 +286,7 @@ tables.styled(summary.reset_index(), "Spectral slope per source (mean, standard 
 
 # %% [markdown]
 # ```{glue:figure} fig_spectra
+# :alt: Radially averaged power spectra of dead-leaves images and natural photos on log-log axes
 # :name: fig-spectra
 #
 # Radially averaged power spectra (luminance, Hann window) of dead leaves and of natural
@@ -318,12 +327,14 @@ tables.styled(family_table, "The three motion-blur families")
 
 # %% [markdown]
 # ```{glue:figure} fig_kernels
+# :alt: Grid of motion-blur kernels, one row per family, from short strokes to long trajectories, with a colour bar
 # :name: fig-kernels
 #
 # The first eight kernels of each family's evaluation bank (31 × 31 pixels, brighter is heavier).
 # ```
 #
 # ```{glue:figure} fig_radius_hist
+# :alt: Histogram of the RMS radius of drawn training kernels per family, with the evaluation banks' radii as ticks
 # :name: fig-radius-hist
 #
 # RMS radius of {glue:text}`n_kernel_draws` kernels drawn for training (one family per kernel,
@@ -348,6 +359,7 @@ chapter.publish("fig_degradations", fig, "01_degradations.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_degradations
+# :alt: A dead-leaves crop and a photo crop, clean and under each degradation
 # :name: fig-degradations
 #
 # A dead-leaves crop and a photo crop, clean and degraded, with the PSNR of each degraded
@@ -366,6 +378,7 @@ chapter.publish("fig_inspector", fig, "01_blur_inspector_default.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_inspector
+# :alt: The blur inspector: a blurred dead-leaves crop, its kernel and the sharp crop
 # :name: fig-inspector
 #
 # The blur inspector in its default state (a `mild` kernel, noise 2/255) on a dead-leaves crop. The

@@ -94,6 +94,7 @@ chapter.glue(rise_min=float(rise.val_psnr_rise_db.min()), rise_max=float(rise.va
 
 # %% [markdown]
 # ```{glue:figure} fig_curves
+# :alt: Training loss and validation PSNR against steps for each denoising arm
 # :name: fig-curves
 #
 # Training loss and validation PSNR of the three arms, {glue:text}`runs` network(s) each, one
@@ -132,6 +133,7 @@ chapter.glue(n_tested=results.image.nunique(), eval_size=str(config.eval_size or
 
 # %% [markdown]
 # ```{glue:figure} fig_vs_sigma
+# :alt: PSNR and SSIM against the noise level for each network, BM3D and the noisy input
 # :name: fig-vs-sigma
 #
 # PSNR and SSIM against the noise level, mean over the {glue:text}`n_tested` natural test
@@ -210,6 +212,7 @@ chapter.glue(first_photo=first)
 
 # %% [markdown]
 # ```{glue:figure} fig_qualitative
+# :alt: One photo crop at noise 25/255: noisy, each network's output, BM3D and the clean crop, with their PSNR
 # :name: fig-qualitative
 #
 # A {glue:text}`first_photo` crop at σ = 25/255: noisy, the first network of each arm, BM3D and

@@ -109,6 +109,7 @@ chapter.glue(runs=config.runs, rise_min=float(rise.min()), rise_max=float(rise.m
 
 # %% [markdown]
 # ```{glue:figure} fig_curves
+# :alt: Training loss and validation PSNR against steps for the deblurring networks
 # :name: fig-deblur-curves
 #
 # Validation PSNR during training, as a gain over the PSNR of the blurred validation inputs
@@ -200,6 +201,7 @@ chapter.glue(first_photo=first, grid_kernel=config.grid_kernel)
 
 # %% [markdown]
 # ```{glue:figure} fig_grid
+# :alt: Photo crops under small, mild and big blur, restored by each network and by Richardson-Lucy
 # :name: fig-deblur-grid
 #
 # A {glue:text}`first_photo` crop blurred by kernel {glue:text}`grid_kernel` of each family's
@@ -222,6 +224,7 @@ chapter.glue(crossing=", ".join(f"{name}: {share:.0%}" for name, share in below.
 
 # %% [markdown]
 # ```{glue:figure} fig_gain
+# :alt: PSNR gain over the blurred input against the kernel's RMS radius, one line per method
 # :name: fig-gain-vs-radius
 #
 # PSNR gain over the blurred input per bank kernel (natural test photos) against the kernel's
@@ -268,6 +271,7 @@ chapter.publish("fig_inspector", fig, "03_inspector_big.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_inspector
+# :alt: A photo crop under a big motion kernel, each network's restoration, the kernel and the sharp crop
 # :name: fig-deblur-inspector
 #
 # The blur inspector's default state: big kernel {glue:text}`grid_kernel`, both networks, the

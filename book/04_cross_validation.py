@@ -87,6 +87,7 @@ chapter.glue(**{f"gaps_{test_set.replace(' ', '_')}": "; ".join(
 
 # %% [markdown]
 # ```{glue:figure} fig_cross
+# :alt: Heat maps of each network's PSNR gain on each test set, one panel per noise level
 # :name: fig-cross
 #
 # Mean PSNR of each network on each test set (colour and brackets: gain over the noisy input).

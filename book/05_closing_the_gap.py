@@ -135,6 +135,7 @@ tables.styled(ablation, "Gain over flat discs and gap left to natural training (
 
 # %% [markdown]
 # ```{glue:figure} fig_ablation
+# :alt: Each generator variant's PSNR gain over flat discs with its interval, against the natural network's band
 # :name: fig-ablation
 #
 # PSNR gain of each generator variant over flat uniform discs on the {glue:text}`n_tested`

@@ -187,18 +187,22 @@ def inspect_blur(image: np.ndarray, *, blur_kind: str = "mild", index: int = 0, 
     panels = {"degraded": degraded, **{name: restore(model, degraded) for name, model in (models or {}).items()}}
     metrics = {name: {"psnr": float(psnr(out, clean)[0]), "ssim": float(ssim(out, clean)[0])}
                for name, out in panels.items()}
-    extra = 2 if show_kernel else 1
-    fig, axes = plt.subplots(1, len(panels) + extra, figsize=(3.0 * (len(panels) + extra), 3.4))
+    n = len(panels) + (2 if show_kernel else 1)
+    cols = n if n <= 4 else -(-n // 2)  # more than four panels: two rows, readable at the page's width
+    fig, grid = plt.subplots(-(-n // cols), cols, figsize=(3.0 * cols, 3.5 * -(-n // cols)), squeeze=False)
+    axes = list(grid.flat)[:n]
+    for spare in list(grid.flat)[n:]:
+        spare.remove()
     for ax, (name, out) in zip(axes, panels.items()):
         ax.imshow(to_image(out[0]).clip(0, 1), interpolation="nearest")
-        ax.set_title(f"{name}\n{metrics[name]['psnr']:.2f} dB, SSIM {metrics[name]['ssim']:.3f}", fontsize=9)
+        ax.set_title(f"{name}\n{metrics[name]['psnr']:.2f} dB, SSIM {metrics[name]['ssim']:.3f}", fontsize=11)
     if show_kernel:
         radius = float(kernel_radius(kernel)[0])
         axes[-2].imshow(kernel[0, 0].numpy(), cmap="magma", interpolation="nearest")
         axes[-2].set_title(f"kernel ({blur_kind}{'' if blur_kind in ('none', 'gaussian') else f':{index}'})\n"
-                           f"RMS radius {radius:.2f} px", fontsize=9)
+                           f"RMS radius {radius:.2f} px", fontsize=11)
     axes[-1].imshow(to_image(clean[0]), interpolation="nearest")
-    axes[-1].set_title(f"ground truth\nnoise σ = {noise:g}/255", fontsize=9)
+    axes[-1].set_title(f"ground truth\nnoise σ = {noise:g}/255", fontsize=11)
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()

@@ -59,6 +59,14 @@ def test_the_book_shows_the_argument_and_folds_the_code(name):
     assert all("player(" in c.source for c in live)  # the static HTML gets a player where JupyterLab has sliders
 
 
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_figure_has_alt_text(name):
+    """A screen reader (and a broken image) says what the figure shows, not a hash file name."""
+    lines = (ROOT / "book" / f"{name}.py").read_text().splitlines()
+    figures = [i for i, line in enumerate(lines) if line.startswith("# ```{glue:figure}")]
+    assert all(lines[i + 1].startswith("# :alt: ") and len(lines[i + 1]) > 30 for i in figures), name
+
+
 def test_the_opener_builds_the_typed_section_from_the_cell_values(tmp_path):
     values = {**parameters_cell("03_deblur_study"), "n_kernels": 8, "output_dir": str(tmp_path)}
     chapter = open_chapter("03_deblur_study", values)

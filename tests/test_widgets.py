@@ -163,3 +163,12 @@ def test_the_tours_step_through_what_their_labels_say():
     assert list(noisy) == ["σ = 5/255", "σ = 50/255"]
     assert "50/255" in noisy["σ = 50/255"].axes[-1].get_title()
     matplotlib.pyplot.close("all")
+
+
+def test_many_panels_fold_into_two_rows_with_no_spare_axes():
+    image = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)
+    models = {f"model {i}": (lambda x: x) for i in range(4)}
+    fig, _ = inspect_blur(image, crop=32, models=models)  # degraded, 4 models, kernel, truth: 7 panels
+    rows = {round(ax.get_position().y0, 3) for ax in fig.axes}
+    assert len(fig.axes) == 7 and len(rows) == 2 and fig.axes[-1].get_title().startswith("ground truth")
+    matplotlib.pyplot.close(fig)
