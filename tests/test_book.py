@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -364,23 +365,41 @@ def test_a_profile_value_that_makes_the_chapter_raise_exits_nonzero_naming_chapt
 
 
 @pytest.mark.slow
-def test_built_chapter_page_shows_its_figures_in_headless_chromium(smoke_book):
+def test_every_page_reads_in_headless_chromium_at_1400_px(smoke_book):
+    """What a reader sees: every page's images load, no table is wider than the text column, the
+    landing page's headline table holds numbers, maths renders, and a player steps to a new frame."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed: run `make chromium`")
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
-    page_path = smoke_book[1] / "book" / "01_data_generation.html"
+    html = smoke_book[1]
+    pages = [html / "index.html", *sorted((html / "book").glob("0*.html"))]
+    seen, players = {}, []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        page = browser.new_page()
-        page.goto(page_path.as_uri(), wait_until="load")
-        images = page.evaluate("Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])")
-        maths = page.evaluate("document.querySelectorAll('mjx-container').length")
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        for path in pages:
+            page.goto(path.as_uri(), wait_until="load")
+            seen[path.name] = page.evaluate("""() => ({
+                images: Array.from(document.images).map(i => [i.src.slice(-60), i.complete && i.naturalWidth > 0]),
+                tables: Array.from(document.querySelectorAll('article table')).map(
+                    t => [t.scrollWidth, document.querySelector('article').clientWidth]),
+                firstTable: (document.querySelector('article table') || {}).innerText || '',
+                maths: document.querySelectorAll('mjx-container').length,
+                players: document.querySelectorAll('.animation').length})""")
+            if seen[path.name]["players"] and not players:
+                frame = page.locator(".animation img").first
+                before = frame.get_attribute("src")
+                page.locator(".animation button[onclick*='next_frame']").first.click()
+                players.append((path.name, before != frame.get_attribute("src")))
         browser.close()
-    figures = [ok for src, ok in images if "_images" in src]
-    assert len(figures) >= 3 and all(figures), images
-    assert maths > 0, "MathJax did not render (vendored copy missing?)"
+    for name, found in seen.items():
+        assert all(ok for _, ok in found["images"]), (name, [src for src, ok in found["images"] if not ok])
+        assert all(width <= column + 1 for width, column in found["tables"]), (name, found["tables"])
+    assert re.search(r"[+-]?\d+\.\d+ dB", seen["index.html"]["firstTable"]), seen["index.html"]["firstTable"]
+    assert seen["01_data_generation.html"]["maths"] > 0, "MathJax did not render (vendored copy missing?)"
+    assert sum(found["players"] for found in seen.values()) >= 2 and players and players[0][1], players
 
 
 @pytest.mark.slow
