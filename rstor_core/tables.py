@@ -10,8 +10,9 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-#: Decimals by what a column measures (its name): dB to 0.01, SSIM, (ST-)LPIPS and p-values to 0.001.
-DECIMALS = ((re.compile(r"ssim|lpips|p_?value|statistic|fraction"), 3),
+#: Decimals by what a column measures (its name): dB to 0.01, SSIM and (ST-)LPIPS to 0.001; p-values,
+#: like any other float, to three significant digits (``None``).
+DECIMALS = ((re.compile(r"p_?value"), None), (re.compile(r"ssim|lpips|statistic|fraction"), 3),
             (re.compile(r"psnr|_db$|diff|gain|gap|slope|mpix|speedup|radius"), 2))
 MISSING = "–"
 
@@ -19,6 +20,10 @@ MISSING = "–"
 def decimals(column: str) -> int | None:
     """The decimals a float column is shown with, ``None`` for a plain count or label."""
     return next((places for pattern, places in DECIMALS if pattern.search(column.lower())), None)
+
+
+def _significant(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def interval_bounds(column: str, columns: Sequence[str]) -> tuple[str, str] | None:
@@ -33,7 +38,7 @@ def _number(value: object, places: int | None) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return MISSING
     if isinstance(value, float):
-        return f"{value:.{places}f}" if places is not None else f"{value:.3g}"
+        return f"{value:.{places}f}" if places is not None else _significant(value)
     return str(value)
 
 

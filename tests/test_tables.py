@@ -36,3 +36,10 @@ def test_the_styled_table_has_a_caption_and_no_row_index():
 def test_an_unknown_column_is_named():
     with pytest.raises(KeyError, match="psnr_db"):
         tables.table_view(FRAME, ["model", "psnr_db"])
+
+
+def test_other_floats_keep_three_significant_digits_and_p_values_stay_readable():
+    frame = pd.DataFrame({"visible_leaves": [1234.5, 12.345], "ks_pvalue": [3.2e-7, 0.5], "sigma_255": [25.0, 2.5]})
+    view = tables.table_view(frame)
+    assert view.visible_leaves.tolist() == ["1,234", "12.3"] and view.ks_pvalue.tolist() == ["3.2e-07", "0.5"]
+    assert view.sigma_255.tolist() == ["25", "2.5"]
