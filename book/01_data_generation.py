@@ -202,7 +202,7 @@ tables.styled(coverage_summary.reset_index(), "Leaves left visible and backgroun
 #
 # Over {glue:text}`gallery_size`-pixel images, the fixed count leaves on average
 # {glue:text}`background_fixed` of the pixels uncovered; `until_covered` leaves
-# {glue:text}`background_covered` (table `tables/01_coverage.csv`).
+# {glue:text}`background_covered` (table {download}`tables/01_coverage.csv`).
 
 # %% tags=["hide-input"]
 display(widgets.dead_leaves_explorer(size=config.showcase_size) if chapter.live_widgets
@@ -259,7 +259,7 @@ tables.styled(ks_table, "Drawn radii against the power law (Kolmogorov-Smirnov)"
 #
 # The Kolmogorov–Smirnov statistic is {glue:text}`ks_stat:.4f` with a p-value of
 # {glue:text}`ks_pvalue:.2f`: the sampled radii are indistinguishable from the law
-# (table `tables/01_radius_ks.csv`).
+# (table {download}`tables/01_radius_ks.csv`).
 #
 # ## Power spectra: dead leaves next to photographs
 #
@@ -295,7 +295,7 @@ tables.styled(summary.reset_index(), "Spectral slope per source (mean, standard 
 #
 # Fitted between 0.01 and 0.25 cycles/pixel, the mean log–log slope is
 # {glue:text}`slope_leaves:.2f` for dead leaves and {glue:text}`slope_natural:.2f` for the
-# photographs (per image in `tables/01_spectral_slopes.csv`, with the spread across images in
+# photographs (per image in {download}`tables/01_spectral_slopes.csv`, with the spread across images in
 # the table above). A slope of −2 is the scale-invariant law; a steeper slope means less
 # energy in fine details than in coarse ones. Dead leaves minus photographs:
 # {glue:text}`slope_difference` (Welch t-test, p = {glue:text}`slope_p:.2g`): {glue:text}`slope_verdict`.
@@ -368,7 +368,7 @@ chapter.publish("fig_degradations", fig, "01_degradations.png")
 #
 # The **blur inspector** lets you pick the image, the kernel (family and index, or a Gaussian),
 # the noise and the crop, and shows degraded | restored | kernel | ground truth with PSNR and
-# SSIM; chapter 03 passes it the trained models. Below, its default state; in JupyterLab, the
+# SSIM; [chapter 03](03_deblur_study.ipynb) passes it the trained models. Below, its default state; in JupyterLab, the
 # next cell opens it live.
 
 # %% tags=["remove-output", "hide-input"]
@@ -414,4 +414,4 @@ tables.styled(bench, "Rendering speed (Mpixel/s) on this machine")
 # At {glue:text}`bench_size` × {glue:text}`bench_size` pixels our CPU kernel renders
 # {glue:text}`bench_speedup:.0f` times as many pixels per second as the original study's default
 # kernel on the same cores ({glue:text}`bench_speedup_exhaustive:.0f` times its exhaustive one;
-# columns in Mpix/s; `tables/01_benchmark.csv`).
+# columns in Mpix/s; {download}`tables/01_benchmark.csv`).

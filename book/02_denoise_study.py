@@ -25,7 +25,7 @@
 # - **dead leaves (discs)**: flat uniform-colour discs, the simplest dead-leaves model (the
 #   original study's stored sets were richer: colours drawn from natural photos, 5×
 #   supersampling);
-# - **dead leaves + primitives**: the extended generator of chapter 01 (ellipses, squares,
+# - **dead leaves + primitives**: the extended generator of [chapter 01](01_data_generation.ipynb) (ellipses, squares,
 #   rectangles, diamonds, polygons, bars; gradients and textures);
 # - **natural**: crops of natural photos (by default scikit-image's bundled photos; the `paper`
 #   profile points at DIV2K). With the bundled photos, each natural network trains on all
@@ -146,7 +146,7 @@ tables.show(table, "Denoising the natural test photos", ["model"], {
     "PSNR (dB), 95 % interval; networks per arm, photos": "psnr|^n_", "SSIM, ST-LPIPS (lower is better)": "ssim|lpips"})
 
 # %% [markdown]
-# The table (`tables/02_denoise_table.csv`) gives each model's mean over the test photos and its
+# The table ({download}`tables/02_denoise_table.csv`) gives each model's mean over the test photos and its
 # networks, with the PSNR's 95 % interval (`_lo_db`, `_hi_db`: bootstrap over photos and
 # networks), `n_images` and `n_runs`. The comparisons below are **paired**: each difference is
 # taken photo by photo (and network by network where both arms have the same runs) before it is
@@ -194,7 +194,7 @@ tables.styled(differences[differences.sigma_255.isin(config.table_sigmas)],
 # σ = 50 (it is told σ; the networks are blind, and small). On nearly clean photos
 # (σ = {glue:text}`lowest`) the networks **{glue:text}`harm_verdict`**: the dead-leaves network
 # changes the PSNR by {glue:text}`harm_discs` and the natural one by {glue:text}`harm_natural`.
-# All paired differences, every σ, are in `tables/02_paired_differences.csv`; LPIPS:
+# All paired differences, every σ, are in {download}`tables/02_paired_differences.csv`; LPIPS:
 # {glue:text}`lpips_note`.
 #
 # ## A closer look at σ = 25

@@ -20,7 +20,7 @@
 # deblurring**, where the network is not told the kernel? Two arms of NAFNets of the same
 # architecture, trained for the same number of steps (each arm several times, from independent
 # draws, when the profile asks for several runs), on crops blurred by a fresh motion
-# kernel drawn from one of the three families of chapter 01 (small, mild, big; RMS radius
+# kernel drawn from one of the three families of [chapter 01](01_data_generation.ipynb) (small, mild, big; RMS radius
 # 0.5-1.5, 1.5-3 and 3-6 px) plus a camera's noise:
 #
 # - **dead leaves**: flat uniform-colour discs (the original study's stored sets were richer:
@@ -155,7 +155,7 @@ chapter.glue(test_sigma=f"{config.sigma:g}", n_kernels=config.n_kernels, anchor=
 tables.show(table, "Blind deblurring (PSNR in dB, 95 % interval), blur", ["test_set", "model"], {f: f"^{f}_" for f in FAMILIES})
 
 # %% [markdown]
-# The deblurring table (`tables/03_deblur_table.csv`): one row per (model, test set), one column
+# The deblurring table ({download}`tables/03_deblur_table.csv`): one row per (model, test set), one column
 # group per family, mean over the test images and the {glue:text}`n_kernels` bank kernels of
 # each family and each arm's networks, with the PSNR's 95 % interval (`_lo_db`, `_hi_db`:
 # bootstrap over photos and networks), `n_images` and `n_runs`; the `input` rows are the blurred,
@@ -186,7 +186,7 @@ tables.styled(study.losses(gain.drop(index=anchor, errors="ignore")), "Where a n
 #
 # Paired photo by photo, the natural-trained network minus the dead-leaves-trained one is
 # {glue:text}`gap_small` on small blur, {glue:text}`gap_mild` on mild and {glue:text}`gap_big` on
-# big (`tables/03_paired_gap.csv`).
+# big ({download}`tables/03_paired_gap.csv`).
 #
 # ## Small, mild and big blur on one photo
 
@@ -253,7 +253,7 @@ tables.styled(gaussian_table, "Deblurring the Gaussian bank (natural test photos
 # On the Gaussian bank, the PSNR change over the blurred input is {glue:text}`gaussian_gain_dl:+.2f` dB
 # for the dead-leaves-trained network and {glue:text}`gaussian_gain_nat:+.2f` dB for the
 # natural-trained one (a negative change: the network made the blurred photos worse;
-# `tables/03_gaussian_table.csv`; the first {glue:text}`n_kernels` kernels of the Gaussian bank;
+# {download}`tables/03_gaussian_table.csv`; the first {glue:text}`n_kernels` kernels of the Gaussian bank;
 # this pair trained for {glue:text}`gaussian_steps` steps).
 #
 # ## Inspecting one kernel
@@ -308,8 +308,8 @@ tables.styled(agreement, "The original study's gap natural - dead leaves and our
 # The natural-trained network's PSNR minus the dead-leaves-trained one's, published, set
 # against our paired interval for the same family: small {glue:text}`published_small`, mild
 # {glue:text}`published_mild`, big {glue:text}`published_big` (ours: {glue:text}`gap_small`,
-# {glue:text}`gap_mild` and {glue:text}`gap_big`; `tables/03_published_agreement.csv`). Inside
+# {glue:text}`gap_mild` and {glue:text}`gap_big`; {download}`tables/03_published_agreement.csv`). Inside
 # means the two agree within what our photos and networks can tell; outside, they do not. The
 # published gap shrinks from small to big blur: the dead-leaves network, trained on images made
 # of edges, keeps deblurring when the blur is big. The full table, SSIM, LPIPS and ST-LPIPS
-# included, is `tables/03_published_comparison.csv`.
+# included, is {download}`tables/03_published_comparison.csv`.

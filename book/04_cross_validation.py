@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Cross-validation: each network on each kind of image
 #
-# Chapter 02 tested on photographs only. Here the two denoisers — trained on dead-leaves discs
+# [Chapter 02](02_denoise_study.ipynb) tested on photographs only. Here the two denoisers — trained on dead-leaves discs
 # and trained on natural photos — are crossed with two test sets: the natural test photos, and
 # fresh dead-leaves images drawn from a seed that training never used. The original study's
 # cross-validation asked the same question: does each network win on its own kind of image?
@@ -54,7 +54,7 @@ trained_on = {"dead leaves": config.dead_leaves_experiment, "natural": config.na
 models = {label: chapter.trained_models(name, config.runs) for label, name in trained_on.items()}
 
 # %% [markdown]
-# The networks are those chapter 02 trained (they are loaded, not retrained). The dead-leaves
+# The networks are those [chapter 02](02_denoise_study.ipynb) trained (they are loaded, not retrained). The dead-leaves
 # test images use the dead-leaves network's own generator parameters, from a seed stream kept
 # apart from training.
 
@@ -95,6 +95,6 @@ chapter.glue(**{f"gaps_{test_set.replace(' ', '_')}": "; ".join(
 #
 # Natural-trained minus dead-leaves-trained, paired image by image (σ in /255), on the natural
 # photos: {glue:text}`gaps_natural`; on the dead-leaves images: {glue:text}`gaps_dead_leaves`
-# (`tables/04_paired_gap.csv`). Verdict over every σ: {glue:text}`flip`. A positive gap on
+# ({download}`tables/04_paired_gap.csv`). Verdict over every σ: {glue:text}`flip`. A positive gap on
 # photos and a negative one on dead leaves is the sign flip the original study's cross-validation
 # looked for.

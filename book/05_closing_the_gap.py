@@ -86,7 +86,7 @@ deblur_arms = {"dead leaves": config.deblur_dead_leaves_experiment, "natural": c
 # ## Training
 #
 # Each experiment trains once per run and is skipped when its weights are saved. The flat discs,
-# primitives and natural networks are chapter 02's, the deblurring pair chapter 03's; they keep
+# primitives and natural networks are [chapter 02](02_denoise_study.ipynb)'s, the deblurring pair [chapter 03](03_deblur_study.ipynb)'s; they keep
 # their weights at half their steps too (`name@step` in the profile: a snapshot of the same run),
 # which is where the ablation compares them and where the fine-tuned networks start (`init_from`,
 # with a fresh optimiser; a changed parent retrains them). A second, shorter run to pre-train
@@ -110,11 +110,11 @@ chapter.glue(runs=config.runs, steps=sum(steps["flat discs"]), full_steps=sum(st
 # The ablation's networks train for {glue:text}`steps` steps each; the pre-training comparison's
 # for {glue:text}`full_steps` in all (the fine-tuned ones {glue:text}`pretrain_steps`: dead leaves,
 # then photos), the deblurring networks for {glue:text}`deblur_steps` (fine-tuned:
-# {glue:text}`deblur_pretrain_steps`); `tables/05_arms.csv` lists every arm.
+# {glue:text}`deblur_pretrain_steps`); {download}`tables/05_arms.csv` lists every arm.
 #
 # ## Which dead-leaves features matter
 #
-# Each arm is tested on the natural test photos it never saw (chapter 02's set and noise draws),
+# Each arm is tested on the natural test photos it never saw ([chapter 02](02_denoise_study.ipynb)'s set and noise draws),
 # at each σ of the section.
 
 # %% tags=["hide-input"]
@@ -149,7 +149,7 @@ tables.styled(ablation, "Gain over flat discs and gap left to natural training (
 # {glue:text}`gain_2_first`, colours drawn from photos by {glue:text}`gain_3_first`, and the extra
 # primitives with gradients and textures by {glue:text}`gain_4_first`; the gap left to the
 # natural-trained network is {glue:text}`gap_1_first`, {glue:text}`gap_2_first`, {glue:text}`gap_3_first`
-# and {glue:text}`gap_4_first` respectively (`tables/05_ablation.csv`, every σ).
+# and {glue:text}`gap_4_first` respectively ({download}`tables/05_ablation.csv`, every σ).
 #
 # ## What dead-leaves pre-training buys
 
@@ -195,12 +195,12 @@ tables.styled(pd.concat([denoise_gain, deblur_gain], ignore_index=True), "Pre-tr
 # same total steps, {glue:text}`ft_vs_nat`; minus the dead-leaves-only network, {glue:text}`ft_vs_dl`.
 # Fine-tuned on one photo instead of all, {glue:text}`one_vs_all`; against the natural-only
 # network trained on all of them, {glue:text}`one_vs_nat`
-# (`tables/05_pretraining_denoise.csv`).
+# ({download}`tables/05_pretraining_denoise.csv`).
 #
 # Blind motion deblurring, pre-trained then fine-tuned minus natural-only, same total steps:
 # {glue:text}`deblur_ft_small` on small blur, {glue:text}`deblur_ft_mild` on mild and
 # {glue:text}`deblur_ft_big` on big; minus the dead-leaves-only network, {glue:text}`deblur_dl_small`,
-# {glue:text}`deblur_dl_mild` and {glue:text}`deblur_dl_big` (`tables/05_pretraining_deblur.csv`).
+# {glue:text}`deblur_dl_mild` and {glue:text}`deblur_dl_big` ({download}`tables/05_pretraining_deblur.csv`).
 #
 # ## The original study's two claims, measured
 #

@@ -325,6 +325,8 @@ def build_book(out_dir: Path, *, root: Path = Path("."), build_root: Path = Path
         if path.suffix in (".md", ".bib") or (path.is_dir() and path.name in ("images", "_static")):
             _copy(path, stage / "book" / path.name)
     _stage_landing(out_dir, stage / "book")
+    if (out_dir / "tables").is_dir():  # each chapter links the CSV behind its tables ({download}`tables/...`)
+        _copy(out_dir / "tables", stage / "book" / "tables")
     for name in names:
         shutil.copy2(out_dir / "notebooks" / f"{name}.ipynb", stage / "book" / f"{name}.ipynb")
     # -W: a warning (a broken glue, a missing figure) fails the build instead of a silent gap.
