@@ -159,7 +159,8 @@ tables.show(table, "Blind deblurring (PSNR in dB, 95 % interval), blur", ["test_
 # group per family, mean over the test images and the {glue:text}`n_kernels` bank kernels of
 # each family and each arm's networks, with the PSNR's 95 % interval (`_lo_db`, `_hi_db`:
 # bootstrap over photos and networks), `n_images` and `n_runs`; the `input` rows are the blurred,
-# noisy images themselves. ST-LPIPS (lower is better) on the photos; LPIPS: {glue:text}`lpips_note`.
+# noisy images themselves. ST-LPIPS (lower is better) on the photos; LPIPS as in
+# [chapter 02](02_denoise_study.ipynb)'s note: {glue:text}`lpips_note`.
 
 # %% tags=["hide-input"]
 gain = study.family_gains(table)  # dB over the blurred input, natural test photos
