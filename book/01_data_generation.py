@@ -58,13 +58,13 @@ dead_leaves = {"n_leaves": None, "leaf_density": 30.0, "until_covered": False, "
                "palette_run": None, "background": 0.5, "anisotropy": [0.3, 1.0], "angle": None, "polygon_sides": [3, 8], "bar_width": 0.15,
                "texture_amplitude": 0.3, "texture_cells": 6}
 
-# %%
+# %% tags=["remove-input"]
 import dataclasses
 
 import torch
 from IPython.display import display
 
-from rstor_core import degrade, figures, intervals, study
+from rstor_core import degrade, figures, intervals, study, tables, widgets
 from rstor_core.chapter import open_chapter
 from rstor_core.configs import COLOUR_SAMPLERS, DEAD_LEAVES_PRESETS, AppearanceWeights, DeadLeavesConfig, ShapeWeights
 from rstor_core.deadleaves import APPEARANCES, SHAPES, dead_leaves_batch, image_rng, power_law_radii
@@ -73,7 +73,6 @@ from rstor_core.photos import centre_crop
 from rstor_core.photos import natural_images as load_photos
 from rstor_core.rng import stream, stream_seed
 from rstor_core.speed import rendering_speed_table
-from rstor_core.widgets import blur_inspector, dead_leaves_explorer, explore_dead_leaves, inspect_blur
 
 chapter = open_chapter("01_data_generation", globals())
 config = chapter.config
@@ -86,7 +85,7 @@ config = chapter.config
 # seeded by $(\text{seed}, i)$, so image $i$ is the same whatever the batch size or the number of
 # DataLoader workers. The leaf sampled first lies on top.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 gallery = dead_leaves_batch(config.n_gallery, config.size, seed=config.seed, params=leaves)
 chapter.publish("fig_gallery", figures.image_row({f"image {i}": im for i, im in enumerate(gallery)}), "01_gallery.png")
 presets = {"the profile's model": gallery[0], **{f"preset {name}": render(config.size, image_rng(config.seed, 0), params=
@@ -95,6 +94,7 @@ chapter.publish("fig_presets", figures.image_row(presets), "01_presets.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_gallery
+# :alt: Six dead-leaves images of the profile's model: overlapping flat discs of random colours and sizes
 # :name: fig-gallery
 #
 # Dead-leaves images of {glue:text}`gallery_size` × {glue:text}`gallery_size` pixels with the
@@ -106,6 +106,7 @@ chapter.publish("fig_presets", figures.image_row(presets), "01_presets.png")
 # ```
 #
 # ```{glue:figure} fig_presets
+# :alt: The same image's draws under each named generator preset, side by side
 # :name: fig-presets
 #
 # The profile's model beside the `original_study` preset (`DeadLeavesConfig.from_preset`), which
@@ -123,7 +124,7 @@ chapter.publish("fig_presets", figures.image_row(presets), "01_presets.png")
 # one primitive only, with the same seed, so the layout of the leaves is the same; the galleries
 # of this section draw leaves of at least `showcase_r_min` pixels, so that shapes and looks show.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 def showcase(**overrides):  # one gallery image: same seed, leaves big enough to see
     return render(config.showcase_size, config.seed, params=leaves, r_min=config.showcase_r_min, **overrides)
 
@@ -133,6 +134,7 @@ chapter.publish("fig_primitives", fig, "01_primitives.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_primitives
+# :alt: One dead-leaves image per primitive shape: discs, ellipses, squares, rectangles, diamonds, polygons, bars
 # :name: fig-primitives
 #
 # One image per primitive, same seed: centres and sizes are shared, only the shape changes.
@@ -144,7 +146,7 @@ chapter.publish("fig_primitives", fig, "01_primitives.png")
 # of natural photos (the profile's `palette`: all of them, or one per image). A network trained
 # on photo colours draws them from its own training photos only, never from its test photos.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 looks = {name: showcase(appearance=AppearanceWeights.only(name)) for name in APPEARANCES}
 chapter.publish("fig_looks", figures.image_row(looks), "01_appearances.png")
 samplers = {name: showcase(colour=name) for name in COLOUR_SAMPLERS}
@@ -152,12 +154,14 @@ chapter.publish("fig_colours", figures.image_row(samplers), "01_colour_samplers.
 
 # %% [markdown]
 # ```{glue:figure} fig_looks
+# :alt: The same leaves painted flat, with gradients and with textures
 # :name: fig-looks
 #
 # Flat, gradient and textured leaves (one look per image).
 # ```
 #
 # ```{glue:figure} fig_colours
+# :alt: The same leaves coloured by each colour sampler
 # :name: fig-colours
 #
 # The colour samplers, same leaves: uniform RGB, grey, saturated, the pixels of all the palette's
@@ -172,8 +176,8 @@ chapter.publish("fig_colours", figures.image_row(samplers), "01_colour_samplers.
 # batch *under* the earlier ones, until none is left: the exact dead-leaves model. The explorer
 # below shows the leaf-index map (which leaf each pixel shows; black is background).
 
-# %% tags=["remove-output"]
-chapter.publish("fig_explorer", explore_dead_leaves(config.showcase_size, config.seed, **dataclasses.asdict(leaves)),
+# %% tags=["remove-output", "hide-input"]
+chapter.publish("fig_explorer", widgets.explore_dead_leaves(config.showcase_size, config.seed, **dataclasses.asdict(leaves)),
                 "01_explorer_default.png")
 index_maps = {mode: [render(config.size, image_rng(config.seed, i), params=leaves, until_covered=mode,
                             return_index=True)[1] for i in range(config.n_gallery)] for mode in (False, True)}
@@ -182,24 +186,27 @@ coverage_summary = coverage.groupby("until_covered")[["background_fraction", "vi
 chapter.glue(background_fixed=f"{coverage_summary.loc[False, 'background_fraction']:.2%}",
              background_covered=f"{coverage_summary.loc[True, 'background_fraction']:.2%}")
 
-# %%
-coverage_summary
+# %% tags=["hide-input"]
+tables.styled(coverage_summary.reset_index(), "Leaves left visible and background left bare, mean per image")
 
 # %% [markdown]
 # ```{glue:figure} fig_explorer
+# :alt: A dead-leaves image beside its leaf-index map, each visible leaf in its own colour
 # :name: fig-explorer
 #
 # The dead-leaves explorer in its default state: the image and its leaf-index map (a random
-# colour per leaf). In JupyterLab the next cell opens it with a slider for every parameter.
+# colour per leaf). In JupyterLab the next cell opens it with a slider for every parameter; here,
+# the player below steps through the radius exponent α, one primitive, look and colour sampler at a
+# time (same seed).
 # ```
 #
 # Over {glue:text}`gallery_size`-pixel images, the fixed count leaves on average
 # {glue:text}`background_fixed` of the pixels uncovered; `until_covered` leaves
-# {glue:text}`background_covered` (table `tables/01_coverage.csv`).
+# {glue:text}`background_covered` (table {download}`tables/01_coverage.csv`).
 
-# %% tags=["remove-output"]
-if chapter.live_widgets:
-    display(dead_leaves_explorer(size=config.showcase_size))
+# %% tags=["hide-input"]
+display(widgets.dead_leaves_explorer(size=config.showcase_size) if chapter.live_widgets
+        else widgets.player(widgets.explorer_tour(config.showcase_size, config.seed, leaves)))
 
 # %% [markdown]
 # ## Anti-aliasing
@@ -209,7 +216,7 @@ if chapter.live_widgets:
 # drawn $d$ times larger, low-passed by a Gaussian (σ = $d/2$ rendered pixels by default) and
 # decimated, as Achddou et al. do; the close-up compares the same crop.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 fig = figures.image_row({f"ds_factor = {d}": render(config.showcase_size, config.seed, params=leaves, ds_factor=d)
                          for d in (1, 2, 4)}, crop=(slice(0, config.zoom), slice(0, config.zoom)), panel_size=3.0)
 chapter.publish("fig_aa", fig, "01_anti_aliasing.png")
@@ -217,6 +224,7 @@ chapter.glue(zoom=config.zoom, gallery_size=config.size, n_kernel_draws=f"{confi
 
 # %% [markdown]
 # ```{glue:figure} fig_aa
+# :alt: Zoomed corners of one image rendered at 1, 2 and 4 times the size then decimated: edges smooth as the factor grows
 # :name: fig-aa
 #
 # The top-left {glue:text}`zoom` × {glue:text}`zoom` pixels of the same image rendered without
@@ -229,7 +237,7 @@ chapter.glue(zoom=config.zoom, gallery_size=config.size, n_kernel_draws=f"{confi
 # $[r_\min, r_\max]$. The histogram on log–log axes should follow a line of slope $-\alpha$,
 # and a Kolmogorov–Smirnov test compares the sample with the exact law.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 radii = power_law_radii(config.n_radii, leaves.alpha, leaves.r_min, leaves.r_max, stream(config.seed, "radii"))
 ks_table = chapter.save_table(study.radius_ks_table(radii, leaves), "01_radius_ks.csv")
 centres, density = study.log_binned_density(radii, leaves.r_min)
@@ -237,11 +245,12 @@ chapter.publish("fig_radius", figures.radius_law_figure(centres, density, leaves
 chapter.glue(ks_stat=float(ks_table.ks_statistic[0]), ks_pvalue=float(ks_table.ks_pvalue[0]),
              n_radii=f"{config.n_radii:,}")
 
-# %%
-ks_table
+# %% tags=["hide-input"]
+tables.styled(ks_table, "Drawn radii against the power law (Kolmogorov-Smirnov)")
 
 # %% [markdown]
 # ```{glue:figure} fig_radius
+# :alt: Log-log density of drawn leaf radii following the power law's straight line
 # :name: fig-radius
 #
 # Histogram of {glue:text}`n_radii` radii (log-spaced bins, points) against the density of the
@@ -250,7 +259,7 @@ ks_table
 #
 # The Kolmogorov–Smirnov statistic is {glue:text}`ks_stat:.4f` with a p-value of
 # {glue:text}`ks_pvalue:.2f`: the sampled radii are indistinguishable from the law
-# (table `tables/01_radius_ks.csv`).
+# (table {download}`tables/01_radius_ks.csv`).
 #
 # ## Power spectra: dead leaves next to photographs
 #
@@ -258,7 +267,7 @@ ks_table
 # spectrum of dead leaves (averaged over a batch) with that of each natural photo of the
 # profile's set (by default the RGB photographs bundled with scikit-image).
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 photos = load_photos(config.natural_images)
 leaf_batch = dead_leaves_batch(config.n_spectrum, config.size, seed=config.seed, key="spectrum", params=leaves)
 spectra = {"dead leaves": study.power_spectra({f"dead leaves {i}": im for i, im in enumerate(leaf_batch)}),
@@ -272,11 +281,12 @@ chapter.glue(slope_leaves=float(summary.loc["dead leaves", "mean"]), slope_natur
              slope_difference=intervals.format_interval(difference["difference"], difference["lo"], difference["hi"], ""),
              slope_verdict=difference["verdict"], slope_p=difference["p_value"])
 
-# %%
-summary
+# %% tags=["hide-input"]
+tables.styled(summary.reset_index(), "Spectral slope per source (mean, standard deviation, images)")
 
 # %% [markdown]
 # ```{glue:figure} fig_spectra
+# :alt: Radially averaged power spectra of dead-leaves images and natural photos on log-log axes
 # :name: fig-spectra
 #
 # Radially averaged power spectra (luminance, Hann window) of dead leaves and of natural
@@ -285,7 +295,7 @@ summary
 #
 # Fitted between 0.01 and 0.25 cycles/pixel, the mean log–log slope is
 # {glue:text}`slope_leaves:.2f` for dead leaves and {glue:text}`slope_natural:.2f` for the
-# photographs (per image in `tables/01_spectral_slopes.csv`, with the spread across images in
+# photographs (per image in {download}`tables/01_spectral_slopes.csv`, with the spread across images in
 # the table above). A slope of −2 is the scale-invariant law; a steeper slope means less
 # energy in fine details than in coarse ones. Dead leaves minus photographs:
 # {glue:text}`slope_difference` (Welch t-test, p = {glue:text}`slope_p:.2g`): {glue:text}`slope_verdict`.
@@ -304,7 +314,7 @@ summary
 # ranges; each family has a fixed bank of 32 seeded kernels for evaluation (`small:0` …
 # `big:31`), while training draws fresh ones.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 family_table = chapter.save_table(study.blur_family_table(), "01_blur_families.csv")
 banks = {name: degrade.motion_blur_bank(name) for name in degrade.FAMILIES}
 chapter.publish("fig_kernels", figures.kernel_bank_figure(banks), "01_blur_kernels.png")
@@ -312,17 +322,19 @@ drawn = degrade.motion_blur_kernels(config.n_kernel_draws, seed=stream_seed(conf
 bank_radius = degrade.kernel_radius(torch.cat(list(banks.values()))).numpy()
 chapter.publish("fig_radius_hist", figures.kernel_radius_histogram(drawn, bank_radius), "01_blur_radius_histogram.png")
 
-# %%
-family_table
+# %% tags=["hide-input"]
+tables.styled(family_table, "The three motion-blur families")
 
 # %% [markdown]
 # ```{glue:figure} fig_kernels
+# :alt: Grid of motion-blur kernels, one row per family, from short strokes to long trajectories, with a colour bar
 # :name: fig-kernels
 #
 # The first eight kernels of each family's evaluation bank (31 × 31 pixels, brighter is heavier).
 # ```
 #
 # ```{glue:figure} fig_radius_hist
+# :alt: Histogram of the RMS radius of drawn training kernels per family, with the evaluation banks' radii as ticks
 # :name: fig-radius-hist
 #
 # RMS radius of {glue:text}`n_kernel_draws` kernels drawn for training (one family per kernel,
@@ -334,7 +346,7 @@ family_table
 # profile's set): each bank's kernel 0, an anisotropic Gaussian blur (the original study's third
 # task), and noise alone at σ = 25/255.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 photo_name, photo = next(iter(photos.items()))
 examples = {"dead leaves": render(config.example_crop, config.seed, params=leaves),
             photo_name: centre_crop(photo, config.example_crop)}
@@ -347,6 +359,7 @@ chapter.publish("fig_degradations", fig, "01_degradations.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_degradations
+# :alt: A dead-leaves crop and a photo crop, clean and under each degradation
 # :name: fig-degradations
 #
 # A dead-leaves crop and a photo crop, clean and degraded, with the PSNR of each degraded
@@ -355,24 +368,27 @@ chapter.publish("fig_degradations", fig, "01_degradations.png")
 #
 # The **blur inspector** lets you pick the image, the kernel (family and index, or a Gaussian),
 # the noise and the crop, and shows degraded | restored | kernel | ground truth with PSNR and
-# SSIM; chapter 03 passes it the trained models. Below, its default state; in JupyterLab, the
+# SSIM; [chapter 03](03_deblur_study.ipynb) passes it the trained models. Below, its default state; in JupyterLab, the
 # next cell opens it live.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 inspector_images = {"dead leaves": render(2 * config.example_crop, config.seed, params=leaves), **photos}
-fig, _ = inspect_blur(inspector_images["dead leaves"], crop=config.example_crop, seed=config.seed)
+fig, _ = widgets.inspect_blur(inspector_images["dead leaves"], crop=config.example_crop, seed=config.seed)
 chapter.publish("fig_inspector", fig, "01_blur_inspector_default.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_inspector
+# :alt: The blur inspector: a blurred dead-leaves crop, its kernel and the sharp crop
 # :name: fig-inspector
 #
-# The blur inspector in its default state (a `mild` kernel, noise 2/255) on a dead-leaves crop.
+# The blur inspector in its default state (a `mild` kernel, noise 2/255) on a dead-leaves crop. The
+# player below steps through the first, middle and last kernel of each family; in JupyterLab the
+# next cell is the live inspector.
 # ```
 
-# %% tags=["remove-output"]
-if chapter.live_widgets:
-    display(blur_inspector(inspector_images))
+# %% tags=["hide-input"]
+display(widgets.blur_inspector(inspector_images) if chapter.live_widgets
+        else widgets.player(widgets.blur_tour(inspector_images["dead leaves"], crop=config.example_crop, seed=config.seed)))
 
 # %% [markdown]
 # ## Speed
@@ -385,17 +401,17 @@ if chapter.live_widgets:
 # `rstor_core.speed` (`benchmarks/deadleaves.py` prints the full table and how the cost grows with
 # the canvas and the leaves), on the machine that ran this chapter.
 
-# %%
+# %% tags=["hide-input"]
 bench = rendering_speed_table(config.benchmark_sizes, batch=config.benchmark_batch, repeats=config.benchmark_repeats,
                               naive_max_size=config.benchmark_naive_max_size, seed=config.seed)
 ours = chapter.save_table(bench, "01_benchmark.csv").query("engine == 'ours (numba CPU)'").set_index("size_px")
 largest = int(ours.speedup_vs_exhaustive.dropna().index.max())
 chapter.glue(bench_size=largest, bench_speedup=float(ours.loc[largest, "speedup_vs_default"]),
              bench_speedup_exhaustive=float(ours.loc[largest, "speedup_vs_exhaustive"]))
-bench.round(2)
+tables.styled(bench, "Rendering speed (Mpixel/s) on this machine")
 
 # %% [markdown]
 # At {glue:text}`bench_size` × {glue:text}`bench_size` pixels our CPU kernel renders
 # {glue:text}`bench_speedup:.0f` times as many pixels per second as the original study's default
 # kernel on the same cores ({glue:text}`bench_speedup_exhaustive:.0f` times its exhaustive one;
-# columns in Mpix/s; `tables/01_benchmark.csv`).
+# columns in Mpix/s; {download}`tables/01_benchmark.csv`).

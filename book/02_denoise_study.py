@@ -25,7 +25,7 @@
 # - **dead leaves (discs)**: flat uniform-colour discs, the simplest dead-leaves model (the
 #   original study's stored sets were richer: colours drawn from natural photos, 5×
 #   supersampling);
-# - **dead leaves + primitives**: the extended generator of chapter 01 (ellipses, squares,
+# - **dead leaves + primitives**: the extended generator of [chapter 01](01_data_generation.ipynb) (ellipses, squares,
 #   rectangles, diamonds, polygons, bars; gradients and textures);
 # - **natural**: crops of natural photos (by default scikit-image's bundled photos; the `paper`
 #   profile points at DIV2K). With the bundled photos, each natural network trains on all
@@ -56,16 +56,16 @@ bm3d = True
 lpips = True
 zoom = 128
 
-# %%
+# %% tags=["remove-input"]
 import pandas as pd
 from IPython.display import display
 
-from rstor_core import figures, intervals, study
+from rstor_core import figures, intervals, study, tables
 from rstor_core.chapter import open_chapter
 from rstor_core.evaluate import INPUT, Degradation, bm3d_denoiser, degradation_grid, evaluate
 from rstor_core.models import count_parameters
 from rstor_core.photos import test_photos
-from rstor_core.widgets import denoiser_comparison, inspect_blur
+from rstor_core.widgets import denoiser_comparison, inspect_blur, noise_tour, player
 
 chapter = open_chapter("02_denoise_study", globals())
 config = chapter.config
@@ -80,13 +80,13 @@ BM3D = "BM3D (knows σ)"
 # shell) and is skipped when its weights are already in `outputs/<profile>/checkpoints/`:
 # `make book` reuses the committed weights of the `quick` profile, `make book FRESH=1` retrains them.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 models = {label: chapter.trained_models(name, config.runs) for label, name in arms.items()}
 trained = chapter.experiment(config.dead_leaves_experiment)
 chapter.glue(steps=trained.steps, batch=trained.batch_size, crop=trained.crop, runs=config.runs,
              parameters=f"{count_parameters(models['natural'][0]):,}")
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 curves = chapter.save_table(chapter.training_curves(arms, config.runs), "02_training_curves.csv")
 chapter.publish("fig_curves", figures.training_curves_figure(curves), "02_training_curves.png")
 rise = study.late_rise(curves)
@@ -94,6 +94,7 @@ chapter.glue(rise_min=float(rise.val_psnr_rise_db.min()), rise_max=float(rise.va
 
 # %% [markdown]
 # ```{glue:figure} fig_curves
+# :alt: Training loss and validation PSNR against steps for each denoising arm
 # :name: fig-curves
 #
 # Training loss and validation PSNR of the three arms, {glue:text}`runs` network(s) each, one
@@ -112,8 +113,14 @@ chapter.glue(rise_min=float(rise.val_psnr_rise_db.min()), rise_max=float(rise.va
 # data range 1; ST-LPIPS (the shift-tolerant LPIPS of Ghildyal & Liu, 2022, whose network ships
 # with its package; lower is better) at the table's noise levels. A natural network is tested
 # only on photos it never saw (its fold).
+#
+# ```{note}
+# LPIPS itself (Zhang et al., 2018) needs AlexNet weights that torch downloads on first use; in this
+# run: {glue:text}`lpips_note`. A metric that could not run is left out of the tables rather than
+# shown as an empty column; ST-LPIPS stands in for it.
+# ```
 
-# %%
+# %% tags=["hide-input"]
 unseen = chapter.unseen_photos(arms, config.runs, config.test_images)
 photos = chapter.comparable_photos(test_photos(config.test_images), unseen, arms, config.runs)
 classical = {BM3D: bm3d_denoiser(config.table_sigmas)} if config.bm3d else None
@@ -126,30 +133,32 @@ results = results.sort_values("sigma_255", kind="stable", ignore_index=True)
 chapter.save_table(results, "02_denoise_natural.csv")
 summary = study.metric_means(results, ["model", "sigma_255"]).reset_index()
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 chapter.publish("fig_vs_sigma", figures.metrics_vs_sigma_figure(summary), "02_psnr_ssim_vs_sigma.png")
 chapter.glue(n_tested=results.image.nunique(), eval_size=str(config.eval_size or "whole"))
 
 # %% [markdown]
 # ```{glue:figure} fig_vs_sigma
+# :alt: PSNR and SSIM against the noise level for each network, BM3D and the noisy input
 # :name: fig-vs-sigma
 #
 # PSNR and SSIM against the noise level, mean over the {glue:text}`n_tested` natural test
 # photos and each arm's networks; BM3D at the table's noise levels only (it takes seconds per image here).
 # ```
 
-# %%
+# %% tags=["hide-input"]
 table = chapter.save_table(study.denoise_table(results, config.table_sigmas, seed=config.seed), "02_denoise_table.csv")
-table.round(3)
+tables.show(table, "Denoising the natural test photos", ["model"], {
+    "PSNR (dB), 95 % interval; networks per arm, photos": "psnr|^n_", "SSIM, ST-LPIPS (lower is better)": "ssim|lpips"})
 
 # %% [markdown]
-# The table (`tables/02_denoise_table.csv`) gives each model's mean over the test photos and its
+# The table ({download}`tables/02_denoise_table.csv`) gives each model's mean over the test photos and its
 # networks, with the PSNR's 95 % interval (`_lo_db`, `_hi_db`: bootstrap over photos and
 # networks), `n_images` and `n_runs`. The comparisons below are **paired**: each difference is
 # taken photo by photo (and network by network where both arms have the same runs) before it is
 # averaged, because photos differ far more than arms do.
 
-# %%
+# %% tags=["hide-input"]
 lowest = min(config.sigmas)  # nearly clean photos: where a denoiser can only lose
 pairs = [("natural", "dead leaves (discs)"), ("dead leaves + primitives", "dead leaves (discs)")]
 pairs += [(BM3D, "natural"), (BM3D, "dead leaves (discs)")] if config.bm3d else []
@@ -176,7 +185,8 @@ leads = differences[differences.a == BM3D]
 harms = differences[(differences.b == INPUT) & (differences.sigma_255 == lowest)]
 chapter.glue(bm3d_verdict="beats" if (leads.psnr_diff_lo > 0).all() else "does not measurably beat",
              harm_verdict="make them worse" if (harms.psnr_diff_hi < 0).all() else "do not measurably make them worse")
-differences[differences.sigma_255.isin(config.table_sigmas)].round(2)
+tables.styled(differences[differences.sigma_255.isin(config.table_sigmas)],
+              "Paired PSNR differences a - b (dB), 95 % interval", ["a", "b", "sigma_255", "psnr_diff", "n_images", "verdict"])
 
 # %% [markdown]
 # At σ = 25, the network trained on dead-leaves discs gains {glue:text}`gain_discs25` over the
@@ -190,12 +200,11 @@ differences[differences.sigma_255.isin(config.table_sigmas)].round(2)
 # σ = 50 (it is told σ; the networks are blind, and small). On nearly clean photos
 # (σ = {glue:text}`lowest`) the networks **{glue:text}`harm_verdict`**: the dead-leaves network
 # changes the PSNR by {glue:text}`harm_discs` and the natural one by {glue:text}`harm_natural`.
-# All paired differences, every σ, are in `tables/02_paired_differences.csv`; LPIPS:
-# {glue:text}`lpips_note`.
+# All paired differences, every σ, are in {download}`tables/02_paired_differences.csv`.
 #
 # ## A closer look at σ = 25
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 # The first networks of each arm, on a photo none of them saw.
 first_runs = {label: runs[0] for label, runs in models.items()}
 shown = chapter.comparable_photos(photos, unseen, arms, 1)
@@ -208,16 +217,17 @@ chapter.glue(first_photo=first)
 
 # %% [markdown]
 # ```{glue:figure} fig_qualitative
+# :alt: One photo crop at noise 25/255: noisy, each network's output, BM3D and the clean crop, with their PSNR
 # :name: fig-qualitative
 #
 # A {glue:text}`first_photo` crop at σ = 25/255: noisy, the first network of each arm, BM3D and
 # the clean crop, with the PSNR of each on this crop. This is also the default state of the
-# comparison widget below (live in JupyterLab: pick an image, slide σ).
+# comparison below: live in JupyterLab (pick an image, slide σ), a player stepping through σ here.
 # ```
 
-# %% tags=["remove-output"]
-if chapter.live_widgets:
-    display(denoiser_comparison(shown, first_runs, crop=config.zoom))
+# %% tags=["hide-input"]
+display(denoiser_comparison(shown, first_runs, crop=config.zoom) if chapter.live_widgets
+        else player(noise_tour(shown[first], first_runs, config.sigmas, crop=config.zoom, seed=config.seed)))
 
 # %% [markdown]
 # ## Next to the published study
@@ -231,7 +241,7 @@ if chapter.live_widgets:
 # comparable; the *gap* between the two training sets is the quantity to read, and ours carries
 # the interval above.
 
-# %%
+# %% tags=["hide-input"]
 comparison = study.denoise_comparison(summary, dead_leaves="dead leaves (discs)", natural="natural",
                                       source=f"ours ({chapter.profile.name}, {config.test_images})")
 published = comparison[comparison.source == study.PUBLISHED_SOURCE].set_index("sigma_255")
@@ -241,7 +251,7 @@ chapter.glue(**{f"published_{arm}_{sigma:g}": float(published.loc[sigma, f"{arm}
                 for sigma in published.index for arm in ("dead_leaves", "natural")},
              **{f"published_gap_{sigma:g}": float(published.loc[sigma, "gap_db"]) for sigma in published.index},
              **{f"agreement_{sigma:g}": agreement.verdict[sigma] for sigma in agreement.index})
-chapter.save_table(comparison, "02_published_comparison.csv").round(2)
+tables.styled(chapter.save_table(comparison, "02_published_comparison.csv"), "The original study's gap and ours (dB)")
 
 # %% [markdown]
 # The published dead-leaves-trained NAFNet reaches {glue:text}`published_dead_leaves_25:.2f` dB

@@ -20,7 +20,7 @@
 # deblurring**, where the network is not told the kernel? Two arms of NAFNets of the same
 # architecture, trained for the same number of steps (each arm several times, from independent
 # draws, when the profile asks for several runs), on crops blurred by a fresh motion
-# kernel drawn from one of the three families of chapter 01 (small, mild, big; RMS radius
+# kernel drawn from one of the three families of [chapter 01](01_data_generation.ipynb) (small, mild, big; RMS radius
 # 0.5-1.5, 1.5-3 and 3-6 px) plus a camera's noise:
 #
 # - **dead leaves**: flat uniform-colour discs (the original study's stored sets were richer:
@@ -61,11 +61,11 @@ lpips = True
 grid_kernel = 0
 zoom = 192
 
-# %%
+# %% tags=["remove-input"]
 import pandas as pd
 from IPython.display import display
 
-from rstor_core import figures, intervals, study
+from rstor_core import figures, intervals, study, tables
 from rstor_core.chapter import open_chapter
 from rstor_core.deadleaves import dead_leaves_test_set
 from rstor_core.degrade import FAMILIES
@@ -73,7 +73,7 @@ from rstor_core.evaluate import Degradation, deconvolution, degradation_grid, de
 from rstor_core.models import count_parameters
 from rstor_core.photos import centre_crop, test_photos
 from rstor_core.train import validation_input_psnr
-from rstor_core.widgets import blur_inspector, inspect_blur
+from rstor_core.widgets import blur_inspector, blur_tour, inspect_blur, player
 
 chapter = open_chapter("03_deblur_study", globals())
 config = chapter.config
@@ -87,7 +87,7 @@ gaussian = {"dead leaves": config.gaussian_dead_leaves_experiment, "natural": co
 # `outputs/<profile>/checkpoints/` (`make book` reuses the committed `quick` weights;
 # `make book FRESH=1` retrains them; `python -m rstor_core train` does the same from a shell).
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 models = {label: chapter.trained_models(name, config.runs) for label, name in motion.items()}
 gaussian_models = {label: chapter.trained_models(name, config.runs) for label, name in gaussian.items()}
 shown = {f"{label.replace(' ', '-')}-trained": runs[0] for label, runs in models.items()}  # each arm's first
@@ -97,7 +97,7 @@ chapter.glue(steps=motion_config.steps, batch=motion_config.batch_size, crop=mot
              gaussian_crop=gaussian_config.crop, parameters=f"{count_parameters(models['natural'][0]):,}",
              gaussian_sigma="{:g}-{:g}".format(*gaussian_config.gaussian_sigma))
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 pairs = {f"{kind}, {label}": name for kind, arms in (("motion", motion), ("Gaussian", gaussian)) for label, name in arms.items()}
 curves = chapter.save_table(chapter.training_curves(pairs, config.runs), "03_training_curves.csv")
 baselines = {label: validation_input_psnr(chapter.experiment(name)) for label, name in pairs.items()}
@@ -109,6 +109,7 @@ chapter.glue(runs=config.runs, rise_min=float(rise.min()), rise_max=float(rise.m
 
 # %% [markdown]
 # ```{glue:figure} fig_curves
+# :alt: Training loss and validation PSNR against steps for the deblurring networks
 # :name: fig-deblur-curves
 #
 # Validation PSNR during training, as a gain over the PSNR of the blurred validation inputs
@@ -130,7 +131,7 @@ chapter.glue(runs=config.runs, rise_min=float(rise.min()), rise_max=float(rise.m
 # family's bank, then gets noise of σ = {glue:text}`test_sigma`/255; every model sees the very
 # same inputs.
 
-# %%
+# %% tags=["hide-input"]
 unseen = chapter.unseen_photos(motion, config.runs, config.test_images)
 photos = chapter.comparable_photos(test_photos(config.test_images), unseen, motion, config.runs)
 test_sets = {"natural": photos, "dead leaves": dead_leaves_test_set(  # the dead-leaves network's own generator
@@ -151,16 +152,17 @@ table = chapter.save_table(study.deblur_table(results, n_kernels=config.n_kernel
                                               seed=config.seed), "03_deblur_table.csv")
 chapter.glue(test_sigma=f"{config.sigma:g}", n_kernels=config.n_kernels, anchor=anchor,
              lpips_note=results.lpips_note.iloc[0] or "computed")
-table.round(3)
+tables.show(table, "Blind deblurring (PSNR in dB, 95 % interval), blur", ["test_set", "model"], {f: f"^{f}_" for f in FAMILIES})
 
 # %% [markdown]
-# The deblurring table (`tables/03_deblur_table.csv`): one row per (model, test set), one column
+# The deblurring table ({download}`tables/03_deblur_table.csv`): one row per (model, test set), one column
 # group per family, mean over the test images and the {glue:text}`n_kernels` bank kernels of
 # each family and each arm's networks, with the PSNR's 95 % interval (`_lo_db`, `_hi_db`:
 # bootstrap over photos and networks), `n_images` and `n_runs`; the `input` rows are the blurred,
-# noisy images themselves. ST-LPIPS (lower is better) on the photos; LPIPS: {glue:text}`lpips_note`.
+# noisy images themselves. ST-LPIPS (lower is better) on the photos; LPIPS as in
+# [chapter 02](02_denoise_study.ipynb)'s note: {glue:text}`lpips_note`.
 
-# %%
+# %% tags=["hide-input"]
 gain = study.family_gains(table)  # dB over the blurred input, natural test photos
 glue_names = {"dead leaves": "gain_dl", "natural": "gain_nat", anchor: "anchor"}
 chapter.glue(**{f"{glue_names[name]}_{family}": float(gain.loc[name, family])
@@ -169,7 +171,7 @@ natural_rows = results[results.test_set == "natural"].assign(family=lambda r: st
 gap = chapter.save_table(intervals.paired_difference(natural_rows, "natural", "dead leaves", ["family"],
                                                      seed=config.seed), "03_paired_gap.csv")
 chapter.glue(**{f"gap_{row.family}": intervals.describe(row) for _, row in gap.iterrows()})
-study.losses(gain.drop(index=anchor, errors="ignore"))
+tables.styled(study.losses(gain.drop(index=anchor, errors="ignore")), "Where a network makes the blurred photo worse")
 
 # %% [markdown]
 # On the natural test photos, the gain in mean PSNR over the blurred input is, for the
@@ -185,11 +187,11 @@ study.losses(gain.drop(index=anchor, errors="ignore"))
 #
 # Paired photo by photo, the natural-trained network minus the dead-leaves-trained one is
 # {glue:text}`gap_small` on small blur, {glue:text}`gap_mild` on mild and {glue:text}`gap_big` on
-# big (`tables/03_paired_gap.csv`).
+# big ({download}`tables/03_paired_gap.csv`).
 #
 # ## Small, mild and big blur on one photo
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 first = next(iter(chapter.comparable_photos(photos, unseen, motion, 1)))  # no first network saw it
 columns = {family: (lambda x, d=Degradation(f"{family}:{config.grid_kernel}", config.sigma):
                     degrade_image(x, d, seed=config.seed, image=first)) for family in FAMILIES}
@@ -200,6 +202,7 @@ chapter.glue(first_photo=first, grid_kernel=config.grid_kernel)
 
 # %% [markdown]
 # ```{glue:figure} fig_grid
+# :alt: Photo crops under small, mild and big blur, restored by each network and by Richardson-Lucy
 # :name: fig-deblur-grid
 #
 # A {glue:text}`first_photo` crop blurred by kernel {glue:text}`grid_kernel` of each family's
@@ -212,7 +215,7 @@ chapter.glue(first_photo=first, grid_kernel=config.grid_kernel)
 # One point per bank kernel: the PSNR gain over the blurred input (mean over the natural test
 # images) against the kernel's RMS radius, the statistic that defines the families.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 per_kernel = study.gain_by_kernel(results[results.test_set == "natural"])
 chapter.save_table(per_kernel.reset_index(), "03_gain_vs_radius.csv")
 labels = {label: f"{label.replace(' ', '-')}-trained (blind)" for label in models}
@@ -222,6 +225,7 @@ chapter.glue(crossing=", ".join(f"{name}: {share:.0%}" for name, share in below.
 
 # %% [markdown]
 # ```{glue:figure} fig_gain
+# :alt: PSNR gain over the blurred input against the kernel's RMS radius, one line per method
 # :name: fig-gain-vs-radius
 #
 # PSNR gain over the blurred input per bank kernel (natural test photos) against the kernel's
@@ -234,7 +238,7 @@ chapter.glue(crossing=", ".join(f"{name}: {share:.0%}" for name, share in below.
 # The same question for anisotropic Gaussian blur (per-axis σ in
 # {glue:text}`gaussian_sigma` px, any orientation), tested on the fixed Gaussian bank.
 
-# %%
+# %% tags=["hide-input"]
 gaussian_bank = degradation_grid(blurs=[f"gaussian:0-{config.n_kernels - 1}"], blur_sigma=config.sigma)
 gaussian_results = evaluate(gaussian_models, photos, gaussian_bank, sizes=[config.eval_size], n_images=config.n_images,
                             seed=config.seed, test_set="natural", lpips=config.lpips, classical=anchors, progress=False,
@@ -244,13 +248,13 @@ gaussian_table = chapter.save_table(study.single_bank_table(gaussian_results, n_
                                     "03_gaussian_table.csv")
 gaussian_gain = study.gain_over_input(gaussian_table.set_index("model")[["psnr_db"]]).psnr_db
 chapter.glue(gaussian_gain_dl=float(gaussian_gain["dead leaves"]), gaussian_gain_nat=float(gaussian_gain["natural"]))
-gaussian_table.round(3)
+tables.styled(gaussian_table, "Deblurring the Gaussian bank (natural test photos)")
 
 # %% [markdown]
 # On the Gaussian bank, the PSNR change over the blurred input is {glue:text}`gaussian_gain_dl:+.2f` dB
 # for the dead-leaves-trained network and {glue:text}`gaussian_gain_nat:+.2f` dB for the
 # natural-trained one (a negative change: the network made the blurred photos worse;
-# `tables/03_gaussian_table.csv`; the first {glue:text}`n_kernels` kernels of the Gaussian bank;
+# {download}`tables/03_gaussian_table.csv`; the first {glue:text}`n_kernels` kernels of the Gaussian bank;
 # this pair trained for {glue:text}`gaussian_steps` steps).
 #
 # ## Inspecting one kernel
@@ -258,24 +262,26 @@ gaussian_table.round(3)
 # The blur inspector with both motion-deblurring networks: pick a photo, a family and a kernel
 # of its bank (or a Gaussian, or no blur), the noise and the crop; each network's restoration
 # and PSNR update live in JupyterLab. The static figure below is its default state at the
-# grid's big kernel.
+# grid's big kernel; the player after it steps through the first, middle and last kernel of each
+# family.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 fig, _ = inspect_blur(photos[first], blur_kind="big", index=config.grid_kernel, noise=config.sigma, crop=config.zoom,
                       models=shown, seed=config.seed)
 chapter.publish("fig_inspector", fig, "03_inspector_big.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_inspector
+# :alt: A photo crop under a big motion kernel, each network's restoration, the kernel and the sharp crop
 # :name: fig-deblur-inspector
 #
 # The blur inspector's default state: big kernel {glue:text}`grid_kernel`, both networks, the
 # kernel and the sharp crop.
 # ```
 
-# %% tags=["remove-output"]
-if chapter.live_widgets:
-    display(blur_inspector(chapter.comparable_photos(photos, unseen, motion, 1), shown))
+# %% tags=["hide-input"]
+display(blur_inspector(chapter.comparable_photos(photos, unseen, motion, 1), shown) if chapter.live_widgets
+        else player(blur_tour(photos[first], shown, noise=config.sigma, crop=config.zoom, seed=config.seed)))
 
 # %% [markdown]
 # ## Next to the published study
@@ -289,7 +295,7 @@ if chapter.live_widgets:
 # study loaded its kernels from a file we do not have). The absolute numbers are not
 # comparable; the *pattern* across families is the quantity to read.
 
-# %%
+# %% tags=["hide-input"]
 comparison = chapter.save_table(study.deblur_comparison(results[results.test_set == "natural"], list(models),
                                                       source=f"ours ({chapter.profile.name}, {config.test_images})"),
                                 "03_published_comparison.csv")
@@ -297,14 +303,14 @@ published_gap = study.deblur_gaps(comparison, dead_leaves="dead leaves", natural
 agreement = chapter.save_table(study.published_agreement(published_gap, gap, "family"), "03_published_agreement.csv")
 chapter.glue(**{f"published_{row.family}": f"{row.published_gap_db:+.2f} dB, {row.verdict}"
                 for row in agreement.itertuples()})
-agreement.round(2)
+tables.styled(agreement, "The original study's gap natural - dead leaves and ours (dB)")
 
 # %% [markdown]
 # The natural-trained network's PSNR minus the dead-leaves-trained one's, published, set
 # against our paired interval for the same family: small {glue:text}`published_small`, mild
 # {glue:text}`published_mild`, big {glue:text}`published_big` (ours: {glue:text}`gap_small`,
-# {glue:text}`gap_mild` and {glue:text}`gap_big`; `tables/03_published_agreement.csv`). Inside
+# {glue:text}`gap_mild` and {glue:text}`gap_big`; {download}`tables/03_published_agreement.csv`). Inside
 # means the two agree within what our photos and networks can tell; outside, they do not. The
 # published gap shrinks from small to big blur: the dead-leaves network, trained on images made
 # of edges, keeps deblurring when the blur is big. The full table, SSIM, LPIPS and ST-LPIPS
-# included, is `tables/03_published_comparison.csv`.
+# included, is {download}`tables/03_published_comparison.csv`.

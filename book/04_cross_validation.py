@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Cross-validation: each network on each kind of image
 #
-# Chapter 02 tested on photographs only. Here the two denoisers — trained on dead-leaves discs
+# [Chapter 02](02_denoise_study.ipynb) tested on photographs only. Here the two denoisers — trained on dead-leaves discs
 # and trained on natural photos — are crossed with two test sets: the natural test photos, and
 # fresh dead-leaves images drawn from a seed that training never used. The original study's
 # cross-validation asked the same question: does each network win on its own kind of image?
@@ -39,10 +39,10 @@ n_dead_leaves = 8
 dead_leaves_size = 256
 sigmas = [25.0, 50.0]
 
-# %%
+# %% tags=["remove-input"]
 import pandas as pd
 
-from rstor_core import figures, intervals, study
+from rstor_core import figures, intervals, study, tables
 from rstor_core.chapter import open_chapter
 from rstor_core.deadleaves import dead_leaves_test_set
 from rstor_core.evaluate import degradation_grid, evaluate
@@ -54,11 +54,11 @@ trained_on = {"dead leaves": config.dead_leaves_experiment, "natural": config.na
 models = {label: chapter.trained_models(name, config.runs) for label, name in trained_on.items()}
 
 # %% [markdown]
-# The networks are those chapter 02 trained (they are loaded, not retrained). The dead-leaves
+# The networks are those [chapter 02](02_denoise_study.ipynb) trained (they are loaded, not retrained). The dead-leaves
 # test images use the dead-leaves network's own generator parameters, from a seed stream kept
 # apart from training.
 
-# %%
+# %% tags=["hide-input"]
 leaf_params = chapter.experiment(config.dead_leaves_experiment).dead_leaves
 unseen = chapter.unseen_photos(trained_on, config.runs, config.test_images)
 test_sets = {"natural": chapter.comparable_photos(test_photos(config.test_images), unseen, trained_on, config.runs),
@@ -71,9 +71,9 @@ results = pd.concat([evaluate(models, images, degradation_grid(config.sigmas), s
                      for name, images in test_sets.items()])
 chapter.save_table(results, "04_cross_validation_rows.csv")
 cross = chapter.save_table(study.cross_table(results, seed=config.seed), "04_cross_validation.csv")
-cross.round(3)
+tables.styled(cross, "Cross-validation: PSNR (dB) with its 95 % interval, SSIM, ST-LPIPS")
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 chapter.publish("fig_cross", figures.cross_validation_figure(cross), "04_cross_validation.png")
 gaps = chapter.save_table(intervals.paired_difference(results, "natural", "dead leaves", ["sigma_255", "test_set"],
                                                       seed=config.seed), "04_paired_gap.csv")
@@ -87,6 +87,7 @@ chapter.glue(**{f"gaps_{test_set.replace(' ', '_')}": "; ".join(
 
 # %% [markdown]
 # ```{glue:figure} fig_cross
+# :alt: Heat maps of each network's PSNR gain on each test set, one panel per noise level
 # :name: fig-cross
 #
 # Mean PSNR of each network on each test set (colour and brackets: gain over the noisy input).
@@ -94,6 +95,6 @@ chapter.glue(**{f"gaps_{test_set.replace(' ', '_')}": "; ".join(
 #
 # Natural-trained minus dead-leaves-trained, paired image by image (σ in /255), on the natural
 # photos: {glue:text}`gaps_natural`; on the dead-leaves images: {glue:text}`gaps_dead_leaves`
-# (`tables/04_paired_gap.csv`). Verdict over every σ: {glue:text}`flip`. A positive gap on
+# ({download}`tables/04_paired_gap.csv`). Verdict over every σ: {glue:text}`flip`. A positive gap on
 # photos and a negative one on dead leaves is the sign flip the original study's cross-validation
 # looked for.

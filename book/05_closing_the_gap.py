@@ -61,10 +61,10 @@ sigmas = [25.0, 50.0]
 n_kernels = 8
 blur_sigma = 1.0
 
-# %%
+# %% tags=["remove-input"]
 import pandas as pd
 
-from rstor_core import figures, intervals, study
+from rstor_core import figures, intervals, study, tables
 from rstor_core.chapter import open_chapter
 from rstor_core.degrade import FAMILIES
 from rstor_core.evaluate import degradation_grid, evaluate
@@ -86,13 +86,13 @@ deblur_arms = {"dead leaves": config.deblur_dead_leaves_experiment, "natural": c
 # ## Training
 #
 # Each experiment trains once per run and is skipped when its weights are saved. The flat discs,
-# primitives and natural networks are chapter 02's, the deblurring pair chapter 03's; they keep
+# primitives and natural networks are [chapter 02](02_denoise_study.ipynb)'s, the deblurring pair [chapter 03](03_deblur_study.ipynb)'s; they keep
 # their weights at half their steps too (`name@step` in the profile: a snapshot of the same run),
 # which is where the ablation compares them and where the fine-tuned networks start (`init_from`,
 # with a fresh optimiser; a changed parent retrains them). A second, shorter run to pre-train
 # or to compare at would train the very same weights again.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-output", "hide-input"]
 every_arm = {**arms, **pretraining_arms, **{f"deblur: {label}": name for label, name in deblur_arms.items()}}
 models = {label: chapter.trained_models(name, config.runs) for label, name in arms.items()}
 pretraining_models = {label: chapter.trained_models(name, config.runs) for label, name in pretraining_arms.items()}
@@ -110,14 +110,14 @@ chapter.glue(runs=config.runs, steps=sum(steps["flat discs"]), full_steps=sum(st
 # The ablation's networks train for {glue:text}`steps` steps each; the pre-training comparison's
 # for {glue:text}`full_steps` in all (the fine-tuned ones {glue:text}`pretrain_steps`: dead leaves,
 # then photos), the deblurring networks for {glue:text}`deblur_steps` (fine-tuned:
-# {glue:text}`deblur_pretrain_steps`); `tables/05_arms.csv` lists every arm.
+# {glue:text}`deblur_pretrain_steps`); {download}`tables/05_arms.csv` lists every arm.
 #
 # ## Which dead-leaves features matter
 #
-# Each arm is tested on the natural test photos it never saw (chapter 02's set and noise draws),
+# Each arm is tested on the natural test photos it never saw ([chapter 02](02_denoise_study.ipynb)'s set and noise draws),
 # at each σ of the section.
 
-# %%
+# %% tags=["hide-input"]
 unseen = chapter.unseen_photos(arms, config.runs, config.test_images)
 photos = chapter.comparable_photos(test_photos(config.test_images), unseen, arms, config.runs)
 results = evaluate(models, photos, degradation_grid(config.sigmas), sizes=[config.eval_size], n_images=config.n_images,
@@ -131,10 +131,11 @@ rows = ablation.set_index(["variant", "sigma_255"])
 chapter.glue(n_tested=results.image.nunique(), first=f"{first:g}", last=f"{last:g}",  # k: the arm's place in `arms`
              **{f"{column}_{k}_{end}": intervals.describe(rows.loc[(v, s)], column) for column in ("gain", "gap")
                 for k, v in enumerate(arms) for end, s in (("first", first), ("last", last)) if (v, s) in rows.index})
-ablation.round(2)
+tables.styled(ablation, "Gain over flat discs and gap left to natural training (dB), 95 % intervals")
 
 # %% [markdown]
 # ```{glue:figure} fig_ablation
+# :alt: Each generator variant's PSNR gain over flat discs with its interval, against the natural network's band
 # :name: fig-ablation
 #
 # PSNR gain of each generator variant over flat uniform discs on the {glue:text}`n_tested`
@@ -148,11 +149,11 @@ ablation.round(2)
 # {glue:text}`gain_2_first`, colours drawn from photos by {glue:text}`gain_3_first`, and the extra
 # primitives with gradients and textures by {glue:text}`gain_4_first`; the gap left to the
 # natural-trained network is {glue:text}`gap_1_first`, {glue:text}`gap_2_first`, {glue:text}`gap_3_first`
-# and {glue:text}`gap_4_first` respectively (`tables/05_ablation.csv`, every σ).
+# and {glue:text}`gap_4_first` respectively ({download}`tables/05_ablation.csv`, every σ).
 #
 # ## What dead-leaves pre-training buys
 
-# %%
+# %% tags=["hide-input"]
 unseen = chapter.unseen_photos(pretraining_arms, config.runs, config.test_images)
 pretraining_rows = evaluate(pretraining_models, chapter.comparable_photos(test_photos(config.test_images), unseen,
                                                                           pretraining_arms, config.runs),
@@ -185,7 +186,8 @@ chapter.glue(ft_vs_nat=said[("dead leaves → natural", "natural", first)],
              one_vs_nat=said[("dead leaves → 1 photo", "natural", first)],
              **{f"deblur_ft_{family}": said[("dead leaves → natural", "natural", family)] for family in FAMILIES},
              **{f"deblur_dl_{family}": said[("dead leaves → natural", "dead leaves", family)] for family in FAMILIES})
-pd.concat([denoise_gain, deblur_gain], ignore_index=True).round(2)
+tables.styled(pd.concat([denoise_gain, deblur_gain], ignore_index=True), "Pre-training: paired PSNR differences a - b (dB)",
+              ["a", "b", "sigma_255", "family", "psnr_diff", "n_images", "verdict"])
 
 # %% [markdown]
 # Denoising at σ = {glue:text}`first`/255, after {glue:text}`full_steps` steps, where natural-only
@@ -193,12 +195,12 @@ pd.concat([denoise_gain, deblur_gain], ignore_index=True).round(2)
 # same total steps, {glue:text}`ft_vs_nat`; minus the dead-leaves-only network, {glue:text}`ft_vs_dl`.
 # Fine-tuned on one photo instead of all, {glue:text}`one_vs_all`; against the natural-only
 # network trained on all of them, {glue:text}`one_vs_nat`
-# (`tables/05_pretraining_denoise.csv`).
+# ({download}`tables/05_pretraining_denoise.csv`).
 #
 # Blind motion deblurring, pre-trained then fine-tuned minus natural-only, same total steps:
 # {glue:text}`deblur_ft_small` on small blur, {glue:text}`deblur_ft_mild` on mild and
 # {glue:text}`deblur_ft_big` on big; minus the dead-leaves-only network, {glue:text}`deblur_dl_small`,
-# {glue:text}`deblur_dl_mild` and {glue:text}`deblur_dl_big` (`tables/05_pretraining_deblur.csv`).
+# {glue:text}`deblur_dl_mild` and {glue:text}`deblur_dl_big` ({download}`tables/05_pretraining_deblur.csv`).
 #
 # ## The original study's two claims, measured
 #

@@ -325,6 +325,8 @@ def build_book(out_dir: Path, *, root: Path = Path("."), build_root: Path = Path
         if path.suffix in (".md", ".bib") or (path.is_dir() and path.name in ("images", "_static")):
             _copy(path, stage / "book" / path.name)
     _stage_landing(out_dir, stage / "book")
+    if (out_dir / "tables").is_dir():  # each chapter links the CSV behind its tables ({download}`tables/...`)
+        _copy(out_dir / "tables", stage / "book" / "tables")
     for name in names:
         shutil.copy2(out_dir / "notebooks" / f"{name}.ipynb", stage / "book" / f"{name}.ipynb")
     # -W: a warning (a broken glue, a missing figure) fails the build instead of a silent gap.
@@ -386,11 +388,13 @@ def _stage_landing(out_dir: Path, book: Path) -> None:
 
 
 def _stage_config(root: Path, stage: Path, *, mathjax: bool) -> None:
-    """Copy ``_config.yml``, pointing Sphinx at the vendored MathJax when it is there."""
+    """Copy ``_config.yml`` with the book's own scripts (``book/_static``), pointing Sphinx at the
+    vendored MathJax when it is there."""
     config = yaml.safe_load((root / "_config.yml").read_text())
     sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
+    sphinx_config["html_static_path"] = ["book/_static"]
+    sphinx_config["html_js_files"] = sorted(p.name for p in (root / "book" / "_static").glob("*.js"))
     if mathjax:
-        sphinx_config["html_static_path"] = ["book/_static"]
         sphinx_config["mathjax_path"] = MATHJAX_ENTRY
     (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 

@@ -139,7 +139,11 @@ class ChapterRun:
                           for label, name in experiments.items() for run in range(runs)], ignore_index=True)
 
     def save_table(self, frame: pd.DataFrame, file: str) -> pd.DataFrame:
-        """Write ``frame`` as ``tables/<file>`` (atomically) and return it, to show it below the cell."""
+        """Write ``frame`` as ``tables/<file>`` (atomically) and return it, to show it below the cell.
+
+        An all-empty column (a metric that could not be computed here, LPIPS without its weights) is
+        left out of both: a note column or the prose says why, once."""
+        frame = frame.dropna(axis="columns", how="all")
         save_table(frame, self.tables / file)
         return frame
 

@@ -228,8 +228,8 @@ def gain_vs_radius_figure(gains: pd.DataFrame, labels: Mapping[str, str]) -> plt
 
 
 def cross_validation_figure(cross: pd.DataFrame) -> plt.Figure:
-    """Chapter 04's heat maps, one per sigma: each network (rows) on each test set (columns), the
-    PSNR written in each cell and the colour its gain over the noisy input, on one colour scale."""
+    """Chapter 04's heat maps, one per sigma: each network (rows) on each test set (columns), coloured
+    by its gain over the noisy input on one colour scale, the gain written large (the PSNR below it)."""
     sigmas = sorted(cross.sigma_255.unique())
     psnr = cross.pivot_table(index=["sigma_255", "model"], columns="test_set", values="psnr")
     gains = {s: psnr.loc[s].drop(index=INPUT) - psnr.loc[s].loc[INPUT] for s in sigmas}
@@ -241,7 +241,7 @@ def cross_validation_figure(cross: pd.DataFrame) -> plt.Figure:
         image = ax.imshow(gain.values, cmap="viridis", vmin=low, vmax=high)
         for r in range(grid.shape[0]):
             for c in range(grid.shape[1]):
-                ax.text(c, r, f"{grid.values[r, c]:.2f} dB\n({gain.values[r, c]:+.2f})", ha="center", va="center",
+                ax.text(c, r, f"{gain.values[r, c]:+.2f} dB\n(PSNR {grid.values[r, c]:.2f})", ha="center", va="center",
                         color="w", fontsize=10)
         ax.set_xticks(range(grid.shape[1]), [f"tested on {t}" for t in grid.columns])
         ax.set_yticks(range(grid.shape[0]), [f"trained on {m}" for m in grid.index] if k == 0 else [])

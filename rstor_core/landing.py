@@ -18,13 +18,15 @@ import pandas as pd
 HEADLINE_FILE, PROVENANCE_FILE = "_headline.md", "_provenance.md"
 DENOISE_PAIRS = (("natural", "dead leaves (discs)", "Denoising: natural-trained minus dead-leaves-trained"),
                  ("BM3D (knows σ)", "natural", "Denoising: BM3D (no training) minus natural-trained"))
+PRETRAINED = "dead leaves → natural"  # chapter 05's fine-tuned arm
 PACKAGES = ("torch", "numba", "numpy", "scikit-image", "jupyter-book")
 
 
 def headline_markdown(tables: str | Path) -> str:
     """A Markdown table of the study's answers with their 95 % intervals: the denoising gaps (chapter
     02, at the noise levels of its table) and the blind motion-deblurring gap per kernel family with
-    each arm's mean gain over the blurred input (chapter 03)."""
+    each arm's mean gain over the blurred input (chapter 03); what pre-training on dead leaves buys
+    (chapter 05), when its tables are there."""
     tables = Path(tables)
     rows, missing = [], []
     denoise, table = tables / "02_paired_differences.csv", tables / "02_denoise_table.csv"
@@ -49,6 +51,14 @@ def headline_markdown(tables: str | Path) -> str:
                          f"{_interval(row)} ({said})"))
     else:
         missing.append("chapter 03")
+    for task, by in (("denoise", "sigma_255"), ("deblur", "family")):  # chapter 05, when its tables are there
+        pretraining = tables / f"05_pretraining_{task}.csv"
+        if pretraining.is_file():
+            frame = pd.read_csv(pretraining).query(f"a == '{PRETRAINED}' and b == 'natural'")
+            for row in frame.itertuples():
+                where = f"σ = {getattr(row, by):g}/255" if by == "sigma_255" else f"{getattr(row, by)} blur"
+                rows.append((f"{'Denoising' if task == 'denoise' else 'Blind motion deblurring'}, {where}: "
+                             f"pre-trained on dead leaves then fine-tuned minus natural-only, same steps", _interval(row)))
     lines = ["| Question | Measured (95 % interval) |", "| --- | --- |", *(f"| {q} | {a} |" for q, a in rows)]
     if missing:
         lines += ["", f"Not in these outputs: {', '.join(missing)} (not run for this profile)."]

@@ -1,19 +1,19 @@
 """Interactive inspectors for JupyterLab. Each callback is a plain function that returns a figure
-(tested without a browser); the widget only wires sliders to it. In the static HTML book a
-figure of the default state stands in for the live widget.
+(tested without a browser); the widget only wires sliders to it. In the static HTML book, where
+no kernel runs, a :func:`player` steps through a few states of the same view instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from rstor_core.configs import COLOUR_SAMPLERS, DeadLeavesConfig
+from rstor_core.configs import COLOUR_SAMPLERS, AppearanceWeights, DeadLeavesConfig, ShapeWeights
 from rstor_core.data import to_image, to_tensor
 from rstor_core.deadleaves import APPEARANCES, SHAPES, dead_leaves
 from rstor_core.degrade import (BANK_SIZE, FAMILIES, bank_kernels, degrade, gaussian_kernel, identity_kernel,
@@ -23,6 +23,46 @@ from rstor_core.models import restore
 
 if TYPE_CHECKING:
     import ipywidgets
+    from IPython.display import HTML
+
+
+def player(figures: Mapping[str, plt.Figure] | Iterable[tuple[str, plt.Figure]], *, interval_ms: int = 1200) -> HTML:
+    """The figures as frames of matplotlib's JavaScript animation player (play, step, loop): what a
+    reader of the static HTML explores instead of a live widget. Each figure is drawn once, closed,
+    and embedded as a PNG frame under its label (``{label: figure}``, or ``(label, figure)`` pairs, drawn
+    one at a time as a tour yields them). No kernel, no new dependency."""
+    from IPython.display import HTML
+    from matplotlib import animation
+
+    labels, frames = [], []
+    for label, fig in figures.items() if isinstance(figures, Mapping) else figures:
+        labels.append(label)
+        fig.canvas.draw()
+        frames.append(np.asarray(fig.canvas.buffer_rgba()).copy())
+        plt.close(fig)
+    if not frames:
+        raise ValueError("player needs at least one figure")
+    height, width = max(f.shape[0] for f in frames), max(f.shape[1] for f in frames)
+    frames = [np.pad(f, ((0, height - f.shape[0]), (0, width - f.shape[1]), (0, 0)), constant_values=255)
+              for f in frames]  # one frame size, white margins
+    dpi, band = 100, 36  # a band above the frame for its label
+    fig = plt.figure(figsize=(width / dpi, (height + band) / dpi), dpi=dpi)
+    ax = fig.add_axes((0, 0, 1, height / (height + band)))
+    ax.axis("off")
+    shown = ax.imshow(frames[0], interpolation="nearest")
+    caption = fig.text(0.5, 1 - 0.5 * band / (height + band), labels[0], ha="center", va="center", fontsize=12)
+
+    def draw(i: int) -> list:
+        shown.set_data(frames[i])
+        caption.set_text(labels[i])
+        return [shown, caption]
+
+    anim = animation.FuncAnimation(fig, draw, frames=len(frames), interval=interval_ms)
+    try:
+        with plt.rc_context({"animation.embed_limit": 64.0}):  # MB; a few PNG frames stay well under it
+            return HTML(anim.to_jshtml(default_mode="once"))
+    finally:
+        plt.close(fig)
 
 
 def explore_dead_leaves(size: int = 192, seed: int = 0, **overrides) -> plt.Figure:
@@ -91,6 +131,17 @@ def dead_leaves_explorer(size: int = 192):
     return w.VBox([columns, output])
 
 
+def explorer_tour(size: int, seed: int, params: DeadLeavesConfig) -> Iterator[tuple[str, plt.Figure]]:
+    """The explorer's view at a few settings around ``params``, for :func:`player` (the static book's
+    stand-in for the sliders): the radius exponent, then one primitive, look or colour sampler at a time."""
+    settings = {f"α = {alpha:g}": {"alpha": alpha} for alpha in (1.5, 3.0, 4.5)}
+    settings |= {f"{name}s only": {"shapes": ShapeWeights.only(name)} for name in ("square", "polygon", "bar")}
+    settings |= {f"{name} look": {"appearance": AppearanceWeights.only(name)} for name in APPEARANCES if name != "flat"}
+    settings |= {f"colours: {name}": {"colour": name} for name in COLOUR_SAMPLERS}
+    base = dataclasses.asdict(params)
+    return ((label, explore_dead_leaves(size, seed, **{**base, **change})) for label, change in settings.items())
+
+
 def _params_from_flat(values: dict) -> DeadLeavesConfig:
     values = dict(values)
     shapes = {name: values.pop(f"shape_{name}") for name in SHAPES if f"shape_{name}" in values}
@@ -136,22 +187,42 @@ def inspect_blur(image: np.ndarray, *, blur_kind: str = "mild", index: int = 0, 
     panels = {"degraded": degraded, **{name: restore(model, degraded) for name, model in (models or {}).items()}}
     metrics = {name: {"psnr": float(psnr(out, clean)[0]), "ssim": float(ssim(out, clean)[0])}
                for name, out in panels.items()}
-    extra = 2 if show_kernel else 1
-    fig, axes = plt.subplots(1, len(panels) + extra, figsize=(3.0 * (len(panels) + extra), 3.4))
+    n = len(panels) + (2 if show_kernel else 1)
+    cols = n if n <= 4 else -(-n // 2)  # more than four panels: two rows, readable at the page's width
+    fig, grid = plt.subplots(-(-n // cols), cols, figsize=(3.0 * cols, 3.5 * -(-n // cols)), squeeze=False)
+    axes = list(grid.flat)[:n]
+    for spare in list(grid.flat)[n:]:
+        spare.remove()
     for ax, (name, out) in zip(axes, panels.items()):
         ax.imshow(to_image(out[0]).clip(0, 1), interpolation="nearest")
-        ax.set_title(f"{name}\n{metrics[name]['psnr']:.2f} dB, SSIM {metrics[name]['ssim']:.3f}", fontsize=9)
+        ax.set_title(f"{name}\n{metrics[name]['psnr']:.2f} dB, SSIM {metrics[name]['ssim']:.3f}", fontsize=11)
     if show_kernel:
         radius = float(kernel_radius(kernel)[0])
         axes[-2].imshow(kernel[0, 0].numpy(), cmap="magma", interpolation="nearest")
         axes[-2].set_title(f"kernel ({blur_kind}{'' if blur_kind in ('none', 'gaussian') else f':{index}'})\n"
-                           f"RMS radius {radius:.2f} px", fontsize=9)
+                           f"RMS radius {radius:.2f} px", fontsize=11)
     axes[-1].imshow(to_image(clean[0]), interpolation="nearest")
-    axes[-1].set_title(f"ground truth\nnoise σ = {noise:g}/255", fontsize=9)
+    axes[-1].set_title(f"ground truth\nnoise σ = {noise:g}/255", fontsize=11)
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
     return fig, metrics
+
+
+def blur_tour(image: np.ndarray, models: Mapping[str, Callable] | None = None, *, crop: int = 128, noise: float = 2.0,
+              seed: int = 0) -> Iterator[tuple[str, plt.Figure]]:
+    """:func:`inspect_blur` through the first, middle and last kernel of each motion family, for
+    :func:`player`: how far a family reaches, and what each model makes of it."""
+    kernels = [(family, index) for family in FAMILIES for index in (0, BANK_SIZE // 2, BANK_SIZE - 1)]
+    return ((f"{family} blur, kernel {index}", inspect_blur(image, blur_kind=family, index=index, noise=noise, crop=crop,
+                                                            models=models, seed=seed)[0]) for family, index in kernels)
+
+
+def noise_tour(image: np.ndarray, models: Mapping[str, Callable], sigmas: Iterable[float], *, crop: int = 128,
+               seed: int = 0) -> Iterator[tuple[str, plt.Figure]]:
+    """The denoiser comparison (:func:`inspect_blur` without blur) at each noise level, for :func:`player`."""
+    return ((f"σ = {sigma:g}/255", inspect_blur(image, blur_kind="none", noise=sigma, crop=crop, models=models,
+                                                show_kernel=False, seed=seed)[0]) for sigma in sigmas)
 
 
 def inspector_controls(images: Mapping[str, np.ndarray]) -> dict[str, ipywidgets.ValueWidget]:

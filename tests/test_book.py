@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -168,6 +169,8 @@ def test_chapter_run_writes_into_the_staging_folder_under_the_runner_and_into_ou
     assert run(tmp_path / "staging").figures == tmp_path / "staging" / "figures"
     run(None).save_table(pd.DataFrame({"a": [1]}), "t.csv")  # JupyterLab, or papermill by hand
     assert (tmp_path / "out" / "tables" / "t.csv").is_file()
+    shown = run(None).save_table(pd.DataFrame({"a": [1.0, None], "lpips": [None, None], "note": ["why", ""]}), "u.csv")
+    assert list(shown) == ["a", "note"] and (tmp_path / "out" / "tables" / "u.csv").read_text().startswith("a,note\n")
 
 
 def _in_terminal() -> None:
@@ -362,23 +365,41 @@ def test_a_profile_value_that_makes_the_chapter_raise_exits_nonzero_naming_chapt
 
 
 @pytest.mark.slow
-def test_built_chapter_page_shows_its_figures_in_headless_chromium(smoke_book):
+def test_every_page_reads_in_headless_chromium_at_1400_px(smoke_book):
+    """What a reader sees: every page's images load, no table is wider than the text column, the
+    landing page's headline table holds numbers, maths renders, and a player steps to a new frame."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed: run `make chromium`")
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
-    page_path = smoke_book[1] / "book" / "01_data_generation.html"
+    html = smoke_book[1]
+    pages = [html / "index.html", *sorted((html / "book").glob("0*.html"))]
+    seen, players = {}, []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        page = browser.new_page()
-        page.goto(page_path.as_uri(), wait_until="load")
-        images = page.evaluate("Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])")
-        maths = page.evaluate("document.querySelectorAll('mjx-container').length")
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        for path in pages:
+            page.goto(path.as_uri(), wait_until="load")
+            seen[path.name] = page.evaluate("""() => ({
+                images: Array.from(document.images).map(i => [i.src.slice(-60), i.complete && i.naturalWidth > 0]),
+                tables: Array.from(document.querySelectorAll('article table')).map(
+                    t => [t.scrollWidth, document.querySelector('article').clientWidth]),
+                firstTable: (document.querySelector('article table') || {}).innerText || '',
+                maths: document.querySelectorAll('mjx-container').length,
+                players: document.querySelectorAll('.animation').length})""")
+            if seen[path.name]["players"] and not players:
+                frame = page.locator(".animation img").first
+                before = frame.get_attribute("src")
+                page.locator(".animation button[onclick*='next_frame']").first.click()
+                players.append((path.name, before != frame.get_attribute("src")))
         browser.close()
-    figures = [ok for src, ok in images if "_images" in src]
-    assert len(figures) >= 3 and all(figures), images
-    assert maths > 0, "MathJax did not render (vendored copy missing?)"
+    for name, found in seen.items():
+        assert all(ok for _, ok in found["images"]), (name, [src for src, ok in found["images"] if not ok])
+        assert all(width <= column + 1 for width, column in found["tables"]), (name, found["tables"])
+    assert re.search(r"[+-]?\d+\.\d+ dB", seen["index.html"]["firstTable"]), seen["index.html"]["firstTable"]
+    assert seen["01_data_generation.html"]["maths"] > 0, "MathJax did not render (vendored copy missing?)"
+    assert sum(found["players"] for found in seen.values()) >= 2 and players and players[0][1], players
 
 
 @pytest.mark.slow
@@ -387,8 +408,10 @@ def test_denoising_chapters_write_their_tables_and_the_networks_beat_the_noisy_i
 
     tables = smoke_book[0] / "tables"
     rows = pd.read_csv(tables / "02_denoise_natural.csv")
-    assert {"model", "test_set", "image", "degradation", "sigma_255", "size_px", "psnr", "ssim", "lpips",
-            "st_lpips", "lpips_note"} <= set(rows.columns)
+    assert {"model", "test_set", "image", "degradation", "sigma_255", "size_px", "psnr", "ssim", "st_lpips",
+            "lpips_note"} <= set(rows.columns)
+    for csv in tables.glob("*.csv"):  # a metric that could not be computed is explained, not an empty column
+        assert pd.read_csv(csv).notna().any().all(), csv.name
     assert rows[rows.sigma_255.isin([25.0, 50.0])].st_lpips.notna().all()  # ST-LPIPS at the table's sigmas
     psnr = rows.groupby(["model", "sigma_255"]).psnr.mean()
     for model in ("dead leaves (discs)", "dead leaves + primitives", "natural"):

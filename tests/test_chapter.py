@@ -46,6 +46,27 @@ def test_every_chapter_has_a_section_and_stays_narrative(name):
     assert code_lines(name) <= MAX_CODE_LINES
 
 
+FOLDED = {"hide-input", "remove-input", "remove-cell"}
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_the_book_shows_the_argument_and_folds_the_code(name):
+    """The HTML reads as a study: code is one click away, never in the way (>= 80 % folded or removed)."""
+    cells = [c for c in jupytext.read(ROOT / "book" / f"{name}.py").cells if c.cell_type == "code"]
+    folded = [c for c in cells if FOLDED & set(c.metadata.get("tags", []))]
+    assert len(folded) >= 0.8 * len(cells), [c.source.splitlines()[0] for c in cells if c not in folded]
+    live = [c for c in cells if "chapter.live_widgets" in c.source]
+    assert all("player(" in c.source for c in live)  # the static HTML gets a player where JupyterLab has sliders
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_figure_has_alt_text(name):
+    """A screen reader (and a broken image) says what the figure shows, not a hash file name."""
+    lines = (ROOT / "book" / f"{name}.py").read_text().splitlines()
+    figures = [i for i, line in enumerate(lines) if line.startswith("# ```{glue:figure}")]
+    assert all(lines[i + 1].startswith("# :alt: ") and len(lines[i + 1]) > 30 for i in figures), name
+
+
 def test_the_opener_builds_the_typed_section_from_the_cell_values(tmp_path):
     values = {**parameters_cell("03_deblur_study"), "n_kernels": 8, "output_dir": str(tmp_path)}
     chapter = open_chapter("03_deblur_study", values)

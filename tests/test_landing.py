@@ -42,3 +42,20 @@ def test_the_provenance_names_the_commit_profile_and_chapter_times():
     text = provenance_markdown(manifest)
     assert manifest["git_commit"][:10] in text and "`quick`" in text and f"torch {manifest['packages']['torch']}" in text
     assert all(f"{name[:2]} {info['seconds']:.0f} s" in text for name, info in manifest["chapters"].items())
+
+
+def test_the_headline_quotes_chapter_05s_pretraining_rows_when_they_are_there(tmp_path):
+    for name in ("02_paired_differences.csv", "03_paired_gap.csv", "03_deblur_table.csv"):
+        shutil.copy(TABLES / name, tmp_path)
+    assert "pre-trained" not in headline_markdown(tmp_path)
+    row = {"a": "dead leaves → natural", "b": "natural", "psnr_diff": 0.123, "psnr_diff_lo": -0.2, "psnr_diff_hi": 0.4,
+           "measurable": False}
+    pd.DataFrame([{**row, "sigma_255": 25.0}, {**row, "a": "natural", "b": "dead leaves", "sigma_255": 25.0}]).to_csv(
+        tmp_path / "05_pretraining_denoise.csv", index=False)
+    pd.DataFrame([{**row, "family": "big", "psnr_diff": 1.5, "psnr_diff_lo": 1.1, "measurable": True}]).to_csv(
+        tmp_path / "05_pretraining_deblur.csv", index=False)
+    text = headline_markdown(tmp_path)
+    assert ("| Denoising, σ = 25/255: pre-trained on dead leaves then fine-tuned minus natural-only, same steps | "
+            "+0.12 dB (-0.20 to +0.40, no measurable difference) |") in text
+    assert "Blind motion deblurring, big blur: pre-trained" in text and "+1.50 dB (+1.10 to +0.40)" in text
+    assert text.count("pre-trained") == 2

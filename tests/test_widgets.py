@@ -10,7 +10,8 @@ import torch
 
 from rstor_core.deadleaves import dead_leaves
 from rstor_core.widgets import (blur_inspector, comparison_controls, dead_leaves_explorer, denoiser_comparison,
-                                explore_dead_leaves, explorer_controls, inspect_blur, inspector_controls)
+                                explore_dead_leaves, explorer_controls, explorer_tour, inspect_blur, inspector_controls,
+                                blur_tour, noise_tour, player)
 
 matplotlib.use("Agg")
 
@@ -127,3 +128,47 @@ def test_published_figure_is_written_glued_once_and_closed(tmp_path):
     publish_figure("fig_test", fig, tmp_path / "figures" / "test.png")
     assert (tmp_path / "figures" / "test.png").stat().st_size > 0
     assert fig.number not in plt.get_fignums()  # the notebook's inline backend will not show it again
+
+
+def test_the_static_player_embeds_one_frame_per_figure_in_order():
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    matplotlib.pyplot.close("all")
+    figures = {f"seed {seed}": explore_dead_leaves(32, seed=seed) for seed in (0, 1, 2)}
+    html = player(figures).data
+    frames = re.findall(r'frames\[\d+\] = "data:image/png;base64,(.*?)"', html, flags=re.DOTALL)
+    assert len(frames) == 3 and "anim" in html and "seed 2" not in html  # labels are drawn into the frames
+    pictures = [np.asarray(Image.open(io.BytesIO(base64.b64decode(re.sub(r"[\\\s]", "", f))))) for f in frames]
+    assert pictures[0].shape == pictures[1].shape and not np.array_equal(pictures[0], pictures[1])
+    assert not matplotlib.pyplot.get_fignums()  # every figure closed: none is shown twice below the cell
+    with pytest.raises(ValueError, match="at least one"):
+        player({})
+
+
+def test_the_tours_step_through_what_their_labels_say():
+    from rstor_core.configs import DeadLeavesConfig
+
+    tour = dict(explorer_tour(32, 0, DeadLeavesConfig()))
+    assert {"α = 1.5", "squares only", "texture look", "colours: uniform"} <= set(tour)
+    square = tour["squares only"].axes[0].images[0].get_array()
+    np.testing.assert_array_equal(square, dead_leaves(32, 0, shapes={"disc": 0.0, "square": 1.0}))
+    image = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)
+    blurs = dict(blur_tour(image, crop=32))
+    assert len(blurs) == 9 and all("kernel (" in fig.axes[-2].get_title() for fig in blurs.values())
+    noisy = dict(noise_tour(image, {"identity": lambda x: x}, [5.0, 50.0], crop=32))
+    assert list(noisy) == ["σ = 5/255", "σ = 50/255"]
+    assert "50/255" in noisy["σ = 50/255"].axes[-1].get_title()
+    matplotlib.pyplot.close("all")
+
+
+def test_many_panels_fold_into_two_rows_with_no_spare_axes():
+    image = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)
+    models = {f"model {i}": (lambda x: x) for i in range(4)}
+    fig, _ = inspect_blur(image, crop=32, models=models)  # degraded, 4 models, kernel, truth: 7 panels
+    rows = {round(ax.get_position().y0, 3) for ax in fig.axes}
+    assert len(fig.axes) == 7 and len(rows) == 2 and fig.axes[-1].get_title().startswith("ground truth")
+    matplotlib.pyplot.close(fig)
