@@ -60,6 +60,7 @@ dead_leaves = {"n_leaves": None, "leaf_density": 30.0, "until_covered": False, "
 
 # %% tags=["remove-input"]
 import dataclasses
+import textwrap
 
 import torch
 from IPython.display import display
@@ -76,7 +77,8 @@ from rstor_core.speed import rendering_speed_table
 
 chapter = open_chapter("01_data_generation", globals())
 config = chapter.config
-(leaves := config.dead_leaves)  # the profile's dead-leaves model, shown
+leaves = config.dead_leaves  # the profile's dead-leaves model, shown in lines that fit the page
+print(textwrap.fill(", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(leaves).items()), 88))
 
 # %% [markdown]
 # ## A gallery

@@ -124,8 +124,8 @@ def execute_chapter(chapter: Chapter, out_dir: Path, *, cwd: Path, progress: boo
     staging = out_dir.resolve() / f".{chapter.name}.tmp-{os.getpid()}"
     staged = staging / "notebooks" / executed.name
     parameters = dict(chapter.parameters)
-    if "staging_dir" in declared_parameters(chapter.source):
-        parameters["staging_dir"] = str(staging)
+    if "staging_dir" in declared_parameters(chapter.source):  # relative to the kernel's cwd: no machine path
+        parameters["staging_dir"] = os.path.relpath(staging, cwd)  # in the published notebook
     shutil.rmtree(staging, ignore_errors=True)
     staged.parent.mkdir(parents=True)
     try:
@@ -400,9 +400,14 @@ def _stage_config(root: Path, stage: Path, *, mathjax: bool) -> None:
 
 
 def _record_paths(notebook_path: Path, *, source: Path, executed: Path) -> None:
-    """Papermill records the temporary paths it ran; record the chapter's source and final copy."""
+    """Papermill records the temporary paths it ran; record the chapter's source and final copy, and fold
+    the cell of parameters papermill injected (the book shows it one click away, as the other code)."""
     notebook = nbformat.read(notebook_path, as_version=4)
     notebook.metadata.setdefault("papermill", {}).update(input_path=str(source), output_path=str(executed))
+    for cell in notebook.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
     nbformat.write(notebook, notebook_path)
 
 

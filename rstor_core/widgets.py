@@ -6,6 +6,7 @@ no kernel runs, a :func:`player` steps through a few states of the same view ins
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -37,9 +38,11 @@ def player(figures: Mapping[str, plt.Figure] | Iterable[tuple[str, plt.Figure]],
     labels, frames = [], []
     for label, fig in figures.items() if isinstance(figures, Mapping) else figures:
         labels.append(label)
-        fig.canvas.draw()
-        frames.append(np.asarray(fig.canvas.buffer_rgba()).copy())
+        buffer = io.BytesIO()  # tight, as the book's figures are saved: titles at the edge stay whole
+        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight", facecolor="white")
         plt.close(fig)
+        buffer.seek(0)
+        frames.append((plt.imread(buffer, format="png") * 255).astype(np.uint8))
     if not frames:
         raise ValueError("player needs at least one figure")
     height, width = max(f.shape[0] for f in frames), max(f.shape[1] for f in frames)

@@ -152,6 +152,10 @@ def test_a_chapter_that_succeeds_publishes_its_figures_tables_and_notebook_toget
     assert (out / "figures" / "01_a.png").read_bytes() == bytes([2]) * 64
     assert not (out / "notebooks" / "01_a.failed.ipynb").exists()
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+    published = (out / "notebooks" / "01_a.ipynb").read_text()
+    assert 'staging_dir = \\"out/.01_a.tmp-' in published  # relative to the kernel's cwd: no machine path
+    injected = [c for c in json.loads(published)["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1 and "hide-input" in injected[0]["metadata"]["tags"]
 
 
 def test_chapter_run_writes_into_the_staging_folder_under_the_runner_and_into_outputs_without_it(tmp_path):
