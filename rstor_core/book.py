@@ -388,12 +388,13 @@ def _stage_landing(out_dir: Path, book: Path) -> None:
 
 
 def _stage_config(root: Path, stage: Path, *, mathjax: bool) -> None:
-    """Copy ``_config.yml`` with the book's own scripts (``book/_static``), pointing Sphinx at the
+    """Copy ``_config.yml`` with the book's own scripts and styles (``book/_static``), pointing Sphinx at the
     vendored MathJax when it is there."""
     config = yaml.safe_load((root / "_config.yml").read_text())
     sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
     sphinx_config["html_static_path"] = ["book/_static"]
     sphinx_config["html_js_files"] = sorted(p.name for p in (root / "book" / "_static").glob("*.js"))
+    sphinx_config["html_css_files"] = sorted(p.name for p in (root / "book" / "_static").glob("*.css"))
     if mathjax:
         sphinx_config["mathjax_path"] = MATHJAX_ENTRY
     (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
