@@ -11,8 +11,8 @@ is); chapter 01 shows a smaller speed table on the machine that ran it. Run it o
 Measured here (2 cores, idle, 2026-11-28, ``--batch 8 --repeats 5``): single-image Mpix/s, the median
 over 8 images of each one's median of 5 timings, and our speed-up over the original study's default
 kernel: 128² 48.0 (12.7x), 256² 71.2 (58.8x), 512² 113.6 (295x); over its exhaustive kernel 129x, 358x,
-1136x. Earlier runs of the same kernel gave 50-59x at 256²: the default kernel's own time moves by
-tens of percent between runs on this shared machine. What got it there from 26x: the leaves are packed
+1136x. The default kernel's own time moves by tens of percent between runs on this shared machine
+(55-110 ms per 256² image in this session's runs), and the ratio with it. What got it there from 26x: the leaves are packed
 in one compiled pass each for geometry and looks (numpy's array passes cost as much as painting), each
 tile is shaded as soon as it is painted (one thread launch, float32 out), discs and flat leaves take
 their own short path (same bits). The scaling table: per pixel the cost falls as the canvas grows at
