@@ -44,6 +44,7 @@ BACKENDS = ("cpu", "cuda")
 MAX_COVER_ROUNDS = 10_000  # "until covered" gives up (an error) after this many batches of leaves
 _GEOMETRY = {"disc": K.DISC, "ellipse": K.ELLIPSE, "square": K.RECT, "rectangle": K.RECT,
              "diamond": K.DIAMOND, "polygon": K.POLYGON, "bar": K.RECT}
+_KIND_OF_SHAPE = np.array([_GEOMETRY[name] for name in SHAPES], dtype=np.int32)
 _NORMALS, _APOTHEM = K.polygon_tables(MAX_POLYGON_SIDES)
 
 
@@ -154,8 +155,28 @@ def render_leaves(leaves: Leaves, size: Size, params: DeadLeavesConfig = DeadLea
     With ``params.ds_factor`` = d > 1 the leaves are drawn d times larger, low-passed by a
     Gaussian of ``params.aa_sigma`` (default d / 2) rendered pixels, and decimated.
     """
+    if backend == "cpu" and params.ds_factor == 1:
+        return _render_cpu(leaves, size, params, parallel=parallel, return_index=return_index)
     index = paint_index(leaves, size, params.ds_factor, backend=backend, parallel=parallel)
     return _finish(leaves, index, params, backend=backend, parallel=parallel, return_index=return_index)
+
+
+def _render_cpu(leaves: Leaves, size: Size, params: DeadLeavesConfig, *, parallel: bool,
+                return_index: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Paint and shade in one CPU kernel, straight into float32, with the leaves packed once: the whole
+    cost of a training image at ``ds_factor`` 1, where packing and a second pass were half of it."""
+    height, width = _shape(size)
+    geom, ints = _pack_geometry(leaves, 1, (height, width))
+    look, look_ints, textures = _pack_look(leaves)
+    index = np.full((height, width), -1, dtype=np.int32)
+    out = np.empty((height, width, 3), dtype=np.float32)
+    rgb = isinstance(params.background, tuple)  # the kernel paints a grey level; an RGB one is set after
+    kernel = K.render_cpu if parallel else K.render_cpu_serial
+    kernel(geom, ints, _NORMALS, _APOTHEM, look, look_ints, _lattices(textures), float(params.texture_amplitude),
+           0.0 if rgb else float(params.background), index, out)
+    if rgb:
+        out[index < 0] = params.background
+    return (out, index) if return_index else out
 
 
 def render_batch(batch: Sequence[Leaves], size: Size, params: DeadLeavesConfig = DeadLeavesConfig()) -> torch.Tensor:
@@ -174,14 +195,7 @@ def render_batch(batch: Sequence[Leaves], size: Size, params: DeadLeavesConfig =
         raise ValueError(f"render_batch draws at ds_factor 1 (got {params.ds_factor}): anti-aliased dead leaves "
                          "render on the CPU (render_leaves)")
     height, width = _shape(size)
-    packed = [(*_pack_geometry(leaves, 1, (height, width)), *_pack_look(leaves)) for leaves in batch]
-    rows = np.cumsum([0] + [len(textures) for *_, textures in packed])
-    for (_, _, _, look_ints, _), first_row in zip(packed, rows):  # texture rows index the concatenated lattices
-        look_ints[:, K.TEXTURE] = np.where(look_ints[:, K.TEXTURE] >= 0, look_ints[:, K.TEXTURE] + first_row, -1)
-    geom, ints, look, look_ints = (np.ascontiguousarray(np.concatenate([p[i] for p in packed])) for i in range(4))
-    textures = [p[4] for p in packed if len(p[4])]
-    textures = np.ascontiguousarray(np.concatenate(textures) if textures else np.zeros((1, 2, 2)), dtype=np.float64)
-    offsets = np.cumsum([0] + [len(p[0]) for p in packed]).astype(np.int64)
+    geom, ints, look, look_ints, textures, offsets = _pack_batch(batch, (height, width))
     index, index_array = _device_output((len(batch), height, width), torch.int32)
     out, out_array = _device_output((len(batch), height, width, 3), torch.float64)
     grid, block = KC.batch_launch_shape(len(batch), height, width)
@@ -196,6 +210,19 @@ def render_batch(batch: Sequence[Leaves], size: Size, params: DeadLeavesConfig =
     if rgb:
         out[index < 0] = torch.tensor(params.background, dtype=out.dtype, device=out.device)
     return out.permute(0, 3, 1, 2).float().contiguous()
+
+
+def _pack_batch(batch: Sequence[Leaves], shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """The kernels' arrays of every image's leaves, concatenated, with ``offsets`` (B + 1,): image ``b``'s
+    leaves are rows ``offsets[b]:offsets[b + 1]``, its texture rows renumbered into the joint lattices."""
+    packed = [(*_pack_geometry(leaves, 1, shape), *_pack_look(leaves)) for leaves in batch]
+    rows = np.cumsum([0] + [len(textures) for *_, textures in packed])
+    for (_, _, _, look_ints, _), first_row in zip(packed, rows):  # texture rows index the concatenated lattices
+        look_ints[:, K.TEXTURE] = np.where(look_ints[:, K.TEXTURE] >= 0, look_ints[:, K.TEXTURE] + first_row, -1)
+    geom, ints, look, look_ints = (np.ascontiguousarray(np.concatenate([p[i] for p in packed])) for i in range(4))
+    textures = _lattices(np.concatenate([p[4] for p in packed]))
+    offsets = np.cumsum([0] + [len(p[0]) for p in packed]).astype(np.int64)
+    return geom, ints, look, look_ints, textures, offsets
 
 
 def _device_output(shape: tuple[int, ...], dtype: torch.dtype) -> tuple[torch.Tensor | None, Any]:
@@ -237,6 +264,8 @@ def dead_leaves(size: Size, seed: int | np.random.Generator = 0, *, params: Dead
     _check_backend(backend)
     rng = np.random.default_rng(seed)
     leaves = sample_leaves(size, params, rng)
+    if not params.until_covered:
+        return render_leaves(leaves, size, params, backend=backend, parallel=parallel, return_index=return_index)
     index = paint_index(leaves, size, params.ds_factor, backend=backend, parallel=parallel)
     rounds = 0
     while params.until_covered and (index < 0).any():
@@ -284,8 +313,7 @@ def _shade(leaves: Leaves, index: np.ndarray, params: DeadLeavesConfig, *, backe
            parallel: bool) -> np.ndarray:
     geom, _ = _pack_geometry(leaves, params.ds_factor, index.shape)
     look, look_ints, textures = _pack_look(leaves)
-    textures = textures if len(textures) else np.zeros((1, 2, 2))
-    arrays = (index, geom, look, look_ints, np.ascontiguousarray(textures, dtype=np.float64))
+    arrays = (index, geom, look, look_ints, _lattices(textures))
     out = np.empty(index.shape + (3,), dtype=np.float64)
     rgb = isinstance(params.background, tuple)  # the kernels paint a grey level; an RGB one is set after
     out = _launch("shade", backend, parallel, arrays, out,
@@ -324,30 +352,29 @@ def _launch(stage: str, backend: str, parallel: bool, arrays: tuple[np.ndarray, 
 
 
 def _pack_geometry(leaves: Leaves, scale: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel arrays at render scale, with bounding boxes clipped to the canvas (host maths only)."""
-    kinds = np.array([_GEOMETRY[name] for name in SHAPES])[leaves.kinds]
-    cy, cx, r = leaves.centres[:, 0] * scale, leaves.centres[:, 1] * scale, leaves.radii * scale
-    aspects = leaves.aspects
-    extent = np.where(kinds == K.RECT, r * np.sqrt(1.0 + aspects ** 2), r)  # rectangles: half diagonal
-    cos_sin = _direction(leaves.angles)
-    geom = np.stack([cy, cx, r, cos_sin[:, 0], cos_sin[:, 1], aspects, extent], axis=1)
-    height, width = shape
-    ints = np.stack([kinds, leaves.sides,
-                     np.maximum(0, np.ceil(cy - extent)), np.minimum(height - 1, np.floor(cy + extent)),
-                     np.maximum(0, np.ceil(cx - extent)), np.minimum(width - 1, np.floor(cx + extent))],
-                    axis=1).astype(np.int32)
-    return np.ascontiguousarray(geom), np.ascontiguousarray(ints)
+    """Kernel arrays at render scale, with bounding boxes clipped to the canvas (:func:`K.pack_geometry`)."""
+    return K.pack_geometry(leaves.centres, leaves.radii, _KIND_OF_SHAPE[leaves.kinds], leaves.aspects, leaves.sides,
+                           _direction(leaves.angles, needed=(leaves.kinds != SHAPES.index("disc"))
+                                      | (leaves.modes == K.TEXTURED)), scale, *shape)
 
 
 def _pack_look(leaves: Leaves) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The shading arrays of the kernels: colours and gradient direction (float64), appearance and
     texture row (int32), and the texture lattices."""
-    look = np.concatenate([leaves.colours, leaves.colours2, _direction(leaves.gradient_angles)], axis=1)
-    look_ints = np.stack([leaves.modes, leaves.texture_rows], axis=1).astype(np.int32)
-    return np.ascontiguousarray(look), look_ints, leaves.textures
+    directions = _direction(leaves.gradient_angles, needed=leaves.modes == K.LINEAR)
+    look, look_ints = K.pack_look(leaves.colours, leaves.colours2, directions, leaves.modes, leaves.texture_rows)
+    return look, look_ints, leaves.textures
 
 
-def _direction(degrees: np.ndarray) -> np.ndarray:
+def _lattices(textures: np.ndarray) -> np.ndarray:
+    """The kernels' texture argument: float64, contiguous, and one placeholder lattice when there is none."""
+    return np.ascontiguousarray(textures if len(textures) else np.zeros((1, 2, 2)), dtype=np.float64)
+
+
+def _direction(degrees: np.ndarray, needed: np.ndarray | None = None) -> np.ndarray:
+    """(N, 2) cos and sin of ``degrees``; zeros when no leaf is ``needed`` (flat discs never turn)."""
+    if needed is not None and not needed.any():
+        return np.zeros((len(degrees), 2))
     radians = np.deg2rad(degrees)
     return np.stack([np.cos(radians), np.sin(radians)], axis=1)
 

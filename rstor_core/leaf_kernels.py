@@ -4,9 +4,9 @@ Both take leaves already sampled and packed on the host (:func:`rstor_core.deadl
 packs them and dispatches to a backend) and only rasterise them; the CUDA kernels are in
 :mod:`rstor_core.leaf_kernels_cuda`, which imports this module (never the other way round). The
 per-pixel maths (inside tests, shading) is written once as plain Python and compiled twice, for
-the CPU (``numba.njit``) and as CUDA device functions, so the two backends cannot drift apart; all of it is float64 arithmetic with no transcendental
-function (polygon normals come from a host table), which is why the CUDA simulator reproduces
-the CPU image bit for bit.
+the CPU (``numba.njit``) and as CUDA device functions, so the two backends cannot drift apart;
+all of it is float64 arithmetic with no transcendental function (polygon normals come from a host
+table), which is why the CUDA simulator reproduces the CPU image bit for bit.
 
 Painting is front to back: a pixel takes the first leaf (in sampling order) that contains it.
 The CPU kernel first bins the leaves by ``TILE`` x ``TILE`` tile of the canvas (each tile's list in
@@ -76,9 +76,13 @@ def _shade(k, y, x, geom, look, look_ints, textures, amplitude, background, out)
         for c in range(3):
             out[y, x, c] = background
         return
+    mode = look_ints[k, MODE]
+    if mode == FLAT:  # the general formula below with t = noise = 0 gives these very bits
+        for c in range(3):
+            out[y, x, c] = min(max(look[k, C1 + c], 0.0), 1.0)
+        return
     dy = y - geom[k, CY]
     dx = x - geom[k, CX]
-    mode = look_ints[k, MODE]
     t = 0.0
     noise = 0.0
     if mode == LINEAR:
@@ -107,6 +111,39 @@ def _shade(k, y, x, geom, look, look_ints, textures, amplitude, background, out)
 
 _inside_cpu = numba.njit(inline="always", cache=True)(_inside)
 _shade_cpu = numba.njit(inline="always", cache=True)(_shade)
+
+
+@numba.njit(cache=True)
+def pack_geometry(centres, radii, kinds, aspects, sides, directions, scale, height, width):  # pragma: no cover
+    """``(geom, ints)`` of the leaves at ``scale``, bounding boxes clipped to the canvas: one pass over
+    the leaves (numpy's twenty array passes cost as much as painting a 256 x 256 image). ``kinds``
+    are geometric kinds; ``directions`` (N, 2) the cos/sin of the angles, computed by numpy."""
+    n = radii.shape[0]
+    geom = np.empty((n, 7))
+    ints = np.empty((n, 6), np.int32)
+    for k in range(n):
+        cy, cx, r, aspect = centres[k, 0] * scale, centres[k, 1] * scale, radii[k] * scale, aspects[k]
+        extent = r * np.sqrt(1.0 + aspect * aspect) if kinds[k] == RECT else r  # rectangles: half diagonal
+        geom[k, CY], geom[k, CX], geom[k, RADIUS], geom[k, ASPECT], geom[k, EXTENT] = cy, cx, r, aspect, extent
+        geom[k, COS], geom[k, SIN] = directions[k, 0], directions[k, 1]
+        ints[k, KIND], ints[k, SIDES] = kinds[k], sides[k]
+        ints[k, Y0], ints[k, Y1] = max(0.0, np.ceil(cy - extent)), min(height - 1.0, np.floor(cy + extent))
+        ints[k, X0], ints[k, X1] = max(0.0, np.ceil(cx - extent)), min(width - 1.0, np.floor(cx + extent))
+    return geom, ints
+
+
+@numba.njit(cache=True)
+def pack_look(colours, colours2, directions, modes, texture_rows):  # pragma: no cover - compiled
+    """``(look, look_ints)`` of the leaves, in one pass (see :func:`pack_geometry`)."""
+    n = modes.shape[0]
+    look = np.empty((n, 8))
+    look_ints = np.empty((n, 2), np.int32)
+    for k in range(n):
+        for c in range(3):
+            look[k, C1 + c], look[k, C2 + c] = colours[k, c], colours2[k, c]
+        look[k, GCOS], look[k, GSIN] = directions[k, 0], directions[k, 1]
+        look_ints[k, MODE], look_ints[k, TEXTURE] = modes[k], texture_rows[k]
+    return look, look_ints
 
 
 # --- CPU: leaves binned by tile, one tile per thread ------------------------------------------
@@ -150,11 +187,36 @@ def _paint_tile(t, offsets, leaves, geom, ints, normals, apothem, index):  # pra
         if covered == (yb - ya) * (xb - xa):
             return
         k = leaves[j]
+        if ints[k, KIND] == DISC:  # most leaves: _inside's disc test, with the leaf's numbers loaded once
+            cy, cx, r = geom[k, CY], geom[k, CX], geom[k, RADIUS]
+            r2 = r * r
+            for y in range(max(ints[k, Y0], ya), min(ints[k, Y1] + 1, yb)):
+                dy = y - cy
+                dy2 = dy * dy
+                if dy2 > r2:  # dx * dx + dy2 >= dy2: no pixel of this row is inside
+                    continue
+                for x in range(max(ints[k, X0], xa), min(ints[k, X1] + 1, xb)):
+                    if index[y, x] < 0:
+                        dx = x - cx
+                        if dx * dx + dy2 <= r2:
+                            index[y, x] = k
+                            covered += 1
+            continue
         for y in range(max(ints[k, Y0], ya), min(ints[k, Y1] + 1, yb)):
             for x in range(max(ints[k, X0], xa), min(ints[k, X1] + 1, xb)):
                 if index[y, x] < 0 and _inside_cpu(k, y, x, geom, ints, normals, apothem):
                     index[y, x] = k
                     covered += 1
+
+
+@numba.njit(inline="always", cache=True)
+def _shade_tile(t, index, geom, look, look_ints, textures, amplitude, background, out):  # pragma: no cover
+    height, width = index.shape
+    tiles_x = (width + TILE - 1) // TILE
+    ya, xa = (t // tiles_x) * TILE, (t % tiles_x) * TILE
+    for y in range(ya, min(ya + TILE, height)):
+        for x in range(xa, min(xa + TILE, width)):
+            _shade_cpu(index[y, x], y, x, geom, look, look_ints, textures, amplitude, background, out)
 
 
 @numba.njit(inline="always", cache=True)
@@ -177,6 +239,28 @@ def paint_cpu_serial(geom, ints, normals, apothem, index, start):  # pragma: no 
     offsets, leaves = tile_lists(ints, start, index.shape[0], index.shape[1])
     for t in range(offsets.shape[0] - 1):
         _paint_tile(t, offsets, leaves, geom, ints, normals, apothem, index)
+
+
+@numba.njit(parallel=True, cache=True)
+def render_cpu(geom, ints, normals, apothem, look, look_ints, textures, amplitude, background, index,
+               out):  # pragma: no cover - compiled
+    """:func:`paint_cpu` then :func:`shade_cpu` in one pass: each tile is shaded as soon as it is painted,
+    while its pixels are in cache, with one thread launch per image; ``out`` may be float32 (values are
+    computed in float64 and rounded once, as a float64 image cast to float32 would be)."""
+    offsets, leaves = tile_lists(ints, 0, index.shape[0], index.shape[1])
+    for t in numba.prange(offsets.shape[0] - 1):
+        _paint_tile(t, offsets, leaves, geom, ints, normals, apothem, index)
+        _shade_tile(t, index, geom, look, look_ints, textures, amplitude, background, out)
+
+
+@numba.njit(cache=True)
+def render_cpu_serial(geom, ints, normals, apothem, look, look_ints, textures, amplitude, background, index,
+                      out):  # pragma: no cover - compiled
+    """:func:`render_cpu` on one thread."""
+    offsets, leaves = tile_lists(ints, 0, index.shape[0], index.shape[1])
+    for t in range(offsets.shape[0] - 1):
+        _paint_tile(t, offsets, leaves, geom, ints, normals, apothem, index)
+        _shade_tile(t, index, geom, look, look_ints, textures, amplitude, background, out)
 
 
 @numba.njit(parallel=True, cache=True)
