@@ -9,8 +9,10 @@ all-empty metric column (LPIPS where AlexNet's weights are missing): such column
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -200,6 +202,62 @@ def late_rise(curves: pd.DataFrame, *, last: float = 0.2) -> pd.DataFrame:
     curves = curves if "run" in curves else curves.assign(run=0)
     return (curves.groupby(["experiment", "run"], sort=False).apply(rise, include_groups=False)
             .rename("val_psnr_rise_db").reset_index())
+
+
+def config_changes(base: Any, other: Any) -> str:
+    """What ``other`` (an :class:`~rstor_core.configs.ExperimentConfig`) trains differently from ``base``,
+    as ``field: value`` pairs (nested fields dotted): the recipe table's "change" column, read off the
+    configs so it cannot disagree with what ran. Fields that only say how a run executes (``compare=False``)
+    and which steps it keeps (``snapshots``) are left out."""
+    def flat(config: Any, prefix: str = "") -> dict[str, Any]:
+        values = {}
+        for f in dataclasses.fields(config):
+            value = getattr(config, f.name)
+            if not f.compare or f.name == "snapshots":
+                continue
+            if dataclasses.is_dataclass(value):
+                values.update(flat(value, f"{prefix}{f.name}."))
+            else:
+                values[f"{prefix}{f.name}"] = value
+        return values
+
+    before, after = flat(base), flat(other)
+    changed = [f"{key}: {_short(after[key])}" for key in after if before.get(key) != after[key]]
+    return "; ".join(changed) or "(the baseline)"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_short(v) for v in value) + ")"
+    return str(value)
+
+
+def training_minutes(log: pd.DataFrame, batch_size: int) -> float:
+    """Wall minutes of a run from its ``log.csv`` (each row's step took ``batch_size / img_per_s`` s,
+    compilation included): what the recipe table charges each trial."""
+    return float((batch_size / log.img_per_s).sum() / 60)
+
+
+def recipe_table(trials: Mapping[str, tuple[Any, pd.DataFrame]], gains: pd.DataFrame, *, baseline: str,
+                 input_psnr: Mapping[str, float]) -> pd.DataFrame:
+    """One row per recipe trial (chapter 03): what it changes against ``baseline``, its steps and wall
+    minutes from its log, its last validation PSNR as a gain over its blurred validation inputs
+    (``input_psnr``), and its test gains per family (``gains``: one row per trial, one column per
+    family, dB over the blurred test photos). Negative results stay in."""
+    missing = sorted(set(trials) - set(gains.index))
+    if baseline not in trials or missing:
+        raise ValueError(f"recipe table: baseline {baseline!r} must be a trial, and every trial needs test gains "
+                         f"(missing: {missing})")
+    rows = []
+    for name, (config, log) in trials.items():
+        validated = log.dropna(subset=["val_psnr"])
+        rows.append({"trial": name, "change": config_changes(trials[baseline][0], config),
+                     "steps": int(log.step.max()), "minutes": training_minutes(log, config.batch_size),
+                     "val_gain_db": float(validated.val_psnr.iloc[-1] - input_psnr[name]),
+                     **{f"{family}_gain_db": float(gains.loc[name, family]) for family in gains.columns}})
+    return pd.DataFrame(rows)
 
 
 # --- chapter 05: what closes the gap -------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -224,3 +226,24 @@ def test_ablation_table_pairs_each_variant_with_the_baseline_and_the_natural_ref
     assert aa.gain.to_numpy() == pytest.approx(0.5)
     assert (aa.gap + aa.gain).to_numpy() == pytest.approx(nat.gain.to_numpy())  # gains add up to the gap
     assert (nat.gap == 0).all() and (aa.gain_lo <= aa.gain).all() and (aa.gain <= aa.gain_hi).all()
+
+
+def test_recipe_table_reads_each_trials_change_time_and_gains_off_its_config_and_log():
+    from rstor_core.configs import ExperimentConfig
+    from rstor_core.study import config_changes, recipe_table
+
+    base = ExperimentConfig(blur="motion", loss="l1", steps=4, batch_size=2)
+    trial = dataclasses.replace(base, optimiser="adamw", betas=(0.9, 0.9), compile=True, snapshots=(2,),
+                                model={"name": "nafnet", "nafnet": {"width": 32}})
+    assert config_changes(base, base) == "(the baseline)"
+    assert config_changes(base, trial) == "model.nafnet.width: 32; optimiser: adamw; betas: (0.9, 0.9)"
+    log = pd.DataFrame({"step": [1, 2, 3, 4], "img_per_s": [1.0, 2.0, 2.0, 4.0],
+                        "val_psnr": [np.nan, 20.0, np.nan, 21.5]})
+    gains = pd.DataFrame({"small": [-1.0, 0.5], "big": [0.2, 1.1]}, index=["base", "trial"])
+    table = recipe_table({"base": (base, log), "trial": (trial, log.assign(val_psnr=[np.nan, 20, np.nan, 19.0]))},
+                         gains, baseline="base", input_psnr={"base": 20.0, "trial": 20.0})
+    assert table.minutes.tolist() == pytest.approx([(2 + 1 + 1 + 0.5) / 60] * 2)  # batch / img_per_s per step
+    assert table.val_gain_db.tolist() == pytest.approx([1.5, -1.0])  # the last validation, negative kept
+    assert table.set_index("trial").loc["trial", "big_gain_db"] == 1.1 and table.steps.tolist() == [4, 4]
+    with pytest.raises(ValueError, match="missing: \\['other'\\]"):
+        recipe_table({"base": (base, log), "other": (base, log)}, gains, baseline="base", input_psnr={})
