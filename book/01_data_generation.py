@@ -77,8 +77,7 @@ from rstor_core.speed import rendering_speed_table
 
 chapter = open_chapter("01_data_generation", globals())
 config = chapter.config
-leaves = config.dead_leaves  # the profile's dead-leaves model, shown in lines that fit the page
-print(textwrap.fill(", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(leaves).items()), 88))
+print(textwrap.fill(", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(leaves := config.dead_leaves).items()), 88))
 
 # %% [markdown]
 # ## A gallery

@@ -50,7 +50,7 @@ runs = 3  # networks per arm (independent draws; natural ones on other folds of 
 test_images = "skimage"
 n_images = None
 eval_size = 256
-n_kernels = 8
+n_kernels = 6
 sigma = 1.0
 n_dead_leaves = 2
 dead_leaves_size = 256
@@ -241,9 +241,8 @@ chapter.glue(crossing=", ".join(f"{name}: {share:.0%}" for name, share in below.
 # %% tags=["hide-input"]
 gaussian_bank = degradation_grid(blurs=[f"gaussian:0-{config.n_kernels - 1}"], blur_sigma=config.sigma)
 gaussian_results = evaluate(gaussian_models, photos, gaussian_bank, sizes=[config.eval_size], n_images=config.n_images,
-                            seed=config.seed, test_set="natural", lpips=config.lpips, st_lpips=False,  # PSNR, SSIM
-                            classical=anchors, progress=False,  # (ST-LPIPS: the motion families only, above)
-                            photos_of=chapter.unseen_photos(gaussian, config.runs, config.test_images))
+                            seed=config.seed, test_set="natural", lpips=config.lpips, st_lpips=False, classical=anchors,
+                            progress=False, photos_of=chapter.unseen_photos(gaussian, config.runs, config.test_images))
 chapter.save_table(gaussian_results, "03_gaussian_rows.csv")
 gaussian_table = chapter.save_table(study.single_bank_table(gaussian_results, n_kernels=config.n_kernels),
                                     "03_gaussian_table.csv")

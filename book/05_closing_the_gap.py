@@ -58,7 +58,7 @@ test_images = "skimage"
 n_images = None
 eval_size = 256
 sigmas = [25.0, 50.0]
-n_kernels = 8
+n_kernels = 6
 blur_sigma = 1.0
 
 # %% tags=["remove-input"]

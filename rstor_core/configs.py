@@ -529,7 +529,7 @@ class DeblurStudyConfig:
     test_images: str = knob("skimage", source=True)  # "skimage" (the five bundled photos), a public set or a folder
     n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
     eval_size: int | None = knob(256, ge=32)  # centre crop side for evaluation (None: whole images)
-    n_kernels: int = knob(8, ge=1, le=BANK_SIZE)  # first N kernels of each bank (the mean is over them)
+    n_kernels: int = knob(6, ge=1, le=BANK_SIZE)  # first N kernels of each bank (the mean is over them)
     sigma: float = knob(1.0, ge=0.0, le=255.0)  # test noise, /255 (a camera's, not a denoising task's)
     n_dead_leaves: int = knob(2, ge=1, le=1024)  # images of the dead-leaves test set
     dead_leaves_size: int = knob(256, ge=32, le=4096)
@@ -596,7 +596,7 @@ class GapStudyConfig:
     n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
     eval_size: int | None = knob(256, ge=32)  # centre crop side, as chapters 02-04 (None: whole images)
     sigmas: tuple[float, ...] = knob((25.0, 50.0), ge=0.0, le=255.0)  # the ablation's noise levels
-    n_kernels: int = knob(8, ge=1, le=BANK_SIZE)  # deblurring: first N kernels of each family's bank
+    n_kernels: int = knob(6, ge=1, le=BANK_SIZE)  # deblurring: first N kernels of each family's bank
     blur_sigma: float = knob(1.0, ge=0.0, le=255.0)  # deblurring: test noise, /255, as chapter 03
 
     def __post_init__(self) -> None:
