@@ -70,14 +70,14 @@ from rstor_core.chapter import open_chapter
 from rstor_core.configs import COLOUR_SAMPLERS, DEAD_LEAVES_PRESETS, AppearanceWeights, DeadLeavesConfig, ShapeWeights
 from rstor_core.deadleaves import APPEARANCES, SHAPES, dead_leaves_batch, image_rng, power_law_radii
 from rstor_core.deadleaves import dead_leaves as render
-from rstor_core.photos import centre_crop
-from rstor_core.photos import natural_images as load_photos
+from rstor_core.photos import centre_crop, natural_images as load_photos
 from rstor_core.rng import stream, stream_seed
 from rstor_core.speed import rendering_speed_table
 
 chapter = open_chapter("01_data_generation", globals())
 config = chapter.config
-print(textwrap.fill(", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(leaves := config.dead_leaves).items()), 88))
+leaves = config.dead_leaves  # the profile's dead-leaves model, shown in lines that fit the page
+print(textwrap.fill(", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(leaves).items()), 88))
 
 # %% [markdown]
 # ## A gallery
