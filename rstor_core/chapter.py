@@ -141,10 +141,11 @@ class ChapterRun:
     def save_table(self, frame: pd.DataFrame, file: str) -> pd.DataFrame:
         """Write ``frame`` as ``tables/<file>`` (atomically) and return it, to show it below the cell.
 
-        An all-empty column (a metric that could not be computed here, LPIPS without its weights) is
-        left out of both: a note column or the prose says why, once."""
-        frame = frame.dropna(axis="columns", how="all")
-        save_table(frame, self.tables / file)
+        An all-empty column (a metric that could not be computed here, LPIPS without its weights; an
+        interval from a single network) is left out of the CSV, where a note column or the prose says
+        why, once; the returned frame keeps it, so the chapter's code reads the same columns on every
+        profile (:func:`rstor_core.tables.table_view` drops it from what is shown)."""
+        save_table(frame.dropna(axis="columns", how="all"), self.tables / file)
         return frame
 
     def glue(self, **values: Any) -> None:

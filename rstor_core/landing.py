@@ -81,5 +81,8 @@ def provenance_markdown(manifest: Mapping[str, Any]) -> str:
 
 
 def _interval(row: Any) -> str:
+    lo, hi = getattr(row, "psnr_diff_lo", float("nan")), getattr(row, "psnr_diff_hi", float("nan"))
+    if lo != lo or hi != hi:  # no interval (one photo, one network: the CSV leaves the empty columns out)
+        return f"{row.psnr_diff:+.2f} dB ({row.verdict})"
     verdict = "" if row.measurable else ", no measurable difference"
-    return f"{row.psnr_diff:+.2f} dB ({row.psnr_diff_lo:+.2f} to {row.psnr_diff_hi:+.2f}{verdict})"
+    return f"{row.psnr_diff:+.2f} dB ({lo:+.2f} to {hi:+.2f}{verdict})"

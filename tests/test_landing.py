@@ -59,3 +59,13 @@ def test_the_headline_quotes_chapter_05s_pretraining_rows_when_they_are_there(tm
             "+0.12 dB (-0.20 to +0.40, no measurable difference) |") in text
     assert "Blind motion deblurring, big blur: pre-trained" in text and "+1.50 dB (+1.10 to +0.40)" in text
     assert text.count("pre-trained") == 2
+
+
+def test_a_difference_without_an_interval_says_why_instead_of_failing(tmp_path):
+    """The smoke profile tests one photo: its CSVs have no interval columns (all empty, left out)."""
+    from rstor_core.landing import _interval
+
+    row = pd.Series({"psnr_diff": 1.1, "n_images": 1, "measurable": False, "verdict": "one photo: no interval"})
+    assert _interval(row) == "+1.10 dB (one photo: no interval)"
+    full = row.to_dict() | {"psnr_diff_lo": 0.2, "psnr_diff_hi": 2.0, "measurable": True}
+    assert _interval(pd.Series(full)) == "+1.10 dB (+0.20 to +2.00)"
