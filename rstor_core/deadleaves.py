@@ -268,7 +268,7 @@ def dead_leaves(size: Size, seed: int | np.random.Generator = 0, *, params: Dead
         return render_leaves(leaves, size, params, backend=backend, parallel=parallel, return_index=return_index)
     index = paint_index(leaves, size, params.ds_factor, backend=backend, parallel=parallel)
     rounds = 0
-    while params.until_covered and (index < 0).any():
+    while (index < 0).any():  # until covered: more leaves, under the earlier ones
         rounds += 1
         if rounds > MAX_COVER_ROUNDS:
             raise RuntimeError(f"canvas still not covered after {MAX_COVER_ROUNDS} rounds of leaves")

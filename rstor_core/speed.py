@@ -107,10 +107,9 @@ def rendering_speed_table(sizes=(128, 256, 512), *, batch: int = 16, repeats: in
             image = render(sets[0], size)
             reference = image if reference is None else reference
             assert np.array_equal(image, reference), f"{name} differs from our CPU kernel at {size}"
-            timed = sets[:2] if name == EXHAUSTIVE else sets  # each image's median, then their median
-            single = float(np.median([_seconds(lambda s=s: render(s, size), 1 if name == EXHAUSTIVE else repeats)
-                                      for s in timed]))
-            many = _seconds(lambda: [render(s, size) for s in sets], 1 if name == EXHAUSTIVE else repeats)
+            timed, times = (sets[:2], 1) if name == EXHAUSTIVE else (sets, repeats)  # the exhaustive kernel is slow
+            single = float(np.median([_seconds(lambda s=s: render(s, size), times) for s in timed]))  # of medians
+            many = _seconds(lambda: [render(s, size) for s in sets], times)
             rows.append({"engine": name, "size_px": size, "leaves": len(sets[0]),
                          "single_mpix_s": size * size / single / 1e6,
                          "batch_mpix_s": batch * size * size / many / 1e6})
