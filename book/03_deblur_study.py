@@ -21,7 +21,11 @@
 # architecture, trained for the same number of steps (each arm several times, from independent
 # draws, when the profile asks for several runs), on crops blurred by a fresh motion
 # kernel drawn from one of the three families of [chapter 01](01_data_generation.ipynb) (small, mild, big; RMS radius
-# 0.5-1.5, 1.5-3 and 3-6 px) plus a camera's noise:
+# 0.5-1.5, 1.5-3 and 3-6 px) plus a camera's noise. In the `quick` profile each network starts from
+# its arm's denoiser of [chapter 02](02_denoise_study.ipynb) (the original study's "pretext task")
+# and trains with NAFNet's own optimiser and loss (AdamW, β = (0.9, 0.9), minus the PSNR) at a
+# constant learning rate, on small kernels first: the recipe chosen by the trials of
+# {ref}`the appendix <recipe-trials>`, which also lists what did not help.
 #
 # - **dead leaves**: flat uniform-colour discs (the original study's stored sets were richer:
 #   colours drawn from natural photos, 5× supersampling);
@@ -60,12 +64,17 @@ wiener_balance = 0.01
 lpips = True
 grid_kernel = 0
 zoom = 192
+recipe_trials = ["recipe_baseline", "recipe_nafnet", "recipe_nafnet_l1", "recipe_warm", "recipe_warm_constant",
+                 "recipe_warm_identity", "recipe_warm_curriculum", "recipe_warm_crop64", "recipe_wide",
+                 "recipe_natural_baseline", "recipe_natural_warm"]
+first_recipe = ["recipe_baseline", "recipe_natural_baseline"]
+scaling_steps = [275, 550, 1100]
 
 # %% tags=["remove-input"]
 import pandas as pd
 from IPython.display import display
 
-from rstor_core import figures, intervals, study, tables
+from rstor_core import figures, intervals, recipe, study, tables
 from rstor_core.chapter import open_chapter
 from rstor_core.deadleaves import dead_leaves_test_set
 from rstor_core.degrade import FAMILIES
@@ -105,7 +114,8 @@ fig = figures.training_curves_figure(curves, baselines=baselines, panels=lambda 
     "trained on dead leaves" if label.endswith("dead leaves") else "trained on natural photos"))
 chapter.publish("fig_curves", fig, "03_training_curves.png")
 rise = study.late_rise(curves).val_psnr_rise_db
-chapter.glue(runs=config.runs, rise_min=float(rise.min()), rise_max=float(rise.max()))
+chapter.glue(runs=config.runs, rise_min=float(rise.min()), rise_max=float(rise.max()),
+             converged="the networks stopped before they converged" if rise.max() > 0.05 else "they had levelled off")
 
 # %% [markdown]
 # ```{glue:figure} fig_curves
@@ -121,8 +131,8 @@ chapter.glue(runs=config.runs, rise_min=float(rise.min()), rise_max=float(rise.m
 # training distribution (dead-leaves crops are much harder to deblur than photo crops), so the
 # gains are not comparable across panels; one line per network ({glue:text}`runs` per experiment;
 # the gain is taken over the first network's validation inputs). Over the last fifth of training,
-# validation PSNR still rose by {glue:text}`rise_min:.2f` to {glue:text}`rise_max:.2f` dB: the
-# networks stopped before they converged.
+# validation PSNR changed by {glue:text}`rise_min:+.2f` to {glue:text}`rise_max:+.2f` dB:
+# {glue:text}`converged`.
 # ```
 #
 # ## Evaluation on the kernel banks
@@ -188,6 +198,40 @@ tables.styled(study.losses(gain.drop(index=anchor, errors="ignore")), "Where a n
 # Paired photo by photo, the natural-trained network minus the dead-leaves-trained one is
 # {glue:text}`gap_small` on small blur, {glue:text}`gap_mild` on mild and {glue:text}`gap_big` on
 # big ({download}`tables/03_paired_gap.csv`).
+#
+# ## Would more compute close the gap?
+#
+# Every network also kept its weights at {glue:text}`scaling_fractions` of its steps. Under a
+# constant learning rate those are the weights of shorter runs (the same draws, stopped earlier;
+# a test checks it), so one training gives {glue:text}`n_budgets` budgets spanning
+# {glue:text}`budget_span`× for every network of both arms, tested on the same photos and kernels
+# as the table above.
+
+# %% tags=["remove-output", "hide-input"]
+scaling = recipe.compute_scaling(chapter, motion, results, photos, banks, curves)  # and saves its tables
+chapter.publish("fig_scaling", figures.compute_scaling_figure(scaling.table, targets={"+1.0 dB": 1.0, "+1.5 dB": 1.5}),
+                "03_compute_scaling.png")
+chapter.glue(**recipe.scaling_prose(scaling, glue_names))
+
+# %% [markdown]
+# ```{glue:figure} fig_scaling
+# :alt: PSNR gain over the blurred input against training steps, per family, for both arms
+# :name: fig-compute-scaling
+#
+# PSNR gain over the blurred input (natural test photos, 95 % interval over photos and networks)
+# against training steps (log scale), per family; the top axis converts steps into wall minutes of
+# training from the logs. Dashed: +1.0 dB and +1.5 dB ({download}`tables/03_compute_scaling.csv`).
+# ```
+#
+# On big blur, a straight line through each arm's gains against log₂(steps) rises
+# {glue:text}`per_doubling_gain_dl:+.2f` dB per doubling of the steps for the dead-leaves arm and
+# {glue:text}`per_doubling_gain_nat:+.2f` dB for the natural one. Extrapolated (a line fitted over
+# {glue:text}`budget_span`× of compute, read beyond it: an estimate, not a measurement), +1.5 dB on big
+# would take the dead-leaves arm {glue:text}`reach_gain_dl` and the natural arm
+# {glue:text}`reach_gain_nat` ({download}`tables/03_steps_to_1p5db.csv`). Does the dead-leaves arm
+# catch up as compute grows? Paired photo by photo, natural minus dead leaves on big blur is
+# {glue:text}`gap_fewest` at {glue:text}`fewest_steps` steps and {glue:text}`gap_most` at
+# {glue:text}`most_steps` ({download}`tables/03_compute_scaling_gap.csv`, every family and budget).
 #
 # ## Small, mild and big blur on one photo
 
@@ -314,3 +358,48 @@ tables.styled(agreement, "The original study's gap natural - dead leaves and our
 # published gap shrinks from small to big blur: the dead-leaves network, trained on images made
 # of edges, keeps deblurring when the blur is big. The full table, SSIM, LPIPS and ST-LPIPS
 # included, is {download}`tables/03_published_comparison.csv`.
+#
+# (recipe-trials)=
+# ## Appendix: the training recipe
+#
+# The networks above are not the first this chapter trained. Its first recipe (Adam, L1 loss,
+# from scratch, {glue:text}`recipe_baseline` in the profile) left the blind networks barely above
+# their inputs, their validation PSNR still rising. Each trial below changes one lever against
+# the line it derives from (the `change` column, read off the trial's configuration against the
+# baseline's), trains one network (run 0) from a shell (`python -m rstor_core train --experiment
+# <trial>`; a book run, even a fresh one, only reads them) and is tested here on the photos none
+# of them saw, with the banks above. `minutes`: its training's wall time from its log (on a
+# machine shared with other work now and then: a rough cost); `val_gain_db`: its last validation
+# PSNR over its blurred validation inputs (dead-leaves trials validate on dead leaves, natural
+# ones on photo crops, held back from training in `recipe_natural_warm`: compare within an arm).
+
+# %% tags=["hide-input"]
+trials = recipe.recipe_trials(chapter, photos, banks)  # read from their logs and weights, never trained here
+chapter.glue(**recipe.trials_prose(chapter, trials, results))
+tables.styled(trials.table, "Recipe trials: one network each, PSNR gain over the blurred input (dB)")
+
+# %% [markdown]
+# {glue:text}`n_trials` trials ({download}`tables/03_recipe_trials.csv`), tested on
+# {glue:text}`trial_photos`. One network each: the networks of this chapter's dead-leaves arm, one
+# recipe and other seeds, differ by {glue:text}`run_spread_big:.2f` dB on big blur, so a smaller
+# difference between two trials is not evidence. The best mean gain over the three families:
+# {glue:text}`best_trial`. Below the baseline on big blur: {glue:text}`below_baseline_big`. Worse
+# than the blurred input on mild blur: {glue:text}`harm_mild`. Not in the table:
+# {glue:text}`untrained`.
+#
+# The chapter's networks take the best trial's levers at a constant learning rate (the
+# compute-scaling figure needs it; `recipe_warm_constant` against `recipe_warm` is that change
+# alone). Against the first recipe they change {glue:text}`main_changes`. With its three networks
+# per arm, on every test photo, the chapter's networks minus the first recipe's:
+
+# %% tags=["hide-input"]
+change, unread = recipe.first_recipe_change(chapter, motion, results, photos, banks)  # and saves it
+chapter.glue(**recipe.change_prose(change, unread, glue_names))
+tables.styled(change, "The chapter's recipe minus the first, paired per photo (PSNR, dB)")
+
+# %% [markdown]
+# Dead leaves: {glue:text}`change_gain_dl_mild` on mild blur and {glue:text}`change_gain_dl_big` on
+# big; natural: {glue:text}`change_gain_nat_mild` and {glue:text}`change_gain_nat_big`
+# ({download}`tables/03_recipe_change.csv`; not read: {glue:text}`change_unread`). Training
+# throughput on this CPU (`torch.compile`, `channels_last`, threads, a loader worker) is measured,
+# way against way in one run, by `benchmarks/train_throughput.py`; the profile compiles the steps.

@@ -27,7 +27,7 @@ from rstor_core.configs import ExperimentConfig, Profile, missing_sources, split
 from rstor_core.files import project_root, save_table
 from rstor_core.models import pick_device
 from rstor_core.profiles import ProfileError, load_profile, section_from_parameters
-from rstor_core.train import experiment_dir, load_model, read_log, train_experiment, weights_file
+from rstor_core.train import experiment_dir, load_model, read_checkpoint, read_log, train_experiment, weights_file
 
 # What the runner injects besides the section, with the defaults a chapter's parameters cell gives them.
 RUNNER_PARAMETERS = {"profile": "quick", "output_dir": "outputs/quick", "fresh": False, "live_widgets": True,
@@ -131,6 +131,30 @@ class ChapterRun:
 
         keep = set(photos).intersection(*(tested(label) for label in experiments))
         return {name: image for name, image in photos.items() if name in keep}
+
+    def logged_trials(self, names: Sequence[str], runs: int = 1) -> tuple[
+            dict[str, tuple[ExperimentConfig, pd.DataFrame, list[torch.nn.Module]]], dict[str, str]]:
+        """Runs ``0 .. runs - 1`` of each experiment of ``names`` as trained from a shell, never trained here
+        (a fresh book leaves them alone): ``({name: (config, run 0's log, networks)}, {name: why it is not
+        read})``. An experiment with a run whose weights are missing or were trained with another
+        configuration is left out, with the command that trains it."""
+        read, left_out = {}, {}
+        for name in names:
+            problems = []
+            for run in range(runs):
+                config, path = self.experiment(name, run), self.checkpoint_dir(name, run) / "model.pt"
+                command = f"python -m rstor_core train --profile {self.profile.name} --experiment {name} --run {run}"
+                if not path.is_file():
+                    problems.append(f"not trained: {command}")
+                elif read_checkpoint(path, keys=("model", "config"))[1] != config:
+                    problems.append(f"trained with another configuration: {command} retrains it")
+            if problems:
+                left_out[name] = "; ".join(problems)
+                continue
+            networks = [load_model(self.checkpoint_dir(name, run) / "model.pt", device=self.device)
+                        for run in range(runs)]
+            read[name] = (self.experiment(name), read_log(self.checkpoint_dir(name)), networks)
+        return read, left_out
 
     def training_curves(self, experiments: Mapping[str, str], runs: int = 1) -> pd.DataFrame:
         """The training logs of runs ``0 .. runs - 1`` of ``{label: experiment}``, stacked with an

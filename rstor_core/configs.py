@@ -33,16 +33,19 @@ class ConfigError(ValueError):
 
 def knob(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None,
          le: float | None = None, choices: tuple | None = None, default_factory: Any = dataclasses.MISSING,
-         source: bool = False, experiment: bool = False, compare: bool = True) -> Any:
+         source: bool = False, experiment: bool = False, trials: bool = False,
+         snapshots_of: tuple[str, ...] | None = None, compare: bool = True) -> Any:
     """A dataclass field with bounds, enforced by :func:`check_bounds` in ``__post_init__``.
 
     ``source``: the value names images (``"skimage"``, a public set or a folder), checked by :func:`missing_sources`
     before the data is used; ``experiment``: the value names an experiment of the profile, checked
-    by :class:`Profile` and by the chapter opener; ``compare=False``: how a run executes, not what it
-    trains (two configs differing only there are the same experiment: no retraining).
+    by :class:`Profile` and by the chapter opener; ``trials``: a tuple of experiment names the chapter
+    reads but never trains (trained from a shell), checked by :class:`Profile`; ``snapshots_of``: steps
+    at which the experiments those fields name keep their weights, checked likewise; ``compare=False``:
+    how a run executes, not what it trains (two configs differing only there are the same experiment).
     """
     meta = {"ge": ge, "gt": gt, "le": le, "choices": choices, "source": source or None,
-            "experiment": experiment or None}
+            "experiment": experiment or None, "trials": trials or None, "snapshots_of": snapshots_of}
     return field(default=default, default_factory=default_factory, compare=compare,
                  metadata={k: v for k, v in meta.items() if v is not None})
 
@@ -380,8 +383,9 @@ class ExperimentConfig:
     optimiser: str = knob("adam", choices=("adam", "adamw"))
     betas: tuple[float, float] = knob((0.9, 0.999), ge=0.0, le=0.9999)  # NAFNet's recipe: (0.9, 0.9)
     weight_decay: float = knob(0.0, ge=0.0, le=1.0)
-    # plateau: the lr is cut when validation PSNR stalls; cosine: from lr down to lr_min over the steps
-    schedule: str = knob("plateau", choices=("plateau", "cosine"))
+    # plateau: the lr is cut when validation PSNR stalls; cosine: from lr down to lr_min over the steps;
+    # constant: lr throughout, so that the weights at any step are those of a shorter run
+    schedule: str = knob("plateau", choices=("plateau", "cosine", "constant"))
     lr_min: float = knob(1e-7, ge=0.0, le=1.0)
     grad_clip: float | None = knob(1.0, gt=0.0)  # max gradient norm; null: no clipping
     val_every: int = knob(100, ge=1)  # steps between validations (and plateau-scheduler updates)
@@ -539,8 +543,22 @@ class DeblurStudyConfig:
     lpips: bool = True  # NaN with a note when the AlexNet weights are missing
     grid_kernel: int = knob(0, ge=0, le=BANK_SIZE - 1)  # bank index of each family in the 3 x 3 grid figure
     zoom: int = knob(192, ge=16)  # crop side of the grid figure and the inspector
+    # The recipe table: one network (run 0) of each of these experiments, read from its weights and log and
+    # never trained here (`python -m rstor_core train --experiment ...`); the first is the baseline.
+    recipe_trials: tuple[str, ...] = knob(("recipe_baseline", "recipe_nafnet", "recipe_nafnet_l1", "recipe_warm",
+                                           "recipe_warm_constant", "recipe_warm_identity", "recipe_warm_curriculum",
+                                           "recipe_warm_crop64", "recipe_wide", "recipe_natural_baseline",
+                                           "recipe_natural_warm"), trials=True)
+    # The first recipe's experiments, dead leaves then natural: their `runs` networks against the chapter's
+    # (read from their weights, never trained here); () leaves that comparison out.
+    first_recipe: tuple[str, ...] = knob(("recipe_baseline", "recipe_natural_baseline"), trials=True)
+    # Compute scaling: each arm's networks at these steps (weights they keep: a constant lr makes them
+    # shorter runs) beside their final weights; () leaves the figure out.
+    scaling_steps: tuple[int, ...] = knob((275, 550, 1100), ge=1,
+                                          snapshots_of=("dead_leaves_experiment", "natural_experiment"))
 
     def __post_init__(self) -> None:
+        _as_tuples(self, "recipe_trials", "first_recipe", "scaling_steps")
         check_bounds(self)
         if self.grid_kernel >= self.n_kernels:
             raise ConfigError("grid_kernel", f"must be < n_kernels ({self.n_kernels}), got {self.grid_kernel}")
@@ -694,6 +712,14 @@ def unknown_experiments(section: Any, experiments: typing.Mapping[str, Experimen
     if not experiments:
         return {}
     problems = {key: reference_problem(ref, experiments) for key, ref in experiment_fields(section).items()}
+    for f in dataclasses.fields(section):
+        if f.metadata.get("trials"):
+            problems.update({f"{f.name}[{i}]": reference_problem(name, experiments)
+                             for i, name in enumerate(getattr(section, f.name))})
+        for other in f.metadata.get("snapshots_of", ()):
+            problems.update({f"{f.name}[{i}] of {other}": reference_problem(f"{getattr(section, other)}@{step}",
+                                                                             experiments)
+                             for i, step in enumerate(getattr(section, f.name))})
     return {key: problem for key, problem in problems.items() if problem is not None}
 
 

@@ -270,3 +270,30 @@ def gap_closing_figure(ablation: pd.DataFrame, *, natural: str) -> plt.Figure:
         ax.set(xlabel="PSNR gain over the baseline generator (dB)", title=f"σ = {sigma:g}/255")
     fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", fontsize=9)
     return fig
+
+
+def compute_scaling_figure(scaling: pd.DataFrame, *, targets: Mapping[str, float] = {}) -> plt.Figure:
+    """Chapter 03: PSNR gain over the blurred input against training steps (log scale; wall minutes on the
+    top axis), one panel per family, one line per arm with its 95 % interval (``study.scaling_table``);
+    ``targets``: dashed horizontal lines, ``{label: dB}``."""
+    families = [f for f in FAMILIES if f in set(scaling.family)]
+    fig, axes = plt.subplots(1, len(families), figsize=(4.0 * len(families), 3.8), squeeze=False, sharey=True,
+                             layout="constrained")
+    for ax, family in zip(axes[0], families):
+        for k, (arm, points) in enumerate(scaling[scaling.family == family].groupby("arm", sort=False)):
+            spread = [points.gain_db - points.gain_lo_db, points.gain_hi_db - points.gain_db]
+            ax.errorbar(points.steps * (1 + 0.03 * (k - 0.5)), points.gain_db, yerr=spread, fmt="o-", capsize=3,
+                        label=f"trained on {arm}")
+        for i, (label, level) in enumerate(targets.items()):
+            ax.axhline(level, color="grey", ls=(0, (4, 2 + 2 * i)), lw=0.9, label=label)
+        ax.axhline(0, color="k", lw=0.8)
+        steps = sorted(scaling.steps.unique())
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(steps, [f"{s:g}" for s in steps])
+        ax.set(xlabel="training steps", title=f"{family} blur")
+        per_step = (scaling.minutes / scaling.steps).mean()
+        top = ax.secondary_xaxis("top", functions=(lambda s: s * per_step, lambda m: m / per_step))
+        top.set_xlabel("wall minutes of training (from the logs)", fontsize=8)
+    axes[0][0].set_ylabel("PSNR gain over the blurred input (dB)")
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=8)
+    return fig

@@ -240,24 +240,97 @@ def training_minutes(log: pd.DataFrame, batch_size: int) -> float:
     return float((batch_size / log.img_per_s).sum() / 60)
 
 
-def recipe_table(trials: Mapping[str, tuple[Any, pd.DataFrame]], gains: pd.DataFrame, *, baseline: str,
+def recipe_table(trials: Mapping[str, tuple[Any, pd.DataFrame]], gains: pd.DataFrame, *, baseline: Any,
                  input_psnr: Mapping[str, float]) -> pd.DataFrame:
-    """One row per recipe trial (chapter 03): what it changes against ``baseline``, its steps and wall
-    minutes from its log, its last validation PSNR as a gain over its blurred validation inputs
+    """One row per recipe trial (chapter 03): what it changes against the ``baseline`` config, its steps and
+    wall minutes from its log, its last validation PSNR as a gain over its blurred validation inputs
     (``input_psnr``), and its test gains per family (``gains``: one row per trial, one column per
-    family, dB over the blurred test photos). Negative results stay in."""
+    family, dB over the blurred test photos). Negative results stay in; no trial, no row."""
     missing = sorted(set(trials) - set(gains.index))
-    if baseline not in trials or missing:
-        raise ValueError(f"recipe table: baseline {baseline!r} must be a trial, and every trial needs test gains "
-                         f"(missing: {missing})")
+    if missing:
+        raise ValueError(f"recipe table: every trial needs test gains (missing: {missing})")
     rows = []
     for name, (config, log) in trials.items():
         validated = log.dropna(subset=["val_psnr"])
-        rows.append({"trial": name, "change": config_changes(trials[baseline][0], config),
+        rows.append({"trial": name, "change": config_changes(baseline, config),
                      "steps": int(log.step.max()), "minutes": training_minutes(log, config.batch_size),
                      "val_gain_db": float(validated.val_psnr.iloc[-1] - input_psnr[name]),
-                     **{f"{family}_gain_db": float(gains.loc[name, family]) for family in gains.columns}})
+                     **{f"{family}_gain_db": float(gains.loc[name, family]) for family in FAMILIES}})
+    return pd.DataFrame(rows, columns=["trial", "change", "steps", "minutes", "val_gain_db",
+                                       *(f"{family}_gain_db" for family in FAMILIES)])
+
+
+def gains_by_family(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean PSNR gain over the blurred input (dB) per model (rows) and family (columns) of
+    :func:`~rstor_core.evaluate.evaluate` rows on the motion banks: the recipe table's test columns."""
+    means = metric_means(rows.assign(family=family_of(rows.blur)), ["model", "family"], ["psnr"]).psnr
+    return gain_over_input(means.unstack("family").reindex(columns=list(FAMILIES)))
+
+
+def run_spread(rows: pd.DataFrame, model: str) -> pd.Series:
+    """Per family, how far apart the gains over the input of ``model``'s networks (its runs) lie: the
+    largest minus the smallest, dB. What one network per trial cannot resolve."""
+    networks = rows[rows.model == model]
+    per_run = gains_by_family(pd.concat([rows[rows.model == INPUT],
+                                         networks.assign(model=model + " run " + networks.run.astype(str))]))
+    return per_run.max() - per_run.min()
+
+
+def scaling_table(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]], minutes_per_step: Mapping[str, float],
+                  *, seed: int = 0) -> pd.DataFrame:
+    """Chapter 03's compute scaling: per arm, training steps and family, the PSNR gain over the blurred
+    input with its 95 % interval (paired per photo, resampling photos and networks). ``rows``' models are
+    the keys of ``budgets`` (``{model: (arm, steps)}``: an arm's networks at some step) and the input;
+    ``minutes_per_step``: each arm's wall minutes per step on this machine (``minutes`` column)."""
+    gains = intervals.gain_over_input_with_interval(rows.assign(family=family_of(rows.blur)), ["family"], seed=seed)
+    gains = gains[gains.model.isin(list(budgets))]
+    arm, steps = (gains.model.map(lambda m, i=i: budgets[m][i]) for i in (0, 1))
+    return (gains.assign(arm=arm, steps=steps, minutes=steps * arm.map(minutes_per_step))
+            .rename(columns={"psnr_gain": "gain_db", "psnr_gain_lo": "gain_lo_db", "psnr_gain_hi": "gain_hi_db"})
+            [["arm", "steps", "minutes", "family", "gain_db", "gain_lo_db", "gain_hi_db", "n_images", "n_runs"]]
+            .sort_values(["arm", "family", "steps"], key=lambda c: c.map(list(FAMILIES).index) if c.name == "family"
+                         else c).reset_index(drop=True))
+
+
+def steps_to_reach(scaling: pd.DataFrame, target_db: float, family: str = "big") -> pd.DataFrame:
+    """Per arm, a straight line through its mean gains on ``family`` against log2(steps) (least squares):
+    the gain per doubling of the steps and the steps at which the line reaches ``target_db``, an
+    extrapolation beyond the largest budget measured (NaN where the line does not rise, or where a single
+    budget draws no line)."""
+    rows = []
+    for arm, points in scaling[scaling.family == family].groupby("arm", sort=False):
+        if points.steps.nunique() < 2:  # one budget draws no line
+            slope, reach = float("nan"), float("nan")
+        else:
+            slope, intercept = np.polyfit(np.log2(points.steps), points.gain_db, 1)
+            reach = 2 ** ((target_db - intercept) / slope) if slope > 0 else float("nan")
+        rows.append({"arm": arm, "family": family, "gain_per_doubling_db": float(slope),
+                     "target_db": target_db, "steps_to_target": float(reach),
+                     "times_largest_budget": float(reach / points.steps.max())})
     return pd.DataFrame(rows)
+
+
+def scaling_gaps(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]], *, first: str, second: str,
+                 seed: int = 0) -> pd.DataFrame:
+    """Arm ``first`` minus arm ``second`` at each number of steps both reach, per family, paired per photo
+    with its interval (:func:`~rstor_core.intervals.paired_difference`): whether one arm catches up as
+    compute grows. ``rows`` and ``budgets`` as :func:`scaling_table`'s."""
+    rows = rows.assign(family=family_of(rows.blur))
+    model_at = {(arm, steps): model for model, (arm, steps) in budgets.items()}
+    gaps = [intervals.paired_difference(rows, model_at[first, steps], model_at[second, steps], ["family"], seed=seed)
+            .assign(steps=steps) for steps in sorted({s for _, s in budgets.values()})
+            if (first, steps) in model_at and (second, steps) in model_at]
+    return pd.concat(gaps, ignore_index=True)
+
+
+def extrapolated_budget(reach: Any) -> str:
+    """A row of :func:`steps_to_reach` in words, for the prose."""
+    if not np.isfinite(reach.steps_to_target):
+        return "no budget at all on this line (its gain does not rise with the steps)"
+    if reach.times_largest_budget <= 1:
+        return f"at most {int(reach.steps_to_target):,} steps, within the budgets measured"
+    return (f"about {int(round(reach.steps_to_target, -2)):,} steps, {reach.times_largest_budget:.1f}× "
+            "the networks' steps")
 
 
 # --- chapter 05: what closes the gap -------------------------------------------------------------

@@ -101,6 +101,8 @@ class Trainer:
         if config.schedule == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimiser, T_max=config.steps,
                                                                         eta_min=config.lr_min)
+        elif config.schedule == "constant":  # a snapshot at step N is then a run of N steps (compute scaling)
+            self.scheduler = torch.optim.lr_scheduler.ConstantLR(self.optimiser, factor=1.0, total_iters=0)
         else:
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 self.optimiser, mode="max", factor=config.plateau_factor, patience=config.plateau_patience)
@@ -149,7 +151,7 @@ class Trainer:
             if self.config.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.optimiser.step()
-            if self.config.schedule == "cosine":
+            if self.config.schedule != "plateau":
                 self.scheduler.step()
             self.step += 1
             row = {"step": self.step, "loss": loss.item(), "lr": self.optimiser.param_groups[0]["lr"], "val_psnr": "",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
+import re
 
 import numpy as np
 import pytest
@@ -37,6 +38,23 @@ def test_adamw_with_its_betas_and_a_cosine_schedule_decays_to_lr_min(tmp_path):
     lrs = _lrs(tmp_path)
     assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] == pytest.approx(1e-6)
     assert lrs[3] == pytest.approx(1e-6 + (1e-3 - 1e-6) * (1 + math.cos(math.pi * 4 / 8)) / 2)
+
+
+def test_a_constant_schedule_keeps_the_lr_so_a_snapshot_is_a_shorter_run(tmp_path):
+    """What chapter 03's compute-scaling figure rests on: under a constant lr the weights kept at step N are
+    those of an N-step run (under a cosine schedule they are not: its decay depends on the total steps)."""
+    config = ExperimentConfig(**{**TINY, "steps": 5, "schedule": "constant", "optimiser": "adamw", "snapshots": [3]})
+    train_experiment(config, tmp_path / "long", progress=False)
+    assert _lrs(tmp_path / "long") == [config.lr] * 5
+    short = train_experiment(dataclasses.replace(config, steps=3, snapshots=()), tmp_path / "short", progress=False)
+    kept = torch.load(tmp_path / "long" / "model.step3.pt", weights_only=True)["model"]
+    assert all(torch.equal(kept[key], value) for key, value in torch.load(short, weights_only=True)["model"].items())
+    cosine = dataclasses.replace(config, schedule="cosine")
+    train_experiment(cosine, tmp_path / "cosine", progress=False)
+    train_experiment(dataclasses.replace(cosine, steps=3, snapshots=()), tmp_path / "cosine3", progress=False)
+    kept = torch.load(tmp_path / "cosine" / "model.step3.pt", weights_only=True)["model"]
+    short = torch.load(tmp_path / "cosine3" / "model.pt", weights_only=True)["model"]
+    assert not all(torch.equal(kept[key], value) for key, value in short.items())
 
 
 def test_the_default_recipe_is_adam_on_a_plateau_schedule(tmp_path):
@@ -127,3 +145,23 @@ def test_a_hold_out_too_small_for_a_crop_is_refused_before_training():
 def test_bad_recipe_values_are_refused_naming_the_field(fields, key):
     with pytest.raises(ConfigError, match=f"^{key}:"):
         ExperimentConfig(**{**TINY, **fields})
+
+
+def test_chapter_03_reads_its_recipe_trials_and_scaling_snapshots_but_never_trains_the_trials(tmp_path):
+    """A trial or a scaling step the profile cannot serve is refused when the profile loads, before any
+    chapter runs; the trials are not among what the chapter trains (a fresh book never retrains them)."""
+    import yaml
+
+    from rstor_core.profiles import ProfileError, load_profile
+
+    quick = load_profile("quick")
+    trained = quick.chapter_experiments("03_deblur_study")
+    assert quick.deblur_study.recipe_trials and not trained & set(quick.deblur_study.recipe_trials)
+    data = yaml.safe_load(quick.path.read_text())
+    for change, problem in (({"recipe_trials": ["recipe_nafnet", "no_such_trial"]},
+                             "recipe_trials[1]: no experiment 'no_such_trial'"),
+                            ({"scaling_steps": [275, 276]}, "scaling_steps[1] of dead_leaves_experiment: experiment "
+                             "'deblur_recipe_dead_leaves' keeps no weights at step 276")):
+        (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**data, "deblur_study": {**data["deblur_study"], **change}}))
+        with pytest.raises(ProfileError, match=re.escape(problem)):
+            load_profile(tmp_path / "bad.yaml")

@@ -239,11 +239,67 @@ def test_recipe_table_reads_each_trials_change_time_and_gains_off_its_config_and
     assert config_changes(base, trial) == "model.nafnet.width: 32; optimiser: adamw; betas: (0.9, 0.9)"
     log = pd.DataFrame({"step": [1, 2, 3, 4], "img_per_s": [1.0, 2.0, 2.0, 4.0],
                         "val_psnr": [np.nan, 20.0, np.nan, 21.5]})
-    gains = pd.DataFrame({"small": [-1.0, 0.5], "big": [0.2, 1.1]}, index=["base", "trial"])
+    gains = pd.DataFrame({"small": [-1.0, 0.5], "mild": [0.0, 0.0], "big": [0.2, 1.1]}, index=["base", "trial"])
     table = recipe_table({"base": (base, log), "trial": (trial, log.assign(val_psnr=[np.nan, 20, np.nan, 19.0]))},
-                         gains, baseline="base", input_psnr={"base": 20.0, "trial": 20.0})
+                         gains, baseline=base, input_psnr={"base": 20.0, "trial": 20.0})
+    assert table.change.tolist()[0] == "(the baseline)"
     assert table.minutes.tolist() == pytest.approx([(2 + 1 + 1 + 0.5) / 60] * 2)  # batch / img_per_s per step
     assert table.val_gain_db.tolist() == pytest.approx([1.5, -1.0])  # the last validation, negative kept
     assert table.set_index("trial").loc["trial", "big_gain_db"] == 1.1 and table.steps.tolist() == [4, 4]
     with pytest.raises(ValueError, match="missing: \\['other'\\]"):
-        recipe_table({"base": (base, log), "other": (base, log)}, gains, baseline="base", input_psnr={})
+        recipe_table({"base": (base, log), "other": (base, log)}, gains, baseline=base, input_psnr={})
+    empty = recipe_table({}, gains.iloc[:0], baseline=base, input_psnr={})  # nothing trained yet: no row
+    assert empty.empty and list(empty.columns)[-1] == "big_gain_db"
+
+
+def test_gains_by_family_is_each_models_mean_psnr_over_the_inputs(deblur_rows):
+    gains = study.gains_by_family(deblur_rows[deblur_rows.test_set == "natural"])
+    assert list(gains.columns) == ["small", "mild", "big"] and INPUT not in gains.index
+    assert gains.loc["dead leaves"].tolist() == pytest.approx([-1.0] * 3)
+    assert gains.loc["natural"].tolist() == pytest.approx([0.5] * 3)
+    runs = pd.concat([deblur_rows.assign(run=r, psnr=deblur_rows.psnr + 0.25 * r * (deblur_rows.model != INPUT))
+                      for r in range(3)])
+    runs = runs[(runs.model != INPUT) | (runs.run == 0)]
+    assert study.run_spread(runs, "natural").tolist() == pytest.approx([0.5] * 3)  # runs 0.25 dB apart
+
+
+def test_scaling_table_and_the_steps_a_straight_line_in_log_steps_needs_to_reach_a_target():
+    # Arm "a" gains 0.5 dB per doubling on big (0.0 at 100 steps), arm "b" loses with more steps.
+    entries = [(INPUT, "natural", image, f"{family}:0", 1.0, 20.0) for image in "xyz" for family in ("mild", "big")]
+    budgets = {}
+    for arm, per_doubling in (("a", 0.5), ("b", -0.1)):
+        for doublings in range(4):
+            model = f"{arm}@{100 * 2 ** doublings}"
+            budgets[model] = (arm, 100 * 2 ** doublings)
+            entries += [(model, "natural", image, f"{family}:0", 1.0, 20.0 + per_doubling * doublings + noise)
+                        for image, noise in zip("xyz", (-0.1, 0.0, 0.1)) for family in ("mild", "big")]
+    table = study.scaling_table(rows(entries), budgets, {"a": 0.01, "b": 0.02})
+    assert len(table) == 2 * 4 * 2 and list(table.columns[:4]) == ["arm", "steps", "minutes", "family"]
+    big_a = table[(table.arm == "a") & (table.family == "big")]
+    assert big_a.steps.tolist() == [100, 200, 400, 800] and big_a.minutes.tolist() == pytest.approx([1, 2, 4, 8])
+    assert big_a.gain_db.tolist() == pytest.approx([0.0, 0.5, 1.0, 1.5])
+    assert (big_a.gain_lo_db < big_a.gain_db).all() and (big_a.gain_db < big_a.gain_hi_db).all()
+    reach = study.steps_to_reach(table, 2.5).set_index("arm")
+    assert reach.loc["a", "gain_per_doubling_db"] == pytest.approx(0.5)
+    assert reach.loc["a", "steps_to_target"] == pytest.approx(100 * 2 ** 5)  # 2.5 dB: 5 doublings of 100 steps
+    assert reach.loc["a", "times_largest_budget"] == pytest.approx(4.0)
+    assert np.isnan(reach.loc["b", "steps_to_target"])  # a line that falls never gets there
+
+
+def test_scaling_gaps_pair_the_arms_at_each_budget_and_the_budget_reads_in_words():
+    entries = [(INPUT, "natural", image, "big:0", 1.0, 20.0) for image in "xyz"]
+    budgets = {}
+    for arm, gain_at in (("a", lambda s: s / 100), ("b", lambda s: 0.5 * s / 100)):
+        for steps in (100, 200):
+            budgets[f"{arm}@{steps}"] = (arm, steps)
+            entries += [(f"{arm}@{steps}", "natural", image, "big:0", 1.0, 20.0 + gain_at(steps) + noise)
+                        for image, noise in zip("xyz", (-0.1, 0.0, 0.1))]
+    gaps = study.scaling_gaps(rows(entries), budgets, first="a", second="b").set_index("steps")
+    assert gaps.psnr_diff.tolist() == pytest.approx([0.5, 1.0])  # the gap widens with the steps
+    assert (gaps.psnr_diff_lo <= gaps.psnr_diff).all() and set(gaps.family) == {"big"}
+    assert set(gaps.a) == {"a@100", "a@200"}
+    row = pd.Series({"steps_to_target": 8000.0, "times_largest_budget": 3.64})
+    assert study.extrapolated_budget(row) == "about 8,000 steps, 3.6× the networks' steps"
+    assert study.extrapolated_budget(row.copy().replace({8000.0: np.nan})).startswith("no budget")
+    assert study.extrapolated_budget(pd.Series({"steps_to_target": 900.0, "times_largest_budget": 0.5})
+                                     ).startswith("at most 900 steps")
