@@ -125,6 +125,15 @@ def experiment_fields(config: Any) -> dict[str, str]:
     return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.metadata.get("experiment")}
 
 
+def sections_naming(name: str) -> dict[str, dict[str, Any]]:
+    """Every chapter section with each experiment reference set to ``name`` and no read-only evidence (recipe
+    trials, scaling snapshots): the sections of the smallest profile that defines one experiment."""
+    return {key: {**dict.fromkeys(experiment_fields(section()), name),
+                  **{f.name: [] for f in dataclasses.fields(section)
+                     if f.metadata.get("trials") or f.metadata.get("snapshots_of")}}
+            for key, section in CHAPTER_SECTIONS.values()}
+
+
 def split_reference(reference: str, key: str = "experiment") -> tuple[str, int | None]:
     """``(name, step)`` of an experiment reference: ``name`` (its final weights, step ``None``) or
     ``name@step``, the weights it kept at ``step`` (its ``snapshots``): the network after that many

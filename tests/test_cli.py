@@ -192,9 +192,9 @@ def profile_with(tmp_path: Path, **experiment) -> Path:
     ``experiment`` on top."""
     import yaml
 
-    from rstor_core.configs import CHAPTER_SECTIONS, experiment_fields
+    from rstor_core.configs import sections_naming
 
-    chapters = {key: dict.fromkeys(experiment_fields(section()), "run") for key, section in CHAPTER_SECTIONS.values()}
+    chapters = sections_naming("run")
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump({**chapters, "experiments": {"run": {**TINY, **experiment}}}))
     return path

@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from rstor_core.__main__ import main
-from rstor_core.configs import CHAPTER_SECTIONS, ConfigError, ExperimentConfig, experiment_fields
+from rstor_core.configs import ConfigError, ExperimentConfig, sections_naming
 from rstor_core.profiles import ProfileError, load_profile
 from rstor_core.train import (MODEL_FILE, RETRAIN_DIR, STATE_FILE, Trainer, parent_weights, snapshot_file,
                               train_experiment)
@@ -106,7 +106,7 @@ def test_a_child_killed_with_sigkill_resumes_to_the_weights_of_an_uninterrupted_
 
 def _profile(tmp_path: Path, experiments: dict | None = None, **child) -> Path:
     """Every chapter names the parent; ``child`` overrides the child's fields."""
-    chapters = {key: dict.fromkeys(experiment_fields(section()), "parent") for key, section in CHAPTER_SECTIONS.values()}
+    chapters = sections_naming("parent")
     experiments = experiments or {"parent": _plain(PARENT), "child": {**_plain(CHILD), **child}}
     path = tmp_path / "lineage.yaml"
     path.write_text(yaml.safe_dump({**chapters, "experiments": experiments}))

@@ -190,9 +190,9 @@ def test_every_set_names_a_deepinv_class_and_a_download_address(name):
 
 def _profile(tmp_path: Path, **denoise_study) -> Path:
     """A profile whose one experiment, ``run`` (which every chapter names), trains on kodak24."""
-    from rstor_core.configs import CHAPTER_SECTIONS, experiment_fields
+    from rstor_core.configs import sections_naming
 
-    chapters = {key: dict.fromkeys(experiment_fields(section()), "run") for key, section in CHAPTER_SECTIONS.values()}
+    chapters = sections_naming("run")
     chapters["denoise_study"].update(denoise_study)
     path = tmp_path / "sets.yaml"
     path.write_text(yaml.safe_dump({**chapters, "experiments": {

@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from rstor_core.__main__ import main
-from rstor_core.configs import CHAPTER_SECTIONS, ExperimentConfig, experiment_fields
+from rstor_core.configs import ExperimentConfig, sections_naming
 from rstor_core.data import TrainingBatches
 from rstor_core.models import StackedConv, UNet
 from rstor_core.profiles import load_profile
@@ -211,8 +211,7 @@ def test_two_ddp_processes_on_gloo_end_with_identical_weights(tmp_path):
 @pytest.fixture
 def tiny_profile(tmp_path) -> Path:
     """A profile with one experiment, the tiny config trained for 3 steps, that every chapter names."""
-    chapters = {key: dict.fromkeys(experiment_fields(section()), "tiny_run")
-                for key, section in CHAPTER_SECTIONS.values()}
+    chapters = sections_naming("tiny_run")
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump({**chapters, "experiments": {"tiny_run": {**TINY, "steps": 3}}}))
     assert load_profile(path).experiments.keys() == {"tiny_run"}
