@@ -382,8 +382,8 @@ tables.styled(trials.table, "Recipe trials: one network each, PSNR gain over the
 # {glue:text}`n_trials` trials ({download}`tables/03_recipe_trials.csv`), tested on
 # {glue:text}`trial_photos`. One network each: the networks of this chapter's dead-leaves arm, one
 # recipe and other seeds, differ by {glue:text}`run_spread_big:.2f` dB on big blur, so a smaller
-# difference between two trials is not evidence. The best mean gain over the three families:
-# {glue:text}`best_trial`. Below the baseline on big blur: {glue:text}`below_baseline_big`. Worse
+# difference between two trials is not evidence. Among the trials on the baseline's data, the
+# largest gain on big blur of those doing no harm on mild blur: {glue:text}`best_trial`. Below the baseline on big blur: {glue:text}`below_baseline_big`. Worse
 # than the blurred input on mild blur: {glue:text}`harm_mild`. Not in the table:
 # {glue:text}`untrained`.
 #
