@@ -62,8 +62,7 @@ from IPython.display import display
 
 from rstor_core import figures, intervals, study, tables
 from rstor_core.chapter import open_chapter
-from rstor_core.evaluate import INPUT, Degradation, bm3d_denoiser, degradation_grid, evaluate
-from rstor_core.models import count_parameters
+from rstor_core.evaluate import INPUT, Degradation, bm3d_denoiser, degradation_grid
 from rstor_core.photos import test_photos
 from rstor_core.widgets import denoiser_comparison, inspect_blur, noise_tour, player
 
@@ -81,16 +80,13 @@ BM3D = "BM3D (knows σ)"
 # `make book` reuses the committed weights of the `quick` profile, `make book FRESH=1` retrains them.
 
 # %% tags=["remove-output", "hide-input"]
-models = {label: chapter.trained_models(name, config.runs) for label, name in arms.items()}
-trained = chapter.experiment(config.dead_leaves_experiment)
-chapter.glue(steps=trained.steps, batch=trained.batch_size, crop=trained.crop, runs=config.runs,
-             parameters=f"{count_parameters(models['natural'][0]):,}")
+models = chapter.trained_arms(arms, config.runs)
+chapter.glue(runs=config.runs, **chapter.training_facts(config.dead_leaves_experiment))
 
 # %% tags=["remove-output", "hide-input"]
 curves = chapter.save_table(chapter.training_curves(arms, config.runs), "02_training_curves.csv")
 chapter.publish("fig_curves", figures.training_curves_figure(curves), "02_training_curves.png")
-rise = study.late_rise(curves)
-chapter.glue(rise_min=float(rise.val_psnr_rise_db.min()), rise_max=float(rise.val_psnr_rise_db.max()))
+chapter.glue(**study.convergence(curves))
 
 # %% [markdown]
 # ```{glue:figure} fig_curves
@@ -101,9 +97,9 @@ chapter.glue(rise_min=float(rise.val_psnr_rise_db.min()), rise_max=float(rise.va
 # colour per arm ({glue:text}`steps` steps of {glue:text}`batch` crops of {glue:text}`crop` ×
 # {glue:text}`crop` pixels; NAFNet with {glue:text}`parameters` parameters). Each validation set
 # comes from the network's own training distribution, so the PSNR levels are not comparable across
-# arms: the tables below are. Over the last fifth of training, validation PSNR still rose by
-# {glue:text}`rise_min:.2f` to {glue:text}`rise_max:.2f` dB: the networks stopped before they
-# converged, as a budget of minutes on a CPU requires.
+# arms: the tables below are. Over the last fifth of training, validation PSNR changed by
+# {glue:text}`rise_min:+.2f` to {glue:text}`rise_max:+.2f` dB: {glue:text}`converged` (a budget of
+# minutes on a CPU).
 # ```
 #
 # ## Natural test photos
@@ -125,10 +121,10 @@ unseen = chapter.unseen_photos(arms, config.runs, config.test_images)
 photos = chapter.comparable_photos(test_photos(config.test_images), unseen, arms, config.runs)
 classical = {BM3D: bm3d_denoiser(config.table_sigmas)} if config.bm3d else None
 others = [sigma for sigma in config.sigmas if sigma not in config.table_sigmas]
-results = pd.concat([evaluate(models, photos, degradation_grid(sigmas), sizes=[config.eval_size],
-                              n_images=config.n_images, seed=config.seed, test_set="natural", lpips=config.lpips,
-                              st_lpips=perceptual, classical=classical, photos_of=unseen, progress=False)
-                     for sigmas, perceptual in ((config.table_sigmas, True), (others, False)) if sigmas])
+results = pd.concat([chapter.evaluate(f"02_{name}", models, photos, degradation_grid(sigmas), test_set="natural",
+                                      lpips=config.lpips, st_lpips=perceptual, classical=classical, photos_of=unseen)
+                     for name, sigmas, perceptual in (("table", config.table_sigmas, True), ("curve", others, False))
+                     if sigmas])
 results = results.sort_values("sigma_255", kind="stable", ignore_index=True)
 chapter.save_table(results, "02_denoise_natural.csv")
 summary = study.metric_means(results, ["model", "sigma_255"]).reset_index()
@@ -243,7 +239,7 @@ display(denoiser_comparison(shown, first_runs, crop=config.zoom) if chapter.live
 
 # %% tags=["hide-input"]
 comparison = study.denoise_comparison(summary, dead_leaves="dead leaves (discs)", natural="natural",
-                                      source=f"ours ({chapter.profile.name}, {config.test_images})")
+                                      source=chapter.ours)
 published = comparison[comparison.source == study.PUBLISHED_SOURCE].set_index("sigma_255")
 ours = differences[(differences.a == "natural") & (differences.b == "dead leaves (discs)")]
 agreement = study.published_agreement(published.gap_db, ours, "sigma_255").set_index("sigma_255")

@@ -45,13 +45,13 @@ import pandas as pd
 from rstor_core import figures, intervals, study, tables
 from rstor_core.chapter import open_chapter
 from rstor_core.deadleaves import dead_leaves_test_set
-from rstor_core.evaluate import degradation_grid, evaluate
+from rstor_core.evaluate import degradation_grid
 from rstor_core.photos import test_photos
 
 chapter = open_chapter("04_cross_validation", globals())
 config = chapter.config
 trained_on = {"dead leaves": config.dead_leaves_experiment, "natural": config.natural_experiment}
-models = {label: chapter.trained_models(name, config.runs) for label, name in trained_on.items()}
+models = chapter.trained_arms(trained_on, config.runs)
 
 # %% [markdown]
 # The networks are those [chapter 02](02_denoise_study.ipynb) trained (they are loaded, not retrained). The dead-leaves
@@ -64,10 +64,8 @@ unseen = chapter.unseen_photos(trained_on, config.runs, config.test_images)
 test_sets = {"natural": chapter.comparable_photos(test_photos(config.test_images), unseen, trained_on, config.runs),
              "dead leaves": dead_leaves_test_set(config.n_dead_leaves, config.dead_leaves_size, leaf_params,
                                                  seed=config.seed)}
-results = pd.concat([evaluate(models, images, degradation_grid(config.sigmas), sizes=[config.eval_size],
-                              n_images=config.n_images,
-                              seed=config.seed, test_set=name, lpips=False,
-                              photos_of=unseen if name == "natural" else None, progress=False)
+results = pd.concat([chapter.evaluate(f"04_cross_{name.replace(' ', '_')}", models, images, degradation_grid(config.sigmas),
+                                      test_set=name, lpips=False, photos_of=unseen if name == "natural" else None)
                      for name, images in test_sets.items()])
 chapter.save_table(results, "04_cross_validation_rows.csv")
 cross = chapter.save_table(study.cross_table(results, seed=config.seed), "04_cross_validation.csv")

@@ -67,7 +67,7 @@ import pandas as pd
 from rstor_core import figures, intervals, study, tables
 from rstor_core.chapter import open_chapter
 from rstor_core.degrade import FAMILIES
-from rstor_core.evaluate import degradation_grid, evaluate
+from rstor_core.evaluate import degradation_grid
 from rstor_core.photos import test_photos
 
 chapter = open_chapter("05_closing_the_gap", globals())
@@ -95,9 +95,9 @@ deblur_arms = {"dead leaves": config.deblur_dead_leaves_experiment, "natural": c
 
 # %% tags=["remove-output", "hide-input"]
 every_arm = {**arms, **pretraining_arms, **{f"deblur: {label}": name for label, name in deblur_arms.items()}}
-models = {label: chapter.trained_models(name, config.runs) for label, name in arms.items()}
-pretraining_models = {label: chapter.trained_models(name, config.runs) for label, name in pretraining_arms.items()}
-deblur_models = {label: chapter.trained_models(name, config.runs) for label, name in deblur_arms.items()}
+models = chapter.trained_arms(arms, config.runs)
+pretraining_models = chapter.trained_arms(pretraining_arms, config.runs)
+deblur_models = chapter.trained_arms(deblur_arms, config.runs)
 steps = {label: chapter.lineage_steps(name, total=False) for label, name in every_arm.items()}
 chapter.save_table(pd.DataFrame([{"arm": label, "experiment": name, "steps": " + ".join(map(str, steps[label])),
                                   "total_steps": sum(steps[label]), "runs": config.runs}
@@ -121,8 +121,8 @@ chapter.glue(runs=config.runs, steps=sum(steps["flat discs"]), full_steps=sum(st
 # %% tags=["hide-input"]
 unseen = chapter.unseen_photos(arms, config.runs, config.test_images)
 photos = chapter.comparable_photos(test_photos(config.test_images), unseen, arms, config.runs)
-results = evaluate(models, photos, degradation_grid(config.sigmas), sizes=[config.eval_size], n_images=config.n_images,
-                   seed=config.seed, test_set="natural", lpips=False, st_lpips=False, photos_of=unseen, progress=False)
+results = chapter.evaluate("05_ablation", models, photos, degradation_grid(config.sigmas), test_set="natural", lpips=False,
+                           st_lpips=False, photos_of=unseen)
 chapter.save_table(results, "05_denoise_rows.csv")
 ablation = chapter.save_table(study.ablation_table(results, list(variants), baseline="flat discs", natural="natural",
                                                    seed=config.seed), "05_ablation.csv")
@@ -168,11 +168,11 @@ tables.styled(ablation, "Gain over flat discs and gap left to natural training (
 
 # %% tags=["hide-input"]
 unseen = chapter.unseen_photos(pretraining_arms, config.runs, config.test_images)
-pretraining_rows = evaluate(pretraining_models, chapter.comparable_photos(test_photos(config.test_images), unseen,
-                                                                          pretraining_arms, config.runs),
-                            degradation_grid(config.sigmas), sizes=[config.eval_size], n_images=config.n_images,
-                            seed=config.seed, test_set="natural", lpips=False, st_lpips=False, photos_of=unseen,
-                            progress=False)
+pretraining_rows = chapter.evaluate("05_pretraining", pretraining_models,
+                                    chapter.comparable_photos(test_photos(config.test_images), unseen, pretraining_arms,
+                                                              config.runs),
+                                    degradation_grid(config.sigmas), test_set="natural", lpips=False, st_lpips=False,
+                                    photos_of=unseen)
 pairs = [("dead leaves → natural", "natural"), ("dead leaves → natural", "dead leaves"),
          ("dead leaves → 1 photo", "dead leaves → natural"), ("dead leaves → 1 photo", "natural"),
          ("natural", "dead leaves")]
@@ -182,10 +182,10 @@ denoise_gain = chapter.save_table(pd.concat([intervals.paired_difference(pretrai
 deblur_unseen = chapter.unseen_photos(deblur_arms, config.runs, config.test_images)
 banks = degradation_grid(blurs=[f"{family}:0-{config.n_kernels - 1}" for family in FAMILIES],
                          blur_sigma=config.blur_sigma)
-deblur_rows = evaluate(deblur_models, chapter.comparable_photos(test_photos(config.test_images), deblur_unseen,
-                                                                 deblur_arms, config.runs),
-                       banks, sizes=[config.eval_size], n_images=config.n_images, seed=config.seed, test_set="natural",
-                       lpips=False, st_lpips=False, photos_of=deblur_unseen, progress=False)
+deblur_rows = chapter.evaluate("05_deblur", deblur_models,
+                               chapter.comparable_photos(test_photos(config.test_images), deblur_unseen, deblur_arms,
+                                                         config.runs),
+                               banks, test_set="natural", lpips=False, st_lpips=False, photos_of=deblur_unseen)
 deblur_rows = deblur_rows.assign(family=study.family_of(deblur_rows.blur))
 deblur_gain = chapter.save_table(pd.concat([intervals.paired_difference(deblur_rows, a, b, ["family"], seed=config.seed)
                                             for a, b in [("dead leaves → natural", "natural"),

@@ -24,10 +24,14 @@ import pandas as pd
 import torch
 
 from rstor_core.configs import ExperimentConfig, Profile, missing_sources, split_reference, unknown_experiments
+from rstor_core.evaluate import evaluate
 from rstor_core.files import project_root, save_table
-from rstor_core.models import pick_device
+from rstor_core.memo import fingerprint, read_rows, scoring_code, write_rows
+from rstor_core.metrics import alexnet_weights_path
+from rstor_core.models import count_parameters, model_from_config, pick_device
 from rstor_core.profiles import ProfileError, load_profile, section_from_parameters
-from rstor_core.train import experiment_dir, load_model, read_checkpoint, read_log, train_experiment, weights_file
+from rstor_core.train import (experiment_dir, load_model, load_trained, read_log, train_experiment,
+                              validation_input_psnr, weights_file)
 
 # What the runner injects besides the section, with the defaults a chapter's parameters cell gives them.
 RUNNER_PARAMETERS = {"profile": "quick", "output_dir": "outputs/quick", "fresh": False, "live_widgets": True,
@@ -61,6 +65,15 @@ class ChapterRun:
     @property
     def tables(self) -> Path:
         return (self.staging_dir or self.output_dir) / "tables"
+
+    @property
+    def ours(self) -> str:
+        """Our rows' ``source`` beside a published study's: the profile and the test photos."""
+        return f"ours ({self.profile.name}, {getattr(self.config, 'test_images', 'test images')})"
+
+    def trained_arms(self, arms: Mapping[str, str], runs: int) -> dict[str, list[torch.nn.Module]]:
+        """``{label: runs 0 .. runs - 1}`` of ``{label: experiment}`` (:meth:`trained_models`)."""
+        return {label: self.trained_models(name, runs) for label, name in arms.items()}
 
     def experiment(self, name: str, run: int = 0) -> ExperimentConfig:
         """Run ``run`` of the profile's experiment ``name`` (the profile holds run 0; ``name@step``: the same
@@ -140,21 +153,59 @@ class ChapterRun:
         configuration is left out, with the command that trains it."""
         read, left_out = {}, {}
         for name in names:
-            problems = []
+            problems, networks = [], []
             for run in range(runs):
                 config, path = self.experiment(name, run), self.checkpoint_dir(name, run) / "model.pt"
                 command = f"python -m rstor_core train --profile {self.profile.name} --experiment {name} --run {run}"
                 if not path.is_file():
                     problems.append(f"not trained: {command}")
-                elif read_checkpoint(path, keys=("model", "config"))[1] != config:
+                    continue
+                network, trained_with = load_trained(path, device=self.device)
+                if trained_with != config:
                     problems.append(f"trained with another configuration: {command} retrains it")
+                networks.append(network)
             if problems:
                 left_out[name] = "; ".join(problems)
-                continue
-            networks = [load_model(self.checkpoint_dir(name, run) / "model.pt", device=self.device)
-                        for run in range(runs)]
-            read[name] = (self.experiment(name), read_log(self.checkpoint_dir(name)), networks)
+            else:
+                read[name] = (self.experiment(name), read_log(self.checkpoint_dir(name)), networks)
         return read, left_out
+
+    def evaluate(self, name: str, models: Mapping[str, Any], images: Mapping[str, Any], degradations: Sequence[Any],
+                 **options: Any) -> pd.DataFrame:
+        """:func:`~rstor_core.evaluate.evaluate` on the chapter's device, with its section's test settings
+        (``eval_size``, ``n_images``, ``seed``, where it has them; ``options`` override) and no progress bar,
+        its rows kept as ``evaluations/<name>`` under their :func:`~rstor_core.memo.fingerprint` (weights,
+        images, degradations, options, device, scoring code): a later run with the same inputs reads them
+        back instead of recomputing them; a ``fresh`` run always recomputes."""
+        section = {"sizes": [getattr(self.config, "eval_size", None)], "n_images": getattr(self.config, "n_images", None),
+                   "seed": getattr(self.config, "seed", 0)}
+        options = {**section, "progress": False, **options}
+        if options.get("save_images") is not None:  # its side effect is the point: nothing to reuse
+            return evaluate(models, images, degradations, device=self.device, **options)
+        settings = {key: value for key, value in options.items() if key != "progress"}
+        lpips_weights = bool(options.get("lpips", True)) and alexnet_weights_path().is_file()
+        key = fingerprint(scoring_code(), self.device.type, lpips_weights, models, images, degradations, settings)
+        folder = self.output_dir / "evaluations"
+        rows = None if self.fresh else read_rows(folder, name, key)
+        if rows is None:
+            rows = evaluate(models, images, degradations, device=self.device, **options)
+            write_rows(rows, folder, name, key)
+        return rows
+
+    def training_facts(self, name: str, prefix: str = "") -> dict[str, str | int]:
+        """What a chapter's prose says of experiment ``name``'s training, for :meth:`glue` (each key after
+        ``prefix``): ``steps``, ``batch``, ``crop``, ``noise_max`` (the noise's upper sigma, /255),
+        ``blur_sigma`` (the Gaussian blur's per-axis range, px) and the network's ``parameters``."""
+        config = self.experiment(name)
+        facts = {"steps": config.steps, "batch": config.batch_size, "crop": config.crop,
+                 "noise_max": f"{config.noise[1]:g}", "blur_sigma": "{:g}-{:g}".format(*config.gaussian_sigma),
+                 "parameters": f"{count_parameters(model_from_config(config.model)):,}"}
+        return {prefix + key: value for key, value in facts.items()}
+
+    def validation_baselines(self, experiments: Mapping[str, str]) -> dict[str, float]:
+        """``{label: PSNR of the degraded validation inputs}`` of ``{label: experiment}``: the line a training
+        curve must rise above (:func:`~rstor_core.train.validation_input_psnr`)."""
+        return {label: validation_input_psnr(self.experiment(name)) for label, name in experiments.items()}
 
     def training_curves(self, experiments: Mapping[str, str], runs: int = 1) -> pd.DataFrame:
         """The training logs of runs ``0 .. runs - 1`` of ``{label: experiment}``, stacked with an

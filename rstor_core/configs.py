@@ -563,7 +563,7 @@ class DeblurStudyConfig:
     first_recipe: tuple[str, ...] = knob(("recipe_baseline", "recipe_natural_baseline"), trials=True)
     # Compute scaling: each arm's networks at these steps (weights they keep: a constant lr makes them
     # shorter runs) beside their final weights; () leaves the figure out.
-    scaling_steps: tuple[int, ...] = knob((275, 550, 1100), ge=1,
+    scaling_steps: tuple[int, ...] = knob((200, 400, 800), ge=1,
                                           snapshots_of=("dead_leaves_experiment", "natural_experiment"))
 
     def __post_init__(self) -> None:

@@ -260,6 +260,24 @@ def deconvolution(method: str = "wiener", *, balance: float = 0.01, iterations: 
     return run
 
 
+def non_blind_anchors(method: str, *, balance: float = 0.01, iterations: int = 30) -> dict[str, Classical]:
+    """``{label: deconvolution(method)}`` for a table's rows, the label saying what the method is told that the
+    blind networks are not; ``{}`` for ``"none"``."""
+    if method == "none":
+        return {}
+    label = f"{method.replace('_', '-').title()} (non-blind, knows the kernel)"
+    return {label: deconvolution(method, balance=balance, iterations=iterations)}
+
+
+def bank_degraders(families: Collection[str], index: int, sigma: float, *, seed: int,
+                   image: str) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """``{family: clean -> degraded}``: kernel ``index`` of each family's bank at noise ``sigma`` (/255), the
+    very inputs :func:`evaluate` gives image ``image`` (:func:`degrade_image`), for a figure's columns."""
+    return {family: (lambda clean, d=Degradation(f"{family}:{index}", sigma): degrade_image(clean, d, seed=seed,
+                                                                                          image=image))
+            for family in families}
+
+
 def degrade_image(clean: torch.Tensor, degradation: Degradation, *, seed: int, image: str) -> torch.Tensor:
     """(1, C, H, W) ``clean`` image ``image`` under one test degradation, its noise from the stream
     ``("evaluation noise", image, degradation)`` of ``seed``: the same draw for an image and a

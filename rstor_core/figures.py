@@ -6,7 +6,7 @@ Figure builders take what :mod:`rstor_core.study` computed (or images and networ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -210,17 +210,18 @@ def metrics_vs_sigma_figure(summary: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def gain_vs_radius_figure(gains: pd.DataFrame, labels: Mapping[str, str]) -> plt.Figure:
+def gain_vs_radius_figure(gains: pd.DataFrame, blind: Collection[str]) -> plt.Figure:
     """PSNR gain over the blurred input per bank kernel against its RMS radius (``study.gain_by_kernel``),
-    the families as grey bands; ``labels`` renames the method columns in the legend."""
+    the families as grey bands; the ``blind`` networks' columns (named by their training data) as circles
+    labelled "<data>-trained (blind)", the other methods (told the kernel) as triangles under their name."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for i, (family, (low, high)) in enumerate(FAMILIES.items()):
         ax.axvspan(low, high, alpha=0.05 + 0.05 * i, color="grey")
         ax.text((low + high) / 2, 1.0, family, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
                 fontsize=9)
     for name in gains.columns.drop("radius_px"):
-        ax.scatter(gains.radius_px, gains[name], s=18, marker="o" if name in labels else "^",
-                   label=labels.get(name, name))
+        ax.scatter(gains.radius_px, gains[name], s=18, marker="o" if name in blind else "^",
+                   label=f"{name.replace(' ', '-')}-trained (blind)" if name in blind else name)
     ax.axhline(0, color="k", lw=0.8)
     ax.set(xlabel="kernel RMS radius (px)", ylabel="PSNR gain over the blurred input (dB)")
     ax.legend(fontsize=8)
@@ -272,10 +273,11 @@ def gap_closing_figure(ablation: pd.DataFrame, *, natural: str) -> plt.Figure:
     return fig
 
 
-def compute_scaling_figure(scaling: pd.DataFrame, *, targets: Mapping[str, float] = {}) -> plt.Figure:
+def compute_scaling_figure(scaling: pd.DataFrame, *, targets: Sequence[float] = (1.0, 1.5)) -> plt.Figure:
     """Chapter 03: PSNR gain over the blurred input against training steps (log scale; wall minutes on the
     top axis), one panel per family, one line per arm with its 95 % interval (``study.scaling_table``);
-    ``targets``: dashed horizontal lines, ``{label: dB}``."""
+    ``targets``: dashed horizontal lines (dB; by default issue 15's goal on big blur and its "where would
+    +1.5 dB be reached?")."""
     families = [f for f in FAMILIES if f in set(scaling.family)]
     fig, axes = plt.subplots(1, len(families), figsize=(4.0 * len(families), 3.8), squeeze=False, sharey=True,
                              layout="constrained")
@@ -284,8 +286,8 @@ def compute_scaling_figure(scaling: pd.DataFrame, *, targets: Mapping[str, float
             spread = [points.gain_db - points.gain_lo_db, points.gain_hi_db - points.gain_db]
             ax.errorbar(points.steps * (1 + 0.03 * (k - 0.5)), points.gain_db, yerr=spread, fmt="o-", capsize=3,
                         label=f"trained on {arm}")
-        for i, (label, level) in enumerate(targets.items()):
-            ax.axhline(level, color="grey", ls=(0, (4, 2 + 2 * i)), lw=0.9, label=label)
+        for i, level in enumerate(targets):
+            ax.axhline(level, color="grey", ls=(0, (4, 2 + 2 * i)), lw=0.9, label=f"{level:+.1f} dB")
         ax.axhline(0, color="k", lw=0.8)
         steps = sorted(scaling.steps.unique())
         ax.set_xscale("log", base=2)

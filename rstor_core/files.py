@@ -108,10 +108,10 @@ def save_figure(fig: Any, path: str | Path, *, dpi: int = 120) -> Path:
     return Path(path)
 
 
-def save_table(frame: Any, path: str | Path) -> Path:
-    """Save a pandas DataFrame atomically as CSV, without its integer index."""
+def save_table(frame: Any, path: str | Path, **to_csv: Any) -> Path:
+    """Save a pandas DataFrame atomically as CSV, without its integer index (``to_csv``: pandas' options)."""
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+        frame.to_csv(tmp, index=False, **to_csv)
     return Path(path)
 
 

@@ -15,10 +15,18 @@ import pandas as pd
 
 from rstor_core import intervals, study
 from rstor_core.chapter import ChapterRun
-from rstor_core.evaluate import INPUT, Degradation, evaluate
+from rstor_core.evaluate import INPUT, Degradation
 from rstor_core.train import validation_input_psnr
 
 TARGET_DB = 1.5  # the big-blur gain the scaling figure asks about: "where would +1.5 dB be reached?"
+
+
+def _natural_rows(chapter: ChapterRun, name: str, models: Mapping, photos: Mapping, banks: list[Degradation],
+                  photos_of: Mapping) -> pd.DataFrame:
+    """Extra networks scored as the chapter scores its own on the natural photos (``photos_of``: those each
+    network never saw), PSNR and SSIM only, their rows kept as ``name`` (:meth:`ChapterRun.evaluate`)."""
+    return chapter.evaluate(name, models, photos, banks, test_set="natural", lpips=False, st_lpips=False,
+                            photos_of=photos_of)
 
 
 @dataclass(frozen=True)
@@ -40,10 +48,9 @@ def compute_scaling(chapter: ChapterRun, arms: Mapping[str, str], results: pd.Da
     budgets = {f"{label} @{step}": (label, step) for label in arms for step in config.scaling_steps}
     snapshots = {model: chapter.trained_models(f"{arms[label]}@{step}", config.runs)
                  for model, (label, step) in budgets.items()}
-    rows = evaluate(snapshots, photos, banks, sizes=[config.eval_size], n_images=config.n_images, seed=config.seed,
-                    test_set="natural", lpips=False, st_lpips=False, progress=False,
-                    photos_of={(model, run): unseen[label, run] for model, (label, _) in budgets.items()
-                               for run in range(config.runs) if (label, run) in unseen})
+    rows = _natural_rows(chapter, "03_scaling_rows", snapshots, photos, banks,
+                         {(model, run): unseen[label, run] for model, (label, _) in budgets.items()
+                          for run in range(config.runs) if (label, run) in unseen})
     final = results[(results.test_set == "natural") & results.model.isin(list(arms))]
     steps = {label: chapter.experiment(name).steps for label, name in arms.items()}
     budgets |= {f"{label} @{steps[label]}": (label, steps[label]) for label in arms}
@@ -85,9 +92,8 @@ def recipe_trials(chapter: ChapterRun, photos: Mapping, banks: list[Degradation]
     labels = {name: name for name in trials}
     unseen = chapter.unseen_photos(labels, 1, config.test_images)
     tested = chapter.comparable_photos(photos, unseen, labels, 1)
-    rows = evaluate({name: models[0] for name, (_, _, models) in trials.items()}, tested, banks, seed=config.seed,
-                    sizes=[config.eval_size], n_images=config.n_images, test_set="natural", lpips=False,
-                    st_lpips=False, photos_of=unseen, progress=False)
+    rows = _natural_rows(chapter, "03_recipe_trial_rows", {name: models[0] for name, (_, _, models) in trials.items()},
+                         tested, banks, unseen)
     inputs = {name: validation_input_psnr(trial) for name, (trial, _, _) in trials.items()}
     baseline = chapter.experiment(config.recipe_trials[0]) if config.recipe_trials else None
     table = study.recipe_table({name: (trial, log) for name, (trial, log, _) in trials.items()},
@@ -107,9 +113,8 @@ def first_recipe_change(chapter: ChapterRun, arms: Mapping[str, str], results: p
     if not before:
         return chapter.save_table(pd.DataFrame(), "03_recipe_change.csv"), untrained
     unseen = chapter.unseen_photos(before, config.runs, config.test_images)
-    rows = evaluate({label: first[name][2] for label, name in before.items()}, photos, banks, seed=config.seed,
-                    sizes=[config.eval_size], n_images=config.n_images, test_set="natural", lpips=False,
-                    st_lpips=False, progress=False, photos_of=unseen)
+    rows = _natural_rows(chapter, "03_first_recipe_rows", {label: first[name][2] for label, name in before.items()},
+                         photos, banks, unseen)
     rows = pd.concat([rows[rows.model != INPUT], results[results.test_set == "natural"]])
     rows = rows.assign(family=study.family_of(rows.blur))
     change = [intervals.paired_difference(rows, label.removesuffix(", first recipe"), label, ["family"],

@@ -204,6 +204,20 @@ def late_rise(curves: pd.DataFrame, *, last: float = 0.2) -> pd.DataFrame:
             .rename("val_psnr_rise_db").reset_index())
 
 
+def glue_values(table: pd.DataFrame, names: Mapping[str, str]) -> dict[str, float]:
+    """The prose's numbers from a table: ``{f"{names[row]}_{column}": value}`` for each row ``names`` names."""
+    return {f"{names[row]}_{column}": float(table.loc[row, column]) for row in table.index if row in names
+            for column in table.columns}
+
+
+def convergence(curves: pd.DataFrame, *, flat_db: float = 0.05) -> dict[str, float | str]:
+    """What the prose says of :func:`late_rise`: its range over the networks (``rise_min``, ``rise_max``) and
+    whether they had levelled off (no network rose more than ``flat_db``) or were stopped early (``converged``)."""
+    rise = late_rise(curves).val_psnr_rise_db
+    return {"rise_min": float(rise.min()), "rise_max": float(rise.max()),
+            "converged": "the networks stopped before they converged" if rise.max() > flat_db else "they had levelled off"}
+
+
 def config_changes(base: Any, other: Any) -> str:
     """What ``other`` (an :class:`~rstor_core.configs.ExperimentConfig`) trains differently from ``base``,
     as ``field: value`` pairs (nested fields dotted): the recipe table's "change" column, read off the
@@ -396,6 +410,13 @@ def deblur_gaps(comparison: pd.DataFrame, *, dead_leaves: str, natural: str) -> 
     psnr = comparison.pivot_table(index=["source", "family"], columns="model", values="psnr_db")
     gaps = (psnr[natural] - psnr[dead_leaves]).unstack("family")
     return gaps[list(FAMILIES)]
+
+
+def published_deblur_agreement(comparison: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
+    """:func:`published_agreement` of the published deblurring gap (natural minus dead leaves per family, from
+    :func:`deblur_comparison`'s rows, models named ``"natural"`` and ``"dead leaves"``) with ``ours``."""
+    published = deblur_gaps(comparison, dead_leaves="dead leaves", natural="natural").loc[PUBLISHED_SOURCE]
+    return published_agreement(published, ours, "family")
 
 
 def published_agreement(published: pd.Series, ours: pd.DataFrame, key: str) -> pd.DataFrame:

@@ -350,6 +350,12 @@ def load_model(path: str | Path, *, device: torch.device | str | None = None) ->
 
     A file that is not such a checkpoint raises :class:`CheckpointError` (a ``ValueError``).
     """
+    return load_trained(path, device=device)[0]
+
+
+def load_trained(path: str | Path, *, device: torch.device | str | None = None) -> tuple[torch.nn.Module,
+                                                                                        ExperimentConfig]:
+    """:func:`load_model` and the experiment config it was trained with, from one read of the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train it with `python -m rstor_core train`")
@@ -361,7 +367,7 @@ def load_model(path: str | Path, *, device: torch.device | str | None = None) ->
     except (RuntimeError, TypeError, AttributeError) as err:
         raise CheckpointError(f"{path}: its weights do not fit the {config.model.name} network its stored config "
                               f"builds ({_one_line(err)})") from err
-    return model.to(device).eval()
+    return model.to(device).eval(), config
 
 
 def experiment_dir(checkpoints: str | Path, name: str, run: int = 0) -> Path:

@@ -13,7 +13,8 @@ from rstor_core.data import to_tensor
 from rstor_core.deadleaves import dead_leaves
 from rstor_core.photos import centre_crop, natural_images
 from rstor_core.degrade import bank_kernels, degrade
-from rstor_core.evaluate import INPUT, Degradation, deconvolution, degradation_grid, evaluate
+from rstor_core.evaluate import (INPUT, Degradation, bank_degraders, deconvolution, degradation_grid, degrade_image,
+                                 evaluate, non_blind_anchors)
 
 
 @pytest.fixture
@@ -203,3 +204,25 @@ def test_non_blind_deconvolution_told_the_kernel_beats_the_blurred_input(method,
 def test_unknown_deconvolution_is_refused_before_any_work():
     with pytest.raises(ValueError, match="richardson_lucy"):
         deconvolution("blind_magic")
+
+
+def test_non_blind_anchors_name_what_they_are_told_and_none_gives_no_anchor():
+    assert non_blind_anchors("none") == {}
+    (label, method), = non_blind_anchors("wiener", balance=0.003).items()
+    assert label == "Wiener (non-blind, knows the kernel)"
+    photo = to_tensor(centre_crop(natural_images("skimage", split="test")["chelsea"], 64))[None]
+    blurred = degrade_image(photo, Degradation("mild:1", 1.0), seed=0, image="chelsea")
+    torch.testing.assert_close(method(blurred, Degradation("mild:1", 1.0)),
+                               deconvolution("wiener", balance=0.003)(blurred, Degradation("mild:1", 1.0)))
+
+
+def test_bank_degraders_give_a_figure_the_very_inputs_the_evaluation_scores(images):
+    clean = to_tensor(images["leaves0"])[None]
+    columns = bank_degraders(["small", "big"], 2, 1.0, seed=5, image="leaves0")
+    assert list(columns) == ["small", "big"]
+    table = evaluate({"identity": torch.nn.Identity()}, {"leaves0": images["leaves0"]},
+                     [Degradation("small:2", 1.0), Degradation("big:2", 1.0)], seed=5, lpips=False, st_lpips=False,
+                     progress=False)
+    for family, degrade_fn in columns.items():
+        psnr = table[(table.model == INPUT) & (table.blur == f"{family}:2")].psnr.item()
+        assert float(metrics.psnr(degrade_fn(clean), clean)[0]) == pytest.approx(psnr, abs=1e-6)

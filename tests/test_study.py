@@ -1,14 +1,15 @@
-"""The chapters' table builders (rstor_core.study) on small hand-made inputs, in milliseconds."""
+"""The chapters' table builders (rstor_core.study), and two of their figures, on small hand-made inputs."""
 
 from __future__ import annotations
 
 import dataclasses
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
-from rstor_core import study
+from rstor_core import figures, study
 from rstor_core.configs import DeadLeavesConfig
 from rstor_core.deadleaves import power_law_radii
 from rstor_core.evaluate import INPUT
@@ -303,3 +304,46 @@ def test_scaling_gaps_pair_the_arms_at_each_budget_and_the_budget_reads_in_words
     assert study.extrapolated_budget(row.copy().replace({8000.0: np.nan})).startswith("no budget")
     assert study.extrapolated_budget(pd.Series({"steps_to_target": 900.0, "times_largest_budget": 0.5})
                                      ).startswith("at most 900 steps")
+
+
+def test_the_published_deblurring_gap_is_set_against_our_interval_per_family(deblur_rows):
+    comparison = study.deblur_comparison(deblur_rows[deblur_rows.test_set == "natural"], ["dead leaves", "natural"],
+                                         source="ours")
+    ours = pd.DataFrame({"family": ["small", "mild", "big"], "psnr_diff": [1.5] * 3,
+                         "psnr_diff_lo": [1.0, 1.0, -4.0], "psnr_diff_hi": [2.0, 2.0, 4.0]})
+    table = study.published_deblur_agreement(comparison, ours).set_index("family")
+    assert table.published_gap_db["small"] == pytest.approx(31.93 - 27.14)
+    assert table.verdict["small"] == "above our interval" and table.verdict["big"] == "inside our interval"
+
+
+def test_glue_values_names_each_cell_of_the_rows_it_is_given():
+    gain = pd.DataFrame({"small": [1.0, -2.0, 3.0], "big": [0.5, 0.25, 7.0]}, index=["dead leaves", "natural", "x"])
+    assert study.glue_values(gain, {"dead leaves": "dl", "natural": "nat"}) == {
+        "dl_small": 1.0, "dl_big": 0.5, "nat_small": -2.0, "nat_big": 0.25}
+
+
+def test_convergence_says_the_networks_were_stopped_early_only_when_one_still_rose():
+    steps = np.arange(1, 101)
+    rising = pd.DataFrame({"step": steps, "val_psnr": np.where(steps % 10 == 0, steps / 10, np.nan),
+                           "experiment": "a", "run": 0})
+    flat = rising.assign(val_psnr=np.where(steps % 10 == 0, 5.0, np.nan), run=1)
+    said = study.convergence(pd.concat([rising, flat]))
+    assert said["rise_min"] == pytest.approx(0.0) and said["rise_max"] == pytest.approx(2.0)
+    assert said["converged"] == "the networks stopped before they converged"
+    assert study.convergence(flat)["converged"] == "they had levelled off"
+
+
+def test_the_gain_figure_labels_the_blind_networks_by_their_data_and_the_rest_by_name():
+    gains = pd.DataFrame({"dead leaves": [0.1, -0.2], "Wiener": [1.0, 2.0], "radius_px": [1.0, 4.0]})
+    fig = figures.gain_vs_radius_figure(gains, blind=["dead leaves"])
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["dead-leaves-trained (blind)", "Wiener"]
+    plt.close(fig)
+
+
+def test_the_scaling_figure_draws_the_goal_and_the_question_by_default():
+    scaling = pd.DataFrame({"arm": "dead leaves", "steps": [200, 1600], "minutes": [1.0, 8.0], "family": "big",
+                            "gain_db": [0.1, 0.3], "gain_lo_db": [0.0, 0.1], "gain_hi_db": [0.2, 0.5]})
+    fig = figures.compute_scaling_figure(scaling)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "+1.0 dB" in labels and "+1.5 dB" in labels
+    plt.close(fig)
