@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import PowerNorm
+from matplotlib.ticker import NullLocator
 import pandas as pd
 import torch
 
@@ -295,6 +296,8 @@ def compute_scaling_figure(scaling: pd.DataFrame, *, targets: Sequence[float] = 
         ax.set(xlabel="training steps", title=f"{family} blur")
         per_step = (scaling.minutes / scaling.steps).mean()
         top = ax.secondary_xaxis("top", functions=(lambda s: s * per_step, lambda m: m / per_step))
+        top.set_xticks([s * per_step for s in steps], [f"{s * per_step:.2g}" for s in steps])  # the budgets' minutes
+        top.xaxis.set_minor_locator(NullLocator())
         top.set_xlabel("wall minutes of training (from the logs)", fontsize=8)
     axes[0][0].set_ylabel("PSNR gain over the blurred input (dB)")
     fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=8)
