@@ -74,8 +74,9 @@ def measure(profile: str, experiment: str, way: str, *, steps: int, warmup: int)
 
     overrides, threads = _options(way)
     base = load_profile(profile).experiments[experiment]
+    # From scratch, no snapshots: a step costs the same warm or cold, and the profile's snapshots lie past these steps.
     config = dataclasses.replace(base, steps=warmup + steps, val_every=warmup + steps, checkpoint_every=warmup + steps,
-                                 **overrides)
+                                 snapshots=(), init_from=None, **overrides)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         subprocess.run([sys.executable, __file__, "--child", json.dumps(dataclasses.asdict(config)), tmp,
