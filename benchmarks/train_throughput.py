@@ -8,7 +8,7 @@ experiment from scratch for ``warmup + steps`` steps in a fresh process (so thre
 compilation start clean) and reports the median img/s of the last ``steps`` steps that ``log.csv``
 records (batch, forward, backward, Adam: what one training step costs), the wall time of the whole run,
 and, for ``compile``, the compile time the first steps paid. Ways, in one run so they share the
-machine's state: ``baseline`` (what the profile says), ``threads1`` (one torch thread), ``channels_last``,
+machine's state: ``baseline`` (the plain eager trainer, the profile's experiment otherwise), ``threads1`` (one torch thread), ``channels_last``,
 ``workers1`` (batches built in one DataLoader worker while the network steps), ``compile``
 (``torch.compile``), and their combinations joined by ``+``. With ``--rounds R`` every way runs R
 times, the ways in turn (a machine whose speed drifts slows every way alike), and the table gives the
@@ -41,8 +41,10 @@ WAYS = ("baseline", "threads1", "channels_last", "workers1", "compile", "workers
 
 
 def _options(way: str) -> tuple[dict, int | None]:
-    """Config overrides and the torch thread count of a way."""
-    overrides, threads = {}, None
+    """Config overrides and the torch thread count of a way: each part switches one way on over the plain
+    eager trainer (``baseline``: no compile, channels_last or loader workers, whatever the profile says), so
+    the baseline row is the "before" of every "after"."""
+    overrides, threads = {"compile": False, "channels_last": False, "loader_workers": 0}, None
     for part in way.split("+"):
         if part == "threads1":
             threads = 1
