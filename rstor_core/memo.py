@@ -12,6 +12,7 @@ back bit for bit: :func:`read_rows`), one file per name, the fingerprint in the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -33,8 +34,10 @@ TEXT = ("model", "test_set", "image", "degradation", "blur", "lpips_note")  # ev
 NA = "NaN"  # how a missing number is written, so that an empty string stays one
 
 
+@functools.cache
 def scoring_code() -> str:
-    """A digest of :data:`SCORING_MODULES`' source and :data:`LIBRARIES`' versions."""
+    """A digest of :data:`SCORING_MODULES`' source and :data:`LIBRARIES`' versions, read once per process (the
+    code a process scores with is the code it imported)."""
     digest = hashlib.sha256()
     for module in SCORING_MODULES:
         digest.update(Path(importlib.util.find_spec(module).origin).read_bytes())
