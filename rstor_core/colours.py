@@ -15,7 +15,7 @@ from matplotlib.colors import hsv_to_rgb
 
 from rstor_core.configs import COLOUR_SAMPLERS
 from rstor_core.photos import image_folder, natural_images
-from rstor_core.rng import stream
+from rstor_core.rng import skip_doubles, stream
 
 PALETTE_PIXELS = 200_000  # pixels kept per palette: plenty of colours, a few MB
 PHOTO_PALETTES_PIXELS = 8_000_000  # over all the photos of photo_palettes (DIV2K's 800: 10,000 each, 192 MB)
@@ -37,8 +37,24 @@ def sample_colours(n: int, sampler: str, rng: np.random.Generator, *, palette: s
         if sampler == "photo" and pixels is None:
             raise ValueError("the 'photo' sampler draws from one photo's pixels: pass pixels=pick_photo(...)")
         pixels = natural_palette(palette, palette_run) if sampler == "natural" else pixels
-        return pixels[rng.integers(0, len(pixels), n)]
+        return np.take(pixels, rng.integers(0, len(pixels), n), axis=0)  # rows: 13x faster than pixels[i]
     raise ValueError(f"unknown colour sampler {sampler!r}; allowed: {COLOUR_SAMPLERS}")
+
+
+def skip_colours(n: int, sampler: str, rng: np.random.Generator, *, palette: str = "skimage",
+                 palette_run: int | None = None, pixels: np.ndarray | None = None) -> None:
+    """Move ``rng`` past what :func:`sample_colours` would draw with the same arguments, without making
+    the colours: for colours no leaf shows (a flat leaf's second colour), the later draws unchanged."""
+    if sampler in ("natural", "photo"):  # bounded integers may redraw: their count is known only by drawing
+        if sampler == "photo" and pixels is None:
+            raise ValueError("the 'photo' sampler draws from one photo's pixels: pass pixels=pick_photo(...)")
+        pixels = natural_palette(palette, palette_run) if sampler == "natural" else pixels
+        rng.integers(0, len(pixels), n)
+        return
+    doubles = {"uniform": 3 * n, "grey": n, "saturated": 3 * n}
+    if sampler not in doubles:
+        raise ValueError(f"unknown colour sampler {sampler!r}; allowed: {COLOUR_SAMPLERS}")
+    skip_doubles(rng, doubles[sampler])
 
 
 def pick_photo(palette: str, palette_run: int | None, rng: np.random.Generator) -> np.ndarray:

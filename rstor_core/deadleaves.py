@@ -17,18 +17,20 @@ CUDA (:mod:`rstor_core.leaf_kernels`), so both backends render the very same lea
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numba
 import numpy as np
 import scipy.ndimage
 
 from rstor_core import leaf_kernels as K
-from rstor_core.colours import pick_photo, sample_colours
+from rstor_core.colours import pick_photo, sample_colours, skip_colours
 from rstor_core.configs import (MAX_POLYGON_SIDES, AppearanceWeights, ConfigError, DeadLeavesConfig,
                                 ShapeWeights)
-from rstor_core.rng import stream
+from rstor_core.rng import skip_doubles, stream
 
 if TYPE_CHECKING:
     import torch
@@ -46,6 +48,8 @@ _GEOMETRY = {"disc": K.DISC, "ellipse": K.ELLIPSE, "square": K.RECT, "rectangle"
              "diamond": K.DIAMOND, "polygon": K.POLYGON, "bar": K.RECT}
 _KIND_OF_SHAPE = np.array([_GEOMETRY[name] for name in SHAPES], dtype=np.int32)
 _NORMALS, _APOTHEM = K.polygon_tables(MAX_POLYGON_SIDES)
+_SEED_LEAVES = DeadLeavesConfig()  # the default model, built once: validating it costs 25 us, a tenth of an image
+_ASPECT_SHAPES = [SHAPES.index(name) for name in ("ellipse", "rectangle", "diamond", "polygon")]  # draw aspects
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,13 @@ def power_law_radii(n: int, alpha: float, r_min: float, r_max: float,
                     rng: np.random.Generator) -> np.ndarray:
     """Draw ``n`` radii from p(r) ∝ r^-alpha on [r_min, r_max] by inverting the CDF."""
     u = rng.random(n)
-    if np.isclose(alpha, 1.0):
+    if abs(alpha - 1.0) <= 1e-8 + 1e-5:  # np.isclose(alpha, 1.0), without its 10 us
         return r_min * (r_max / r_min) ** u
     a, b = r_min ** (1.0 - alpha), r_max ** (1.0 - alpha)
-    return (a + u * (b - a)) ** (1.0 / (1.0 - alpha))
+    u *= b - a  # (a + u * (b - a)) ** (1 / (1 - alpha)), in place: the same bits without three allocations
+    u += a
+    u **= 1.0 / (1.0 - alpha)
+    return u
 
 
 def power_law_cdf(r: np.ndarray | float, alpha: float, r_min: float, r_max: float) -> np.ndarray:
@@ -116,34 +123,82 @@ def sample_leaves(size: Size, params: DeadLeavesConfig, rng: np.random.Generator
                   n: int | None = None) -> Leaves:
     """Draw ``n`` leaves for a canvas (default: ``params.n_leaves``, else ``leaf_density`` x the longest
     side). With ``radius_reference`` the canvas is the reference image scaled down (or up): radii are
-    scaled and the leaf count is the reference's, so coverage and look do not change with the size."""
+    scaled and the leaf count is the reference's, so coverage and look do not change with the size.
+
+    Whole-array draws in a fixed order; a draw no leaf can use under ``params`` (angles when every leaf is
+    an unturned disc, aspects of discs, squares and bars, a flat leaf's second colour and gradient, kinds
+    and looks of a single-choice mix) is jumped over (:func:`rstor_core.rng.skip_doubles`), so every value
+    a leaf uses keeps its bits and a default image costs a third of the draws. Such fields hold neutral
+    values: angle 0, the first colour as the second.
+    """
     height, width = _shape(size)
     side = params.radius_reference or max(height, width)
     n = n or params.n_leaves or round(params.leaf_density * side)
-    centres = rng.random((n, 2)) * np.array([height, width], dtype=np.float64)
+    shape_weights, look_weights = _normalised(params.shapes), _normalised(params.appearance)
+    centres = rng.random((n, 2))
+    centres[:, 0] *= height  # a column at a time: numpy broadcasts over rows of two slowly (40 us at 256²)
+    centres[:, 1] *= width
     scale = max(height, width) / side
     radii = power_law_radii(n, params.alpha, params.r_min * scale, params.r_max * scale, rng)
-    kinds = rng.choice(len(SHAPES), size=n, p=_normalised(params.shapes))
-    angles = rng.uniform(0.0, 180.0, n) if params.angle is None else np.full(n, float(params.angle))
-    aspects = rng.uniform(*params.anisotropy, n)
-    aspects[np.isin(kinds, [SHAPES.index("disc"), SHAPES.index("square")])] = 1.0
-    aspects[kinds == SHAPES.index("bar")] = params.bar_width
+    kinds = _choice(rng, n, shape_weights)
+    textured_mix, gradient_mix = (look_weights[APPEARANCES.index(name)] > 0 for name in ("texture", "gradient"))
+    turned = shape_weights[SHAPES.index("disc")] < 1 or textured_mix  # only an unturned disc ignores its angle
+    if params.angle is not None:
+        angles = np.full(n, float(params.angle))
+    else:
+        angles = _uniform(rng, n, 0.0, 180.0, needed=turned)
+    drawn = shape_weights[_ASPECT_SHAPES].any()
+    aspects = _uniform(rng, n, *params.anisotropy, needed=drawn, fill=1.0)
+    if drawn:
+        aspects[(kinds == SHAPES.index("disc")) | (kinds == SHAPES.index("square"))] = 1.0
+    if shape_weights[SHAPES.index("bar")] > 0:
+        aspects[kinds == SHAPES.index("bar")] = params.bar_width
     sides = rng.integers(params.polygon_sides[0], params.polygon_sides[1] + 1, n)
     photo = pick_photo(params.palette, params.palette_run, rng) if params.colour == "photo" else None
-    colours, colours2 = (sample_colours(n, params.colour, rng, palette=params.palette, palette_run=params.palette_run,
-                                        pixels=photo) for _ in range(2))
-    look = rng.choice(len(APPEARANCES), size=n, p=_normalised(params.appearance))
-    radial = rng.random(n) < 0.5  # gradients: half linear, half radial
-    modes = np.select([look == 1, look == 2], [np.where(radial, K.RADIAL, K.LINEAR), K.TEXTURED], K.FLAT)
-    gradient_angles = rng.uniform(0.0, 360.0, n)
-    textured = np.flatnonzero(modes == K.TEXTURED)
+    palette = dict(palette=params.palette, palette_run=params.palette_run, pixels=photo)
+    colours = sample_colours(n, params.colour, rng, **palette)
+    if gradient_mix:
+        colours2 = sample_colours(n, params.colour, rng, **palette)
+    else:  # only gradients show a second colour
+        skip_colours(n, params.colour, rng, **palette)
+        colours2 = colours
+    look = _choice(rng, n, look_weights)
+    radial = _uniform(rng, n, 0.0, 1.0, needed=gradient_mix) < 0.5  # gradients: half linear, half radial
+    if look_weights[APPEARANCES.index("flat")] == 1.0:
+        modes = np.full(n, K.FLAT, dtype=np.int64)
+    else:
+        modes = np.select([look == 1, look == 2], [np.where(radial, K.RADIAL, K.LINEAR), K.TEXTURED], K.FLAT)
+    gradient_angles = _uniform(rng, n, 0.0, 360.0, needed=gradient_mix)
     cells = params.texture_cells + 1
-    textures = rng.uniform(-1.0, 1.0, (len(textured), cells, cells))
     texture_rows = np.full(n, -1)
-    texture_rows[textured] = np.arange(len(textured))
+    if textured_mix:
+        textured = np.flatnonzero(modes == K.TEXTURED)
+        textures = rng.uniform(-1.0, 1.0, (len(textured), cells, cells))
+        texture_rows[textured] = np.arange(len(textured))
+    else:  # no draw: uniform() of no lattice draws nothing
+        textures = np.empty((0, cells, cells))
     return Leaves(centres=centres, radii=radii, kinds=kinds, angles=angles, aspects=aspects, sides=sides,
                   colours=colours, colours2=colours2, modes=modes, gradient_angles=gradient_angles,
                   textures=textures, texture_rows=texture_rows)
+
+
+def _choice(rng: np.random.Generator, n: int, weights: np.ndarray) -> np.ndarray:
+    """``rng.choice(len(weights), n, p=weights)``, bit for bit; with one nonzero weight, its index n times
+    and the n doubles the choice would have drawn jumped over."""
+    nonzero = np.flatnonzero(weights)
+    if len(nonzero) > 1:
+        return rng.choice(len(weights), size=n, p=weights)
+    skip_doubles(rng, n)
+    return np.full(n, nonzero[0], dtype=np.int64)
+
+
+def _uniform(rng: np.random.Generator, n: int, low: float, high: float, *, needed: bool,
+             fill: float = 0.0) -> np.ndarray:
+    """``rng.uniform(low, high, n)`` when ``needed``, else ``fill`` n times and the draws jumped over."""
+    if needed:
+        return rng.uniform(low, high, n)
+    skip_doubles(rng, n)
+    return np.full(n, fill)
 
 
 def render_leaves(leaves: Leaves, size: Size, params: DeadLeavesConfig = DeadLeavesConfig(), *,
@@ -163,17 +218,20 @@ def render_leaves(leaves: Leaves, size: Size, params: DeadLeavesConfig = DeadLea
 
 def _render_cpu(leaves: Leaves, size: Size, params: DeadLeavesConfig, *, parallel: bool,
                 return_index: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Paint and shade in one CPU kernel, straight into float32, with the leaves packed once: the whole
-    cost of a training image at ``ds_factor`` 1, where packing and a second pass were half of it."""
+    """Pack, paint and shade in one CPU kernel, straight into float32: the whole cost of a training image at
+    ``ds_factor`` 1, where packing, separate calls and a second pass were half of it."""
     height, width = _shape(size)
-    geom, ints = _pack_geometry(leaves, 1, (height, width))
-    look, look_ints, textures = _pack_look(leaves)
     index = np.full((height, width), -1, dtype=np.int32)
     out = np.empty((height, width, 3), dtype=np.float32)
     rgb = isinstance(params.background, tuple)  # the kernel paints a grey level; an RGB one is set after
-    kernel = K.render_cpu if parallel else K.render_cpu_serial
-    kernel(geom, ints, _NORMALS, _APOTHEM, look, look_ints, _lattices(textures), float(params.texture_amplitude),
-           0.0 if rgb else float(params.background), index, out)
+    arrays = (leaves.centres, leaves.radii, leaves.kinds, _KIND_OF_SHAPE, leaves.aspects, leaves.sides, _turns(leaves),
+              leaves.colours, leaves.colours2, _gradients(leaves), leaves.modes, leaves.texture_rows, _NORMALS, _APOTHEM,
+              _lattices(leaves.textures), float(params.texture_amplitude), 0.0 if rgb else float(params.background),
+              index, out)
+    if parallel:
+        K.render_cpu(*arrays, numba.get_num_threads())  # a chunk of leaves per thread to pack and bin
+    else:
+        K.render_cpu_serial(*arrays)
     if rgb:
         out[index < 0] = params.background
     return (out, index) if return_index else out
@@ -260,7 +318,7 @@ def dead_leaves(size: Size, seed: int | np.random.Generator = 0, *, params: Dead
     The same seed gives the same bits, on either backend. With ``until_covered=True`` further
     leaves are drawn, under the earlier ones, until no background pixel is left.
     """
-    params = _params(params or DeadLeavesConfig(), overrides)
+    params = _params(params or _SEED_LEAVES, overrides)
     _check_backend(backend)
     rng = np.random.default_rng(seed)
     leaves = sample_leaves(size, params, rng)
@@ -354,16 +412,25 @@ def _launch(stage: str, backend: str, parallel: bool, arrays: tuple[np.ndarray, 
 def _pack_geometry(leaves: Leaves, scale: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Kernel arrays at render scale, with bounding boxes clipped to the canvas (:func:`K.pack_geometry`)."""
     return K.pack_geometry(leaves.centres, leaves.radii, _KIND_OF_SHAPE[leaves.kinds], leaves.aspects, leaves.sides,
-                           _direction(leaves.angles, needed=(leaves.kinds != SHAPES.index("disc"))
-                                      | (leaves.modes == K.TEXTURED)), scale, *shape)
+                           _turns(leaves), scale, *shape)
 
 
 def _pack_look(leaves: Leaves) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The shading arrays of the kernels: colours and gradient direction (float64), appearance and
     texture row (int32), and the texture lattices."""
-    directions = _direction(leaves.gradient_angles, needed=leaves.modes == K.LINEAR)
-    look, look_ints = K.pack_look(leaves.colours, leaves.colours2, directions, leaves.modes, leaves.texture_rows)
+    look, look_ints = K.pack_look(leaves.colours, leaves.colours2, _gradients(leaves), leaves.modes,
+                                  leaves.texture_rows)
     return look, look_ints, leaves.textures
+
+
+def _turns(leaves: Leaves) -> np.ndarray:
+    """(N, 2) cos and sin of the leaves' angles, where a shape or a texture turns with them."""
+    return _direction(leaves.angles, needed=(leaves.kinds != SHAPES.index("disc")) | (leaves.modes == K.TEXTURED))
+
+
+def _gradients(leaves: Leaves) -> np.ndarray:
+    """(N, 2) cos and sin of the linear gradients' directions."""
+    return _direction(leaves.gradient_angles, needed=leaves.modes == K.LINEAR)
 
 
 def _lattices(textures: np.ndarray) -> np.ndarray:
@@ -379,9 +446,13 @@ def _direction(degrees: np.ndarray, needed: np.ndarray | None = None) -> np.ndar
     return np.stack([np.cos(radians), np.sin(radians)], axis=1)
 
 
+@functools.lru_cache(maxsize=64)
 def _normalised(weights: ShapeWeights | AppearanceWeights) -> np.ndarray:
-    w = np.array(dataclasses.astuple(weights), dtype=np.float64)
-    return w / w.sum()
+    """The mixing weights as probabilities (cached per frozen weights: 7 us a call, twice an image)."""
+    w = np.array([getattr(weights, f.name) for f in dataclasses.fields(weights)], dtype=np.float64)
+    w = w / w.sum()
+    w.setflags(write=False)
+    return w
 
 
 def _params(base: DeadLeavesConfig, overrides: dict) -> DeadLeavesConfig:

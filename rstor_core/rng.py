@@ -24,6 +24,26 @@ def stream(seed: int, *keys: Key) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(_entropy(seed, keys)))
 
 
+def skip_doubles(rng: np.random.Generator, count: int) -> None:
+    """Move ``rng`` past ``count`` doubles, exactly as ``rng.random(count)`` would, without making them.
+
+    Why: dead leaves draw values a leaf never uses (a disc's angle, a flat leaf's second colour); jumping
+    over them keeps every later draw's bits while only the work goes. PCG64 jumps in O(log count) and
+    keeps its buffered half-word (``advance`` clears it, and ``integers`` reads it); other bit generators
+    draw and drop.
+    """
+    if count <= 0:
+        return
+    bits = rng.bit_generator
+    if not isinstance(bits, (np.random.PCG64, np.random.PCG64DXSM)):
+        rng.random(count)
+        return
+    state = bits.state
+    bits.advance(count)
+    if state["has_uint32"]:  # advance() drops the half-word a previous 32-bit draw left for the next one
+        bits.state = {**bits.state, "has_uint32": state["has_uint32"], "uinteger": state["uinteger"]}
+
+
 def stream_seed(seed: int, *keys: Key) -> int:
     """An integer seed (< 2**32) for stream ``keys`` of run ``seed``, for ``torch.Generator.manual_seed``."""
     return int(np.random.SeedSequence(_entropy(seed, keys)).generate_state(1)[0])
