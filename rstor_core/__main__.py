@@ -7,6 +7,7 @@
         --sigmas 5,25,50 --blur small:0-7 big:3 --n 5 --out results.csv [--save-images DIR] [--no-lpips] [--no-st-lpips] \
         [--device cpu]
     python -m rstor_core deadleaves save --n 1000 --size 256 --out DIR [--profile quick | --params FILE]
+    python -m rstor_core check-gpu
 
 Options are held to the bounds the profiles declare (:func:`rstor_core.configs.knob`), and every
 path is checked before any work, so bad input is one ``error:`` line, exit 2, and nothing written.
@@ -31,7 +32,7 @@ from rstor_core.profiles import ProfileError, load_profile
 log = logging.getLogger("rstor_core")
 EXIT_CODES = """exit codes:
   0    done
-  1    a run failed: a chapter, the book build, or a training that diverged
+  1    a run failed: a chapter, the book build, a training that diverged, or a check-gpu check
   2    bad input (profile, option, path, checkpoint, images): one error line, nothing written
   130  interrupted (Ctrl-C)"""
 # Bytes per rendered pixel while one dead-leaves image is painted and finished: the int32 leaf index,
@@ -63,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
                     "Reports unknown keys, wrong types and out-of-range values with the file and the key;\n"
                     "prints the profile's sha256 when it is valid. Writes nothing.")
     check.add_argument("file", help="a profile file or name (parameters/<name>.yaml)")
+    command(commands, "check-gpu", "Tell whether this machine can run the GPU path",
+            "Three checks, each needing the one before: torch sees a CUDA GPU; numba-CUDA compiles and runs\n"
+            "the dead-leaves kernels (numpy 2.5 included); a batch rendered on the GPU in one launch equals the\n"
+            "CPU's images bit for bit. Exit 0 when all hold, else 1 with one error line. Writes nothing.")
     book = command(commands, "book", "Run the chapters with papermill, then build the HTML book",
                    "Writes OUTPUTS/<profile>/notebooks (the executed chapters), <profile>/figures,\n"
                    "<profile>/tables and <profile>/manifest.json, then _build/html/index.html. Chapters that\n"
@@ -155,6 +160,8 @@ def _with_bank_names(text: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "check-gpu":
+        return _check_gpu()
     if args.command == "deadleaves":
         return _save_dead_leaves(args)
     if args.command == "infer":
@@ -180,6 +187,19 @@ def _run(args: argparse.Namespace) -> int:
     except RuntimeError as err:  # a chapter (ChapterError) or the Jupyter Book build
         print(f"error: {err}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _check_gpu() -> int:
+    from rstor_core.gpu_check import gpu_checks
+
+    checks = gpu_checks()
+    for check in checks:
+        if check.ok:
+            print(f"ok: {check.name}: {check.detail}")
+        else:
+            print(f"error: {check.detail}", file=sys.stderr)
+            return 1
     return 0
 
 

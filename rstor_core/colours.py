@@ -45,16 +45,22 @@ def skip_colours(n: int, sampler: str, rng: np.random.Generator, *, palette: str
                  palette_run: int | None = None, pixels: np.ndarray | None = None) -> None:
     """Move ``rng`` past what :func:`sample_colours` would draw with the same arguments, without making
     the colours: for colours no leaf shows (a flat leaf's second colour), the later draws unchanged."""
-    if sampler in ("natural", "photo"):  # bounded integers may redraw: their count is known only by drawing
-        if sampler == "photo" and pixels is None:
-            raise ValueError("the 'photo' sampler draws from one photo's pixels: pass pixels=pick_photo(...)")
-        pixels = natural_palette(palette, palette_run) if sampler == "natural" else pixels
-        rng.integers(0, len(pixels), n)
+    doubles = colour_doubles(n, sampler)
+    if doubles is not None:
+        skip_doubles(rng, doubles)
         return
-    doubles = {"uniform": 3 * n, "grey": n, "saturated": 3 * n}
-    if sampler not in doubles:
+    if sampler == "photo" and pixels is None:
+        raise ValueError("the 'photo' sampler draws from one photo's pixels: pass pixels=pick_photo(...)")
+    pixels = natural_palette(palette, palette_run) if sampler == "natural" else pixels
+    rng.integers(0, len(pixels), n)  # bounded integers may redraw: their count is known only by drawing
+
+
+def colour_doubles(n: int, sampler: str) -> int | None:
+    """How many doubles :func:`sample_colours` draws for ``n`` colours; None for the samplers that draw
+    bounded integers instead ("natural", "photo"), whose count is known only by drawing."""
+    if sampler not in COLOUR_SAMPLERS:
         raise ValueError(f"unknown colour sampler {sampler!r}; allowed: {COLOUR_SAMPLERS}")
-    skip_doubles(rng, doubles[sampler])
+    return {"uniform": 3 * n, "grey": n, "saturated": 3 * n}.get(sampler)
 
 
 def pick_photo(palette: str, palette_run: int | None, rng: np.random.Generator) -> np.ndarray:

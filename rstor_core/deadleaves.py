@@ -27,7 +27,7 @@ import numpy as np
 import scipy.ndimage
 
 from rstor_core import leaf_kernels as K
-from rstor_core.colours import pick_photo, sample_colours, skip_colours
+from rstor_core.colours import colour_doubles, pick_photo, sample_colours, skip_colours
 from rstor_core.configs import (MAX_POLYGON_SIDES, AppearanceWeights, ConfigError, DeadLeavesConfig,
                                 ShapeWeights)
 from rstor_core.rng import skip_doubles, stream
@@ -48,6 +48,8 @@ _GEOMETRY = {"disc": K.DISC, "ellipse": K.ELLIPSE, "square": K.RECT, "rectangle"
              "diamond": K.DIAMOND, "polygon": K.POLYGON, "bar": K.RECT}
 _KIND_OF_SHAPE = np.array([_GEOMETRY[name] for name in SHAPES], dtype=np.int32)
 _NORMALS, _APOTHEM = K.polygon_tables(MAX_POLYGON_SIDES)
+# Appearance and gradient kind as 2 x look + radial -> mode (np.select's passes, a third of the sampling).
+_MODE_OF_LOOK = np.array([K.FLAT, K.FLAT, K.LINEAR, K.RADIAL, K.TEXTURED, K.TEXTURED], dtype=np.int64)
 _SEED_LEAVES = DeadLeavesConfig()  # the default model, built once: validating it costs 25 us, a tenth of an image
 _ASPECT_SHAPES = [SHAPES.index(name) for name in ("ellipse", "rectangle", "diamond", "polygon")]  # draw aspects
 
@@ -135,69 +137,101 @@ def sample_leaves(size: Size, params: DeadLeavesConfig, rng: np.random.Generator
     side = params.radius_reference or max(height, width)
     n = n or params.n_leaves or round(params.leaf_density * side)
     shape_weights, look_weights = _normalised(params.shapes), _normalised(params.appearance)
-    centres = rng.random((n, 2))
+    draws = _Draws(rng)
+    centres = draws.rng.random((n, 2))
     centres[:, 0] *= height  # a column at a time: numpy broadcasts over rows of two slowly (40 us at 256²)
     centres[:, 1] *= width
     scale = max(height, width) / side
-    radii = power_law_radii(n, params.alpha, params.r_min * scale, params.r_max * scale, rng)
-    kinds = _choice(rng, n, shape_weights)
+    radii = power_law_radii(n, params.alpha, params.r_min * scale, params.r_max * scale, draws.rng)
+    kinds = _choice(draws, n, shape_weights)
     textured_mix, gradient_mix = (look_weights[APPEARANCES.index(name)] > 0 for name in ("texture", "gradient"))
     turned = shape_weights[SHAPES.index("disc")] < 1 or textured_mix  # only an unturned disc ignores its angle
     if params.angle is not None:
         angles = np.full(n, float(params.angle))
     else:
-        angles = _uniform(rng, n, 0.0, 180.0, needed=turned)
+        angles = _uniform(draws, n, 0.0, 180.0, needed=turned)
     drawn = shape_weights[_ASPECT_SHAPES].any()
-    aspects = _uniform(rng, n, *params.anisotropy, needed=drawn, fill=1.0)
+    aspects = _uniform(draws, n, *params.anisotropy, needed=drawn, fill=1.0)
     if drawn:
         aspects[(kinds == SHAPES.index("disc")) | (kinds == SHAPES.index("square"))] = 1.0
     if shape_weights[SHAPES.index("bar")] > 0:
         aspects[kinds == SHAPES.index("bar")] = params.bar_width
-    sides = rng.integers(params.polygon_sides[0], params.polygon_sides[1] + 1, n)
-    photo = pick_photo(params.palette, params.palette_run, rng) if params.colour == "photo" else None
+    sides = draws.rng.integers(params.polygon_sides[0], params.polygon_sides[1] + 1, n)
+    photo = pick_photo(params.palette, params.palette_run, draws.rng) if params.colour == "photo" else None
     palette = dict(palette=params.palette, palette_run=params.palette_run, pixels=photo)
-    colours = sample_colours(n, params.colour, rng, **palette)
+    colours = sample_colours(n, params.colour, draws.rng, **palette)
     if gradient_mix:
-        colours2 = sample_colours(n, params.colour, rng, **palette)
+        colours2 = sample_colours(n, params.colour, draws.rng, **palette)
     else:  # only gradients show a second colour
-        skip_colours(n, params.colour, rng, **palette)
+        doubles = colour_doubles(n, params.colour)
+        if doubles is None:
+            skip_colours(n, params.colour, draws.rng, **palette)
+        else:
+            draws.skip(doubles)
         colours2 = colours
-    look = _choice(rng, n, look_weights)
-    radial = _uniform(rng, n, 0.0, 1.0, needed=gradient_mix) < 0.5  # gradients: half linear, half radial
+    look = _choice(draws, n, look_weights)
+    radial = _uniform(draws, n, 0.0, 1.0, needed=gradient_mix) < 0.5  # gradients: half linear, half radial
     if look_weights[APPEARANCES.index("flat")] == 1.0:
         modes = np.full(n, K.FLAT, dtype=np.int64)
     else:
-        modes = np.select([look == 1, look == 2], [np.where(radial, K.RADIAL, K.LINEAR), K.TEXTURED], K.FLAT)
-    gradient_angles = _uniform(rng, n, 0.0, 360.0, needed=gradient_mix)
+        modes = _MODE_OF_LOOK[2 * look + radial]  # flat, linear or radial gradient, texture
+    gradient_angles = _uniform(draws, n, 0.0, 360.0, needed=gradient_mix)
     cells = params.texture_cells + 1
     texture_rows = np.full(n, -1)
     if textured_mix:
         textured = np.flatnonzero(modes == K.TEXTURED)
-        textures = rng.uniform(-1.0, 1.0, (len(textured), cells, cells))
+        textures = draws.rng.uniform(-1.0, 1.0, (len(textured), cells, cells))
         texture_rows[textured] = np.arange(len(textured))
     else:  # no draw: uniform() of no lattice draws nothing
         textures = np.empty((0, cells, cells))
+    draws.rng  # the last jumps: the generator ends where drawing every field would leave it
     return Leaves(centres=centres, radii=radii, kinds=kinds, angles=angles, aspects=aspects, sides=sides,
                   colours=colours, colours2=colours2, modes=modes, gradient_angles=gradient_angles,
                   textures=textures, texture_rows=texture_rows)
 
 
-def _choice(rng: np.random.Generator, n: int, weights: np.ndarray) -> np.ndarray:
-    """``rng.choice(len(weights), n, p=weights)``, bit for bit; with one nonzero weight, its index n times
-    and the n doubles the choice would have drawn jumped over."""
+class _Draws:
+    """``rng`` with the jumps over unused draws deferred until the next draw (:attr:`rng`), so that the
+    consecutive ones of an image (seven for flat discs, 3 us each: a state read and an advance) cost one."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self._rng, self._pending = rng, 0
+
+    def skip(self, doubles: int) -> None:
+        self._pending += doubles
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The generator, moved past every skipped draw."""
+        if self._pending:
+            skip_doubles(self._rng, self._pending)
+            self._pending = 0
+        return self._rng
+
+
+def _choice(draws: _Draws, n: int, weights: np.ndarray) -> np.ndarray:
+    """``rng.choice(len(weights), n, p=weights)``, bit for bit: numpy draws n doubles u and takes
+    ``cdf.searchsorted(u, side="right")``, which is the count of cdf values <= u, counted here without
+    searchsorted's unpredictable branches (2.5x faster). With one nonzero weight, its index n times and
+    the n doubles jumped over."""
     nonzero = np.flatnonzero(weights)
-    if len(nonzero) > 1:
-        return rng.choice(len(weights), size=n, p=weights)
-    skip_doubles(rng, n)
-    return np.full(n, nonzero[0], dtype=np.int64)
+    if len(nonzero) == 1:
+        draws.skip(n)
+        return np.full(n, nonzero[0], dtype=np.int64)
+    cdf = weights.cumsum()
+    cdf /= cdf[-1]
+    u = draws.rng.random(n)
+    index = np.zeros(n, dtype=np.int64)
+    for edge in cdf[:-1]:  # the last is 1.0, above every u
+        index += u >= edge
+    return index
 
 
-def _uniform(rng: np.random.Generator, n: int, low: float, high: float, *, needed: bool,
-             fill: float = 0.0) -> np.ndarray:
+def _uniform(draws: _Draws, n: int, low: float, high: float, *, needed: bool, fill: float = 0.0) -> np.ndarray:
     """``rng.uniform(low, high, n)`` when ``needed``, else ``fill`` n times and the draws jumped over."""
     if needed:
-        return rng.uniform(low, high, n)
-    skip_doubles(rng, n)
+        return draws.rng.uniform(low, high, n)
+    draws.skip(n)
     return np.full(n, fill)
 
 
@@ -210,7 +244,8 @@ def render_leaves(leaves: Leaves, size: Size, params: DeadLeavesConfig = DeadLea
     With ``params.ds_factor`` = d > 1 the leaves are drawn d times larger, low-passed by a
     Gaussian of ``params.aa_sigma`` (default d / 2) rendered pixels, and decimated.
     """
-    if backend == "cpu" and params.ds_factor == 1:
+    _check_backend(backend)
+    if backend == "cpu":
         return _render_cpu(leaves, size, params, parallel=parallel, return_index=return_index)
     index = paint_index(leaves, size, params.ds_factor, backend=backend, parallel=parallel)
     return _finish(leaves, index, params, backend=backend, parallel=parallel, return_index=return_index)
@@ -218,15 +253,16 @@ def render_leaves(leaves: Leaves, size: Size, params: DeadLeavesConfig = DeadLea
 
 def _render_cpu(leaves: Leaves, size: Size, params: DeadLeavesConfig, *, parallel: bool,
                 return_index: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Pack, paint and shade in one CPU kernel, straight into float32: the whole cost of a training image at
-    ``ds_factor`` 1, where packing, separate calls and a second pass were half of it."""
+    """Pack, paint and shade in one CPU kernel (straight into float32 at ``ds_factor`` 1, where packing,
+    separate calls and a second pass were half of a training image's cost), then anti-alias."""
     height, width = _shape(size)
-    index = np.full((height, width), -1, dtype=np.int32)
-    out = np.empty((height, width, 3), dtype=np.float32)
+    d = params.ds_factor
+    index = np.full((height * d, width * d), -1, dtype=np.int32)
+    out = np.empty((height * d, width * d, 3), dtype=np.float32 if d == 1 else np.float64)
     rgb = isinstance(params.background, tuple)  # the kernel paints a grey level; an RGB one is set after
     arrays = (leaves.centres, leaves.radii, leaves.kinds, _KIND_OF_SHAPE, leaves.aspects, leaves.sides, _turns(leaves),
-              leaves.colours, leaves.colours2, _gradients(leaves), leaves.modes, leaves.texture_rows, _NORMALS, _APOTHEM,
-              _lattices(leaves.textures), float(params.texture_amplitude), 0.0 if rgb else float(params.background),
+              leaves.colours, leaves.colours2, _gradients(leaves), leaves.modes, leaves.texture_rows, _NORMALS,
+              _APOTHEM, _lattices(leaves.textures), float(params.texture_amplitude), 0.0 if rgb else float(params.background), d,
               index, out)
     if parallel:
         K.render_cpu(*arrays, numba.get_num_threads())  # a chunk of leaves per thread to pack and bin
@@ -234,7 +270,7 @@ def _render_cpu(leaves: Leaves, size: Size, params: DeadLeavesConfig, *, paralle
         K.render_cpu_serial(*arrays)
     if rgb:
         out[index < 0] = params.background
-    return (out, index) if return_index else out
+    return _antialiased(out, index, params, parallel=parallel, return_index=return_index)
 
 
 def render_batch(batch: Sequence[Leaves], size: Size, params: DeadLeavesConfig = DeadLeavesConfig()) -> torch.Tensor:
@@ -245,10 +281,10 @@ def render_batch(batch: Sequence[Leaves], size: Size, params: DeadLeavesConfig =
     CPU. Anti-aliasing (``ds_factor`` > 1) is the CPU's: a :class:`ValueError` here.
     """
     import torch
-    from numba import cuda
 
     from rstor_core import leaf_kernels_cuda as KC
 
+    cuda = KC.cuda  # numba.cuda, importable on numpy 2.5 (rstor_core.cuda_compat)
     if params.ds_factor != 1:
         raise ValueError(f"render_batch draws at ds_factor 1 (got {params.ds_factor}): anti-aliased dead leaves "
                          "render on the CPU (render_leaves)")
@@ -288,8 +324,10 @@ def _device_output(shape: tuple[int, ...], dtype: torch.dtype) -> tuple[torch.Te
     under the simulator, no tensor and a simulated device array."""
     import numba
     import torch
-    from numba import cuda
 
+    from rstor_core.cuda_compat import numba_cuda
+
+    cuda = numba_cuda()
     if not numba.config.ENABLE_CUDASIM:
         tensor = torch.empty(shape, dtype=dtype, device="cuda")
         return tensor, cuda.as_cuda_array(tensor)
@@ -358,13 +396,31 @@ def image_rng(seed: int, index: int, key: str = "images") -> np.random.Generator
 def _finish(leaves: Leaves, index: np.ndarray, params: DeadLeavesConfig, *, backend: str, parallel: bool,
             return_index: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     image = _shade(leaves, index, params, backend=backend, parallel=parallel)
+    return _antialiased(image, index, params, parallel=parallel, return_index=return_index)
+
+
+def _antialiased(image: np.ndarray, index: np.ndarray, params: DeadLeavesConfig, *, parallel: bool,
+                 return_index: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """With ``ds_factor`` d > 1: ``scipy.ndimage.gaussian_filter(image, (sigma, sigma, 0), mode="nearest")``
+    sampled at every d-th pixel from d // 2, computed only there and bit for bit (:func:`K.decimate_gaussian`;
+    filtering every rendered pixel was half of an ``original_study`` image). Float32 out."""
     d = params.ds_factor
     if d > 1:
         sigma = params.aa_sigma if params.aa_sigma is not None else d / 2
-        image = scipy.ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0), mode="nearest")
-        image, index = image[d // 2::d, d // 2::d], index[d // 2::d, d // 2::d]
+        decimated = np.empty((image.shape[0] // d, image.shape[1] // d, 3))
+        (K.decimate_gaussian if parallel else K.decimate_gaussian_serial)(image, _gaussian_weights(sigma), d, decimated)
+        image, index = decimated, index[d // 2::d, d // 2::d]
     image = np.ascontiguousarray(image, dtype=np.float32)
     return (image, np.ascontiguousarray(index)) if return_index else image
+
+
+@functools.lru_cache(maxsize=16)
+def _gaussian_weights(sigma: float) -> np.ndarray:
+    """scipy's own weights for ``sigma`` (its default truncation, 4 sigma): the filter's response to an impulse."""
+    radius = int(4.0 * sigma + 0.5)
+    impulse = np.zeros(2 * radius + 1)
+    impulse[radius] = 1.0
+    return scipy.ndimage.gaussian_filter1d(impulse, sigma, mode="constant")
 
 
 def _shade(leaves: Leaves, index: np.ndarray, params: DeadLeavesConfig, *, backend: str,
@@ -395,10 +451,9 @@ def _launch(stage: str, backend: str, parallel: bool, arrays: tuple[np.ndarray, 
         else:
             kernel(*arrays, *scalars, out)
         return out
-    from numba import cuda
-
     from rstor_core import leaf_kernels_cuda as KC
 
+    cuda = KC.cuda
     device_arrays = [cuda.to_device(a) for a in arrays]
     device_out = cuda.to_device(out)
     grid, block = KC.launch_shape(*out.shape[:2])

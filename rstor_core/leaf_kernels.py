@@ -302,14 +302,14 @@ def paint_cpu_serial(geom, ints, normals, apothem, index, start):  # pragma: no 
 
 @numba.njit(parallel=True, cache=True)
 def render_cpu(centres, radii, kinds, shape_kinds, aspects, sides, directions, colours, colours2, gradients, modes,
-               texture_rows, normals, apothem, textures, amplitude, background, index, out,
+               texture_rows, normals, apothem, textures, amplitude, background, scale, index, out,
                chunks):  # pragma: no cover - compiled
     """Pack and bin the leaves (``chunks`` of leaves, one per thread: :func:`pack_geometry`, :func:`pack_look`,
     :func:`tile_lists`; ``shape_kinds`` maps ``kinds`` to geometric kinds), then :func:`paint_cpu` and
     :func:`shade_cpu` in one pass: each tile is shaded as soon as it is painted, while its pixels are in
     cache. One call per image: three calls with serial packing and binning were half of a 256² image.
-    ``out`` may be float32 (values are computed in float64 and rounded once, as a float64 image cast to
-    float32 would be)."""
+    ``index`` and ``out`` are at ``scale`` x the leaves' canvas; ``out`` may be float32 (values are
+    computed in float64 and rounded once, as a float64 image cast to float32 would be)."""
     height, width = index.shape
     n = radii.shape[0]
     tiles_x = (width + TILE - 1) // TILE
@@ -321,8 +321,8 @@ def render_cpu(centres, radii, kinds, shape_kinds, aspects, sides, directions, c
     for c in numba.prange(chunks):
         counts[c, :] = 0
         for k in range(c * size, min(n, (c + 1) * size)):
-            _pack_leaf(k, centres, radii, shape_kinds[kinds[k]], aspects, sides, directions, 1, height, width, geom,
-                       ints)
+            _pack_leaf(k, centres, radii, shape_kinds[kinds[k]], aspects, sides, directions, scale, height, width,
+                       geom, ints)
             _pack_look_leaf(k, colours, colours2, gradients, modes, texture_rows, look, look_ints)
             _count_tiles(k, ints, tiles_x, counts[c])
     offsets, fill = _tile_offsets(counts)
@@ -338,7 +338,7 @@ def render_cpu(centres, radii, kinds, shape_kinds, aspects, sides, directions, c
 
 @numba.njit(cache=True)
 def render_cpu_serial(centres, radii, kinds, shape_kinds, aspects, sides, directions, colours, colours2, gradients,
-                      modes, texture_rows, normals, apothem, textures, amplitude, background, index,
+                      modes, texture_rows, normals, apothem, textures, amplitude, background, scale, index,
                       out):  # pragma: no cover - compiled
     """:func:`render_cpu` on one thread: for DataLoader workers, whose cores torch already uses."""
     height, width = index.shape
@@ -346,7 +346,8 @@ def render_cpu_serial(centres, radii, kinds, shape_kinds, aspects, sides, direct
     geom, ints = np.empty((n, 7)), np.empty((n, 6), np.int32)
     look, look_ints = np.empty((n, 8)), np.empty((n, 2), np.int32)
     for k in range(n):
-        _pack_leaf(k, centres, radii, shape_kinds[kinds[k]], aspects, sides, directions, 1, height, width, geom, ints)
+        _pack_leaf(k, centres, radii, shape_kinds[kinds[k]], aspects, sides, directions, scale, height, width, geom,
+                   ints)
         _pack_look_leaf(k, colours, colours2, gradients, modes, texture_rows, look, look_ints)
     offsets, leaves = tile_lists(ints, 0, height, width)
     bits = np.empty((offsets.shape[0] - 1, TILE), np.int64)
@@ -367,3 +368,45 @@ def shade_cpu_serial(index, geom, look, look_ints, textures, amplitude, backgrou
     """:func:`shade_cpu` on one thread."""
     for y in range(index.shape[0]):
         _shade_row(y, index, geom, look, look_ints, textures, amplitude, background, out)
+
+
+# --- anti-aliasing: a Gaussian low-pass computed only at the pixels decimation keeps ----------------
+
+@numba.njit(inline="always", cache=True)
+def _decimate_row(m, image, weights, d, out):  # pragma: no cover - compiled
+    """Output row ``m``: scipy.ndimage's symmetric correlation (``x[i] w[r]``, then ``(x[i + j] + x[i - j])
+    w[r + j]`` for j = -r..-1, edges repeated: mode "nearest"), in its order, down the rows at row
+    d // 2 + d m, then along that row at every d-th column: the very sums ``gaussian_filter`` makes."""
+    r = weights.shape[0] // 2
+    height, width, channels = image.shape
+    i = d // 2 + d * m
+    row = np.empty((width, channels))
+    for x in range(width):
+        for c in range(channels):
+            acc = image[i, x, c] * weights[r]
+            for j in range(-r, 0):
+                acc += (image[min(max(i + j, 0), height - 1), x, c]
+                        + image[min(max(i - j, 0), height - 1), x, c]) * weights[r + j]
+            row[x, c] = acc
+    for n in range(out.shape[1]):
+        x = d // 2 + d * n
+        for c in range(channels):
+            acc = row[x, c] * weights[r]
+            for j in range(-r, 0):
+                acc += (row[min(max(x + j, 0), width - 1), c] + row[min(max(x - j, 0), width - 1), c]) * weights[r + j]
+            out[m, n, c] = acc
+
+
+@numba.njit(parallel=True, cache=True)
+def decimate_gaussian(image, weights, d, out):  # pragma: no cover - compiled
+    """``gaussian_filter(image, (s, s, 0), mode="nearest")[d // 2::d, d // 2::d]`` into ``out``, with
+    ``weights`` scipy's kernel for s, computing only the kept pixels (a thread per output row)."""
+    for m in numba.prange(out.shape[0]):
+        _decimate_row(m, image, weights, d, out)
+
+
+@numba.njit(cache=True)
+def decimate_gaussian_serial(image, weights, d, out):  # pragma: no cover - compiled
+    """:func:`decimate_gaussian` on one thread."""
+    for m in range(out.shape[0]):
+        _decimate_row(m, image, weights, d, out)

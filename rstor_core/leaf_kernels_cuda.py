@@ -5,9 +5,10 @@ its own module because numba's CUDA simulator swaps the module-level ``cuda`` na
 modules, and importing ``numba.cuda`` is only paid when the CUDA backend is used.
 """
 
-from numba import cuda
-
+from rstor_core.cuda_compat import numba_cuda
 from rstor_core.leaf_kernels import X0, X1, Y0, Y1, _inside, _shade
+
+cuda = numba_cuda()  # numba.cuda, with numpy's row_stack alias back on numpy 2.5
 
 inside = cuda.jit(device=True)(_inside)
 shade_pixel = cuda.jit(device=True)(_shade)

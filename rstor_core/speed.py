@@ -8,8 +8,10 @@ tests only the leaves whose bounding box meets its tile, and a tile stops once i
 (:mod:`rstor_core.leaf_kernels`). Every engine renders the same sampled leaves (the seed's defaults:
 flat discs, 30 × size of them, alpha = 3) and must give the same image; sampling is excluded.
 "single" is one image, "batch" is ``batch`` images back to back. CUDA rows appear when a GPU is
-present (host-device copies included). Chapter 01 shows :func:`rendering_speed_table`;
-``benchmarks/deadleaves.py`` prints it and :func:`rendering_scaling_table`. Timings on a shared
+present (host-device copies included). :func:`end_to_end_table` times what a user pays, sampling
+included, against the original study's generator end to end (its draws and its default kernel).
+Chapter 01 shows :func:`rendering_speed_table` and a small :func:`end_to_end_table`;
+``benchmarks/deadleaves.py`` prints them and :func:`rendering_scaling_table`. Timings on a shared
 2-core machine vary by tens of percent between runs: compare ratios within one run.
 """
 
@@ -17,13 +19,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping, Sequence
+from unittest import mock
 
 import numba
 import numpy as np
 import pandas as pd
 
+from rstor_core import deadleaves
+from rstor_core import leaf_kernels as K
 from rstor_core.configs import DeadLeavesConfig
-from rstor_core.deadleaves import render_leaves, sample_leaves
+from rstor_core.deadleaves import SHAPES, dead_leaves, image_rng, render_leaves, sample_leaves
 from rstor_core.rng import stream
 
 DEFAULT, EXHAUSTIVE = "original default (numba CPU)", "original exhaustive (numba CPU)"
@@ -69,7 +75,9 @@ def _original(kernel):
 
 
 def _engines() -> dict:
-    from numba import cuda
+    from rstor_core.cuda_compat import numba_cuda
+
+    cuda = numba_cuda()
 
     engines = {"ours (numba CPU)": lambda leaves, size: render_leaves(leaves, size),
                DEFAULT: _original(first_hit_render), EXHAUSTIVE: _original(exhaustive_render)}
@@ -136,3 +144,115 @@ def rendering_scaling_table(sizes=(128, 256, 512, 1024), leaf_factors=(1, 2, 4),
                          "ns_per_pixel": seconds / size ** 2 * 1e9,
                          "ns_per_pixel_leaf": seconds / (size ** 2 * len(leaves)) * 1e9})
     return pd.DataFrame(rows)
+
+
+# The models end_to_end_table times: the seed's (the original study's live generator), the preset of its
+# stored sets, and two the original never drew (no baseline for those).
+END_TO_END_MODELS = {
+    "flat discs": {},
+    "original_study": {"preset": "original_study"},
+    "primitives, gradients, textures": {"shapes": dict.fromkeys(SHAPES, 1.0),
+                                        "appearance": {"flat": 1.0, "gradient": 1.0, "texture": 1.0}},
+    "until covered": {"until_covered": True},
+}
+ORIGINAL_MODELS = ("flat discs", "original_study")
+
+
+def original_end_to_end(size: int, params: DeadLeavesConfig, seed: int) -> np.ndarray:
+    """One image made the original study's way, end to end: its numpy draws (integer centres, the radius
+    law by its inverse CDF, rounded to whole pixels; uniform RGB colours from a second generator seeded by
+    the first) for ``params``' leaf count and radius range on the rendered canvas, its default kernel
+    (:func:`first_hit_render`), and with ``ds_factor`` > 1 the same low-pass and decimation as ours."""
+    d = params.ds_factor
+    canvas = size * d
+    reference = params.radius_reference or size
+    n = params.n_leaves or round(params.leaf_density * reference)
+    scale = d * size / reference
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    cx, cy = rng.integers(0, canvas, size=n), rng.integers(0, canvas, size=n)
+    alpha = params.alpha
+    radius = rng.uniform((params.r_max * scale) ** (1 - alpha), (params.r_min * scale) ** (1 - alpha), size=n)
+    radius = (radius ** (-1 / (alpha - 1))).round()
+    colours = np.random.default_rng(np.random.SeedSequence(int(rng.integers(0, 1e10)))).uniform(size=(n, 3))
+    out = np.empty((canvas, canvas, 3))
+    first_hit_render(cy.astype(np.float64), cx.astype(np.float64), radius, colours, 0.5, out)
+    if d == 1:
+        return out.astype(np.float32)
+    sigma = params.aa_sigma if params.aa_sigma is not None else d / 2
+    decimated = np.empty((size, size, 3))
+    K.decimate_gaussian(out, deadleaves._gaussian_weights(sigma), d, decimated)
+    return decimated.astype(np.float32)
+
+
+def end_to_end_table(sizes=(256, 512), models: Sequence[str] | Mapping[str, dict] = tuple(END_TO_END_MODELS), *,
+                     images: int = 7, repeats: int = 3, original_repeats: int = 1, seed: int = 0) -> pd.DataFrame:
+    """What a whole dead-leaves image costs: ``dead_leaves(size, rng, params=...)`` (sampling, packing,
+    painting, shading, anti-aliasing), the time spent sampling inside those very calls and its share,
+    our painting alone (:func:`render_leaves` of the same leaves), and the original study's generator end
+    to end (:func:`original_end_to_end`; only for the models it drew) with the speed-ups, end to end and
+    painting alone. Milliseconds per image: the median over ``images`` images of each one's median of
+    ``repeats`` calls (the original's: ``original_repeats``), ours and the original's timed image by image
+    in turn, so a slow spell of a shared machine falls on both. ``models``: names of
+    :data:`END_TO_END_MODELS`, or ``{name: dead-leaves fields}``."""
+    models = models if isinstance(models, Mapping) else {name: END_TO_END_MODELS[name] for name in models}
+    rows = []
+    for name, fields in models.items():
+        params = DeadLeavesConfig(**DeadLeavesConfig.expand(fields))
+        for size in sizes:
+            dead_leaves(size, image_rng(seed, 0, "benchmark"), params=params)  # compile / warm up
+            if name in ORIGINAL_MODELS:
+                original_end_to_end(min(size, 64), params, seed)
+            timings = {key: [] for key in ("e2e", "sample", "paint", "original")}
+            for i in range(images):
+                generators = [image_rng(seed, i, "benchmark") for _ in range(repeats)]  # made before the clock starts
+                e2e, sampled = _timed_sampling(lambda: dead_leaves(size, generators.pop(), params=params), repeats)
+                timings["e2e"].append(e2e)
+                timings["sample"].append(sampled)
+                leaves = sample_leaves(size, params, image_rng(seed, i, "benchmark"))
+                timings["paint"].append(_seconds(lambda: render_leaves(leaves, size, params), repeats))
+                if name in ORIGINAL_MODELS:
+                    timings["original"].append(_seconds(lambda: original_end_to_end(size, params, i), original_repeats))
+            ms = {key: float(np.median(values)) * 1e3 if values else np.nan for key, values in timings.items()}
+            rows.append({"model": name, "size_px": size, "leaves": len(sample_leaves(size, params, stream(seed, "n"))),
+                         "images": images, "sample_ms": ms["sample"], "paint_ms": ms["paint"], "e2e_ms": ms["e2e"],
+                         "sampling_share": float(np.median(np.array(timings["sample"]) / np.array(timings["e2e"]))),
+                         "original_e2e_ms": ms["original"], "speedup_e2e": ms["original"] / ms["e2e"]})
+    return pd.DataFrame(rows)
+
+
+def _timed_sampling(call, repeats: int) -> tuple[float, float]:
+    """Median seconds of ``call()`` and of the :func:`sample_leaves` calls made inside it, over the same
+    ``repeats`` calls (every round of "until covered" counted)."""
+    totals, sampling = [], []
+    original = deadleaves.sample_leaves
+    spent = [0.0]
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - start
+
+    with mock.patch.object(deadleaves, "sample_leaves", timed):
+        for _ in range(repeats):
+            spent[0] = 0.0
+            start = time.perf_counter()
+            call()
+            totals.append(time.perf_counter() - start)
+            sampling.append(spent[0])
+    return float(np.median(totals)), float(np.median(sampling))
+
+
+def speed_facts(rendering: pd.DataFrame, end_to_end: pd.DataFrame) -> dict[str, float]:
+    """The numbers chapter 01's prose quotes: at the largest size both tables have, our renderer's speed-up
+    over the original's two kernels (painting alone), and a whole flat-disc image's cost, its speed-up over
+    the original study's generator end to end and the share of sampling in it."""
+    ours = rendering[rendering.engine == "ours (numba CPU)"].set_index("size_px")
+    discs = end_to_end[end_to_end.model == "flat discs"].set_index("size_px")
+    size = int(max(set(ours.speedup_vs_exhaustive.dropna().index) & set(discs.index)))
+    return {"bench_size": size, "bench_speedup": float(ours.loc[size, "speedup_vs_default"]),
+            "bench_speedup_exhaustive": float(ours.loc[size, "speedup_vs_exhaustive"]),
+            "e2e_ms": float(discs.loc[size, "e2e_ms"]), "e2e_original_ms": float(discs.loc[size, "original_e2e_ms"]),
+            "e2e_speedup": float(discs.loc[size, "speedup_e2e"]),
+            "e2e_sampling": float(discs.loc[size, "sampling_share"])}

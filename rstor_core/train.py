@@ -127,32 +127,12 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         self._trim_log()
         validation = tuple(t.to(self.device) for t in self.batches.validation())
-        loss_fn = LOSSES[self.config.loss]
         bar = tqdm(total=self.config.steps, initial=self.step, desc=self.out_dir.name, unit="step",
                    disable=not self.progress or self.rank != 0)
         batches = self._batches_from(self.step)
         while self.step < self.config.steps:
             start = time.perf_counter()
-            degraded, clean = (t.to(self.device) for t in next(batches))
-            if self.config.channels_last:
-                degraded = degraded.contiguous(memory_format=torch.channels_last)
-            self.model.train()
-            try:
-                loss = self._backward(loss_fn, degraded, clean)
-            except TrainingDiverged:
-                raise
-            except Exception as err:  # torch.compile's backend fails in a different type for each cause
-                if self.network is self.plain:
-                    raise
-                log.warning("torch.compile failed here (%s): training without it (it changes the speed, not "
-                            "what is trained)", _one_line(err))
-                self.network = self.plain
-                loss = self._backward(loss_fn, degraded, clean)
-            if self.config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-            self.optimiser.step()
-            if self.config.schedule != "plateau":
-                self.scheduler.step()
+            loss = self.train_step(*(t.to(self.device) for t in next(batches)))
             self.step += 1
             row = {"step": self.step, "loss": loss.item(), "lr": self.optimiser.param_groups[0]["lr"], "val_psnr": "",
                    "img_per_s": self.config.batch_size * self.world_size / (time.perf_counter() - start)}
@@ -174,6 +154,31 @@ class Trainer:
         if self.rank == 0:
             self.save_model(self.out_dir / MODEL_FILE)
         return self.out_dir / MODEL_FILE
+
+    def train_step(self, degraded: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        """One optimisation step on a batch already on the device; returns its loss. :meth:`fit`'s body, apart
+        from the data and the bookkeeping, so that ``benchmarks/gpu_train.py`` times the steps alone."""
+        if self.config.channels_last:
+            degraded = degraded.contiguous(memory_format=torch.channels_last)
+        self.model.train()
+        loss_fn = LOSSES[self.config.loss]
+        try:
+            loss = self._backward(loss_fn, degraded, clean)
+        except TrainingDiverged:
+            raise
+        except Exception as err:  # torch.compile's backend fails in a different type for each cause
+            if self.network is self.plain:
+                raise
+            log.warning("torch.compile failed here (%s): training without it (it changes the speed, not "
+                        "what is trained)", _one_line(err))
+            self.network = self.plain
+            loss = self._backward(loss_fn, degraded, clean)
+        if self.config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimiser.step()
+        if self.config.schedule != "plateau":
+            self.scheduler.step()
+        return loss
 
     def _backward(self, loss_fn: Any, degraded: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
         """The loss of one batch, its gradients computed (the optimiser has not stepped yet)."""

@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 import pytest
+import scipy.ndimage
 import scipy.stats
 
 from rstor_core import leaf_kernels as K
@@ -231,3 +232,43 @@ def test_the_scaling_table_grows_the_canvas_and_the_leaves():
     assert list(table.size_px) == [32, 32, 64, 64]
     assert list(table.leaves) == [30 * 32, 60 * 32, 30 * 64, 60 * 64]
     assert (table.ns_per_pixel > 0).all()
+
+
+@pytest.mark.parametrize("sigma, d, shape", [(0.6, 5, (40, 35)), (2.0, 4, (24, 36)), (3.3, 7, (14, 21)),
+                                             (1.0, 2, (3, 5))])
+@pytest.mark.parametrize("parallel", [True, False])
+def test_the_decimating_low_pass_is_scipys_gaussian_filter_at_the_kept_pixels_bit_for_bit(sigma, d, shape, parallel,
+                                                                                      rng):
+    """Anti-aliasing computes only the pixels decimation keeps; the same sums in the same order as
+    ``scipy.ndimage.gaussian_filter`` (so the stored sets and trained networks keep their bits)."""
+    from rstor_core.deadleaves import _gaussian_weights
+
+    image = rng.random((shape[0] * d, shape[1] * d, 3))
+    expected = scipy.ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0), mode="nearest")[d // 2::d, d // 2::d]
+    out = np.empty(shape + (3,))
+    (K.decimate_gaussian if parallel else K.decimate_gaussian_serial)(image, _gaussian_weights(sigma), d, out)
+    assert out.tobytes() == expected.tobytes()
+
+
+def test_the_end_to_end_table_splits_our_calls_and_times_the_original_only_where_it_has_a_generator():
+    from rstor_core.speed import end_to_end_table
+
+    models = {"flat discs": {}, "until covered": {"until_covered": True, "n_leaves": 60, "r_max": 6.0}}
+    table = end_to_end_table([48], models, images=2, repeats=2).set_index("model")
+    assert list(table.leaves) == [30 * 48, 60]
+    assert ((table.sample_ms > 0) & (table.sample_ms < table.e2e_ms)).all()  # sampling is inside the call
+    assert ((table.sampling_share > 0) & (table.sampling_share < 1)).all()
+    assert table.loc["flat discs", "original_e2e_ms"] > 0 and np.isnan(table.loc["until covered", "original_e2e_ms"])
+    flat = table.loc["flat discs"]
+    assert flat.speedup_e2e == pytest.approx(flat.original_e2e_ms / flat.e2e_ms)
+
+
+def test_the_originals_generator_draws_its_own_leaves_deterministically_at_the_preset_scale():
+    from rstor_core.speed import original_end_to_end
+
+    image = original_end_to_end(24, DeadLeavesConfig(), seed=3)
+    assert image.shape == (24, 24, 3) and image.dtype == np.float32
+    assert np.array_equal(image, original_end_to_end(24, DeadLeavesConfig(), seed=3))
+    assert not np.array_equal(image, original_end_to_end(24, DeadLeavesConfig(), seed=4))
+    soft = original_end_to_end(16, DeadLeavesConfig(ds_factor=3, n_leaves=200), seed=3)  # rendered 3x, decimated
+    assert soft.shape == (16, 16, 3) and len(np.unique(soft.reshape(-1, 3), axis=0)) > 20

@@ -48,7 +48,8 @@ def _reference_leaves(size: int, params: DeadLeavesConfig, rng: np.random.Genera
 
 MODELS = {
     "the seed's flat discs": {},
-    "every shape and look": {"shapes": dict.fromkeys(SHAPES, 1.0), "appearance": {"flat": 1, "gradient": 1, "texture": 1}},
+    "every shape and look": {"shapes": dict.fromkeys(SHAPES, 1.0),
+                             "appearance": {"flat": 1, "gradient": 1, "texture": 1}},
     "squares and bars, flat": {"shapes": {"disc": 0.0, "square": 1.0, "bar": 1.0}},
     "discs with textures": {"appearance": {"flat": 1.0, "texture": 1.0}},
     "gradients only, grey": {"appearance": {"flat": 0.0, "gradient": 1.0}, "colour": "grey"},
@@ -133,7 +134,7 @@ def test_leaves_binned_in_any_number_of_chunks_paint_the_same_image(chunks):
     index, out = np.full((75, 130), -1, np.int32), np.empty((75, 130, 3), np.float32)
     K.render_cpu(leaves.centres, leaves.radii, leaves.kinds, _KIND_OF_SHAPE, leaves.aspects, leaves.sides,
                  _turns(leaves), leaves.colours, leaves.colours2, _gradients(leaves), leaves.modes, leaves.texture_rows,
-                 _NORMALS, _APOTHEM, _lattices(leaves.textures), params.texture_amplitude, params.background, index, out,
-                 chunks)
+                 _NORMALS, _APOTHEM, _lattices(leaves.textures), params.texture_amplitude, params.background, 1, index,
+                 out, chunks)
     np.testing.assert_array_equal(index, expected_index)
     np.testing.assert_array_equal(out, expected)
