@@ -11,20 +11,12 @@ is); chapter 01 shows smaller ones on the machine that ran it. Run it on an idle
 table's original_study rows time the original's default kernel on a 5x canvas: about 5 s an image at 256²
 and 20 s at 512² here, so the whole script takes several minutes.
 
-End to end (issue 28, measured here 2026-12-04, 2 cores; the README has the table): the original study's
-default generator costs ~50 ms for a 256² image here (its draws 0.6 ms, its kernel the rest); ours 0.8 ms,
-a quarter of it sampling. Before issue 28 the same call cost 1.7-2.9 ms, half of it sampling in numpy.
-
-Measured here (2 cores, idle, 2026-11-28, ``--batch 8 --repeats 5``): single-image Mpix/s, the median
-over 8 images of each one's median of 5 timings, and our speed-up over the original study's default
-kernel: 128² 48.0 (12.7x), 256² 71.2 (58.8x), 512² 113.6 (295x); over its exhaustive kernel 129x, 358x,
-1136x. The default kernel's own time moves by tens of percent between runs on this shared machine
-(55-110 ms per 256² image in this session's runs), and the ratio with it. What got it there from 26x: the leaves are packed
-in one compiled pass each for geometry and looks (numpy's array passes cost as much as painting), each
-tile is shaded as soon as it is painted (one thread launch, float32 out), discs and flat leaves take
-their own short path (same bits). The scaling table: per pixel the cost falls as the canvas grows at
-the seed's density (10.2 ns at 256², 8.8 ns at 1024²), but at a fixed canvas it follows the leaf count
-(x2 leaves: x1.7-2), since every leaf is binned and a tile with background left scans all of its own.
+Measured here (2 cores, idle, 2026-12-04, ``--batch 8 --repeats 5``; the README has the tables): a whole
+256² flat-disc image 0.83-1.43 ms across runs (the slow ones: processes where a parallel call after serial
+work waits for the second core), 38-61x the original study's generator end to end (46-84 ms), sampling
+20-32 % of it; at 512² 141-364x and 15-29 %; ``original_study`` 60-183x at 256², 266-295x at 512², sampling
+5-15 %. Painting alone, 91x the original's default kernel at 256² (59x before issue 28). Before issue 28 the
+whole 256² call cost 1.7-2.9 ms, half of it sampling in numpy (0.74 ms then, 0.22 ms now).
 """
 
 from __future__ import annotations

@@ -14,8 +14,12 @@ networks train) is timed on this device:
   motion kernels drawn, blur and noise applied: :meth:`rstor_core.data.TrainingBatches.batch`);
   ``data_share`` = data / (data + step), what the data path costs a step that waits for it;
 - ``img_per_s``: batch / (step + data);
-- ``gflop_per_image``: the floating-point operations of one training step's forward and backward, counted by
-  ``torch.utils.flop_counter``, per image; ``tflop_s``: those per second of ``step_ms``;
+- ``gflop_per_image``: a training step's floating-point operations per image, three times the forward's
+  (the backward computes the gradients of the inputs and of the weights, each costing a forward), the forward
+  counted by ``torch.utils.flop_counter``; ``tflop_s``: those per second of ``step_ms``. Not the counter over
+  the backward: it counts a depthwise convolution's backward as ``channels`` + 1 forwards instead of two (a
+  3x3 depthwise layer of 32 channels: 34x), which made the quick NAFNet's step 2.03 GFLOP per 96² image
+  instead of 0.87, and width32's "67 GFLOP per 128² image" in issue 29 is that count;
 - ``matmul_tflop_s``: a bf16 (GPU) or float32 (CPU) matrix product's rate measured in the same run, the
   reference the network's rate is a share of (``share_of_matmul``).
 
@@ -99,10 +103,10 @@ def gpu_train_table(configs=tuple(SETTINGS), *, device: torch.device | str | Non
             for _ in range(warmup):
                 trainer.train_step(degraded, clean)
             step = [_timed(lambda: trainer.train_step(degraded, clean), device) for _ in range(steps)]
-            with FlopCounterMode(display=False) as counter:
-                trainer.train_step(degraded, clean)
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
+                trainer.model(degraded)
             step_s, data_s = float(np.median(step)), float(np.median(data))
-            flops = counter.get_total_flops()
+            flops = 3 * counter.get_total_flops()  # forward + backward (see the module docstring)
             rows.append({"config": name, "device": str(device), "crop": setting.crop, "batch": batch,
                          "parameters": count_parameters(trainer.model), "step_ms": step_s * 1e3,
                          "data_ms": data_s * 1e3, "data_share": data_s / (data_s + step_s),

@@ -100,7 +100,7 @@ def test_the_gpu_training_benchmark_runs_on_the_cpu_and_says_so():
     row = dict(zip(header, (cell.strip() for cell in lines[3].strip("|").split("|"))))
     assert row["config"] == "quick" and row["device"] == "cpu" and row["batch"] == "8"
     assert float(row["parameters"]) == 288691 and 0 < float(row["data_share"]) < 1
-    # a training step's forward and backward per image: about three forwards of one image
+    # a training step per image: three forwards of one image (NAFNet's 3x3 convolutions and 1x1 ones at 96²)
     from torch.utils.flop_counter import FlopCounterMode
 
     from rstor_core.configs import NAFNetConfig
@@ -108,4 +108,4 @@ def test_the_gpu_training_benchmark_runs_on_the_cpu_and_says_so():
 
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         NAFNet.from_config(NAFNetConfig())(torch.rand(1, 3, 96, 96))
-    assert 2.5 < float(row["gflop_per_image"]) * 1e9 / counter.get_total_flops() < 3.5
+    assert float(row["gflop_per_image"]) == pytest.approx(3 * counter.get_total_flops() / 1e9, rel=5e-3)
