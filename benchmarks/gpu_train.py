@@ -19,7 +19,8 @@ networks train) is timed on this device:
   counted by ``torch.utils.flop_counter``; ``tflop_s``: those per second of ``step_ms``. Not the counter over
   the backward: it counts a depthwise convolution's backward as ``channels`` + 1 forwards instead of two (a
   3x3 depthwise layer of 32 channels: 34x), which made the quick NAFNet's step 2.03 GFLOP per 96² image
-  instead of 0.87, and width32's "67 GFLOP per 128² image" in issue 29 is that count;
+  instead of 0.87; issue 29's "67 GFLOP per 128² image" (width32) and "1,073 per 256² image" (paper) are that
+  count: three forwards are 23.9 and 378, so the rates it derived from them (4.5 and 54 TFLOP/s) were 2.8x high;
 - ``matmul_tflop_s``: a bf16 (GPU) or float32 (CPU) matrix product's rate measured in the same run, the
   reference the network's rate is a share of (``share_of_matmul``).
 
@@ -34,11 +35,10 @@ numbers for the issue's goals come from a GPU. Goals on an H200 (issue 29): widt
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
-import time
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -46,6 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from rstor_core.configs import ExperimentConfig, ModelConfig, NAFNetConfig
 from rstor_core.models import count_parameters
 from rstor_core.train import Trainer
+from train_step import median_seconds  # this folder's: run as `python benchmarks/gpu_train.py`
 
 
 @dataclass(frozen=True)
@@ -64,23 +65,11 @@ SETTINGS = {
 }
 
 
-def _timed(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
 def matmul_tflops(device: torch.device, repeats: int = 5) -> float:
     """The rate of a square matrix product on ``device`` (bf16 on a GPU, float32 on a CPU), in TFLOP/s."""
     n, dtype = (8192, torch.bfloat16) if device.type == "cuda" else (1024, torch.float32)
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
-    a @ b
-    seconds = float(np.median([_timed(lambda: a @ b, device) for _ in range(repeats)]))
-    return 2 * n ** 3 / seconds / 1e12
+    return 2 * n ** 3 / median_seconds(lambda: a @ b, repeats, device) / 1e12
 
 
 def gpu_train_table(configs=tuple(SETTINGS), *, device: torch.device | str | None = None, steps: int = 10,
@@ -98,14 +87,14 @@ def gpu_train_table(configs=tuple(SETTINGS), *, device: torch.device | str | Non
                                   channels_last=channels_last)
         with tempfile.TemporaryDirectory() as folder:
             trainer = Trainer(config, folder, device=device, progress=False)
-            data = [_timed(lambda s=s: trainer.batches.batch(s), device) for s in range(max(steps, 1))]
+            next_step = itertools.count()  # a new step's batch at every call
+            data_s = median_seconds(lambda: trainer.batches.batch(next(next_step)), max(steps, 1), device)
             degraded, clean = trainer.batches.batch(0)
             for _ in range(warmup):
                 trainer.train_step(degraded, clean)
-            step = [_timed(lambda: trainer.train_step(degraded, clean), device) for _ in range(steps)]
+            step_s = median_seconds(lambda: trainer.train_step(degraded, clean), max(steps, 1), device)
             with FlopCounterMode(display=False) as counter, torch.no_grad():
                 trainer.model(degraded)
-            step_s, data_s = float(np.median(step)), float(np.median(data))
             flops = 3 * counter.get_total_flops()  # forward + backward (see the module docstring)
             rows.append({"config": name, "device": str(device), "crop": setting.crop, "batch": batch,
                          "parameters": count_parameters(trainer.model), "step_ms": step_s * 1e3,

@@ -25,7 +25,8 @@ CONFIGS = {"quick": NAFNetConfig(),
            "paper": NAFNetConfig(width=64, middle_blk_num=12, enc_blk_nums=(2, 2, 4, 8), dec_blk_nums=(2, 2, 2, 2))}
 
 
-def _seconds(fn, repeats: int, device: torch.device) -> float:
+def median_seconds(fn, repeats: int, device: torch.device) -> float:
+    """The median of ``repeats`` timings of ``fn()`` after one untimed call, the GPU synchronised around each."""
     fn()
     times = []
     for _ in range(repeats):
@@ -63,8 +64,8 @@ def speed_table(*, crop: int = 128, batch: int = 8, repeats: int = 3, configs=("
                     model(image)
 
             rows.append({"config": name, "device": device.type, "parameters": count_parameters(model),
-                         "train_img_per_s": batch / _seconds(step, repeats, device),
-                         "inference_ms_per_mpix": 1e3 * _seconds(infer, repeats, device) / (256 * 256 / 1e6)})
+                         "train_img_per_s": batch / median_seconds(step, repeats, device),
+                         "inference_ms_per_mpix": 1e3 * median_seconds(infer, repeats, device) / (256 * 256 / 1e6)})
     return pd.DataFrame(rows)
 
 
