@@ -24,7 +24,7 @@ from rstor_core.configs import DeadLeavesConfig, ExperimentConfig
 from rstor_core.deadleaves import dead_leaves, image_rng, render_batch, sample_leaves
 from rstor_core.degrade import (FAMILIES, degrade, gaussian_blur_kernels, identity_kernel, motion_blur_kernels,
                                 noise_levels)
-from rstor_core.files import atomic_path, write_json
+from rstor_core.files import atomic_path, remove_stale_temporaries, write_json
 from rstor_core.photos import ImageFolder, image_folder, natural_images, random_crops, read_png
 from rstor_core.rng import Key, stream, stream_seed
 
@@ -117,6 +117,7 @@ def save_dead_leaves(out: str | Path, n: int, size: int, params: DeadLeavesConfi
         raise ValueError(f"{record_path} describes another set (size, seed, bits or params differ): "
                          "use another folder")
     write_json({**record, "n": max(n, (previous or {}).get("n", 0))}, record_path)
+    remove_stale_temporaries(out)  # half-written images of a killed save
     dtype, scale = (np.uint8, 255) if bits == 8 else (np.uint16, 65535)
     written = 0
     for i in tqdm(range(n), desc=f"dead leaves -> {out}", unit="img", disable=not progress):

@@ -106,15 +106,15 @@ class ImageFolder:
     """The images of a folder (PNG, JPEG, TIFF, BMP; 8 or 16 bit; any mode PIL converts to RGB,
     alpha dropped), read lazily: a DIV2K-sized folder does not fit in memory as float32.
 
-    Files that cannot be opened are skipped with one warning listing them; a folder with no
-    readable image is an error naming it.
+    Files that cannot be opened are skipped with one warning listing them, hidden ones (a writer's
+    temporaries) are not images; a folder with no readable image is an error naming it.
     """
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise FileNotFoundError(f"image folder {str(self.folder)!r} does not exist")
-        candidates = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        candidates = sorted(p for p in self.folder.iterdir() if _is_image_name(p))
         self.paths, bad = [], []
         for path in candidates:
             (self.paths if _opens(path) else bad).append(path)
@@ -367,4 +367,10 @@ def _image_count(folder: Path) -> int:
     """Image files in ``folder`` (0 when it does not exist): a cached set is complete when it has them all."""
     if not folder.is_dir():
         return 0
-    return sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return sum(1 for p in folder.iterdir() if _is_image_name(p))
+
+
+def _is_image_name(path: Path) -> bool:
+    """An image file's name; hidden files are not (a writer's temporary ``.000005.tmp-123.png``, a half-written
+    image a killed run left, is never read as data)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ import torch
 
 from rstor_core.__main__ import main
 from rstor_core.data import DeadLeavesDataset, save_dead_leaves, to_image, to_tensor
-from rstor_core.photos import read_png
+from rstor_core.photos import image_folder, read_png
 from rstor_core.deadleaves import DeadLeavesConfig, dead_leaves, image_rng
 
 
@@ -129,3 +131,27 @@ def test_training_batches_depend_only_on_seed_step_and_rank():
     assert not torch.equal(a.batch(4)[1], a.batch(5)[1])
     assert not torch.equal(a.batch(4)[1], TrainingBatches(config, rank=1, world_size=2).batch(4)[1])
     assert torch.equal(a.validation()[0], b.validation()[0])
+
+
+def _dead_pid() -> int:
+    """The PID of a process that has ended (a killed run's)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_resumed_save_removes_the_half_written_image_a_killed_save_left(tmp_path):
+    """Issue 30, item 4: a save killed while writing left .000001.tmp-PID.png, which no resume removed."""
+    save_dead_leaves(tmp_path, 1, 16, progress=False)
+    leftover = tmp_path / f".000001.tmp-{_dead_pid()}.png"
+    leftover.write_bytes((tmp_path / "000000.png").read_bytes()[:60])  # a PNG header, then nothing
+    assert save_dead_leaves(tmp_path, 2, 16, progress=False) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["000000.png", "000001.png", "params.json"]
+
+
+def test_a_folder_holding_a_writers_temporary_reads_only_its_images(tmp_path):
+    """Issue 30, item 4: `infer --images` and natural training read .000005.tmp-PID.png as an image."""
+    save_dead_leaves(tmp_path, 2, 16, progress=False)
+    (tmp_path / ".000002.tmp-4242.png").write_bytes((tmp_path / "000000.png").read_bytes()[:60])
+    folder = image_folder(tmp_path)
+    assert folder.names() == ["000000", "000001"] and folder.image(1).shape == (16, 16, 3)
