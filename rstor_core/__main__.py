@@ -250,6 +250,9 @@ def _infer(args: argparse.Namespace) -> int:
     _bounded("--n", args.n, DenoiseStudyConfig, n_images=args.n)
     _bounded("--seed", args.seed, DenoiseStudyConfig, seed=args.seed)
     grid = degradation_grid([sigma for _, sigma in sigmas], args.blur, blur_sigma=args.blur_sigma)
+    twice = next((d.blur for d in grid if d.blur and grid.count(d) > 1), None)
+    if twice is not None:  # overlapping specs (small:0-3 small:2): the kernel's rows would count twice
+        raise ValueError(f"--blur {' '.join(args.blur)!r}: kernel {twice} is given twice")
     if args.out.is_dir():
         raise ValueError(f"--out {str(args.out)!r} is a folder; give the CSV file to write")
     _check_writable(args.out.parent, "--out")
@@ -321,9 +324,14 @@ def _numbers(option: str, text: str, kind: type) -> list[tuple[str, Any]]:
     """``(as given, value)`` for each entry of a comma-separated option."""
     entries = [s.strip() for s in text.split(",") if s.strip()]
     try:
-        return [(s, kind(s)) for s in entries]
+        numbers = [(s, kind(s)) for s in entries]
     except ValueError:
         raise ValueError(f"{option} {text!r}: expected comma-separated {kind.__name__} values") from None
+    values = [value for _, value in numbers]
+    twice = next((raw for raw, value in numbers if values.count(value) > 1), None)
+    if twice is not None:  # its rows would be scored twice and counted twice by the intervals
+        raise ValueError(f"{option} {text!r}: {twice} is given twice")
+    return numbers
 
 
 def _bounded(option: str, given: Any, config: type, **fields: Any) -> None:

@@ -13,6 +13,7 @@ data is about to be used (the ``paper`` profile names DIV2K folders that only so
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ def check_bounds(config: Any) -> None:
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, float) and not math.isfinite(v):  # YAML's .inf, JSON's Infinity, NaN
+                raise ConfigError(f.name, f"{v!r} is not a finite number")
             if v is not None and not _within(f.metadata, v):
                 raise ConfigError(f.name, f"{v!r} is out of range; allowed: {_bounds_text(f.metadata)}")
 

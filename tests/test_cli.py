@@ -254,3 +254,26 @@ def test_infer_scores_st_lpips_and_prints_only_the_metrics_it_measured(checkpoin
     assert infer([net], tmp_path / "r.csv", "--no-st-lpips") == 0
     assert pd.read_csv(tmp_path / "r.csv").st_lpips.isna().all()
     assert "st_lpips" not in capsys.readouterr().out.splitlines()[0]
+
+
+# --- issue 30, item 8: values that would count twice or are not numbers ---------------------------------
+
+@pytest.mark.parametrize("option, value, named", [("--sizes", "32,32", "32"), ("--sigmas", "25,25.0", "25"),
+                                                  ("--blur", "small:0-2 small:1", "small:1")])
+def test_infer_refuses_an_entry_given_twice_before_writing(checkpoint, tmp_path, capsys, option, value, named):
+    """Repeated entries made duplicate rows, which the intervals counted as more photos than there are."""
+    assert infer([checkpoint], tmp_path / "r.csv", option, *value.split(" ")) == 2
+    error = one_error_line(capsys.readouterr().err)
+    assert option in error and f"{named} is given twice" in error and not (tmp_path / "r.csv").exists()
+
+
+def test_a_non_finite_value_is_refused_in_a_profile_and_in_dead_leaves_params(tmp_path, capsys):
+    profile = tmp_path / "inf.yaml"
+    profile.write_text(Path("parameters/smoke.yaml").read_text().replace("alpha: 3.0", "alpha: .inf", 1))
+    assert main(["check-profile", str(profile)]) == 2
+    assert "alpha" in one_error_line(capsys.readouterr().err)
+    params = tmp_path / "params.json"
+    params.write_text('{"alpha": Infinity}')
+    assert save(tmp_path / "set", "--n", "1", "--size", "16", "--params", str(params)) == 2
+    error = one_error_line(capsys.readouterr().err)
+    assert "alpha" in error and "not a finite number" in error and not (tmp_path / "set").exists()
