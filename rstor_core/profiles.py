@@ -82,6 +82,8 @@ def profile_path(name_or_path: str | Path) -> Path:
 
 def load_profile(name_or_path: str | Path) -> Profile:
     """Read and validate a profile; raise :class:`ProfileError` before anything is computed."""
+    if Path(name_or_path).is_dir():  # else it would be read as the name of parameters/<folder>.yaml
+        raise ProfileError(f"{name_or_path}: is a folder; give a profile file or the name of one in {PARAMETERS_DIR}/")
     path = profile_path(name_or_path)
     if not path.is_file():
         if not PARAMETERS_DIR.is_dir():

@@ -277,3 +277,10 @@ def test_a_non_finite_value_is_refused_in_a_profile_and_in_dead_leaves_params(tm
     assert save(tmp_path / "set", "--n", "1", "--size", "16", "--params", str(params)) == 2
     error = one_error_line(capsys.readouterr().err)
     assert "alpha" in error and "not a finite number" in error and not (tmp_path / "set").exists()
+
+
+def test_check_profile_on_a_folder_says_it_is_a_folder(tmp_path, capsys):
+    """Issue 30, item 7: `check-profile DIR` answered about a file DIR.yaml that no one named."""
+    assert main(["check-profile", str(tmp_path)]) == 2
+    error = one_error_line(capsys.readouterr().err)
+    assert str(tmp_path) in error and "is a folder" in error and ".yaml:" not in error
