@@ -9,9 +9,9 @@
 # then, on the device, from the repository root (carry .device):
 #   <the install line prepare.sh prints> && bash benchmarks/gpu_session.sh
 # On a CPU it runs too (check-gpu says no GPU; the tables are the CPU's), shortened:
-#   CONFIGS=quick STEPS=1 WARMUP=0 PYTHON=.venv/bin/python bash benchmarks/gpu_session.sh
+#   OUT=gpu_session CONFIGS=quick STEPS=1 WARMUP=0 PYTHON=.venv/bin/python bash benchmarks/gpu_session.sh
 set -uo pipefail
-out=${OUT:-/tmp/gpu_session}
+out=${OUT:?"set OUT to the folder for the results (the device tool sets it)"}
 steps=${STEPS:-20}
 warmup=${WARMUP:-5}
 configs=${CONFIGS:-quick width32 paper}

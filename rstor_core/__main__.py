@@ -35,9 +35,10 @@ EXIT_CODES = """exit codes:
   1    a run failed: a chapter, the book build, a training that diverged, or a check-gpu check
   2    bad input (profile, option, path, checkpoint, images): one error line, nothing written
   130  interrupted (Ctrl-C)"""
-# Bytes per rendered pixel while one dead-leaves image is painted and finished: the int32 leaf index,
-# the float64 RGB shading and its low-pass copy (rstor_core.deadleaves._finish); tracemalloc measured
-# 48-61 at 256-512 px. No config bounds memory, so `deadleaves save` compares this with the machine's.
+# Bytes per rendered pixel while one dead-leaves image is painted and finished: the int32 leaf index and
+# the float64 RGB shading (28; tracemalloc measured 48-61 at 256-512 px when anti-aliasing also made a
+# full-size low-pass copy, which rstor_core.leaf_kernels.decimate_gaussian no longer makes: kept as the
+# bound). No config bounds memory, so `deadleaves save` compares this with the machine's.
 RENDER_BYTES_PER_PIXEL = 64
 
 

@@ -34,9 +34,7 @@ def sample_colours(n: int, sampler: str, rng: np.random.Generator, *, palette: s
         hsv = np.stack([rng.random(n), rng.uniform(0.75, 1.0, n), rng.uniform(0.55, 1.0, n)], axis=1)
         return hsv_to_rgb(hsv)
     if sampler in ("natural", "photo"):
-        if sampler == "photo" and pixels is None:
-            raise ValueError("the 'photo' sampler draws from one photo's pixels: pass pixels=pick_photo(...)")
-        pixels = natural_palette(palette, palette_run) if sampler == "natural" else pixels
+        pixels = _palette_pixels(sampler, palette, palette_run, pixels)
         return np.take(pixels, rng.integers(0, len(pixels), n), axis=0)  # rows: 13x faster than pixels[i]
     raise ValueError(f"unknown colour sampler {sampler!r}; allowed: {COLOUR_SAMPLERS}")
 
@@ -49,10 +47,8 @@ def skip_colours(n: int, sampler: str, rng: np.random.Generator, *, palette: str
     if doubles is not None:
         skip_doubles(rng, doubles)
         return
-    if sampler == "photo" and pixels is None:
-        raise ValueError("the 'photo' sampler draws from one photo's pixels: pass pixels=pick_photo(...)")
-    pixels = natural_palette(palette, palette_run) if sampler == "natural" else pixels
-    rng.integers(0, len(pixels), n)  # bounded integers may redraw: their count is known only by drawing
+    # bounded integers may redraw: their count is known only by drawing
+    rng.integers(0, len(_palette_pixels(sampler, palette, palette_run, pixels)), n)
 
 
 def colour_doubles(n: int, sampler: str) -> int | None:
@@ -61,6 +57,13 @@ def colour_doubles(n: int, sampler: str) -> int | None:
     if sampler not in COLOUR_SAMPLERS:
         raise ValueError(f"unknown colour sampler {sampler!r}; allowed: {COLOUR_SAMPLERS}")
     return {"uniform": 3 * n, "grey": n, "saturated": 3 * n}.get(sampler)
+
+
+def _palette_pixels(sampler: str, palette: str, palette_run: int | None, pixels: np.ndarray | None) -> np.ndarray:
+    """The pixels the "natural" or "photo" sampler draws from."""
+    if sampler == "photo" and pixels is None:
+        raise ValueError("the 'photo' sampler draws from one photo's pixels: pass pixels=pick_photo(...)")
+    return natural_palette(palette, palette_run) if sampler == "natural" else pixels
 
 
 def pick_photo(palette: str, palette_run: int | None, rng: np.random.Generator) -> np.ndarray:

@@ -408,17 +408,18 @@ def _finish(leaves: Leaves, index: np.ndarray, params: DeadLeavesConfig, *, back
     return _antialiased(image, index, params, parallel=parallel, return_index=return_index)
 
 
-def _antialiased(image: np.ndarray, index: np.ndarray, params: DeadLeavesConfig, *, parallel: bool,
+def _antialiased(image: np.ndarray, index: np.ndarray | None, params: DeadLeavesConfig, *, parallel: bool,
                  return_index: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """With ``ds_factor`` d > 1: ``scipy.ndimage.gaussian_filter(image, (sigma, sigma, 0), mode="nearest")``
     sampled at every d-th pixel from d // 2, computed only there and bit for bit (:func:`K.decimate_gaussian`;
-    filtering every rendered pixel was half of an ``original_study`` image). Float32 out."""
+    filtering every rendered pixel was half of an ``original_study`` image). Float32 out; ``index`` (decimated
+    alike) may be None when ``return_index`` is False."""
     d = params.ds_factor
     if d > 1:
         sigma = params.aa_sigma if params.aa_sigma is not None else d / 2
         decimated = np.empty((image.shape[0] // d, image.shape[1] // d, 3))
         (K.decimate_gaussian if parallel else K.decimate_gaussian_serial)(image, _gaussian_weights(sigma), d, decimated)
-        image, index = decimated, index[d // 2::d, d // 2::d]
+        image, index = decimated, None if index is None else index[d // 2::d, d // 2::d]
     image = np.ascontiguousarray(image, dtype=np.float32)
     return (image, np.ascontiguousarray(index)) if return_index else image
 

@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 
 from rstor_core import deadleaves
-from rstor_core import leaf_kernels as K
 from rstor_core.configs import DeadLeavesConfig
 from rstor_core.deadleaves import SHAPES, dead_leaves, image_rng, render_leaves, sample_leaves
 from rstor_core.rng import stream
@@ -176,12 +175,7 @@ def original_end_to_end(size: int, params: DeadLeavesConfig, seed: int) -> np.nd
     colours = np.random.default_rng(np.random.SeedSequence(int(rng.integers(0, 1e10)))).uniform(size=(n, 3))
     out = np.empty((canvas, canvas, 3))
     first_hit_render(cy.astype(np.float64), cx.astype(np.float64), radius, colours, 0.5, out)
-    if d == 1:
-        return out.astype(np.float32)
-    sigma = params.aa_sigma if params.aa_sigma is not None else d / 2
-    decimated = np.empty((size, size, 3))
-    K.decimate_gaussian(out, deadleaves._gaussian_weights(sigma), d, decimated)
-    return decimated.astype(np.float32)
+    return deadleaves._antialiased(out, None, params, parallel=True, return_index=False)
 
 
 def end_to_end_table(sizes=(256, 512), models: Sequence[str] | Mapping[str, dict] = tuple(END_TO_END_MODELS), *,
@@ -210,7 +204,7 @@ def end_to_end_table(sizes=(256, 512), models: Sequence[str] | Mapping[str, dict
             leaves = sample_leaves(size, params, image_rng(seed, i, "benchmark"))
             timings["paint"].append(_seconds(lambda: render_leaves(leaves, size, params), repeats))
         ms = {key: float(np.median(values)) * 1e3 for key, values in timings.items()}
-        rows.append({"model": name, "size_px": size, "leaves": len(sample_leaves(size, params, stream(seed, "n"))),
+        rows.append({"model": name, "size_px": size, "leaves": len(leaves),  # the first round's, until covered
                      "images": images, "sample_ms": ms["sample"], "paint_ms": ms["paint"], "e2e_ms": ms["e2e"],
                      "sampling_share": float(np.median(np.array(timings["sample"]) / np.array(timings["e2e"])))})
     for row, (name, params, size) in zip(rows, settings):
