@@ -11,12 +11,15 @@ is); chapter 01 shows smaller ones on the machine that ran it. Run it on an idle
 table's original_study rows time the original's default kernel on a 5x canvas: about 5 s an image at 256²
 and 20 s at 512² here, so the whole script takes several minutes.
 
-Measured here (2 cores, idle, 2026-12-04, ``--batch 8 --repeats 5``; the README has the tables): a whole
-256² flat-disc image 0.83-1.43 ms across runs (the slow ones: processes where a parallel call after serial
-work waits for the second core), 38-61x the original study's generator end to end (46-84 ms), sampling
-20-32 % of it; at 512² 141-364x and 15-29 %; ``original_study`` 60-183x at 256², 266-295x at 512², sampling
-5-15 %. Painting alone, 91x the original's default kernel at 256² (59x before issue 28). Before issue 28 the
-whole 256² call cost 1.7-2.9 ms, half of it sampling in numpy (0.74 ms then, 0.22 ms now).
+Measured here (2 cores, idle, 2026-12-04, ``--batch 8 --repeats 5``, four runs; the README has the
+tables): a whole 256² flat-disc image 0.76 ms, 65-67x the original study's generator end to end (50-53 ms),
+sampling 28-30 % of it, in the two runs the VM's slow state spared (in about one process in five
+everything, numpy's serial sampling included, ran 2-2.5x slower: 30-33x there); at 512² 140-309x and 18-26 %;
+``original_study`` 175-195x at 256², 271-286x at 512², sampling 5-14 %. Painting alone, 36-106x the
+original's default kernel at 256² (59x before issue 28). Before issue 28 the whole 256² call cost 1.7-2.9 ms,
+half of it sampling in numpy (0.74 ms then, 0.21 ms now). Every engine is timed after 0.3 s of calls and
+with glibc's allocator in a working process's state (:func:`rstor_core.speed._steady_allocator`: without
+it, page faults made a fresh process's 256² image 1.3 ms).
 """
 
 from __future__ import annotations

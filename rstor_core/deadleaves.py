@@ -156,7 +156,7 @@ def sample_leaves(size: Size, params: DeadLeavesConfig, rng: np.random.Generator
     textured_mix, gradient_mix = (look_weights[APPEARANCES.index(name)] > 0 for name in ("texture", "gradient"))
     turned = shape_weights[SHAPES.index("disc")] < 1 or textured_mix  # only an unturned disc ignores its angle
     if params.angle is not None:
-        angles = np.full(n, float(params.angle))
+        angles = _filled(n, float(params.angle))
     else:
         angles = _uniform(draws, n, 0.0, 180.0, needed=turned)
     drawn = shape_weights[_ASPECT_SHAPES].any()
@@ -164,7 +164,7 @@ def sample_leaves(size: Size, params: DeadLeavesConfig, rng: np.random.Generator
     if drawn:
         aspects[(kinds == SHAPES.index("disc")) | (kinds == SHAPES.index("square"))] = 1.0
     if shape_weights[SHAPES.index("bar")] > 0:
-        aspects[kinds == SHAPES.index("bar")] = params.bar_width
+        aspects = np.where(kinds == SHAPES.index("bar"), params.bar_width, aspects)  # a copy: may be _filled's
     sides = draws.rng.integers(params.polygon_sides[0], params.polygon_sides[1] + 1, n)
     photo = pick_photo(params.palette, params.palette_run, draws.rng) if params.colour == "photo" else None
     palette = dict(palette=params.palette, palette_run=params.palette_run, pixels=photo)
@@ -181,18 +181,18 @@ def sample_leaves(size: Size, params: DeadLeavesConfig, rng: np.random.Generator
     look = _choice(draws, n, look_weights)
     radial = _uniform(draws, n, 0.0, 1.0, needed=gradient_mix) < 0.5  # gradients: half linear, half radial
     if look_weights[APPEARANCES.index("flat")] == 1.0:
-        modes = np.full(n, K.FLAT, dtype=np.int64)
+        modes = _filled(n, K.FLAT, np.int64)
     else:
         modes = _MODE_OF_LOOK[2 * look + radial]  # flat, linear or radial gradient, texture
     gradient_angles = _uniform(draws, n, 0.0, 360.0, needed=gradient_mix)
     cells = params.texture_cells + 1
-    texture_rows = np.full(n, -1)
     if textured_mix:
         textured = np.flatnonzero(modes == K.TEXTURED)
         textures = draws.rng.uniform(-1.0, 1.0, (len(textured), cells, cells))
+        texture_rows = np.full(n, -1)
         texture_rows[textured] = np.arange(len(textured))
     else:  # no draw: uniform() of no lattice draws nothing
-        textures = np.empty((0, cells, cells))
+        textures, texture_rows = np.empty((0, cells, cells)), _filled(n, -1, np.int64)
     draws.rng  # the last jumps: the generator ends where drawing every field would leave it
     return Leaves(centres=centres, radii=radii, kinds=kinds, angles=angles, aspects=aspects, sides=sides,
                   colours=colours, colours2=colours2, modes=modes, gradient_angles=gradient_angles,
@@ -226,7 +226,7 @@ def _choice(draws: _Draws, n: int, weights: np.ndarray) -> np.ndarray:
     nonzero = np.flatnonzero(weights)
     if len(nonzero) == 1:
         draws.skip(n)
-        return np.full(n, nonzero[0], dtype=np.int64)
+        return _filled(n, int(nonzero[0]), np.int64)
     cdf = weights.cumsum()
     cdf /= cdf[-1]
     u = draws.rng.random(n)
@@ -241,7 +241,16 @@ def _uniform(draws: _Draws, n: int, low: float, high: float, *, needed: bool, fi
     if needed:
         return draws.rng.uniform(low, high, n)
     draws.skip(n)
-    return np.full(n, fill)
+    return _filled(n, fill)
+
+
+@functools.lru_cache(maxsize=32)
+def _filled(n: int, value: float | int, dtype: type = np.float64) -> np.ndarray:
+    """``np.full(n, value, dtype)``, made once and read-only: the fields no leaf of an image draws (eight
+    of them for flat discs, 3 us each to fill) are the same constant arrays for every image of a size."""
+    array = np.full(n, value, dtype=dtype)
+    array.flags.writeable = False
+    return array
 
 
 def render_leaves(leaves: Leaves, size: Size, params: DeadLeavesConfig = DeadLeavesConfig(), *,
