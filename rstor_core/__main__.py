@@ -32,7 +32,8 @@ from rstor_core.profiles import ProfileError, load_profile
 log = logging.getLogger("rstor_core")
 EXIT_CODES = """exit codes:
   0    done
-  1    a run failed: a chapter, the book build, a training that diverged, or a check-gpu check
+  1    a run failed: a chapter, the book build, a training that diverged, a write (a full disk),
+       or a check-gpu check
   2    bad input (profile, option, path, checkpoint, images): one error line, nothing written
   130  interrupted (Ctrl-C)"""
 # Bytes per rendered pixel while one dead-leaves image is painted and finished: the int32 leaf index and
@@ -50,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ProfileError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a write failed part-way (a full disk): what was complete before it is kept
+        where = f": {err.filename}" if err.filename else ""
+        print(f"error: {err.strerror or err}{where}; the files completed before it are kept, and a rerun resumes",
+              file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -207,10 +213,12 @@ def _check_gpu() -> int:
 def _train(profile, args: argparse.Namespace) -> int:
     if args.experiment not in profile.experiments:
         raise ValueError(f"{profile.path}: no experiment {args.experiment!r}; available: {sorted(profile.experiments)}")
+    from rstor_core.book import check_outputs_owner
     from rstor_core.models import pick_device
     from rstor_core.train import TrainingDiverged, experiment_dir, parent_weights, train_experiment
 
     _bounded("--run", args.run, ExperimentConfig, run=args.run)
+    check_outputs_owner(profile, args.outputs / profile.name)  # a quick.yaml elsewhere: not over outputs/quick
     configs = {name: dataclasses.replace(profile.experiments[name], run=args.run)
                for name in profile.lineage(args.experiment)}  # the ones it starts from (init_from) first
     problems = [f"{profile.path}: experiments.{name}.{p}" for name, config in configs.items()
@@ -314,11 +322,9 @@ def _dead_leaves_params(path: Path) -> DeadLeavesConfig:
     if not isinstance(fields, dict):
         raise ValueError(f"--params {str(path)!r}: expected a JSON object of DeadLeavesConfig fields, got "
                          f"{type(fields).__name__}")
-    try:
-        return DeadLeavesConfig(**fields)
-    except TypeError as err:  # an unknown field, or a value of the wrong type
-        allowed = [f.name for f in dataclasses.fields(DeadLeavesConfig)]
-        raise ValueError(f"--params {str(path)!r}: {err}; fields: {allowed}") from None
+    from rstor_core.profiles import build_config
+
+    return build_config(DeadLeavesConfig, fields, where="params", source=path)  # keys, types, bounds: one line
 
 
 def _numbers(option: str, text: str, kind: type) -> list[tuple[str, Any]]:

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from rstor_core.configs import ExperimentConfig, Profile, missing_sources, split_reference, unknown_experiments
+from rstor_core.degrade import bank_kernels
 from rstor_core.evaluate import evaluate
 from rstor_core.files import project_root, save_table
 from rstor_core.memo import fingerprint, read_rows, scoring_code, write_rows
@@ -175,7 +176,7 @@ class ChapterRun:
         """:func:`~rstor_core.evaluate.evaluate` on the chapter's device, with its section's test settings
         (``eval_size``, ``n_images``, ``seed``, where it has them; ``options`` override) and no progress bar,
         its rows kept as ``evaluations/<name>`` under their :func:`~rstor_core.memo.fingerprint` (weights,
-        images, degradations, options, device, scoring code): a later run with the same inputs reads them
+        images, degradations and their kernels' bytes, options, device, scoring code): a later run with the same inputs reads them
         back instead of recomputing them; a ``fresh`` run always recomputes."""
         section = {"sizes": [getattr(self.config, "eval_size", None)], "n_images": getattr(self.config, "n_images", None),
                    "seed": getattr(self.config, "seed", 0)}
@@ -184,7 +185,9 @@ class ChapterRun:
             return evaluate(models, images, degradations, device=self.device, **options)
         settings = {key: value for key, value in options.items() if key != "progress"}
         lpips_weights = bool(options.get("lpips", True)) and alexnet_weights_path().is_file()
-        key = fingerprint(scoring_code(), self.device.type, lpips_weights, models, images, degradations, settings)
+        kernels = [bank_kernels(d.blur) for d in degradations if getattr(d, "blur", "")]  # their bytes, not addresses
+        key = fingerprint(scoring_code(), self.device.type, lpips_weights, models, images, degradations, kernels,
+                          settings)
         folder = self.output_dir / "evaluations"
         rows = None if self.fresh else read_rows(folder, name, key)
         if rows is None:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from pathlib import Path
 
+import numpy as np
 import torch
 from deepinv.physics.functional import conv2d
 from deepinv.physics.generator import GaussianBlurGenerator, MotionBlurGenerator
@@ -36,6 +38,10 @@ _TRAJECTORIES = {"small": {"l": 0.6, "sigma": 0.15}, "mild": {"l": 0.3, "sigma":
 # The anisotropic Gaussian bank (chapter 03's Gaussian pair): per-axis sigmas in this range, pixels.
 GAUSSIAN_BANK_SIGMA = (0.5, 3.0)
 BANKS = (*FAMILIES, "gaussian")  # what a blur address "bank:index" may name
+# The banks as data, (len(BANKS), BANK_SIZE, 1, K, K) float32 in BANKS order, written once by write_banks():
+# drawn again, deepinv's trajectories come out different on another CPU (big:0's RMS radius 5.7511 on one
+# machine, 5.7451 on another), and every score on them with it.
+BANK_FILE = Path(__file__).with_name("blur_banks.npy")
 
 
 def kernel_radius(kernels: torch.Tensor) -> torch.Tensor:
@@ -76,22 +82,55 @@ def motion_blur_kernels(batch_size: int, family: str | Sequence[str] = "all", *,
     return {"filter": filters, "radius": kernel_radius(filters), "family": picks}
 
 
-@functools.cache
 def gaussian_blur_bank() -> torch.Tensor:
-    """The fixed, seeded bank of anisotropic Gaussian kernels, (BANK_SIZE, 1, K, K), sigmas per axis
-    uniform in :data:`GAUSSIAN_BANK_SIGMA`: addressed as ``"gaussian:index"``."""
-    seed = stream_seed(BANK_SEED, "bank", "gaussian")
-    return gaussian_blur_kernels(BANK_SIZE, sigma_range=GAUSSIAN_BANK_SIGMA, seed=seed)["filter"]
+    """The fixed bank of anisotropic Gaussian kernels, (BANK_SIZE, 1, K, K), sigmas per axis uniform in
+    :data:`GAUSSIAN_BANK_SIGMA` (:func:`draw_bank`): addressed as ``"gaussian:index"``."""
+    return stored_banks()["gaussian"]
 
 
-@functools.cache
 def motion_blur_bank(family: str) -> torch.Tensor:
-    """The fixed, seeded bank of a family, (BANK_SIZE, 1, K, K): evaluation kernels, never drawn
-    in training (training seeds are different streams). Regenerated identically on every call."""
+    """The fixed bank of a family, (BANK_SIZE, 1, K, K): evaluation kernels, never drawn in training
+    (training seeds are different streams; :func:`draw_bank`)."""
     if family not in FAMILIES:
         raise ValueError(f"unknown blur family {family!r}; allowed: {list(FAMILIES)}")
-    rng = torch.Generator().manual_seed(stream_seed(BANK_SEED, "bank", family))
-    return _draw_in_family(family, BANK_SIZE, rng)
+    return stored_banks()[family]
+
+
+@functools.cache
+def stored_banks() -> dict[str, torch.Tensor]:
+    """Every bank, read from :data:`BANK_FILE`: the same bytes on every machine (a test pins its sha256)."""
+    if not BANK_FILE.is_file():
+        raise FileNotFoundError(f"the blur banks {BANK_FILE} are missing: restore the file (git checkout "
+                                f"{BANK_FILE.name}), or draw them anew with rstor_core.degrade.write_banks()")
+    banks = torch.from_numpy(np.load(BANK_FILE, allow_pickle=False))
+    if banks.shape != (len(BANKS), BANK_SIZE, 1, KERNEL_SIZE, KERNEL_SIZE):
+        raise ValueError(f"{BANK_FILE} holds banks of shape {tuple(banks.shape)}, not "
+                         f"{(len(BANKS), BANK_SIZE, 1, KERNEL_SIZE, KERNEL_SIZE)}: restore the file")
+    return dict(zip(BANKS, banks))
+
+
+def draw_bank(name: str) -> torch.Tensor:
+    """Bank ``name`` drawn from its seeded stream, as :data:`BANK_FILE` was: the same bits only on a CPU
+    whose floating point agrees with the one that wrote the file."""
+    if name == "gaussian":
+        seed = stream_seed(BANK_SEED, "bank", "gaussian")
+        return gaussian_blur_kernels(BANK_SIZE, sigma_range=GAUSSIAN_BANK_SIGMA, seed=seed)["filter"]
+    if name not in FAMILIES:
+        raise ValueError(f"unknown bank {name!r}; allowed: {list(BANKS)}")
+    rng = torch.Generator().manual_seed(stream_seed(BANK_SEED, "bank", name))
+    return _draw_in_family(name, BANK_SIZE, rng)
+
+
+def write_banks(path: str | Path = BANK_FILE) -> Path:
+    """Draw every bank (:func:`draw_bank`) and save them as one ``.npy`` (no timestamps: the same banks
+    make the same bytes)."""
+    from rstor_core.files import atomic_path
+
+    banks = torch.stack([draw_bank(name) for name in BANKS]).to(torch.float32).numpy()
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as file:
+        np.save(file, banks, allow_pickle=False)
+    stored_banks.cache_clear()
+    return Path(path)
 
 
 def bank_kernels(specs: str | list[str]) -> torch.Tensor:

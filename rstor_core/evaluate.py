@@ -24,8 +24,8 @@ from rstor_core.configs import DECONVOLUTIONS
 from rstor_core.data import to_image, to_tensor
 from rstor_core.degrade import bank_kernels, degrade, parse_blur_spec
 from rstor_core.files import atomic_path
-from rstor_core.metrics import (ALEXNET_URL, LPIPSWeightsMissing, lpips_distance, lpips_model, psnr, ssim,
-                                ST_LPIPS_MIN_SIZE, st_lpips_distance, st_lpips_model)
+from rstor_core.metrics import (ALEXNET_URL, LPIPS_MIN_SIZE, SSIM_MIN_SIZE, ST_LPIPS_MIN_SIZE, LPIPSWeightsMissing,
+                                lpips_distance, lpips_model, psnr, ssim, st_lpips_distance, st_lpips_model)
 from rstor_core.models import pick_device, restore
 from rstor_core.photos import centre_crop
 from rstor_core.rng import stream_seed
@@ -106,13 +106,13 @@ def evaluate(models: Mapping[str, torch.nn.Module | list[torch.nn.Module]], imag
         except LPIPSWeightsMissing as err:  # the table's lpips_note says why; the full message is for logs
             log.info("%s", err)
             lpips_note = f"skipped: AlexNet weights ({Path(ALEXNET_URL).name}) missing from the torch hub cache"
-    if all(_smaller_than(images[n], size) for n in names for size in sizes):
-        raise ValueError(f"every test image is smaller than the crop sizes {list(sizes)}: nothing to evaluate")
-    smallest = min(size or min(images[n].shape[:2])
-                   for n in names for size in sizes if not _smaller_than(images[n], size))
-    if st_lpips and smallest < ST_LPIPS_MIN_SIZE:
-        raise ValueError(f"ST-LPIPS needs images of at least {ST_LPIPS_MIN_SIZE} px a side; the smallest evaluated "
-                         f"here is {smallest} px: give larger images or sizes, or st_lpips=False")
+    unusable = _unusable(images, names, sizes, lpips=lpips_net is not None, st_lpips=st_lpips)
+    if len(unusable) == len(names) * len(sizes):
+        raise ValueError(f"no test image can be scored: {'; '.join(dict.fromkeys(unusable.values()))}: give larger "
+                         f"images or sizes, or leave out the metric that needs them (lpips=False, st_lpips=False)")
+    for (name, size), why in unusable.items():  # said before any work, as each is skipped
+        log.warning("%s: image %r (%d x %d) %s: skipped%s", test_set, name, *images[name].shape[:2], why,
+                    f" at size {size}" if size else "")
     st_lpips_net = st_lpips_model(device=str(device)) if st_lpips else None
     rows = []
     total = len(names) * len(sizes) * len(degradations)
@@ -120,9 +120,7 @@ def evaluate(models: Mapping[str, torch.nn.Module | list[torch.nn.Module]], imag
                                       disable=not progress) as bar:
         for size in sizes:
             for name in names:
-                if _smaller_than(images[name], size):  # a smaller crop would carry a false size label
-                    log.warning("%s: image %r is %d x %d, smaller than the %d-pixel crop: skipped at that size",
-                                test_set, name, *images[name].shape[:2], size)
+                if (name, size) in unusable:
                     bar.update(len(degradations))
                     continue
                 clean = to_tensor(centre_crop(images[name], size) if size else images[name])[None].to(device)
@@ -287,9 +285,23 @@ def degrade_image(clean: torch.Tensor, degradation: Degradation, *, seed: int, i
                    seed=stream_seed(seed, "evaluation noise", image, degradation.name))
 
 
-def _smaller_than(image: np.ndarray, size: int | None) -> bool:
-    """Whether ``image`` cannot give a ``size`` x ``size`` crop (``None``: the whole image always can)."""
-    return size is not None and min(image.shape[:2]) < size
+def _unusable(images: Mapping[str, np.ndarray], names: Sequence[str], sizes: Sequence[int | None], *, lpips: bool,
+              st_lpips: bool) -> dict[tuple[str, int | None], str]:
+    """``{(image, size): why}`` for the images that cannot be scored at a size, found before any work (a 1 x 1
+    image failed SSIM after the others were scored, and the run ended without its table): smaller than the
+    crop (a smaller crop would carry a false size label), or narrower than a metric needs."""
+    needs = {"SSIM": SSIM_MIN_SIZE, "ST-LPIPS": ST_LPIPS_MIN_SIZE if st_lpips else 0,
+             "LPIPS": LPIPS_MIN_SIZE if lpips else 0}
+    metric, minimum = max(needs.items(), key=lambda item: item[1])
+    unusable = {}
+    for size in sizes:
+        for name in names:
+            side = min(images[name].shape[:2])
+            if size is not None and side < size:
+                unusable[name, size] = f"is smaller than the {size}-pixel crop"
+            elif (size or side) < minimum:
+                unusable[name, size] = f"is narrower than the {minimum} px a side {metric} needs"
+    return unusable
 
 
 def _degrade_all(clean: torch.Tensor, degradations: Sequence[Degradation], *, seed: int, image: str) -> torch.Tensor:

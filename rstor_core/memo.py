@@ -62,6 +62,9 @@ def _feed(digest: Any, value: Any) -> None:
     if isinstance(value, torch.nn.Module):
         digest.update(f"module {value!r}".encode())
         _feed(digest, value.state_dict())
+    elif isinstance(value, torch.Tensor) and value.dtype == torch.bfloat16:  # numpy has no bfloat16: its bits
+        digest.update(b"bfloat16 ")
+        _feed(digest, value.detach().cpu().contiguous().view(torch.int16).numpy())
     elif isinstance(value, torch.Tensor):
         _feed(digest, value.detach().cpu().contiguous().numpy())
     elif isinstance(value, np.ndarray):

@@ -26,6 +26,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 
 SSIM_SIGMA, SSIM_TRUNCATE = 1.5, 3.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
+SSIM_MIN_SIZE = 2 * int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5) + 1  # the window's side (11): "valid" filtering needs it
 
 
 def psnr(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -109,6 +110,7 @@ def lpips_distance(prediction: torch.Tensor, target: torch.Tensor, *, model: tor
 
 
 ST_LPIPS_MIN_SIZE = 21  # below it the last blur-pool's reflection padding exceeds its input
+LPIPS_MIN_SIZE = 31  # below it AlexNet's second max-pool has no output
 
 
 @functools.cache

@@ -67,7 +67,17 @@ def natural_images(source: str | Path = "skimage", split: str | None = None, *, 
         names = natural_split(run)[split] if split else SKIMAGE_PHOTOS
         return {name: _as_rgb_float(_skimage_photo(name)) for name in names}
     folder = image_folder(source)
-    return {name: folder.image(i) for i, name in enumerate(folder.names())}
+    images, broken = {}, []
+    for i, name in enumerate(folder.names()):
+        try:
+            images[name] = folder.image(i)
+        except ValueError as err:  # a header that reads over data that does not (a truncated file)
+            broken.append(str(err))
+    if broken:  # as the folder scan skips files whose header does not read
+        log.warning("skipped %d image(s) that do not decode in %s: %s", len(broken), folder.folder, "; ".join(broken))
+    if not images:
+        raise ValueError(f"no image of folder {str(folder.folder)!r} decodes: {'; '.join(broken)}")
+    return images
 
 
 def test_photos(source: str | Path = "skimage") -> dict[str, np.ndarray]:
@@ -112,6 +122,8 @@ class ImageFolder:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
+        if self.folder.is_file():
+            raise ValueError(f"{str(self.folder)!r} is a file: give the folder that holds the images")
         if not self.folder.is_dir():
             raise FileNotFoundError(f"image folder {str(self.folder)!r} does not exist")
         candidates = sorted(p for p in self.folder.iterdir() if _is_image_name(p))

@@ -121,6 +121,12 @@ def section_from_parameters(chapter: str, values: dict[str, Any], *, where: str 
     return _build(cls, {k: v for k, v in values.items() if k in names}, key, Path(where))
 
 
+def build_config(cls: type, data: Any, *, where: str, source: str | Path) -> Any:
+    """Dataclass ``cls`` from a mapping read elsewhere (a ``--params`` JSON file), checked like a profile's
+    section: keys, types and bounds, a bad one a :class:`ProfileError` naming ``source`` and the key."""
+    return _build(cls, data, where, Path(source))
+
+
 def as_parameters(config: Any) -> dict[str, Any]:
     """A chapter config as the plain dict papermill injects: nested dataclasses become dicts and
     tuples lists (papermill would inject a tuple as its string)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import errno
 import hashlib
 import logging
 import os
@@ -26,6 +27,8 @@ import pickle
 import re
 import shutil
 import time
+import warnings
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +55,8 @@ RETRAIN_DIR = ".retrain"  # where a replacement trains until it is complete (tra
 LOG_COLUMNS = ("step", "loss", "lr", "val_psnr", "img_per_s")
 LOCK_FILE = ".train.lock"  # held by the one run training a folder (train_experiment); left in place, git-ignored
 RESUME_ADVICE = "rerun with --force (in the book: --fresh) to start this experiment over"
+DAMAGED_ADVICE = "retrain it (train --force; in the book: --fresh) or restore the file (git checkout for committed weights)"
+CHECKSUM = "sha256"  # the entry holding the digest of a checkpoint's other entries (checksummed)
 
 
 def psnr_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -127,30 +132,30 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         self._trim_log()
         validation = tuple(t.to(self.device) for t in self.batches.validation())
-        bar = tqdm(total=self.config.steps, initial=self.step, desc=self.out_dir.name, unit="step",
-                   disable=not self.progress or self.rank != 0)
         batches = self._batches_from(self.step)
-        while self.step < self.config.steps:
-            start = time.perf_counter()
-            loss = self.train_step(*(t.to(self.device) for t in next(batches)))
-            self.step += 1
-            row = {"step": self.step, "loss": loss.item(), "lr": self.optimiser.param_groups[0]["lr"], "val_psnr": "",
-                   "img_per_s": self.config.batch_size * self.world_size / (time.perf_counter() - start)}
-            if self.step % self.config.val_every == 0 or self.step == self.config.steps:
-                row["val_psnr"] = self.validate(*validation)
-                if self.config.schedule == "plateau":
-                    self.scheduler.step(row["val_psnr"])
-            self._log(row)
-            if self.step in self.config.kept_steps and self.rank == 0:  # before the state that passes it
-                self.save_model(self.out_dir / snapshot_file(self.step))
-            # No redraw of its own: update() redraws at tqdm's interval. In a notebook each redraw is a
-            # widget message, and one per step cost 7 % of smoke's speed (benchmarks/train_in_kernel.py).
-            bar.set_postfix(loss=f"{row['loss']:.4g}", psnr=row["val_psnr"] and f"{row['val_psnr']:.2f}",
-                            img_s=f"{row['img_per_s']:.1f}", refresh=False)
-            bar.update(1)
-            if self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps:
-                self.save_state(self.out_dir / STATE_FILE)
-        bar.close()
+        with tqdm(total=self.config.steps, initial=self.step, desc=self.out_dir.name, unit="step",
+                  disable=not self.progress or self.rank != 0) as bar:  # closed on an error too: its line ends
+            while self.step < self.config.steps:
+                start = time.perf_counter()
+                loss = self.train_step(*(t.to(self.device) for t in next(batches)))
+                self.step += 1
+                row = {"step": self.step, "loss": loss.item(), "lr": self.optimiser.param_groups[0]["lr"],
+                       "val_psnr": "",
+                       "img_per_s": self.config.batch_size * self.world_size / (time.perf_counter() - start)}
+                if self.step % self.config.val_every == 0 or self.step == self.config.steps:
+                    row["val_psnr"] = self.validate(*validation)
+                    if self.config.schedule == "plateau":
+                        self.scheduler.step(row["val_psnr"])
+                self._log(row)
+                if self.step in self.config.kept_steps and self.rank == 0:  # before the state that passes it
+                    self.save_model(self.out_dir / snapshot_file(self.step))
+                # No redraw of its own: update() redraws at tqdm's interval. In a notebook each redraw is a
+                # widget message, and one per step cost 7 % of smoke's speed (benchmarks/train_in_kernel.py).
+                bar.set_postfix(loss=f"{row['loss']:.4g}", psnr=row["val_psnr"] and f"{row['val_psnr']:.2f}",
+                                img_s=f"{row['img_per_s']:.1f}", refresh=False)
+                bar.update(1)
+                if self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps:
+                    self.save_state(self.out_dir / STATE_FILE)
         if self.rank == 0:
             self.save_model(self.out_dir / MODEL_FILE)
         return self.out_dir / MODEL_FILE
@@ -216,8 +221,7 @@ class Trainer:
                  "scheduler": self.scheduler.state_dict(), "step": self.step,
                  "rng": {"torch": torch.get_rng_state()}, "config": dataclasses.asdict(self.config),
                  "parent": self.parent}
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
+        _write_checkpoint(checksummed(state), path)
 
     def load_state(self, path: Path) -> None:
         """Resume from ``path``; a damaged state is a :class:`CheckpointError` saying to start over."""
@@ -238,10 +242,10 @@ class Trainer:
     def save_model(self, path: Path) -> None:
         """The weights now (final, or a snapshot) with the config that rebuilds the network (no optimiser:
         a few MB)."""
-        with atomic_path(path) as tmp:
-            torch.save({"model": self.model.state_dict(), "config": dataclasses.asdict(self.config), "step": self.step,
-                        "parent": self.parent, "provenance": {**git_state(), "written": dt.datetime.now(dt.timezone.utc).isoformat(
-                            timespec="seconds")}}, tmp)
+        written = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        _write_checkpoint(checksummed({"model": self.model.state_dict(), "config": dataclasses.asdict(self.config),
+                                       "step": self.step, "parent": self.parent,
+                                       "provenance": {**git_state(), "written": written}}), path)
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -312,19 +316,48 @@ def validation_input_psnr(config: ExperimentConfig) -> float:
     return float(psnr(degraded, clean).mean())
 
 
+def _write_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """``torch.save`` into ``path`` atomically (the previous file stays whole until the new one is), a failed
+    write an :class:`OSError`: torch reports a full disk as "[enforce fail at inline_container.cc] unexpected
+    pos", a RuntimeError the command line would print as a traceback."""
+    with atomic_path(path) as tmp:
+        try:
+            torch.save(state, tmp)
+        except RuntimeError as err:
+            free = shutil.disk_usage(path.parent).free
+            raise OSError(errno.ENOSPC if free < 2 ** 20 else errno.EIO,
+                          f"could not write {path} ({_one_line(err, 80)}; {free / 2 ** 20:.1f} MiB free there)") from err
+
+
+def checksummed(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` with its :data:`CHECKSUM` entry: the digest of every other entry (tensors by dtype, shape and
+    bytes), which :func:`read_checkpoint` recomputes. Why: a flipped byte inside a tensor leaves a file torch
+    reads without complaint, and its network scores or resumes with a changed weight."""
+    from rstor_core.memo import fingerprint
+
+    return {**state, CHECKSUM: fingerprint({key: value for key, value in state.items() if key != CHECKSUM})}
+
+
 def read_checkpoint(path: str | Path, *, device: torch.device | str | None = "cpu",
                     keys: tuple[str, ...] = ("model", "config"),
                     advice: str = "") -> tuple[dict[str, Any], ExperimentConfig]:
     """A checkpoint's entries and the experiment config stored in it, loaded with ``weights_only=True``.
 
     Every way a file can fail (cut short, not a torch file, refused by the safe unpickler, written by
-    something else, a config this version cannot rebuild) is one :class:`CheckpointError` on one line
-    naming the file, followed by ``advice`` when given.
+    something else, contents that no longer match the checksum written with them, non-finite weights, a
+    config this version cannot rebuild) is one :class:`CheckpointError` on one line naming the file,
+    followed by ``advice`` (default: retrain or restore it). Files written before checksums (the quick
+    profile's committed weights) are checked for finite weights only.
     """
     path = Path(path)
-    tail = f"; {advice}" if advice else ""
+    tail = f"; {advice or DAMAGED_ADVICE}"
+    damage = _not_a_torch_file(path)
+    if damage:
+        raise CheckpointError(f"{path}: {damage}{tail}")
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says what matters
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
         if "Weights only load failed" not in str(err):
             raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({_one_line(err)}){tail}") from err
@@ -342,11 +375,36 @@ def read_checkpoint(path: str | Path, *, device: torch.device | str | None = "cp
         found = sorted(map(str, state))[:5] if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"{path}: not an rstor checkpoint: no {', '.join(map(repr, missing))} entry "
                               f"(it holds {found}){tail}")
+    if CHECKSUM in state and checksummed(state)[CHECKSUM] != state[CHECKSUM]:
+        raise CheckpointError(f"{path}: damaged: its contents no longer match the checksum written with them "
+                              f"(a changed byte){tail}")
+    weights = state["model"] if isinstance(state.get("model"), dict) else {}
+    bad = next((name for name, value in weights.items() if isinstance(value, torch.Tensor)
+                and value.is_floating_point() and not bool(torch.isfinite(value).all())), None)
+    if bad is not None:
+        raise CheckpointError(f"{path}: weight {bad!r} holds NaN or infinite values; scoring or resuming it "
+                              f"would give NaN{tail}")
     try:
         config = ExperimentConfig(**state["config"])
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: its stored config is not a valid experiment ({_one_line(err)}){tail}") from err
     return state, config
+
+
+def _not_a_torch_file(path: Path) -> str | None:
+    """What is wrong with a file that cannot be a torch.save checkpoint, from its first bytes (None: it may be).
+    Why: torch reports a cut-short archive as "Invalid argument", and random bytes as a pickle that would call
+    Python code."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(4)
+    except OSError:
+        return None  # torch.load's own error says it
+    if head.startswith(b"PK\x03\x04"):  # torch.save's zip archive
+        return None if zipfile.is_zipfile(path) else "cut short: its zip archive has no end (a truncated copy or write)"
+    if head[:1] == b"\x80":  # a pickle: the format torch.save wrote before 1.6
+        return None
+    return "not a PyTorch checkpoint: torch.save writes a zip archive, and this file is none"
 
 
 def load_model(path: str | Path, *, device: torch.device | str | None = None) -> torch.nn.Module:
@@ -470,6 +528,7 @@ def _one_run_at_a_time(out_dir: Path) -> Iterator[None]:
     if os.environ.get("RANK", "0") != "0":
         yield
         return
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(out_dir / LOCK_FILE)
     try:
@@ -479,6 +538,11 @@ def _one_run_at_a_time(out_dir: Path) -> Iterator[None]:
         lock.acquire()
     try:
         yield
+    except BaseException:
+        if created and [p.name for p in out_dir.iterdir()] == [LOCK_FILE]:  # refused before writing anything:
+            (out_dir / LOCK_FILE).unlink()  # leave no folder holding only a lock behind
+            out_dir.rmdir()
+        raise
     finally:
         lock.release()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import rstor_core.__main__ as cli
 from rstor_core.__main__ import main
 from rstor_core.degrade import BANKS
 from rstor_core.evaluate import INPUT, Degradation, evaluate
-from train_helpers import TINY
+from train_helpers import TINY, flip_a_weight_byte
 
 
 @pytest.fixture(scope="module")
@@ -284,3 +285,127 @@ def test_check_profile_on_a_folder_says_it_is_a_folder(tmp_path, capsys):
     assert main(["check-profile", str(tmp_path)]) == 2
     error = one_error_line(capsys.readouterr().err)
     assert str(tmp_path) in error and "is a folder" in error and ".yaml:" not in error
+
+
+def test_train_with_a_profile_of_the_same_name_elsewhere_leaves_the_owners_checkpoints_alone(tmp_path, capsys):
+    """Issue 30, item 1: a copy of smoke.yaml elsewhere retrained and wrote over outputs/smoke's model.pt;
+    `book` refused such an impostor, `train` never asked."""
+    outputs = tmp_path / "outputs"
+    folder = outputs / "smoke" / "checkpoints" / "denoise_dead_leaves"
+    folder.mkdir(parents=True)
+    (outputs / "smoke" / "manifest.json").write_text('{"profile_file": "parameters/smoke.yaml"}')
+    (folder / "model.pt").write_bytes(b"the owner's weights")
+    copy = tmp_path / "smoke.yaml"
+    copy.write_text(Path("parameters/smoke.yaml").read_text())
+    assert main(["train", "--profile", str(copy), "--experiment", "denoise_dead_leaves", "--outputs", str(outputs)]) == 2
+    error = one_error_line(capsys.readouterr().err)
+    assert "parameters/smoke.yaml" in error and "--outputs" in error
+    assert sorted(p.name for p in folder.iterdir()) == ["model.pt"]
+    assert (folder / "model.pt").read_bytes() == b"the owner's weights"
+
+
+def test_infer_refuses_a_model_with_a_flipped_byte_before_scoring(checkpoint, tmp_path, capsys):
+    """Issue 30, item 2: the probe's flipped byte changed a weight by 14.9; `infer` scored it, exit 0."""
+    damaged = tmp_path / "run" / "model.pt"
+    damaged.parent.mkdir()
+    damaged.write_bytes(checkpoint.read_bytes())
+    flip_a_weight_byte(damaged)
+    assert infer([damaged], tmp_path / "r.csv") == 2
+    error = one_error_line(capsys.readouterr().err)
+    assert str(damaged) in error and "damaged" in error and not (tmp_path / "r.csv").exists()
+
+
+def test_infer_scores_the_usable_photos_of_a_folder_and_names_the_skipped_ones(checkpoint, tmp_path, capsys, caplog):
+    """Issue 30, item 5: a photo was scored, then a 1 x 1 image failed SSIM and no CSV was written; a
+    truncated PNG with a valid header aborted the run, while a random-bytes .png was skipped."""
+    import PIL.Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = (np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)
+    PIL.Image.fromarray(photo).save(folder / "good.png")
+    PIL.Image.fromarray(photo[:1, :1]).save(folder / "dot.png")
+    PIL.Image.fromarray(photo).save(folder / "cut.png")
+    (folder / "cut.png").write_bytes((folder / "cut.png").read_bytes()[:200])  # the header reads, the pixels do not
+    out = tmp_path / "r.csv"
+    assert main(["infer", "--checkpoints", str(checkpoint), "--images", str(folder), "--sigmas", "5", "--no-lpips",
+                 "--no-st-lpips", "--device", "cpu", "--out", str(out)]) == 0
+    assert set(pd.read_csv(out).image) == {"good"}
+    assert "cut.png" in caplog.text and "'dot' (1 x 1) is narrower than the 11 px" in caplog.text
+
+
+class _Runs:
+    """Unpickling calls os.getpid: a plain pickle that would run code."""
+
+    def __reduce__(self):
+        return os.getpid, ()
+
+
+@pytest.mark.parametrize("damage, said", [
+    (lambda data: data[:len(data) // 2], "cut short"),
+    (lambda data: np.random.default_rng(0).bytes(5000), "not a PyTorch checkpoint"),
+    (lambda data: __import__("pickle").dumps({"model": _Runs()}, protocol=4), "refused: loading it would call"),
+], ids=["truncated", "random bytes", "plain malicious pickle"])
+def test_a_bad_checkpoint_file_is_one_line_that_says_what_it_is(checkpoint, tmp_path, capsys, damage, said):
+    """Issue 30, items 6 and 7: a truncated file was "cannot be read (Invalid argument)", random bytes were a
+    pickle that "would call Python code", and a plain pickle printed torch's warnings before the error."""
+    bad = tmp_path / "run" / "model.pt"
+    bad.parent.mkdir()
+    bad.write_bytes(damage(checkpoint.read_bytes()))
+    with warnings.catch_warnings(record=True) as warned:  # what a terminal would show above the error
+        warnings.simplefilter("always")
+        assert infer([bad], tmp_path / "r.csv") == 2
+    err = capsys.readouterr().err
+    assert said in one_error_line(err) and len(err.strip().splitlines()) == 1, err
+    assert [str(w.message) for w in warned if "torch" in w.filename] == []
+
+
+def test_infer_given_an_image_file_for_images_says_it_is_a_file(checkpoint, tmp_path, capsys):
+    """Issue 30, item 7: `--images a.png` answered that the image folder does not exist."""
+    import PIL.Image
+
+    PIL.Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "a.png")
+    assert main(["infer", "--checkpoints", str(checkpoint), "--images", str(tmp_path / "a.png"), "--sigmas", "5",
+                 "--out", str(tmp_path / "r.csv")]) == 2
+    error = one_error_line(capsys.readouterr().err)
+    assert "a.png' is a file: give the folder" in error and "does not exist" not in error
+
+
+def test_deadleaves_params_of_the_wrong_type_name_the_key_and_the_type(tmp_path, capsys):
+    """Issue 30, item 7: `{"alpha": "3"}` gave Python's "'>' not supported between instances of 'str' and 'float'"."""
+    params = tmp_path / "params.json"
+    params.write_text('{"alpha": "3"}')
+    assert save(tmp_path / "set", "--n", "1", "--size", "16", "--params", str(params)) == 2
+    error = one_error_line(capsys.readouterr().err)
+    assert "alpha: expected float, got '3' (str)" in error and "not supported" not in error
+    assert not (tmp_path / "set").exists()
+
+
+def test_a_full_disk_is_one_error_line_exit_1_and_the_completed_files_stay(tmp_path, capsys, monkeypatch):
+    """Issue 30, item 6: `deadleaves save` and `train` ended in an OSError / torch RuntimeError traceback."""
+    import png
+
+    real_write, written = png.Writer.write, []
+
+    def fills_up(self, file, rows):
+        if len(written) == 2:
+            raise OSError(28, "No space left on device")
+        written.append(file.name)
+        return real_write(self, file, rows)
+
+    monkeypatch.setattr(png.Writer, "write", fills_up)
+    assert save(tmp_path / "set", "--n", "4", "--size", "16") == 1
+    error = one_error_line(capsys.readouterr().err)
+    assert "No space left on device" in error and "kept" in error
+    assert sorted(p.name for p in (tmp_path / "set").glob("*.png")) == ["000000.png", "000001.png"]
+    assert not [p for p in (tmp_path / "set").iterdir() if p.name.startswith(".")]  # no temporary left
+
+    def torch_fills_up(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 296064 vs 295952")
+
+    monkeypatch.setattr(torch, "save", torch_fills_up)
+    profile = profile_with(tmp_path)
+    assert main(["train", "--profile", str(profile), "--experiment", "run", "--outputs", str(tmp_path / "out"),
+                 "--device", "cpu"]) == 1
+    error = one_error_line(capsys.readouterr().err)
+    assert "could not write" in error and "last.opt.pt" in error and "MiB free" in error

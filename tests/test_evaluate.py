@@ -61,9 +61,26 @@ def test_an_image_smaller_than_the_crop_is_skipped_at_that_size_never_mislabelle
     table = evaluate({}, mixed, grid, sizes=[32, None], lpips=False, st_lpips=False, progress=False)
     assert set(table[table.size_px == 32].image) == set(images)
     assert table[(table.image == "strip")].size_px.tolist() == [48]  # whole image: its longer side
-    assert "'strip' is 48 x 16, smaller than the 32-pixel crop" in caplog.text
-    with pytest.raises(ValueError, match="every test image is smaller"):
+    assert "'strip' (48 x 16) is smaller than the 32-pixel crop: skipped at size 32" in caplog.text
+    with pytest.raises(ValueError, match="no test image can be scored: is smaller than the 32-pixel crop"):
         evaluate({}, {"strip": mixed["strip"]}, grid, sizes=[32], lpips=False, progress=False)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 320)], ids=["1x1", "2x320"])
+def test_an_image_too_narrow_for_a_metric_is_skipped_before_any_scoring(images, caplog, monkeypatch, shape):
+    """Issue 30, item 5: the photos were scored, then a 1 x 1 (or 2 x 5120) image failed SSIM and the run
+    ended without its table."""
+    import rstor_core.evaluate as E
+
+    scored = []
+    monkeypatch.setattr(E, "ssim", lambda *a: scored.append("'tiny'" in caplog.text) or metrics.ssim(*a))
+    tiny = {**images, "tiny": np.zeros((*shape, 3), np.float32)}
+    grid = [Degradation("", 25.0)]
+    table = evaluate({}, tiny, grid, sizes=[None], lpips=False, st_lpips=False, progress=False)
+    assert set(table.image) == set(images) and scored == [True] * len(images)  # said before the first score
+    assert f"'tiny' ({shape[0]} x {shape[1]}) is narrower than the 11 px a side SSIM needs: skipped" in caplog.text
+    with pytest.raises(ValueError, match="no test image can be scored: is narrower than the 21 px a side ST-LPIPS"):
+        evaluate({}, {"tiny": tiny["tiny"]}, grid, sizes=[None], lpips=False, progress=False)
 
 
 def test_every_model_sees_the_same_degraded_inputs(images):
@@ -139,7 +156,7 @@ def test_st_lpips_fills_the_rows_of_the_input_the_models_and_the_classical_metho
 
 def test_an_image_too_small_for_st_lpips_is_refused_before_any_work(images):
     strip = {"strip": dead_leaves((48, 16), seed=9)}
-    with pytest.raises(ValueError, match=r"at least 21 .* 16 px.*st_lpips=False"):
+    with pytest.raises(ValueError, match=r"narrower than the 21 px a side ST-LPIPS needs.*st_lpips=False"):
         evaluate({"never": None}, strip, [Degradation("", 25.0)], progress=False)
 
 

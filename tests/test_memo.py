@@ -73,3 +73,22 @@ def test_a_chapter_reuses_its_evaluation_rows_until_an_input_changes_and_fresh_r
     dataclasses.replace(chapter, fresh=True).evaluate("rows", {"net": conv(1)}, images, grid, lpips=False,
                                                       st_lpips=False)
     assert len(calls) == 3
+
+
+def test_a_chapter_scores_again_when_a_kernel_changes_under_the_same_address(images, tmp_path, monkeypatch):
+    """Issue 30, item 3: the fingerprint hashed a kernel's address ("big:0"), so rows scored on one machine's
+    kernels were read back on another machine that drew different ones."""
+    from rstor_core import degrade
+
+    values = {**parameters_cell("03_deblur_study"), "profile": "smoke", "output_dir": str(tmp_path),
+              "recipe_trials": [], "first_recipe": [], "scaling_steps": [], "device": "cpu", "eval_size": 32}
+    chapter = open_chapter("03_deblur_study", values)
+    calls = []
+    monkeypatch.setattr(chapter_module, "evaluate", lambda *args, **kw: calls.append(kw) or evaluate(*args, **kw))
+    grid = degradation_grid([], ["big:0"], blur_sigma=1.0)
+    first = chapter.evaluate("rows", {"net": conv(0)}, images, grid, lpips=False, st_lpips=False)
+    banks = dict(degrade.stored_banks())
+    banks["big"] = banks["big"].flip(-1)  # other bytes, same address
+    monkeypatch.setattr(degrade, "stored_banks", lambda: banks)
+    second = chapter.evaluate("rows", {"net": conv(0)}, images, grid, lpips=False, st_lpips=False)
+    assert len(calls) == 2 and not np.array_equal(first.psnr, second.psnr)

@@ -28,7 +28,7 @@ from rstor_core.train import (LOCK_FILE, MODEL_FILE, RETRAIN_DIR, STATE_FILE, Ch
                               TrainingDiverged, load_model, train_experiment)
 
 from conftest import ROOT
-from train_helpers import TINY
+from train_helpers import TINY, flip_a_weight_byte
 
 HELPER = Path(__file__).with_name("train_helpers.py")
 
@@ -280,7 +280,7 @@ def _refused_pickle(path: Path) -> None:
 
 
 @pytest.mark.parametrize("write, problem", [
-    (_truncated, "not a readable"), (_text, "not a readable"), (_foreign, "not an rstor checkpoint"),
+    (_truncated, "cut short"), (_text, "not a PyTorch checkpoint"), (_foreign, "not an rstor checkpoint"),
     (_other_architecture, "do not fit"), (_refused_pickle, "refused"),
 ], ids=["truncated", "text", "foreign state_dict", "other architecture", "refused pickle"])
 def test_load_model_raises_one_checkpoint_error_naming_the_file_and_the_problem(tmp_path, write, problem):
@@ -426,7 +426,8 @@ def test_an_old_checkpoint_without_run_loads_as_run_0_and_is_not_retrained(tmp_p
     config = ExperimentConfig(**{**TINY, "steps": 2})
     path = train_experiment(config, tmp_path, progress=False)
     state = torch.load(path, weights_only=True)
-    state["config"].pop("run")  # as written before runs existed
+    state["config"].pop("run")  # as written before runs existed (and checksums)
+    del state["sha256"]
     torch.save(state, path)
     assert read_checkpoint(path)[1] == config and config.run == 0
     mtime = path.stat().st_mtime_ns
@@ -526,3 +527,70 @@ def test_a_compiled_network_trains_and_its_weights_load_into_the_plain_class(tmp
     image = torch.rand(1, 3, 16, 16)
     with torch.inference_mode():
         assert torch.allclose(restored(image), trainer.model.eval()(image))
+
+
+# --- issue 30, item 2: damaged checkpoints are refused, not scored or resumed from --------------------------
+
+def test_a_model_with_a_flipped_byte_is_refused_naming_the_damage_and_what_to_do(tmp_path):
+    path = train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), tmp_path, progress=False)
+    load_model(path, device="cpu")  # intact: loads
+    flip_a_weight_byte(path)
+    assert torch.load(path, weights_only=True)["step"] == 2  # torch itself reads it
+    with pytest.raises(CheckpointError, match="damaged.*checksum.*retrain it.*restore") as caught:
+        load_model(path, device="cpu")
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_model_with_nan_weights_is_refused_naming_the_weight(tmp_path):
+    """Its rows were NaN PSNR, exit 0, no warning."""
+    from rstor_core.train import checksummed
+
+    path = train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), tmp_path, progress=False)
+    state = torch.load(path, weights_only=True)
+    name = next(iter(state["model"]))
+    state["model"][name][0] = float("nan")
+    torch.save(checksummed(state), path)  # a consistent file: the checksum alone would pass it
+    with pytest.raises(CheckpointError, match=f"{name}.*NaN or infinite"):
+        load_model(path, device="cpu")
+    del state["sha256"]  # and a file written before checksums
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=f"{name}.*NaN or infinite"):
+        load_model(path, device="cpu")
+
+
+def test_a_damaged_optimiser_state_is_not_resumed_from(tmp_path):
+    """One flipped byte in last.opt.pt, and training resumed from it, exit 0, with other weights than an
+    uninterrupted run's."""
+    config = ExperimentConfig(**{**TINY, "steps": 4, "checkpoint_every": 2})
+    real_batch = TrainingBatches.batch
+
+    def killed_at_step_3(self, step):
+        if step == 3:
+            raise KeyboardInterrupt("killed")
+        return real_batch(self, step)
+
+    TrainingBatches.batch = killed_at_step_3
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_experiment(config, tmp_path, progress=False)
+    finally:
+        TrainingBatches.batch = real_batch
+    flip_a_weight_byte(tmp_path / STATE_FILE)
+    damaged = (tmp_path / STATE_FILE).read_bytes()
+    with pytest.raises(CheckpointError, match=rf"{STATE_FILE}.*damaged.*--force"):
+        train_experiment(config, tmp_path, progress=False)
+    assert (tmp_path / STATE_FILE).read_bytes() == damaged and not (tmp_path / MODEL_FILE).exists()
+
+
+def test_a_training_refused_in_a_new_folder_leaves_no_folder_holding_only_its_lock(tmp_path):
+    """Issue 30, item 7: a refused training left `.train.lock` (in a folder it had just made)."""
+    parent = train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), tmp_path / "parent", progress=False)
+    flip_a_weight_byte(parent)
+    child = ExperimentConfig(**{**TINY, "steps": 2, "init_from": "parent"})
+    with pytest.raises(CheckpointError, match="damaged"):
+        train_experiment(child, tmp_path / "child", progress=False, init_weights=parent)
+    assert not (tmp_path / "child").exists()
+    (tmp_path / "kept").mkdir()  # a folder that was there before stays, lock and all
+    with pytest.raises(CheckpointError, match="damaged"):
+        train_experiment(child, tmp_path / "kept", progress=False, init_weights=parent)
+    assert (tmp_path / "kept").is_dir()

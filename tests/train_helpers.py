@@ -12,6 +12,20 @@ TINY = {"data": "dead_leaves", "crop": 16, "noise": [0.0, 30.0], "steps": 30, "b
                                                 "dec_blk_nums": [1]}}}
 
 
+def flip_a_weight_byte(path: Path) -> None:
+    """Change one byte inside the largest weight's data, where torch reads the file without complaint (the
+    probe's flipped byte changed a weight by 14.9 and `infer` scored it)."""
+    import torch
+
+    weights = torch.load(path, weights_only=True)["model"]
+    data = max(weights.values(), key=torch.Tensor.numel).numpy().tobytes()
+    raw = bytearray(path.read_bytes())
+    start = bytes(raw).find(data)
+    assert start >= 0 and bytes(raw).find(data, start + 1) < 0  # found once: the flip lands in that tensor
+    raw[start + len(data) // 8 * 4 + 3] ^= 0x40  # the high byte of a float32 weight mid-tensor
+    path.write_bytes(bytes(raw))
+
+
 class Killed(Exception):
     """Raised in place of a kill, in the test's own process (:func:`kill_at_step`)."""
 
