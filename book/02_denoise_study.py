@@ -143,14 +143,14 @@ chapter.glue(n_tested=results.image.nunique(), eval_size=str(config.eval_size or
 # ```
 
 # %% tags=["hide-input"]
-table = chapter.save_table(study.denoise_table(results, config.table_sigmas, seed=config.seed), "02_denoise_table.csv")
+table = chapter.save_table(study.denoise_table(results, config.table_sigmas), "02_denoise_table.csv")
 tables.show(table, "Denoising the natural test photos", ["model"], {
     "PSNR (dB), 95 % interval; networks per arm, photos": "psnr|^n_", "SSIM, ST-LPIPS (lower is better)": "ssim|lpips"})
 
 # %% [markdown]
 # The table ({download}`tables/02_denoise_table.csv`) gives each model's mean over the test photos and its
-# networks, with the PSNR's 95 % interval (`_lo_db`, `_hi_db`: bootstrap over photos and
-# networks), `n_images` and `n_runs`. The comparisons below are **paired**: each difference is
+# networks, with the PSNR's 95 % interval (`_lo_db`, `_hi_db`: over photos and networks, the
+# natural arm's fold networks as units; `rstor_core.intervals`), `n_images` and `n_runs`. The comparisons below are **paired**: each difference is
 # taken photo by photo (and network by network where both arms have the same runs) before it is
 # averaged, because photos differ far more than arms do.
 
@@ -158,8 +158,8 @@ tables.show(table, "Denoising the natural test photos", ["model"], {
 lowest = min(config.sigmas)  # nearly clean photos: where a denoiser can only lose
 pairs = [("natural", "dead leaves (discs)"), ("dead leaves + primitives", "dead leaves (discs)")]
 pairs += [(BM3D, "natural"), (BM3D, "dead leaves (discs)")] if config.bm3d else []
-differences = pd.concat([intervals.paired_difference(results, a, b, ["sigma_255"], seed=config.seed) for a, b in pairs]
-                        + [intervals.paired_difference(results, label, INPUT, ["sigma_255"], seed=config.seed)
+differences = pd.concat([intervals.paired_difference(results, a, b, ["sigma_255"]) for a, b in pairs]
+                        + [intervals.paired_difference(results, label, INPUT, ["sigma_255"])
                            for label in arms])
 differences = chapter.save_table(differences.sort_values(["a", "b", "sigma_255"], ignore_index=True),
                                  "02_paired_differences.csv")
@@ -179,8 +179,10 @@ chapter.glue(**{f"gap{sigma:g}": said("natural", "dead leaves (discs)", sigma) f
              lpips_note=results.lpips_note.iloc[0] or "computed")
 leads = differences[differences.a == BM3D]
 harms = differences[(differences.b == INPUT) & (differences.sigma_255 == lowest)]
+worse = harms.a[harms.psnr_diff_hi < 0].tolist()  # the arms whose interval lies below the noisy input
 chapter.glue(bm3d_verdict="beats" if (leads.psnr_diff_lo > 0).all() else "does not measurably beat",
-             harm_verdict="make them worse" if (harms.psnr_diff_hi < 0).all() else "do not measurably make them worse")
+             harm_verdict="make them worse" if len(worse) == len(harms) else
+             f"make them worse where it is measured ({', '.join(worse)})" if worse else "do not measurably make them worse")
 tables.styled(differences[differences.sigma_255.isin(config.table_sigmas)],
               "Paired PSNR differences a - b (dB), 95 % interval", ["a", "b", "sigma_255", "psnr_diff", "n_images", "verdict"])
 

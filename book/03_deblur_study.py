@@ -150,8 +150,8 @@ results = pd.concat([chapter.evaluate(f"03_deblur_{name.replace(' ', '_')}", mod
                      for name, images in test_sets.items()])
 natural_rows = results[results.test_set == "natural"].assign(family=lambda r: study.family_of(r.blur))
 chapter.save_table(results.assign(family=study.family_of(results.blur)), "03_deblur_rows.csv")
-table = chapter.save_table(study.deblur_table(results, n_kernels=config.n_kernels, sigma=config.sigma,
-                                              seed=config.seed), "03_deblur_table.csv")
+table = chapter.save_table(study.deblur_table(results, n_kernels=config.n_kernels, sigma=config.sigma),
+                           "03_deblur_table.csv")
 chapter.glue(test_sigma=f"{config.sigma:g}", n_kernels=config.n_kernels,
              lpips_note=results.lpips_note.iloc[0] or "computed")
 tables.show(table, "Blind deblurring (PSNR in dB, 95 % interval), blur", ["test_set", "model"], {f: f"^{f}_" for f in FAMILIES})
@@ -160,7 +160,7 @@ tables.show(table, "Blind deblurring (PSNR in dB, 95 % interval), blur", ["test_
 # The deblurring table ({download}`tables/03_deblur_table.csv`): one row per (model, test set), one column
 # group per family, mean over the test images and the {glue:text}`n_kernels` bank kernels of
 # each family and each arm's networks, with the PSNR's 95 % interval (`_lo_db`, `_hi_db`:
-# bootstrap over photos and networks), `n_images` and `n_runs`; the `input` rows are the blurred,
+# over photos, networks and kernels), `n_images` and `n_runs`; the `input` rows are the blurred,
 # noisy images themselves. ST-LPIPS (lower is better) on the photos; LPIPS as in
 # [chapter 02](02_denoise_study.ipynb)'s note: {glue:text}`lpips_note`.
 
@@ -168,8 +168,8 @@ tables.show(table, "Blind deblurring (PSNR in dB, 95 % interval), blur", ["test_
 gain = study.family_gains(table)  # dB over the blurred input, natural test photos
 glue_names = {"dead leaves": "gain_dl", "natural": "gain_nat", **{name: "anchor" for name in anchors}}
 chapter.glue(**study.glue_values(gain, glue_names))
-gap = chapter.save_table(intervals.paired_difference(natural_rows, "natural", "dead leaves", ["family"],
-                                                     seed=config.seed), "03_paired_gap.csv")
+gap = chapter.save_table(intervals.paired_difference(natural_rows, "natural", "dead leaves", ["family"]),
+                         "03_paired_gap.csv")
 chapter.glue(**{f"gap_{row.family}": intervals.describe(row) for _, row in gap.iterrows()})
 tables.styled(study.losses(gain.drop(index=list(anchors), errors="ignore")), "Where a network makes the blurred photo worse")
 

@@ -68,13 +68,13 @@ results = pd.concat([chapter.evaluate(f"04_cross_{name.replace(' ', '_')}", mode
                                       test_set=name, lpips=False, photos_of=unseen if name == "natural" else None)
                      for name, images in test_sets.items()])
 chapter.save_table(results, "04_cross_validation_rows.csv")
-cross = chapter.save_table(study.cross_table(results, seed=config.seed), "04_cross_validation.csv")
+cross = chapter.save_table(study.cross_table(results), "04_cross_validation.csv")
 tables.styled(cross, "Cross-validation: PSNR (dB) with its 95 % interval, SSIM, ST-LPIPS")
 
 # %% tags=["remove-output", "hide-input"]
 chapter.publish("fig_cross", figures.cross_validation_figure(cross), "04_cross_validation.png")
-gaps = chapter.save_table(intervals.paired_difference(results, "natural", "dead leaves", ["sigma_255", "test_set"],
-                                                      seed=config.seed), "04_paired_gap.csv")
+gaps = chapter.save_table(intervals.paired_difference(results, "natural", "dead leaves",
+                                                      ["sigma_255", "test_set"]), "04_paired_gap.csv")
 said = gaps.set_index(["sigma_255", "test_set"])
 chapter.glue(**{f"gaps_{test_set.replace(' ', '_')}": "; ".join(
                  f"{intervals.describe(said.loc[(sigma, test_set)])} at σ = {sigma:g}" for sigma in config.sigmas)

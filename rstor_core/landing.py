@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from rstor_core.intervals import verdict as verdict_of
+
 HEADLINE_FILE, PROVENANCE_FILE = "_headline.md", "_provenance.md"
 DENOISE_PAIRS = (("natural", "dead leaves (discs)", "Denoising: natural-trained minus dead-leaves-trained"),
                  ("BM3D (knows σ)", "natural", "Denoising: BM3D (no training) minus natural-trained"))
@@ -84,5 +86,5 @@ def _interval(row: Any) -> str:
     lo, hi = getattr(row, "psnr_diff_lo", float("nan")), getattr(row, "psnr_diff_hi", float("nan"))
     if lo != lo or hi != hi:  # no interval (one photo, one network: the CSV leaves the empty columns out)
         return f"{row.psnr_diff:+.2f} dB ({row.verdict})"
-    verdict = "" if row.measurable else ", no measurable difference"
+    verdict = "" if row.measurable else f", {verdict_of(lo, hi)}"  # equivalent within the margin, or inconclusive
     return f"{row.psnr_diff:+.2f} dB ({lo:+.2f} to {hi:+.2f}{verdict})"

@@ -58,9 +58,9 @@ def compute_scaling(chapter: ChapterRun, arms: Mapping[str, str], results: pd.Da
     minutes_per_step = {label: study.training_minutes(curves[curves.experiment == f"motion, {label}"],
                                                       chapter.experiment(name).batch_size)
                         / (config.runs * steps[label]) for label, name in arms.items()}
-    table = chapter.save_table(study.scaling_table(rows, budgets, minutes_per_step, seed=config.seed),
+    table = chapter.save_table(study.scaling_table(rows, budgets, minutes_per_step),
                                "03_compute_scaling.csv")
-    gaps = study.scaling_gaps(rows, budgets, first=gap[0], second=gap[1], seed=config.seed)
+    gaps = study.scaling_gaps(rows, budgets, first=gap[0], second=gap[1])
     return Scaling(table, chapter.save_table(gaps, "03_compute_scaling_gap.csv"),
                    chapter.save_table(study.steps_to_reach(table, TARGET_DB), "03_steps_to_1p5db.csv"))
 
@@ -117,8 +117,8 @@ def first_recipe_change(chapter: ChapterRun, arms: Mapping[str, str], results: p
                          photos, banks, unseen)
     rows = pd.concat([rows[rows.model != INPUT], results[results.test_set == "natural"]])
     rows = rows.assign(family=study.family_of(rows.blur))
-    change = [intervals.paired_difference(rows, label.removesuffix(", first recipe"), label, ["family"],
-                                          seed=config.seed) for label in before]
+    change = [intervals.paired_difference(rows, label.removesuffix(", first recipe"), label, ["family"])
+              for label in before]
     return chapter.save_table(pd.concat(change, ignore_index=True), "03_recipe_change.csv"), untrained
 
 

@@ -107,7 +107,7 @@ def images_per_test_set(rows: pd.DataFrame) -> pd.Series:
     return rows.groupby("test_set").image.nunique()
 
 
-def denoise_table(rows: pd.DataFrame, sigmas: Sequence[float], *, seed: int = 0) -> pd.DataFrame:
+def denoise_table(rows: pd.DataFrame, sigmas: Sequence[float]) -> pd.DataFrame:
     """Chapter 02's table: one row per model, ``{metric}_sigma{s}`` columns at ``sigmas`` (PSNR in dB), those
     with no value left out; the PSNR's 95 % interval over photos and runs (``psnr_sigma{s}_lo_db`` /
     ``_hi_db``, :func:`~rstor_core.intervals.mean_with_interval`), and ``n_images`` and ``n_runs`` (the
@@ -118,7 +118,7 @@ def denoise_table(rows: pd.DataFrame, sigmas: Sequence[float], *, seed: int = 0)
              .dropna(axis=1, how="all"))
     table.columns = [f"{metric}_sigma{sigma:g}" + ("_db" if metric == "psnr" else "")
                      for metric, sigma in table.columns]
-    spread = intervals.mean_with_interval(rows, ["model", "sigma_255"], seed=seed)
+    spread = intervals.mean_with_interval(rows, ["model", "sigma_255"])
     bounds = spread.pivot(index="model", columns="sigma_255", values=["psnr_lo", "psnr_hi"])
     bounds.columns = [f"psnr_sigma{sigma:g}_{end.split('_')[1]}_db" for end, sigma in bounds.columns]
     return (table.join(bounds).join(spread.groupby("model").n_runs.max()).reset_index()
@@ -130,7 +130,7 @@ def family_of(blur: pd.Series) -> pd.Series:
     return blur.str.split(":").str[0]
 
 
-def deblur_table(rows: pd.DataFrame, *, n_kernels: int, sigma: float, seed: int = 0) -> pd.DataFrame:
+def deblur_table(rows: pd.DataFrame, *, n_kernels: int, sigma: float) -> pd.DataFrame:
     """Chapter 03's table: one row per (test set, model), ``{family}_{metric}`` columns (mean over the
     test images and the bank kernels of each family; those with no value left out), the PSNR's 95 %
     interval over photos and runs (``{family}_psnr_lo_db`` / ``_hi_db``), ``n_images`` and ``n_runs``."""
@@ -138,7 +138,7 @@ def deblur_table(rows: pd.DataFrame, *, n_kernels: int, sigma: float, seed: int 
     means = metric_means(rows, ["test_set", "model", "family"])
     table = means.unstack("family")[[(m, f) for f in FAMILIES for m in means.columns]].dropna(axis=1, how="all")
     table.columns = [f"{family}_{metric}" + ("_db" if metric == "psnr" else "") for metric, family in table.columns]
-    spread = intervals.mean_with_interval(rows, ["test_set", "model", "family"], seed=seed)
+    spread = intervals.mean_with_interval(rows, ["test_set", "model", "family"])
     bounds = spread.set_index(["test_set", "model", "family"])[["psnr_lo", "psnr_hi"]].unstack("family")
     bounds.columns = [f"{family}_psnr_{end.split('_')[1]}_db" for end, family in bounds.columns]
     runs = spread.groupby(["test_set", "model"]).n_runs.max()
@@ -180,11 +180,11 @@ def single_bank_table(rows: pd.DataFrame, *, n_kernels: int, test_set: str = "na
             .assign(test_set=test_set, n_images=rows.image.nunique(), n_kernels=n_kernels))
 
 
-def cross_table(rows: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+def cross_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Chapter 04's table: mean PSNR, SSIM and ST-LPIPS (and LPIPS where measured) per (sigma, test set, model),
     with the PSNR's 95 % interval over images and runs (``psnr_lo`` / ``psnr_hi``), ``n_images`` and ``n_runs``."""
     by = ["sigma_255", "test_set", "model"]
-    spread = intervals.mean_with_interval(rows, by, seed=seed).set_index(by)[["psnr_lo", "psnr_hi", "n_runs"]]
+    spread = intervals.mean_with_interval(rows, by).set_index(by)[["psnr_lo", "psnr_hi", "n_runs"]]
     return (metric_means(rows, by).join(spread).sort_index().reset_index()
             .assign(n_images=lambda t: t.test_set.map(images_per_test_set(rows))))
 
@@ -290,13 +290,13 @@ def run_spread(rows: pd.DataFrame, model: str) -> pd.Series:
     return per_run.max() - per_run.min()
 
 
-def scaling_table(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]], minutes_per_step: Mapping[str, float],
-                  *, seed: int = 0) -> pd.DataFrame:
+def scaling_table(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]],
+                  minutes_per_step: Mapping[str, float]) -> pd.DataFrame:
     """Chapter 03's compute scaling: per arm, training steps and family, the PSNR gain over the blurred
-    input with its 95 % interval (paired per photo, resampling photos and networks). ``rows``' models are
+    input with its 95 % interval (paired per photo, over photos, networks and kernels). ``rows``' models are
     the keys of ``budgets`` (``{model: (arm, steps)}``: an arm's networks at some step) and the input;
     ``minutes_per_step``: each arm's wall minutes per step on this machine (``minutes`` column)."""
-    gains = intervals.gain_over_input_with_interval(rows.assign(family=family_of(rows.blur)), ["family"], seed=seed)
+    gains = intervals.gain_over_input_with_interval(rows.assign(family=family_of(rows.blur)), ["family"])
     gains = gains[gains.model.isin(list(budgets))]
     arm, steps = (gains.model.map(lambda m, i=i: budgets[m][i]) for i in (0, 1))
     return (gains.assign(arm=arm, steps=steps, minutes=steps * arm.map(minutes_per_step))
@@ -324,14 +324,14 @@ def steps_to_reach(scaling: pd.DataFrame, target_db: float, family: str = "big")
     return pd.DataFrame(rows)
 
 
-def scaling_gaps(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]], *, first: str, second: str,
-                 seed: int = 0) -> pd.DataFrame:
+def scaling_gaps(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]], *, first: str,
+                 second: str) -> pd.DataFrame:
     """Arm ``first`` minus arm ``second`` at each number of steps both reach, per family, paired per photo
     with its interval (:func:`~rstor_core.intervals.paired_difference`): whether one arm catches up as
     compute grows. ``rows`` and ``budgets`` as :func:`scaling_table`'s."""
     rows = rows.assign(family=family_of(rows.blur))
     model_at = {(arm, steps): model for model, (arm, steps) in budgets.items()}
-    gaps = [intervals.paired_difference(rows, model_at[first, steps], model_at[second, steps], ["family"], seed=seed)
+    gaps = [intervals.paired_difference(rows, model_at[first, steps], model_at[second, steps], ["family"])
             .assign(steps=steps) for steps in sorted({s for _, s in budgets.values()})
             if (first, steps) in model_at and (second, steps) in model_at]
     return pd.concat(gaps, ignore_index=True)
@@ -350,19 +350,19 @@ def extrapolated_budget(reach: Any) -> str:
 # --- chapter 05: what closes the gap -------------------------------------------------------------
 
 def ablation_table(rows: pd.DataFrame, variants: Sequence[str], *, baseline: str, natural: str,
-                   by: Sequence[str] = ("sigma_255",), seed: int = 0) -> pd.DataFrame:
+                   by: Sequence[str] = ("sigma_255",)) -> pd.DataFrame:
     """Per generator variant (and the natural-trained reference) and group of ``by``: its PSNR gain over
     the ``baseline`` variant (``gain`` with ``gain_lo`` / ``gain_hi`` and a verdict, dB) and the gap the
     natural-trained network still leads it by (``gap`` with its interval), both paired per photo
     (:func:`rstor_core.intervals.paired_difference`). The reference's gain is the whole gap."""
     table = []
     for variant in [v for v in variants if v != baseline] + [natural]:
-        gain = intervals.paired_difference(rows, variant, baseline, by, seed=seed).set_index(list(by))
+        gain = intervals.paired_difference(rows, variant, baseline, by).set_index(list(by))
         frame = pd.DataFrame({"variant": variant, "gain": gain.psnr_diff, "gain_lo": gain.psnr_diff_lo,
                               "gain_hi": gain.psnr_diff_hi, "gain_verdict": gain.verdict, "gap": 0.0,
                               "gap_lo": 0.0, "gap_hi": 0.0, "n_images": gain.n_images, "n_runs": gain.n_runs_a})
         if variant != natural:  # the reference has no gap to itself
-            gap = intervals.paired_difference(rows, natural, variant, by, seed=seed).set_index(list(by))
+            gap = intervals.paired_difference(rows, natural, variant, by).set_index(list(by))
             frame[["gap", "gap_lo", "gap_hi"]] = gap[["psnr_diff", "psnr_diff_lo", "psnr_diff_hi"]].to_numpy()
         table.append(frame.reset_index())
     return pd.concat(table, ignore_index=True)
