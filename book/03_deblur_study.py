@@ -212,11 +212,12 @@ chapter.glue(**recipe.scaling_prose(scaling, glue_names))
 # training from the logs. Dashed: +1.0 dB and +1.5 dB ({download}`tables/03_compute_scaling.csv`).
 # ```
 #
-# On big blur, a straight line through each arm's gains against log₂(steps) rises
-# {glue:text}`per_doubling_gain_dl:+.2f` dB per doubling of the steps for the dead-leaves arm and
-# {glue:text}`per_doubling_gain_nat:+.2f` dB for the natural one. Extrapolated (a line fitted over
+# On big blur, a straight line through each network's gains against log₂(steps) rises
+# {glue:text}`per_doubling_gain_dl` per doubling of the steps in the dead-leaves arm and
+# {glue:text}`per_doubling_gain_nat` in the natural one (the mean of its networks' slopes, the interval
+# over them: the budgets are snapshots of the same networks). Extrapolated (a line fitted over
 # {glue:text}`budget_span`× of compute, read beyond it: an estimate, not a measurement), +1.5 dB on big
-# would take the dead-leaves arm {glue:text}`reach_gain_dl` and the natural arm
+# would take the dead-leaves arm {glue:text}`reach_gain_dl`, and the natural arm
 # {glue:text}`reach_gain_nat` ({download}`tables/03_steps_to_1p5db.csv`). Does the dead-leaves arm
 # catch up as compute grows? Paired photo by photo, natural minus dead leaves on big blur is
 # {glue:text}`gap_fewest` at {glue:text}`fewest_steps` steps and {glue:text}`gap_most` at

@@ -62,7 +62,7 @@ def compute_scaling(chapter: ChapterRun, arms: Mapping[str, str], results: pd.Da
                                "03_compute_scaling.csv")
     gaps = study.scaling_gaps(rows, budgets, first=gap[0], second=gap[1])
     return Scaling(table, chapter.save_table(gaps, "03_compute_scaling_gap.csv"),
-                   chapter.save_table(study.steps_to_reach(table, TARGET_DB), "03_steps_to_1p5db.csv"))
+                   chapter.save_table(study.steps_to_reach(rows, budgets, TARGET_DB), "03_steps_to_1p5db.csv"))
 
 
 def scaling_prose(scaling: Scaling, names: Mapping[str, str]) -> dict[str, object]:
@@ -73,7 +73,9 @@ def scaling_prose(scaling: Scaling, names: Mapping[str, str]) -> dict[str, objec
             "budget_span": f"{steps[-1] / steps[0]:g}", "fewest_steps": int(steps[0]), "most_steps": int(steps[-1]),
             "gap_fewest": intervals.describe(big_gap.loc[steps[0]]),
             "gap_most": intervals.describe(big_gap.loc[steps[-1]]),
-            **{f"per_doubling_{names[row.arm]}": row.gain_per_doubling_db for row in scaling.reach.itertuples()},
+            **{f"per_doubling_{names[row.arm]}": intervals.format_interval(row.gain_per_doubling_db, row.gain_per_doubling_lo_db,
+                                                                         row.gain_per_doubling_hi_db)
+               for row in scaling.reach.itertuples()},
             **{f"reach_{names[row.arm]}": study.extrapolated_budget(row) for row in scaling.reach.itertuples()}}
 
 

@@ -306,22 +306,45 @@ def scaling_table(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]],
                          else c).reset_index(drop=True))
 
 
-def steps_to_reach(scaling: pd.DataFrame, target_db: float, family: str = "big") -> pd.DataFrame:
-    """Per arm, a straight line through its mean gains on ``family`` against log2(steps) (least squares):
-    the gain per doubling of the steps and the steps at which the line reaches ``target_db``, an
-    extrapolation beyond the largest budget measured (NaN where the line does not rise, or where a single
-    budget draws no line)."""
-    rows = []
-    for arm, points in scaling[scaling.family == family].groupby("arm", sort=False):
-        if points.steps.nunique() < 2:  # one budget draws no line
-            slope, reach = float("nan"), float("nan")
-        else:
-            slope, intercept = np.polyfit(np.log2(points.steps), points.gain_db, 1)
-            reach = 2 ** ((target_db - intercept) / slope) if slope > 0 else float("nan")
-        rows.append({"arm": arm, "family": family, "gain_per_doubling_db": float(slope),
-                     "target_db": target_db, "steps_to_target": float(reach),
-                     "times_largest_budget": float(reach / points.steps.max())})
-    return pd.DataFrame(rows)
+def steps_to_reach(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]], target_db: float,
+                   family: str = "big", level: float = 0.95) -> pd.DataFrame:
+    """Per arm, a straight line through each network's mean gain over the blurred input on ``family``
+    against log2(steps) (``rows`` and ``budgets`` as :func:`scaling_table`'s): the gain per doubling of
+    the steps (the mean of the networks' slopes, ``_lo`` / ``_hi``: a t interval over them) and the steps at
+    which the arm's mean line reaches ``target_db``, an extrapolation beyond the largest budget measured,
+    with the range the slope's interval gives (``steps_lo`` / ``steps_hi``, inf where the slope may be 0:
+    then ``estimable`` is False). Why per network: the four budgets are snapshots of the same networks, so
+    the points of one line are not independent; the networks are."""
+    rows = rows.assign(family=family_of(rows.blur))
+    rows = rows[rows.family == family]
+    keys = [c for c in ("test_set", "image") if c in rows]
+    inputs = rows[rows.model == INPUT].groupby(keys).psnr.mean()
+    gains = []
+    for model, (arm, steps) in budgets.items():
+        mine = rows[rows.model == model].assign(run=lambda f: f[intervals.RUN].fillna(0) if intervals.RUN in f else 0)
+        photo = mine.groupby(["run", *keys]).psnr.mean()
+        gain = (photo - inputs.reindex(photo.index.droplevel("run")).to_numpy()).groupby(level="run").mean()
+        gains += [{"arm": arm, "steps": steps, "run": run, "gain": value} for run, value in gain.items()]
+    table = []
+    for arm, points in pd.DataFrame(gains).groupby("arm", sort=False):
+        x = np.log2(points.steps.to_numpy(float))
+        slopes = np.array([np.polyfit(np.log2(one.steps.to_numpy(float)), one.gain, 1)[0]
+                           for _, one in points.groupby("run") if one.steps.nunique() > 1])
+        slope = float(slopes.mean()) if len(slopes) else float("nan")
+        half = (float(scipy.stats.t.ppf(0.5 + level / 2, len(slopes) - 1) * slopes.std(ddof=1) / np.sqrt(len(slopes)))
+                if len(slopes) > 1 else float("nan"))
+        lo, hi = slope - half, slope + half
+
+        def reach(per_doubling: float) -> float:  # the line through the mean point with this slope
+            return float(2 ** (x.mean() + (target_db - points.gain.mean()) / per_doubling)) if per_doubling > 0 else np.inf
+
+        most = float(points.steps.max())
+        table.append({"arm": arm, "family": family, "gain_per_doubling_db": slope, "gain_per_doubling_lo_db": lo,
+                      "gain_per_doubling_hi_db": hi, "n_runs": len(slopes), "target_db": target_db,
+                      "steps_to_target": reach(slope) if slope > 0 else float("nan"), "steps_lo": reach(hi),
+                      "steps_hi": reach(lo), "times_largest_budget": reach(slope) / most if slope > 0 else float("nan"),
+                      "largest_budget": most, "estimable": bool(lo > 0)})
+    return pd.DataFrame(table)
 
 
 def scaling_gaps(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]], *, first: str,
@@ -338,13 +361,26 @@ def scaling_gaps(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]], *, 
 
 
 def extrapolated_budget(reach: Any) -> str:
-    """A row of :func:`steps_to_reach` in words, for the prose."""
-    if not np.isfinite(reach.steps_to_target):
-        return "no budget at all on this line (its gain does not rise with the steps)"
-    if reach.times_largest_budget <= 1:
-        return f"at most {int(reach.steps_to_target):,} steps, within the budgets measured"
-    return (f"about {int(round(reach.steps_to_target, -2)):,} steps, {reach.times_largest_budget:.1f}× "
-            "the networks' steps")
+    """A row of :func:`steps_to_reach` in words, for the prose (which gives the slope), rounded to what a line
+    through a few points supports: one significant figure."""
+    if not reach.estimable:
+        return (f"no estimable budget (its slope's 95 % interval, {reach.gain_per_doubling_lo_db:+.2f} to "
+                f"{reach.gain_per_doubling_hi_db:+.2f} dB per doubling, holds 0)")
+    if reach.steps_hi <= reach.largest_budget:
+        return f"at most {_about(reach.steps_hi)} steps, within the budgets measured"
+    return (f"between {_about(reach.steps_lo)} and {_about(reach.steps_hi)} steps, about "
+            f"{_about(reach.times_largest_budget)} times the networks' {int(reach.largest_budget):,}")
+
+
+def _about(value: float) -> str:
+    """``value`` to one significant figure, in words past a thousand: 2,464,592 -> "2 million"."""
+    if not np.isfinite(value):
+        return "unbounded"
+    rounded = float(f"{value:.1g}")
+    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million"), (1e3, "thousand")):
+        if rounded >= size:
+            return f"{rounded / size:g} {word}"
+    return f"{rounded:g}"
 
 
 # --- chapter 05: what closes the gap -------------------------------------------------------------

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 
 from rstor_core import figures, study
 from rstor_core.configs import DeadLeavesConfig
@@ -280,11 +283,32 @@ def test_scaling_table_and_the_steps_a_straight_line_in_log_steps_needs_to_reach
     assert big_a.steps.tolist() == [100, 200, 400, 800] and big_a.minutes.tolist() == pytest.approx([1, 2, 4, 8])
     assert big_a.gain_db.tolist() == pytest.approx([0.0, 0.5, 1.0, 1.5])
     assert (big_a.gain_lo_db < big_a.gain_db).all() and (big_a.gain_db < big_a.gain_hi_db).all()
-    reach = study.steps_to_reach(table, 2.5).set_index("arm")
+    reach = study.steps_to_reach(rows(entries), budgets, 2.5).set_index("arm")
     assert reach.loc["a", "gain_per_doubling_db"] == pytest.approx(0.5)
     assert reach.loc["a", "steps_to_target"] == pytest.approx(100 * 2 ** 5)  # 2.5 dB: 5 doublings of 100 steps
     assert reach.loc["a", "times_largest_budget"] == pytest.approx(4.0)
     assert np.isnan(reach.loc["b", "steps_to_target"])  # a line that falls never gets there
+    assert not reach.loc["b", "estimable"] and reach.loc["b", "steps_hi"] == np.inf
+
+
+def test_the_extrapolated_budget_has_the_slopes_interval_over_networks_and_one_significant_figure():
+    """Issue 31: "about 2,464,600 steps, 1540.4x" from a line through 4 points, with no interval on its slope."""
+    entries = [(INPUT, "natural", image, "big:0", 1.0, 20.0) for image in "xyz"]
+    budgets = {}
+    for doublings in range(4):
+        model = f"a@{100 * 2 ** doublings}"
+        budgets[model] = ("a", 100 * 2 ** doublings)
+        entries += [(model, "natural", image, "big:0", 1.0, 20.0 + slope * doublings, run)
+                    for image in "xyz" for run, slope in enumerate((0.3, 0.5, 0.7))]
+    frame = rows([e[:6] for e in entries]).assign(run=[e[6] if len(e) > 6 else np.nan for e in entries])
+    reach = study.steps_to_reach(frame, budgets, 2.5).iloc[0]
+    half = scipy.stats.t.ppf(0.975, 2) * 0.2 / np.sqrt(3)  # three slopes 0.3, 0.5, 0.7
+    assert (reach.gain_per_doubling_lo_db, reach.gain_per_doubling_hi_db) == pytest.approx((0.5 - half, 0.5 + half))
+    assert reach.estimable and reach.steps_lo < reach.steps_to_target < reach.steps_hi
+    said = study.extrapolated_budget(reach)
+    assert said.startswith(f"between {study._about(reach.steps_lo)} and {study._about(reach.steps_hi)} steps")
+    assert not any(len(n) >= 5 for n in re.findall(r"\d+", said.replace(",", "")))  # no 5-digit count
+    assert [study._about(v) for v in (2_464_592, 27_246_285, 1540.4, 870)] == ["2 million", "30 million", "2 thousand", "900"]
 
 
 def test_scaling_gaps_pair_the_arms_at_each_budget_and_the_budget_reads_in_words():
@@ -299,11 +323,14 @@ def test_scaling_gaps_pair_the_arms_at_each_budget_and_the_budget_reads_in_words
     assert gaps.psnr_diff.tolist() == pytest.approx([0.5, 1.0])  # the gap widens with the steps
     assert (gaps.psnr_diff_lo <= gaps.psnr_diff).all() and set(gaps.family) == {"big"}
     assert set(gaps.a) == {"a@100", "a@200"}
-    row = pd.Series({"steps_to_target": 8000.0, "times_largest_budget": 3.64})
-    assert study.extrapolated_budget(row) == "about 8,000 steps, 3.6× the networks' steps"
-    assert study.extrapolated_budget(row.copy().replace({8000.0: np.nan})).startswith("no budget")
-    assert study.extrapolated_budget(pd.Series({"steps_to_target": 900.0, "times_largest_budget": 0.5})
-                                     ).startswith("at most 900 steps")
+    row = pd.Series({"gain_per_doubling_db": 0.2, "gain_per_doubling_lo_db": -0.1, "gain_per_doubling_hi_db": 0.5,
+                     "estimable": False, "steps_lo": 900.0, "steps_hi": np.inf, "largest_budget": 1600.0,
+                     "times_largest_budget": 3.6})
+    assert study.extrapolated_budget(row) == ("no estimable budget (its slope's 95 % interval, -0.10 to +0.50 dB per "
+                                              "doubling, holds 0)")
+    within = row.copy()
+    within[["estimable", "steps_hi"]] = True, 1200.0
+    assert study.extrapolated_budget(within).startswith("at most 1 thousand steps, within the budgets measured")
 
 
 def test_the_published_deblurring_gap_is_set_against_our_interval_per_family(deblur_rows):
