@@ -45,7 +45,10 @@ RENDER_BYTES_PER_PIXEL = 64
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Our progress messages at INFO, every library's at WARNING: torch logs at INFO from atexit hooks
+    # ("FakeTensor cache stats" after an `interrupted`), which a root logger at INFO would print.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)
     try:
         return _run(args)
     except (ProfileError, ValueError, FileNotFoundError) as err:

@@ -319,7 +319,8 @@ def public_set(name: str) -> Path:
     from filelock import FileLock
 
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(folder.parent / f".{name}.lock"):
+    lock = folder.parent / f".{name}.lock"
+    with FileLock(lock):
         count = _image_count(folder)
         if count == spec.count:
             return folder
@@ -334,6 +335,7 @@ def public_set(name: str) -> Path:
                 raise ValueError(f"the download holds {_image_count(images)} images, not {spec.count}")
             os.replace(images, folder)
         except Exception as err:  # any failure (network, checksum, archive) means: not available here
+            lock.unlink(missing_ok=True)  # an offline try leaves nothing in the cache (a waiter fails alike)
             where = "" if spec.dataset == "CBSD68" else f", from {spec.images}/ in the archive,"
             raise PublicSetUnavailable(
                 f"public set {name!r} is not in the cache and could not be downloaded ({_root_cause(err)}): "

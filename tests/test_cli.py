@@ -409,3 +409,16 @@ def test_a_full_disk_is_one_error_line_exit_1_and_the_completed_files_stay(tmp_p
                  "--device", "cpu"]) == 1
     error = one_error_line(capsys.readouterr().err)
     assert "could not write" in error and "last.opt.pt" in error and "MiB free" in error
+
+
+def test_the_command_line_prints_its_own_progress_but_not_the_libraries_info_logs(tmp_path):
+    """Issue 30, item 6: with the root logger at INFO, torch's atexit hook printed "FakeTensor cache stats"
+    after `interrupted`; our own messages stay."""
+    import subprocess
+    import sys
+
+    script = ("import logging; from rstor_core.__main__ import main; main(['check-profile', 'parameters/smoke.yaml']); "
+              "logging.getLogger('torch._subclasses.fake_tensor').info('library noise'); "
+              "logging.getLogger('rstor_core.train').info('our progress')")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "our progress" in done.stderr and "library noise" not in done.stderr

@@ -162,6 +162,7 @@ def test_offline_the_error_names_the_set_its_url_and_the_folder_to_fill(cache, m
     message = str(error.value)
     assert "\n" not in message
     assert "kodak24" in message and url in message and str(cache / "kodak24") in message
+    assert list(cache.iterdir()) == []  # issue 30, item 7: an offline try left .kodak24.lock behind
 
 
 def test_missing_sources_reports_an_unavailable_set_with_its_url(cache, monkeypatch):
