@@ -150,9 +150,9 @@ tables.show(table, "Denoising the natural test photos", ["model"], {
 # %% [markdown]
 # The table ({download}`tables/02_denoise_table.csv`) gives each model's mean over the test photos and its
 # networks, with the PSNR's 95 % interval (`_lo_db`, `_hi_db`: over photos and networks, the
-# natural arm's fold networks as units; `rstor_core.intervals`), `n_images` and `n_runs`. The comparisons below are **paired**: each difference is
-# taken photo by photo (and network by network where both arms have the same runs) before it is
-# averaged, because photos differ far more than arms do.
+# natural arm's fold networks as units; `rstor_core.intervals`), `n_images` and `n_runs`. The
+# comparisons below are **paired**: each difference is taken photo by photo (and network by network
+# where both arms have the same runs) before it is averaged, because photos differ far more than arms do.
 
 # %% tags=["hide-input"]
 lowest = min(config.sigmas)  # nearly clean photos: where a denoiser can only lose
