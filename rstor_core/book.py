@@ -379,8 +379,10 @@ def vendor_mathjax(root: Path = Path(".")) -> bool:
 
 def _stage_landing(out_dir: Path, book: Path) -> None:
     """The landing page's headline results and provenance, from these outputs (:mod:`rstor_core.landing`)."""
-    from rstor_core.landing import HEADLINE_FILE, PROVENANCE_FILE, headline_markdown, provenance_markdown
+    from rstor_core.landing import (ANSWER_FILE, HEADLINE_FILE, PROVENANCE_FILE, answer_markdown, headline_markdown,
+                                    provenance_markdown)
 
+    (book / ANSWER_FILE).write_text(answer_markdown(out_dir / "tables"))
     (book / HEADLINE_FILE).write_text(headline_markdown(out_dir / "tables"))
     manifest = out_dir / "manifest.json"
     (book / PROVENANCE_FILE).write_text(provenance_markdown(json.loads(manifest.read_text()))

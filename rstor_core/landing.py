@@ -1,4 +1,4 @@
-"""The landing page's two generated parts: the headline results and the provenance of the outputs.
+"""The landing page's generated parts: the answer in plain words, the headline results and the provenance.
 
 The book's first page is prose (``book/intro.md``); what it quotes must come from the outputs it
 introduces, never be typed in. The runner (:mod:`rstor_core.book`) writes these two Markdown
@@ -17,7 +17,7 @@ import pandas as pd
 
 from rstor_core.intervals import verdict as verdict_of
 
-HEADLINE_FILE, PROVENANCE_FILE = "_headline.md", "_provenance.md"
+HEADLINE_FILE, PROVENANCE_FILE, ANSWER_FILE = "_headline.md", "_provenance.md", "_answer.md"
 DENOISE_PAIRS = (("natural", "dead leaves (discs)", "Denoising: natural-trained minus dead-leaves-trained"),
                  ("BM3D (knows σ)", "natural", "Denoising: BM3D (no training) minus natural-trained"))
 PRETRAINED = "dead leaves → natural"  # chapter 05's fine-tuned arm
@@ -65,6 +65,52 @@ def headline_markdown(tables: str | Path) -> str:
     if missing:
         lines += ["", f"Not in these outputs: {', '.join(missing)} (not run for this profile)."]
     return "\n".join(lines) + "\n"
+
+
+def answer_markdown(tables: str | Path, sigma: float = 25.0) -> str:
+    """The study's two questions answered in plain words with their intervals, for the paragraph after the
+    abstract: denoising at ``sigma`` (chapter 02's natural minus dead-leaves gap) and blind motion deblurring
+    (chapter 03), saying so when no blind network gains :data:`rstor_core.study.LEARNED_DB` over the
+    blurred input on any family: then its gaps compare networks that do not deblur."""
+    from rstor_core.study import LEARNED_DB
+
+    tables, said = Path(tables), []
+    denoise = tables / "02_paired_differences.csv"
+    if denoise.is_file():
+        a, b, _ = DENOISE_PAIRS[0]
+        frame = pd.read_csv(denoise)
+        row = frame[(frame.a == a) & (frame.b == b) & (frame.sigma_255 == sigma)]
+        if len(row):
+            row = next(row.itertuples())
+            verdict = verdict_of(getattr(row, "psnr_diff_lo", float("nan")), getattr(row, "psnr_diff_hi", float("nan")),
+                                 "natural", "dead leaves")  # no interval columns: one photo (the smoke profile)
+            words = {"natural higher": "the network trained on photos denoises photos measurably better",
+                     "dead leaves higher": "the network trained on dead leaves denoises photos measurably better",
+                     "inconclusive": "our few photos and networks can neither tell the two apart nor call them "
+                                     "equivalent", "one photo: no interval": "one photo cannot tell"
+                     }.get(verdict, f"the two are {verdict}")
+            said.append(f"**Denoising.** At σ = {sigma:g}/255 the network trained on photos minus the one trained "
+                        f"only on dead leaves is {_interval(row)} on photos neither saw: {words}.")
+    gains, gaps = tables / "03_deblur_table.csv", tables / "03_paired_gap.csv"
+    if gains.is_file() and gaps.is_file():
+        table = pd.read_csv(gains).query("test_set == 'natural'").set_index("model")
+        families = [c.removesuffix("_psnr_db") for c in table.columns if c.endswith("_psnr_db")]
+        gain = table[[f"{f}_psnr_db" for f in families]] - table.loc["input", [f"{f}_psnr_db" for f in families]]
+        arms = [arm for arm in ("dead leaves", "natural") if arm in gain.index]
+        best = float(gain.loc[arms].to_numpy().max())
+        anchor = [m for m in gain.index if m.startswith("Richardson")]
+        told = (f", while Richardson–Lucy, told the kernel, gains {gain.loc[anchor[0]].min():+.1f} to "
+                f"{gain.loc[anchor[0]].max():+.1f} dB" if anchor else "")
+        gap = "; ".join(f"{row.family} {_interval(row)}" for row in
+                        pd.read_csv(gaps).query("a == 'natural' and b == 'dead leaves'").itertuples())
+        if best < LEARNED_DB:
+            said.append(f"**Blind motion deblurring.** At this scale neither network has learned to deblur: the "
+                        f"best gain over the blurred photo on any family is {best:+.2f} dB{told}. The natural minus "
+                        f"dead-leaves gaps ({gap}) compare networks that do not deblur.")
+        else:
+            said.append(f"**Blind motion deblurring.** The best blind network gains {best:+.2f} dB over the "
+                        f"blurred photo on some family{told}; natural minus dead leaves: {gap}.")
+    return "\n\n".join(said) + "\n" if said else "The chapters that answer the questions were not run here.\n"
 
 
 def provenance_markdown(manifest: Mapping[str, Any]) -> str:

@@ -69,3 +69,25 @@ def test_a_difference_without_an_interval_says_why_instead_of_failing(tmp_path):
     assert _interval(row) == "+1.10 dB (one photo: no interval)"
     full = row.to_dict() | {"psnr_diff_lo": 0.2, "psnr_diff_hi": 2.0, "measurable": True}
     assert _interval(pd.Series(full)) == "+1.10 dB (+0.20 to +2.00)"
+
+
+def test_the_answer_in_plain_words_quotes_the_intervals_and_says_when_no_network_deblurs(tmp_path):
+    """Issue 31: the landing page's first paragraph answers both questions in plain words, with their intervals,
+    including that at this scale neither blind network deblurs when that is what the numbers show."""
+    from rstor_core.landing import answer_markdown
+
+    text = answer_markdown(TABLES)
+    differences = pd.read_csv(TABLES / "02_paired_differences.csv")
+    gap = differences[(differences.a == "natural") & (differences.b == "dead leaves (discs)")
+                      & (differences.sigma_255 == 25.0)].iloc[0]
+    assert f"{gap.psnr_diff:+.2f} dB ({gap.psnr_diff_lo:+.2f} to {gap.psnr_diff_hi:+.2f}" in text
+    table = pd.read_csv(TABLES / "03_deblur_table.csv").query("test_set == 'natural'").set_index("model")
+    best = max(table.loc[arm, f"{f}_psnr_db"] - table.loc["input", f"{f}_psnr_db"]
+               for arm in ("dead leaves", "natural") for f in ("small", "mild", "big"))
+    assert ("neither network has learned to deblur" in text) == (best < 1.0) and f"{best:+.2f} dB" in text
+    for name in ("02_paired_differences.csv", "03_paired_gap.csv"):
+        shutil.copy(TABLES / name, tmp_path)
+    deblur = pd.read_csv(TABLES / "03_deblur_table.csv")
+    deblur.loc[(deblur.test_set == "natural") & (deblur.model == "natural"), "big_psnr_db"] += 5.0  # a network that deblurs
+    deblur.to_csv(tmp_path / "03_deblur_table.csv", index=False)
+    assert "has learned" not in answer_markdown(tmp_path) and "The best blind network gains" in answer_markdown(tmp_path)
