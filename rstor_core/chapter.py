@@ -176,8 +176,8 @@ class ChapterRun:
         """:func:`~rstor_core.evaluate.evaluate` on the chapter's device, with its section's test settings
         (``eval_size``, ``n_images``, ``seed``, where it has them; ``options`` override) and no progress bar,
         its rows kept as ``evaluations/<name>`` under their :func:`~rstor_core.memo.fingerprint` (weights,
-        images, degradations and their kernels' bytes, options, device, scoring code): a later run with the same inputs reads them
-        back instead of recomputing them; a ``fresh`` run always recomputes."""
+        images, degradations and their kernels' bytes, options, device, scoring code): a later run with the
+        same inputs reads them back instead of recomputing them; a ``fresh`` run always recomputes."""
         section = {"sizes": [getattr(self.config, "eval_size", None)], "n_images": getattr(self.config, "n_images", None),
                    "seed": getattr(self.config, "seed", 0)}
         options = {**section, "progress": False, **options}

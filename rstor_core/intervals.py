@@ -46,8 +46,9 @@ def mean_with_interval(rows: pd.DataFrame, by: Sequence[str], metric: str = "psn
     (``{metric}_lo``, ``{metric}_hi``), ``n_images`` and ``n_runs`` (the networks behind the group).
 
     Rows are first averaged per (photo, run, kernel), then over kernels, then per photo over its runs, then
-    over photos, so each photo weighs the same whether one or three networks tested it. The interval is
-    :func:`_interval`'s (module docstring); fewer than 2 photo clusters: no interval (NaN).
+    over photos, so each photo weighs the same whether one or three networks tested it (where an arm tests
+    each photo with one network, over those networks' folds: each fold network weighs the same). The
+    interval is :func:`_interval`'s (module docstring); fewer than 2 photo clusters: no interval (NaN).
     """
     table = []
     for key, (cells,) in _cell_groups(rows, by, metric):
@@ -128,12 +129,14 @@ def describe(row: Any, metric: str = "psnr_diff", unit: str = "dB", margin: floa
     mean, lo, hi = row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"]
     said = verdict(lo, hi, margin=margin)
     return format_interval(mean, lo, hi, unit) + (f", {said}" if lo <= 0 <= hi else "")
+
+
 def _cell_groups(rows: pd.DataFrame, by: Sequence[str], metric: str,
                  models: Sequence[str | None] = (None,)) -> Iterator[tuple[dict, list]]:
     """Per group of ``by`` (in order of appearance): the key as a dict and per model of ``models`` (None:
-    every row) its cells: the mean of ``metric`` per photo (a test
-    set and image), run and kernel (the ``blur`` column; one kernel without it), shape (photos, runs, kernels),
-    NaN where that run did not test that photo. Only photos every model measured are kept; a group where
+    every row) its cells: the mean of ``metric`` per photo (a test set and image), run and kernel (the
+    ``blur`` column; one kernel without it), shape (photos, runs, kernels), NaN where that run did not test
+    that photo. Only photos every model measured are kept; a group where
     none is left is skipped (BM3D has no row on blurred inputs: nothing to pair)."""
     missing = [c for c in [*by, metric, "image"] if c not in rows]
     if missing:
@@ -168,9 +171,9 @@ def _n_runs(cells: np.ndarray) -> int:
 
 
 def _photo_means(cells: np.ndarray, runs: np.ndarray | None = None, kernels: np.ndarray | None = None) -> np.ndarray:
-    """Each photo's mean over its kernels, then over its runs: (1, photos); with bootstrap weights of the runs
-    (B, runs) or of the kernels (B, kernels): (B, photos). A photo (or a run of it) whose weights are all 0
-    keeps its plain mean."""
+    """Each photo's mean over its kernels, then over its runs: (1, photos); with weights of the runs
+    (units, runs) or of the kernels (units, kernels), e.g. one unit per row of an identity matrix: (units,
+    photos). A photo (or a run of it) whose weights are all 0 keeps its plain mean."""
     measured = ~np.isnan(cells)
     values = np.nan_to_num(cells)
     kernels = np.ones((1, cells.shape[2])) if kernels is None else kernels
@@ -207,7 +210,8 @@ def _interval(arms: Sequence[np.ndarray], signs: Sequence[float], level: float) 
         return sum(sign * _photo_means(cells, (runs or {}).get(i), kernels)
                    for i, (cells, sign) in enumerate(zip(arms, signs)))
 
-    folds = [f for f in map(_folds, arms) if f is not None]
+    fold_of = [_folds(cells) for cells in arms]
+    folds = [f for f in fold_of if f is not None]
     clusters = pd.factorize(pd.Series(list(zip(*folds))) if folds else pd.Series(range(len(arms[0]))))[0]
     sizes = np.bincount(clusters)
 
@@ -219,7 +223,7 @@ def _interval(arms: Sequence[np.ndarray], signs: Sequence[float], level: float) 
     if len(sizes) < 2:
         return mean, float("nan"), float("nan")
     levels = [cluster_means]  # photos, or the photos of one fold network, weigh as one unit
-    crossed = [i for i, cells in enumerate(arms) if _folds(cells) is None and _n_runs(cells) > 1]
+    crossed = [i for i, cells in enumerate(arms) if fold_of[i] is None and _n_runs(cells) > 1]
     while crossed:  # an arm's networks; with the other arm's, where both tested the same photos with the same runs
         first = crossed.pop(0)
         pattern = (~np.isnan(arms[first])).any(2)

@@ -72,7 +72,7 @@ def answer_markdown(tables: str | Path, sigma: float = 25.0) -> str:
     abstract: denoising at ``sigma`` (chapter 02's natural minus dead-leaves gap) and blind motion deblurring
     (chapter 03), saying so when no blind network gains :data:`rstor_core.study.LEARNED_DB` over the
     blurred input on any family: then its gaps compare networks that do not deblur."""
-    from rstor_core.study import LEARNED_DB
+    from rstor_core.study import LEARNED_DB, best_blind_gain, family_gains
 
     tables, said = Path(tables), []
     denoise = tables / "02_paired_differences.csv"
@@ -93,11 +93,8 @@ def answer_markdown(tables: str | Path, sigma: float = 25.0) -> str:
                         f"only on dead leaves is {_interval(row)} on photos neither saw: {words}.")
     gains, gaps = tables / "03_deblur_table.csv", tables / "03_paired_gap.csv"
     if gains.is_file() and gaps.is_file():
-        table = pd.read_csv(gains).query("test_set == 'natural'").set_index("model")
-        families = [c.removesuffix("_psnr_db") for c in table.columns if c.endswith("_psnr_db")]
-        gain = table[[f"{f}_psnr_db" for f in families]] - table.loc["input", [f"{f}_psnr_db" for f in families]]
-        arms = [arm for arm in ("dead leaves", "natural") if arm in gain.index]
-        best = float(gain.loc[arms].to_numpy().max())
+        gain = family_gains(pd.read_csv(gains))
+        best = best_blind_gain(gain, ("dead leaves", "natural"))
         anchor = [m for m in gain.index if m.startswith("Richardson")]
         told = (f", while Richardson–Lucy, told the kernel, gains {gain.loc[anchor[0]].min():+.1f} to "
                 f"{gain.loc[anchor[0]].max():+.1f} dB" if anchor else "")

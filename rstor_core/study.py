@@ -150,16 +150,23 @@ def deblur_table(rows: pd.DataFrame, *, n_kernels: int, sigma: float) -> pd.Data
 LEARNED_DB = 1.0  # a blind network that gains less than this over the blurred input on every family has not learned to deblur
 
 
+def best_blind_gain(gain: pd.DataFrame, arms: Sequence[str]) -> float:
+    """The largest gain over the blurred input (dB) of the blind ``arms`` on any family (``gain``:
+    :func:`family_gains`): below :data:`LEARNED_DB`, none of them has learned to deblur."""
+    return float(gain.loc[[arm for arm in arms if arm in gain.index]].to_numpy().max())
+
+
 def deblurring_reading(gain: pd.DataFrame, arms: Sequence[str]) -> dict[str, str]:
     """What chapter 03 may say of its networks' gap (``gain``: :func:`family_gains`, dB over the blurred
     input, one row per model): a comparison of networks that have not learned to deblur when no blind arm
     gains :data:`LEARNED_DB` on any family, else a pointer to read the gaps family by family."""
-    best = float(gain.loc[[arm for arm in arms if arm in gain.index]].to_numpy().max())
+    best = best_blind_gain(gain, arms)
     if best < LEARNED_DB:
-        return {"deblur_reading": f"Ours cannot say why: at this scale neither blind network gains more than {best:+.2f} dB "
-                                  "over the blurred input on any family, against several dB for Richardson–Lucy told "
-                                  "the kernel, so our gaps compare networks that have not learned to deblur, and say "
-                                  "nothing of whether the dead-leaves network keeps deblurring when the blur is big."}
+        return {"deblur_reading": f"Ours cannot say why: at this scale neither blind network gains more than "
+                                  f"{best:+.2f} dB over the blurred input on any family, against several dB for "
+                                  "Richardson–Lucy told the kernel, so our gaps compare networks that have not "
+                                  "learned to deblur, and say nothing of whether the dead-leaves network keeps "
+                                  "deblurring when the blur is big."}
     return {"deblur_reading": f"The best blind network gains {best:+.2f} dB over the blurred input on some family: "
                               "read our gaps family by family, next to each arm's gain."}
 
@@ -344,23 +351,22 @@ def steps_to_reach(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]], t
         gains += [{"arm": arm, "steps": steps, "run": run, "gain": value} for run, value in gain.items()]
     table = []
     for arm, points in pd.DataFrame(gains).groupby("arm", sort=False):
-        x = np.log2(points.steps.to_numpy(float))
         slopes = np.array([np.polyfit(np.log2(one.steps.to_numpy(float)), one.gain, 1)[0]
                            for _, one in points.groupby("run") if one.steps.nunique() > 1])
         slope = float(slopes.mean()) if len(slopes) else float("nan")
-        half = (float(scipy.stats.t.ppf(0.5 + level / 2, len(slopes) - 1) * slopes.std(ddof=1) / np.sqrt(len(slopes)))
-                if len(slopes) > 1 else float("nan"))
-        lo, hi = slope - half, slope + half
+        lo, hi = (scipy.stats.t.interval(level, len(slopes) - 1, loc=slope, scale=scipy.stats.sem(slopes))
+                  if len(slopes) > 1 else (float("nan"), float("nan")))
+        centre = (float(np.log2(points.steps.to_numpy(float)).mean()), float(points.gain.mean()))
 
         def reach(per_doubling: float) -> float:  # the line through the mean point with this slope
-            return float(2 ** (x.mean() + (target_db - points.gain.mean()) / per_doubling)) if per_doubling > 0 else np.inf
+            return float(2 ** (centre[0] + (target_db - centre[1]) / per_doubling)) if per_doubling > 0 else np.inf
 
         most = float(points.steps.max())
+        steps = reach(slope) if slope > 0 else float("nan")
         table.append({"arm": arm, "family": family, "gain_per_doubling_db": slope, "gain_per_doubling_lo_db": lo,
                       "gain_per_doubling_hi_db": hi, "n_runs": len(slopes), "target_db": target_db,
-                      "steps_to_target": reach(slope) if slope > 0 else float("nan"), "steps_lo": reach(hi),
-                      "steps_hi": reach(lo), "times_largest_budget": reach(slope) / most if slope > 0 else float("nan"),
-                      "largest_budget": most, "estimable": bool(lo > 0)})
+                      "steps_to_target": steps, "steps_lo": reach(hi), "steps_hi": reach(lo),
+                      "times_largest_budget": steps / most, "largest_budget": most, "estimable": bool(lo > 0)})
     return pd.DataFrame(table)
 
 
