@@ -15,7 +15,9 @@ Measured here (2 cores, idle, 2026-12-04, ``--batch 8 --repeats 5``, four runs; 
 tables): a whole 256² flat-disc image 0.76 ms, 65-67x the original study's generator end to end (50-53 ms),
 sampling 28-30 % of it, in the two runs the VM's slow state spared (in about one process in five
 everything, numpy's serial sampling included, ran 2-2.5x slower: 30-33x there); at 512² 140-309x and 18-26 %;
-``original_study`` 175-195x at 256², 271-286x at 512², sampling 5-14 %. Painting alone, 36-106x the
+``original_study`` 175-195x at 256², 271-286x at 512², sampling 5-14 % (with the preset of that time, which
+shrank the 512² scene into the image; it now paints a window of the scene, and the original's side renders the
+whole scene: the 256² row is not re-measured since). Painting alone, 36-106x the
 original's default kernel at 256² (59x before issue 28). Before issue 28 the whole 256² call cost 1.7-2.9 ms,
 half of it sampling in numpy (0.74 ms then, 0.21 ms now). Every engine is timed after 0.3 s of calls and
 with glibc's allocator in a working process's state (:func:`rstor_core.speed._steady_allocator`: without

@@ -51,12 +51,12 @@ benchmark_naive_max_size = 256
 n_kernel_draws = 2000
 example_crop = 128
 dead_leaves = {"n_leaves": None, "leaf_density": 30.0, "until_covered": False, "alpha": 3.0, "r_min": 1.0,
-               "r_max": 2000.0, "radius_reference": None, "ds_factor": 1, "aa_sigma": None,
+               "r_max": 2000.0, "radius_reference": None, "window_of": None, "ds_factor": 1, "aa_sigma": None,
                "shapes": {"disc": 1.0, "ellipse": 0.0, "square": 0.0, "rectangle": 0.0, "diamond": 0.0, "polygon": 0.0,
                           "bar": 0.0},
                "appearance": {"flat": 1.0, "gradient": 0.0, "texture": 0.0}, "colour": "uniform", "palette": "skimage",
-               "palette_run": None, "background": 0.5, "anisotropy": [0.3, 1.0], "angle": None, "polygon_sides": [3, 8], "bar_width": 0.15,
-               "texture_amplitude": 0.3, "texture_cells": 6}
+               "palette_run": None, "background": 0.5, "swap_red_blue": False, "anisotropy": [0.3, 1.0], "angle": None,
+               "polygon_sides": [3, 8], "bar_width": 0.15, "texture_amplitude": 0.3, "texture_cells": 6}
 
 # %% tags=["remove-input"]
 import dataclasses
@@ -111,10 +111,14 @@ chapter.publish("fig_presets", figures.image_row(presets), "01_presets.png")
 # :name: fig-presets
 #
 # The profile's model beside the `original_study` preset (`DeadLeavesConfig.from_preset`), which
-# renders what the original study's stored sets used: each image's colours from the pixels of
-# one photo of the palette, 150 leaves per pixel of side and radii from 1 to 400 pixels at 512²
-# (a smaller image is that image scaled down), 5× supersampling with a Gaussian low-pass
-# (σ = 0.6 rendered pixels, the filter the study meant), a (0.2, 0.4, 0.6) background.
+# renders what the original study's networks trained on: its stored 512² images (each image's
+# colours from the pixels of one photo of the palette, 150 leaves per pixel of side, radii from 1
+# to 400 pixels, 5× supersampling with a Gaussian low-pass of σ = 0.6 rendered pixels, the filter
+# the study meant, a (0.2, 0.4, 0.6) background) and, as its training did, a smaller image is a
+# random window of a 512² scene at the same pixel scale (`window_of: 512`), not the scene shrunk.
+# Its stored files also had red and blue swapped (an RGB array written by OpenCV, read back as RGB),
+# so its networks saw a (0.6, 0.4, 0.2) background; `swap_red_blue: true` reproduces that, the
+# preset keeps RGB.
 # ```
 #
 # ## Primitives, looks and colours

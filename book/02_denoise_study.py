@@ -180,6 +180,11 @@ chapter.glue(**{f"gap{sigma:g}": said("natural", "dead leaves (discs)", sigma) f
 leads = differences[differences.a == BM3D]
 harms = differences[(differences.b == INPUT) & (differences.sigma_255 == lowest)]
 worse = harms.a[harms.psnr_diff_hi < 0].tolist()  # the arms whose interval lies below the noisy input
+clean = chapter.evaluate("02_clean", models, photos, degradation_grid([0.0]), test_set="natural", lpips=False,
+                         st_lpips=False, photos_of=unseen)  # no noise at all: what a network does to a clean photo
+ceiling = clean[clean.model != INPUT].groupby("model", sort=False).psnr.mean()
+chapter.glue(ceiling=", ".join(f"{model} {value:.1f} dB" for model, value in ceiling.items()),
+             lowest_input=float(results[(results.model == INPUT) & (results.sigma_255 == lowest)].psnr.mean()))
 chapter.glue(bm3d_verdict="beats" if (leads.psnr_diff_lo > 0).all() else "does not measurably beat",
              harm_verdict="make them worse" if len(worse) == len(harms) else
              f"make them worse where it is measured ({', '.join(worse)})" if worse else "do not measurably make them worse")
@@ -198,6 +203,11 @@ tables.styled(differences[differences.sigma_255.isin(config.table_sigmas)],
 # σ = 50 (it is told σ; the networks are blind, and small). On nearly clean photos
 # (σ = {glue:text}`lowest`) the networks **{glue:text}`harm_verdict`**: the dead-leaves network
 # changes the PSNR by {glue:text}`harm_discs` and the natural one by {glue:text}`harm_natural`.
+# Why: given the clean photos themselves (σ = 0), the networks return images of {glue:text}`ceiling`
+# PSNR, so the error they add to an image with no noise at all caps them below the
+# {glue:text}`lowest_input:.1f` dB of the σ = {glue:text}`lowest` input. Blind over σ from 0 to 50,
+# small and briefly trained, they alter clean detail; which part of that error is smoothing and which
+# a colour or brightness shift is not separated here.
 # All paired differences, every σ, are in {download}`tables/02_paired_differences.csv`.
 #
 # ## A closer look at σ = 25

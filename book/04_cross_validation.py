@@ -82,6 +82,10 @@ chapter.glue(**{f"gaps_{test_set.replace(' ', '_')}": "; ".join(
              flip="each network wins on its own kind of image" if all(
                  (said.psnr_diff_lo[:, "natural"] > 0) & (said.psnr_diff_hi[:, "dead leaves"] < 0))
              else "the flip is not measurable at every σ: read the intervals")
+worse = intervals.gain_over_input_with_interval(results, ["sigma_255", "test_set"]).query("psnr_gain_hi < 0")
+chapter.glue(worse_than_input="; ".join(f"the {r.model} network on {r.test_set} images at σ = {r.sigma_255:g}, "
+                                        f"{intervals.describe(r._asdict(), 'psnr_gain')}" for r in worse.itertuples())
+             or "none")
 
 # %% [markdown]
 # ```{glue:figure} fig_cross
@@ -96,3 +100,8 @@ chapter.glue(**{f"gaps_{test_set.replace(' ', '_')}": "; ".join(
 # ({download}`tables/04_paired_gap.csv`). Verdict over every σ: {glue:text}`flip`. A positive gap on
 # photos and a negative one on dead leaves is the sign flip the original study's cross-validation
 # looked for.
+#
+# Where a network does measurably worse than the noisy input it was given (its whole interval below
+# zero; gain over the input): {glue:text}`worse_than_input`. A denoiser that leaves an image worse than
+# doing nothing has learned something narrower than denoising; for the natural networks, three or
+# four training photos per fold are a likely reason (not tested here).

@@ -205,10 +205,12 @@ class ChapterRun:
                  "parameters": f"{count_parameters(model_from_config(config.model)):,}"}
         return {prefix + key: value for key, value in facts.items()}
 
-    def validation_baselines(self, experiments: Mapping[str, str]) -> dict[str, float]:
-        """``{label: PSNR of the degraded validation inputs}`` of ``{label: experiment}``: the line a training
-        curve must rise above (:func:`~rstor_core.train.validation_input_psnr`)."""
-        return {label: validation_input_psnr(self.experiment(name)) for label, name in experiments.items()}
+    def validation_baselines(self, experiments: Mapping[str, str], runs: int = 1) -> dict[tuple[str, int], float]:
+        """``{(label, run): PSNR of the degraded validation inputs}`` of runs ``0 .. runs - 1`` of ``{label:
+        experiment}``: the line each network's training curve must rise above
+        (:func:`~rstor_core.train.validation_input_psnr`). Per run: each run validates on its own draws."""
+        return {(label, run): validation_input_psnr(self.experiment(name, run))
+                for label, name in experiments.items() for run in range(runs)}
 
     def training_curves(self, experiments: Mapping[str, str], runs: int = 1) -> pd.DataFrame:
         """The training logs of runs ``0 .. runs - 1`` of ``{label: experiment}``, stacked with an

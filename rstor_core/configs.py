@@ -234,6 +234,10 @@ class DeadLeavesConfig:
     # None: r_min and r_max are pixels; else the image is one of this side scaled to its own side: radii
     # scale, the leaf count does not (a preset written for 512-pixel images keeps its look on 64-pixel crops).
     radius_reference: int | None = knob(None, ge=1, le=65536)
+    # None: the image is the whole scene; N: the image is a random window of an N-pixel scene at the same
+    # pixel scale (as the original study cropped its stored 512-pixel images): leaves are drawn for the
+    # scene, their count and radii in its pixels, and only the window is painted.
+    window_of: int | None = knob(None, ge=1, le=65536)
     ds_factor: int = knob(1, ge=1, le=8)  # render ds_factor x larger, low-pass, decimate (1: aliased)
     # Gaussian sigma in rendered pixels; None: ds_factor / 2 (<= 4). The filter's kernel is 8 sigma
     # wide: a sigma of 1e9 allocates gigabytes for an image that 64 already blurs away.
@@ -246,6 +250,9 @@ class DeadLeavesConfig:
     # test fold (the trainer sets it to its own run); None: all five (galleries).
     palette_run: int | None = knob(None, ge=0)
     background: float | tuple[float, float, float] = knob(0.5, ge=0.0, le=1.0)  # grey, or RGB, where no leaf landed
+    # The original study's stored files had red and blue swapped (an RGB array written with cv2.imwrite, read
+    # back as RGB): True hands the channels over in that order, what its networks saw.
+    swap_red_blue: bool = False
     anisotropy: tuple[float, float] = knob((0.3, 1.0), gt=0.0, le=1.0)  # minor/major axis ratio range
     angle: float | None = None  # None: uniform per leaf; else every leaf at this angle (degrees)
     polygon_sides: tuple[int, int] = knob((3, 8), ge=3, le=MAX_POLYGON_SIDES)
@@ -260,6 +267,11 @@ class DeadLeavesConfig:
         check_bounds(self)
         if self.r_min >= self.r_max:
             raise ConfigError("r_min", f"must be < r_max, got r_min={self.r_min}, r_max={self.r_max}")
+        if self.window_of is not None and self.radius_reference is not None:
+            raise ConfigError("window_of", "a window of a scene keeps the scene's pixel scale: drop radius_reference "
+                              f"({self.radius_reference}), which scales the scene to the image")
+        if self.window_of is not None and self.until_covered:
+            raise ConfigError("window_of", "until_covered covers a whole image, not a window of a scene: use one")
         _check_range_pair(self, "anisotropy", "polygon_sides")
         if isinstance(self.background, (list, tuple)):
             if len(self.background) != 3:
@@ -284,13 +296,15 @@ class DeadLeavesConfig:
 
 
 # Named generators. original_study: the stored training sets of the original study (its save_deadleaves
-# script): each image's colours from the pixels of one photo, rendered 5x larger with 30 leaves per
-# rendered pixel of side and radii 5-2000 rendered pixels (1-400 at 512 px), low-passed then decimated,
-# on a (0.2, 0.4, 0.6) background. Its filter was meant as a Gaussian of sigma 3/5 rendered pixels; this
-# is that Gaussian.
+# script) as its networks were trained on them: 512-pixel images, each image's colours from the pixels of
+# one photo, rendered 5x larger with 30 leaves per rendered pixel of side and radii 5-2000 rendered pixels
+# (1-400 at 512 px), low-passed then decimated, on a (0.2, 0.4, 0.6) background, and a training crop a
+# random window of one (window_of: the same pixel scale, not the scene shrunk to the crop). Its filter was
+# meant as a Gaussian of sigma 3/5 rendered pixels; this is that Gaussian. Its files also had red and
+# blue swapped (swap_red_blue: true reproduces it; the preset keeps RGB).
 DEAD_LEAVES_PRESETS: dict[str, dict[str, Any]] = {
     "original_study": {"colour": "photo", "ds_factor": 5, "aa_sigma": 0.6, "leaf_density": 150.0,
-                       "r_min": 1.0, "r_max": 400.0, "radius_reference": 512, "background": (0.2, 0.4, 0.6)},
+                       "r_min": 1.0, "r_max": 400.0, "window_of": 512, "background": (0.2, 0.4, 0.6)},
 }
 
 
@@ -547,7 +561,7 @@ class DeblurStudyConfig:
     eval_size: int | None = knob(256, ge=32)  # centre crop side for evaluation (None: whole images)
     n_kernels: int = knob(6, ge=1, le=BANK_SIZE)  # first N kernels of each bank (the mean is over them)
     sigma: float = knob(1.0, ge=0.0, le=255.0)  # test noise, /255 (a camera's, not a denoising task's)
-    n_dead_leaves: int = knob(2, ge=1, le=1024)  # images of the dead-leaves test set
+    n_dead_leaves: int = knob(8, ge=1, le=1024)  # images of the dead-leaves test set (the in-distribution check)
     dead_leaves_size: int = knob(256, ge=32, le=4096)
     classical: str = knob("richardson_lucy", choices=(*DECONVOLUTIONS, "none"))  # non-blind, knows the kernel
     rl_iterations: int = knob(30, ge=1, le=1000)
@@ -568,9 +582,12 @@ class DeblurStudyConfig:
     # shorter runs) beside their final weights; () leaves the figure out.
     scaling_steps: tuple[int, ...] = knob((200, 400, 800), ge=1,
                                           snapshots_of=("dead_leaves_experiment", "natural_experiment"))
+    # Longer runs: run 0 of one experiment per arm, dead leaves then natural, at each step it keeps (read from
+    # its weights, never trained here: `python -m rstor_core train --experiment ...`); () leaves them out.
+    long_runs: tuple[str, ...] = knob(("deblur_dead_leaves_long", "deblur_natural_long"), trials=True)
 
     def __post_init__(self) -> None:
-        _as_tuples(self, "recipe_trials", "first_recipe", "scaling_steps")
+        _as_tuples(self, "recipe_trials", "first_recipe", "scaling_steps", "long_runs")
         check_bounds(self)
         if self.grid_kernel >= self.n_kernels:
             raise ConfigError("grid_kernel", f"must be < n_kernels ({self.n_kernels}), got {self.grid_kernel}")

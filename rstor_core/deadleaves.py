@@ -130,7 +130,10 @@ def sample_leaves(size: Size, params: DeadLeavesConfig, rng: np.random.Generator
                   n: int | None = None) -> Leaves:
     """Draw ``n`` leaves for a canvas (default: ``params.n_leaves``, else ``leaf_density`` x the longest
     side). With ``radius_reference`` the canvas is the reference image scaled down (or up): radii are
-    scaled and the leaf count is the reference's, so coverage and look do not change with the size.
+    scaled and the leaf count is the reference's, so coverage and look do not change with the size. With
+    ``window_of`` the canvas is a random window of a scene of that side at the same pixel scale: the
+    leaves are the scene's (count and radii), their centres moved by the window's corner (drawn last, so
+    the scene's draws are those of the whole scene), and only those over the window show.
 
     Whole-array draws in a fixed order; a draw no leaf can use under ``params`` (angles when every leaf is
     an unturned disc, aspects of discs, squares and bars, a flat leaf's second colour and gradient, kinds
@@ -138,7 +141,12 @@ def sample_leaves(size: Size, params: DeadLeavesConfig, rng: np.random.Generator
     a leaf uses keeps its bits and a default image costs a third of the draws. Such fields hold neutral
     values: angle 0, the first colour as the second.
     """
-    height, width = _shape(size)
+    height, width = window = _shape(size)
+    if params.window_of is not None:
+        if max(window) > params.window_of:
+            raise ValueError(f"a {height} x {width} image is larger than the {params.window_of}-pixel scene it is "
+                             "a window of (window_of)")
+        height = width = params.window_of  # the scene's draws; the window is cut from it below
     side = params.radius_reference or max(height, width)
     n = n or params.n_leaves or round(params.leaf_density * side)
     shape_weights, look_weights = _normalised(params.shapes), _normalised(params.appearance)
@@ -194,6 +202,8 @@ def sample_leaves(size: Size, params: DeadLeavesConfig, rng: np.random.Generator
     else:  # no draw: uniform() of no lattice draws nothing
         textures, texture_rows = np.empty((0, cells, cells)), _filled(n, -1, np.int64)
     draws.rng  # the last jumps: the generator ends where drawing every field would leave it
+    if params.window_of is not None:  # the window's top-left corner in the scene
+        centres -= draws.rng.integers(0, (height - window[0] + 1, width - window[1] + 1))
     return Leaves(centres=centres, radii=radii, kinds=kinds, angles=angles, aspects=aspects, sides=sides,
                   colours=colours, colours2=colours2, modes=modes, gradient_angles=gradient_angles,
                   textures=textures, texture_rows=texture_rows)
@@ -321,6 +331,8 @@ def render_batch(batch: Sequence[Leaves], size: Size, params: DeadLeavesConfig =
         index, out = torch.from_numpy(index_array.copy_to_host()), torch.from_numpy(out_array.copy_to_host())
     if rgb:
         out[index < 0] = torch.tensor(params.background, dtype=out.dtype, device=out.device)
+    if params.swap_red_blue:
+        out = out.flip(-1)
     return out.permute(0, 3, 1, 2).float().contiguous()
 
 
@@ -421,15 +433,15 @@ def _antialiased(image: np.ndarray, index: np.ndarray | None, params: DeadLeaves
                  return_index: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """With ``ds_factor`` d > 1: ``scipy.ndimage.gaussian_filter(image, (sigma, sigma, 0), mode="nearest")``
     sampled at every d-th pixel from d // 2, computed only there and bit for bit (:func:`K.decimate_gaussian`;
-    filtering every rendered pixel was half of an ``original_study`` image). Float32 out; ``index`` (decimated
-    alike) may be None when ``return_index`` is False."""
+    filtering every rendered pixel was half of an ``original_study`` image). Float32 out, red and blue swapped
+    with ``swap_red_blue``; ``index`` (decimated alike) may be None when ``return_index`` is False."""
     d = params.ds_factor
     if d > 1:
         sigma = params.aa_sigma if params.aa_sigma is not None else d / 2
         decimated = np.empty((image.shape[0] // d, image.shape[1] // d, 3))
         (K.decimate_gaussian if parallel else K.decimate_gaussian_serial)(image, _gaussian_weights(sigma), d, decimated)
         image, index = decimated, None if index is None else index[d // 2::d, d // 2::d]
-    image = np.ascontiguousarray(image, dtype=np.float32)
+    image = np.ascontiguousarray(image[..., ::-1] if params.swap_red_blue else image, dtype=np.float32)
     return (image, np.ascontiguousarray(index)) if return_index else image
 
 

@@ -165,20 +165,20 @@ def training_curves_figure(curves: pd.DataFrame, *, baselines: Mapping[str, floa
     networks per experiment, a ``run`` column): one colour per experiment, one line per run.
 
     Without ``baselines``: training loss (moving average) and validation PSNR side by side. With
-    ``baselines`` (validation PSNR of each experiment's degraded inputs): the validation gain over
-    them, one panel per ``panels(experiment)`` title.
+    ``baselines`` (``{(experiment, run): validation PSNR of that network's degraded inputs}``): each
+    network's validation gain over its own inputs, one panel per ``panels(experiment)`` title.
     """
     curves = curves if "run" in curves else curves.assign(run=0)
     colours = {label: f"C{k}" for k, label in enumerate(curves.experiment.unique())}
 
-    def lines(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, dict]]:
+    def lines(frame: pd.DataFrame) -> Iterator[tuple[str, int, pd.DataFrame, dict]]:
         for (label, run), curve in frame.groupby(["experiment", "run"], sort=False):
-            yield label, curve, {"color": colours[label], "label": label if run == 0 else None,
+            yield label, run, curve, {"color": colours[label], "label": label if run == 0 else None,
                                  "alpha": 1.0 if run == 0 else 0.55, "lw": 1.2}
 
     if baselines is None:
         fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(11, 3.8))
-        for label, curve, style in lines(curves):
+        for _, _, curve, style in lines(curves):
             ax_loss.plot(curve.step, curve.loss.rolling(smooth, min_periods=1).mean(), **style)
             validated = curve.dropna(subset=["val_psnr"])
             ax_psnr.plot(validated.step, validated.val_psnr, "o-", ms=3, **style)
@@ -188,9 +188,9 @@ def training_curves_figure(curves: pd.DataFrame, *, baselines: Mapping[str, floa
         return fig
     titles = list(dict.fromkeys(panels(label) for label in curves.experiment.unique()))
     fig, axes = plt.subplots(1, len(titles), figsize=(5.5 * len(titles), 3.8), squeeze=False)
-    for label, curve, style in lines(curves.dropna(subset=["val_psnr"])):
+    for label, run, curve, style in lines(curves.dropna(subset=["val_psnr"])):
         ax = axes[0, titles.index(panels(label))]
-        ax.plot(curve.step, curve.val_psnr - baselines[label], "o-", ms=3, **style)
+        ax.plot(curve.step, curve.val_psnr - baselines[label, run], "o-", ms=3, **style)
     for ax, title in zip(axes[0], titles):
         ax.axhline(0, color="k", lw=0.8)
         ax.set(xlabel="step", ylabel="validation PSNR gain over its degraded input (dB)", title=title)
@@ -301,4 +301,37 @@ def compute_scaling_figure(scaling: pd.DataFrame, *, targets: Sequence[float] = 
         top.set_xlabel("wall minutes of training (from the logs)", fontsize=8)
     axes[0][0].set_ylabel("PSNR gain over the blurred input (dB)")
     fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=8)
+    return fig
+
+
+def long_runs_figure(runs: pd.DataFrame, *, learned_db: float = 1.0) -> plt.Figure:
+    """Chapter 03's longer runs: PSNR gain over the blurred input against training steps (log scale), one
+    panel per family, one colour per arm, a solid line on the arm's own kind of test images and a dashed one
+    on the other kind, each point with its 95 % interval (``recipe.long_runs``' table: ``arm``, ``test_set``,
+    ``steps``, ``family``, ``gain_db`` and its bounds). Where in-distribution and transfer gains part."""
+    if runs.empty:  # not trained (the profile's command trains them): say so where the figure would be
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.text(0.5, 0.5, "no longer run trained yet", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    families = [f for f in FAMILIES if f in set(runs.family)]
+    fig, axes = plt.subplots(1, len(families), figsize=(4.0 * len(families), 3.8), squeeze=False, sharey=True,
+                             layout="constrained")
+    colours = {arm: f"C{k}" for k, arm in enumerate(runs.arm.unique())}
+    for ax, family in zip(axes[0], families):
+        for k, ((arm, test_set), points) in enumerate(runs[runs.family == family].groupby(["arm", "test_set"],
+                                                                                            sort=False)):
+            spread = [points.gain_db - points.gain_lo_db, points.gain_hi_db - points.gain_db]
+            ax.errorbar(points.steps * (1 + 0.02 * (k - 1.5)), points.gain_db, yerr=spread, capsize=2,
+                        fmt="o-" if test_set == arm else "s--", color=colours[arm], ms=4,
+                        label=f"trained on {arm}, tested on {test_set}")
+        ax.axhline(0, color="k", lw=0.8)
+        ax.axhline(learned_db, color="grey", ls=(0, (4, 2)), lw=0.9, label=f"{learned_db:+.1f} dB")
+        steps = sorted(runs.steps.unique())
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(steps, [f"{s:g}" for s in steps], rotation=45)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set(xlabel="training steps", title=f"{family} blur")
+    axes[0][0].set_ylabel("PSNR gain over the blurred input (dB)")
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
     return fig

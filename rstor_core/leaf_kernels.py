@@ -166,7 +166,10 @@ TILE = 1 << TILE_SHIFT  # binned with shifts: floor division of int32 doubled th
 
 @numba.njit(inline="always", cache=True)
 def _count_tiles(k, ints, tiles_x, counts):  # pragma: no cover - compiled
-    """Add leaf ``k`` to the count of every tile its bounding box meets (none for a leaf off the canvas)."""
+    """Add leaf ``k`` to the count of every tile its bounding box meets (none for a leaf off the canvas: its
+    clipped box is empty, and a leaf past the right edge would otherwise reach a tile it does not meet)."""
+    if ints[k, X0] > ints[k, X1] or ints[k, Y0] > ints[k, Y1]:
+        return
     for ty in range(ints[k, Y0] >> TILE_SHIFT, (ints[k, Y1] >> TILE_SHIFT) + 1):
         for tx in range(ints[k, X0] >> TILE_SHIFT, (ints[k, X1] >> TILE_SHIFT) + 1):
             counts[ty * tiles_x + tx] += 1
@@ -174,7 +177,9 @@ def _count_tiles(k, ints, tiles_x, counts):  # pragma: no cover - compiled
 
 @numba.njit(inline="always", cache=True)
 def _file_tiles(k, ints, tiles_x, fill, leaves):  # pragma: no cover - compiled
-    """Write ``k`` at the next free place of every tile its bounding box meets."""
+    """Write ``k`` at the next free place of every tile its bounding box meets (as :func:`_count_tiles`)."""
+    if ints[k, X0] > ints[k, X1] or ints[k, Y0] > ints[k, Y1]:
+        return
     for ty in range(ints[k, Y0] >> TILE_SHIFT, (ints[k, Y1] >> TILE_SHIFT) + 1):
         for tx in range(ints[k, X0] >> TILE_SHIFT, (ints[k, X1] >> TILE_SHIFT) + 1):
             leaves[fill[ty * tiles_x + tx]] = k

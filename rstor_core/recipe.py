@@ -1,24 +1,82 @@
-"""Chapter 03's evidence on its training recipe: compute scaling and the recipe trials.
+"""Chapter 03's evidence beyond its main table: the Gaussian pair, compute scaling and longer runs, and the
+recipe trials.
 
 Both evaluate networks the way the chapter evaluates its own (same photos, banks, noise and seed), so
 their gains sit on the chapter's scale: the scaling budgets are each arm's networks at the steps they
 keep (a constant learning rate makes those shorter runs), the trials are networks trained from a
-shell, read here and never trained (:meth:`~rstor_core.chapter.ChapterRun.logged_trials`).
+shell, read here and never trained (:meth:`~rstor_core.chapter.ChapterRun.logged_trials`). The trials
+are *chosen* on selection images that no chapter tests on (:func:`selection_images`), each arm on its own
+kind; their test-photo gains are shown after the choice, never read by it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+import matplotlib.cbook
+import numpy as np
 import pandas as pd
+import torch
 
 from rstor_core import intervals, study
 from rstor_core.chapter import ChapterRun
-from rstor_core.evaluate import INPUT, Degradation
-from rstor_core.train import validation_input_psnr
+from rstor_core.configs import ExperimentConfig
+from rstor_core.data import DeadLeavesDataset
+from rstor_core.degrade import FAMILIES, degrade, motion_blur_kernels
+from rstor_core.evaluate import INPUT, Degradation, degradation_grid
+from rstor_core.metrics import psnr
+from rstor_core.models import restore
+from rstor_core.photos import random_crops, read_image
+from rstor_core.rng import stream, stream_seed
+from rstor_core.train import load_model, validation_input_psnr, weights_file
 
 TARGET_DB = 1.5  # the big-blur gain the scaling figure asks about: "where would +1.5 dB be reached?"
+# What the trials are chosen on: crops of a photo that no trial trained on and no chapter tests on
+# (matplotlib ships it) for the natural arm, dead leaves of a stream no training draws for the other;
+# each blurred by kernels drawn afresh per family (never the test banks), plus the chapter's test noise.
+SELECTION_PHOTO = "grace_hopper.jpg"
+SELECTION_KEY = "recipe selection"
+SELECTION_CROPS, SELECTION_SIZE = 32, 96
+
+
+def selection_photo() -> np.ndarray:
+    """Matplotlib's bundled portrait of Grace Hopper, (H, W, 3) float32: the natural arm's selection photo."""
+    path = Path(matplotlib.cbook.get_sample_data(SELECTION_PHOTO, asfileobj=False))
+    if not path.is_file():
+        raise FileNotFoundError(f"no {SELECTION_PHOTO} in matplotlib's sample data ({path.parent}): reinstall "
+                                "matplotlib, whose wheel ships it")
+    return read_image(path)
+
+
+def selection_images(trial: ExperimentConfig, *, seed: int = 0) -> torch.Tensor:
+    """The clean images a trial of ``trial.data``'s arm is chosen on, (SELECTION_CROPS, 3, SELECTION_SIZE,
+    SELECTION_SIZE): for dead leaves, the trial's own generator on the stream ``SELECTION_KEY`` (no run
+    trains or validates on it); for photos, random crops of :func:`selection_photo`. The same images for
+    every trial of an arm with the same generator."""
+    if trial.data == "dead_leaves":
+        leaves = DeadLeavesDataset(SELECTION_SIZE, trial.dead_leaves, seed=seed, key=SELECTION_KEY)
+        return torch.stack([leaves[i] for i in range(SELECTION_CROPS)])
+    crops = random_crops([selection_photo()], SELECTION_CROPS, SELECTION_SIZE, stream(seed, SELECTION_KEY))
+    return torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous()
+
+
+def selection_gains(networks: Mapping[str, torch.nn.Module], trials: Mapping[str, ExperimentConfig], *,
+                    sigma: float, seed: int = 0) -> pd.DataFrame:
+    """Mean PSNR gain over the blurred input (dB) of each network on its trial's :func:`selection_images`,
+    one row per trial, one column per motion family: kernels drawn per family from the stream
+    ``SELECTION_KEY`` (one per image), then noise ``sigma``/255. What the recipe is chosen on."""
+    gains = {}
+    for name, network in networks.items():
+        clean, row = selection_images(trials[name], seed=seed), {}
+        for family in FAMILIES:
+            kernels = motion_blur_kernels(len(clean), family, seed=stream_seed(seed, SELECTION_KEY, family))["filter"]
+            blurred = degrade(clean, kernels=kernels, sigma=sigma / 255,
+                              seed=stream_seed(seed, SELECTION_KEY, family, "noise"))
+            row[family] = float((psnr(restore(network, blurred), clean) - psnr(blurred, clean)).mean())
+        gains[name] = row
+    return pd.DataFrame.from_dict(gains, orient="index", columns=list(FAMILIES))
 
 
 def _natural_rows(chapter: ChapterRun, name: str, models: Mapping, photos: Mapping, banks: list[Degradation],
@@ -27,6 +85,22 @@ def _natural_rows(chapter: ChapterRun, name: str, models: Mapping, photos: Mappi
     network never saw), PSNR and SSIM only, their rows kept as ``name`` (:meth:`ChapterRun.evaluate`)."""
     return chapter.evaluate(name, models, photos, banks, test_set="natural", lpips=False, st_lpips=False,
                             photos_of=photos_of)
+
+
+def gaussian_pair(chapter: ChapterRun, arms: Mapping[str, str], models: Mapping, photos: Mapping,
+                  anchors: Mapping) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The Gaussian-blur pair (``arms``: label -> experiment, ``models``: their networks) on the first
+    ``n_kernels`` of the Gaussian bank, on the natural photos each never saw, beside the non-blind
+    ``anchors``: the table (``03_gaussian_table.csv``; rows ``03_gaussian_rows.csv``) and the prose's gains."""
+    config = chapter.config
+    bank = degradation_grid(blurs=[f"gaussian:0-{config.n_kernels - 1}"], blur_sigma=config.sigma)
+    rows = chapter.evaluate("03_gaussian", models, photos, bank, test_set="natural", lpips=config.lpips,
+                            st_lpips=False, classical=anchors,
+                            photos_of=chapter.unseen_photos(arms, config.runs, config.test_images))
+    chapter.save_table(rows, "03_gaussian_rows.csv")
+    table = chapter.save_table(study.single_bank_table(rows, n_kernels=config.n_kernels), "03_gaussian_table.csv")
+    gain = study.gain_over_input(table.set_index("model")[["psnr_db"]]).psnr_db
+    return table, {"gaussian_gain_dl": float(gain["dead leaves"]), "gaussian_gain_nat": float(gain["natural"])}
 
 
 @dataclass(frozen=True)
@@ -80,6 +154,84 @@ def scaling_prose(scaling: Scaling, names: Mapping[str, str]) -> dict[str, objec
 
 
 @dataclass(frozen=True)
+class LongRuns:
+    table: pd.DataFrame  # study.scaling_table per test set, with a test_set column
+    unread: dict[str, str]  # the longer runs not read, and why (with the command that trains them)
+    chapter_steps: int  # the steps of the chapter's own networks: the budgets are said as multiples of it
+
+
+def long_runs(chapter: ChapterRun, arms: Mapping[str, str], test_sets: Mapping[str, Mapping],
+              banks: list[Degradation]) -> LongRuns:
+    """Run 0 of each arm's longer run (``arms``: label -> experiment, trained from a shell and only read here)
+    at every step it keeps, tested on each of ``test_sets`` (``{test set: images}``; photos only where the
+    network never saw them), PSNR only; saved as ``03_long_runs.csv``. An arm's label names its own kind of
+    test set ("dead leaves", "natural"): the in-distribution line against the transfer line."""
+    read, unread = chapter.logged_trials(list(arms.values()))
+    budgets, models, minutes_per_step = {}, {}, {}
+    for label, name in arms.items():
+        if name not in read:
+            continue
+        config, log, _ = read[name]
+        minutes_per_step[label] = study.training_minutes(log, config.batch_size) / config.steps
+        for step in sorted({*config.snapshots, config.steps}):
+            budgets[f"{label} @{step}"] = (label, step)
+            path = chapter.checkpoint_dir(name) / weights_file(config, None if step == config.steps else step)
+            models[f"{label} @{step}"] = load_model(path, device=chapter.device)
+    chapter_steps = chapter.experiment(chapter.config.dead_leaves_experiment).steps
+    if not models:
+        return LongRuns(chapter.save_table(pd.DataFrame(), "03_long_runs.csv"), unread, chapter_steps)
+    unseen = chapter.unseen_photos({label: arms[label] for label in minutes_per_step}, 1, chapter.config.test_images)
+    photos_of = {(model, 0): unseen[label, 0] for model, (label, _) in budgets.items() if (label, 0) in unseen}
+    parts = []
+    for test_set, images in test_sets.items():  # photos: only those each network never saw
+        rows = chapter.evaluate(f"03_long_runs_{test_set.replace(' ', '_')}", models, images, banks, test_set=test_set,
+                                lpips=False, st_lpips=False, photos_of=photos_of if test_set == "natural" else None)
+        parts.append(study.scaling_table(rows, budgets, minutes_per_step).assign(test_set=test_set))
+    table = chapter.save_table(pd.concat(parts, ignore_index=True), "03_long_runs.csv")
+    return LongRuns(table, unread, chapter_steps)
+
+
+def long_runs_prose(runs: LongRuns, names: Mapping[str, str]) -> dict[str, object]:
+    """The values chapter 03's longer-runs paragraph glues (``names``: arm or test set -> glue suffix): per arm
+    and test set, the gains on small / mild / big blur at the chapter's own networks' steps and at the most
+    steps, the budgets as multiples of the chapter's steps (no step count to read as precision)."""
+    table, first_steps = runs.table, runs.chapter_steps
+    said: dict[str, object] = {"long_unread": "; ".join(f"`{name}` ({why})" for name, why in runs.unread.items())
+                               or "none"}
+    if table.empty:  # the prose still reads: every value it glues says so
+        keys = [f"long_trend_{a}" for a in names.values()] + [f"long_{a}_on_{b}" for a in names.values()
+                                                                for b in names.values()]
+        return said | {"long_most": "no", "long_what": "No longer run is read in this profile."} | dict.fromkeys(
+            keys, "not measured")
+    most = int(table.steps.max())
+    budgets = ", ".join(f"{s / first_steps:g}×" for s in sorted(table.steps.unique()))
+    said |= {"long_most": f"{most / first_steps:g}×",
+             "long_what": f"One network per arm (run 0: the same draws as the chapter's first network) trained "
+                          f"on to {most / first_steps:g}× the chapter's steps and kept its weights at each doubling "
+                          f"({budgets} the chapter's steps)."}
+    gains = table.set_index(["arm", "test_set", "steps", "family"]).gain_db
+    for (arm, test_set), rows in table.groupby(["arm", "test_set"], sort=False):
+        by = rows.set_index(["steps", "family"]).gain_db
+
+        def at(steps: int) -> str:
+            return " / ".join(f"{by.get((steps, f), float('nan')):+.2f}" for f in FAMILIES)
+        said[f"long_{names[arm]}_on_{names[test_set]}"] = (f"{at(first_steps)} dB at 1× and {at(most)} dB at "
+                                                           f"{most / first_steps:g}×")
+    def change(arm: str, test_set: str, family: str) -> float:  # from the chapter's steps to the most
+        before, after = (gains.get((arm, test_set, steps, family), np.nan) for steps in (first_steps, most))
+        return after - before
+
+    for arm in table.arm.unique():
+        others = [test_set for test_set in table.test_set.unique() if test_set != arm]
+        part = [f for f in FAMILIES if change(arm, arm, f) > 0 and others and change(arm, others[0], f) < 0]
+        said[f"long_trend_{names[arm]}"] = (
+            f"on {', '.join(part)} blur it gains more on its own kind of images and less on the other kind: "
+            "there in-distribution and transfer gains part" if part else
+            "its gains on its own kind of images and on the other kind do not part")
+    return said
+
+
+@dataclass(frozen=True)
 class Trials:
     table: pd.DataFrame  # study.recipe_table
     untrained: dict[str, str]  # trials not read, and why (with the command that trains them)
@@ -88,18 +240,22 @@ class Trials:
 
 def recipe_trials(chapter: ChapterRun, photos: Mapping, banks: list[Degradation]) -> Trials:
     """Run 0 of each of ``config.recipe_trials`` (the first: the baseline its changes are read against),
-    tested on the ``photos`` that none of them saw; the table is saved as ``03_recipe_trials.csv``."""
+    scored on its arm's selection images (:func:`selection_gains`: what the choice reads) and, after the
+    choice, on the test ``photos`` that none of them saw; the table is saved as ``03_recipe_trials.csv``."""
     config = chapter.config
     trials, untrained = chapter.logged_trials(config.recipe_trials)
     labels = {name: name for name in trials}
     unseen = chapter.unseen_photos(labels, 1, config.test_images)
     tested = chapter.comparable_photos(photos, unseen, labels, 1)
-    rows = _natural_rows(chapter, "03_recipe_trial_rows", {name: models[0] for name, (_, _, models) in trials.items()},
-                         tested, banks, unseen)
+    networks = {name: models[0] for name, (_, _, models) in trials.items()}
+    rows = _natural_rows(chapter, "03_recipe_trial_rows", networks, tested, banks, unseen)
+    selection = selection_gains(networks, {name: trial for name, (trial, _, _) in trials.items()},
+                                sigma=config.sigma, seed=config.seed)  # what the choice reads
     inputs = {name: validation_input_psnr(trial) for name, (trial, _, _) in trials.items()}
     baseline = chapter.experiment(config.recipe_trials[0]) if config.recipe_trials else None
     table = study.recipe_table({name: (trial, log) for name, (trial, log, _) in trials.items()},
-                               study.gains_by_family(rows), baseline=baseline, input_psnr=inputs)
+                               study.gains_by_family(rows), baseline=baseline, input_psnr=inputs,
+                               selection=selection)
     return Trials(chapter.save_table(table, "03_recipe_trials.csv"), untrained, list(tested))
 
 
@@ -124,29 +280,39 @@ def first_recipe_change(chapter: ChapterRun, arms: Mapping[str, str], results: p
     return chapter.save_table(pd.concat(change, ignore_index=True), "03_recipe_change.csv"), untrained
 
 
-def trials_prose(chapter: ChapterRun, trials: Trials, results: pd.DataFrame) -> dict[str, object]:
-    """The values chapter 03's recipe paragraphs glue: the trials, the best one (on the baseline's data, the
-    largest gain on big blur among those that do no harm on mild blur), what the chapter's own networks change against the baseline, and how far apart one recipe's
-    networks land (``results``: the chapter's evaluation rows, its dead-leaves networks on other seeds)."""
+def trials_prose(chapter: ChapterRun, trials: Trials, results: pd.DataFrame, arms: Mapping[str, str],
+                 names: Mapping[str, str]) -> dict[str, object]:
+    """The values chapter 03's recipe paragraphs glue: the trials, the images that chose among them, each
+    arm's choice (:func:`~rstor_core.study.chosen_recipe` on its own kind of selection images) and how the
+    chapter's networks of that arm (``arms``: label -> experiment; ``names``: label -> glue suffix) differ
+    from it, and how far apart one recipe's networks land (``results``: the chapter's evaluation rows)."""
     config = chapter.config
     spread = study.run_spread(results[results.test_set == "natural"], "dead leaves")
-    gains = trials.table.set_index("trial").filter(like="_gain_db").drop(columns="val_gain_db", errors="ignore")
+    table = trials.table
+    said: dict[str, object] = {}
+    for label, name in arms.items():
+        data = chapter.experiment(name).data
+        chosen = study.chosen_recipe(table, data) if len(table) else None
+        said[f"chosen_{names[label]}"] = chosen or "none (no trial does no harm on mild blur)"
+        said[f"chosen_differs_{names[label]}"] = (
+            study.config_changes(chapter.experiment(chosen), chapter.experiment(name)) if chosen else "not compared")
     baseline = config.recipe_trials[0] if config.recipe_trials else None
-    if baseline and len(gains):  # the trials on the baseline's data: the other arm's gains are another scale
-        data = chapter.experiment(baseline).data
-        gains_same = gains[[chapter.experiment(name).data == data for name in gains.index]]
+    gains = table.set_index("trial") if len(table) else table
+    if baseline in gains.index:  # within the baseline's arm: another arm's selection images are another scale
+        same = gains[gains.data == gains.data[baseline]]
+        below = same.index[same.selection_big_gain_db < same.selection_big_gain_db[baseline]]
     else:
-        gains_same = gains
-    harmless = gains_same[gains_same.mild_gain_db >= 0]  # the two goals: no harm on mild, the most on big
-    best = harmless.big_gain_db.idxmax() if len(harmless) else "none"
-    changes = (study.config_changes(chapter.experiment(baseline), chapter.experiment(config.dead_leaves_experiment))
-               if baseline else "no baseline")
-    below = (gains.big_gain_db < gains.big_gain_db.get(baseline, float("nan"))) if len(gains) else gains
-    harm = gains.index[gains.mild_gain_db < 0] if len(gains) else []
-    return {"trial_photos": ", ".join(trials.photos) or "no photos", "n_trials": len(trials.table),
-            "recipe_baseline": baseline or "none", "best_trial": best, "main_changes": changes,
-            "below_baseline_big": ", ".join(below.index[below]) if len(gains) else "none",
-            "harm_mild": ", ".join(harm) or "none",
+        below = []
+    harm = gains.index[gains.selection_mild_gain_db < 0] if len(gains) else []
+    photo = f"{SELECTION_CROPS} crops of {SELECTION_SIZE} px from matplotlib's bundled portrait of Grace Hopper"
+    return {"selection_dead_leaves": f"{SELECTION_CROPS} dead-leaves images of {SELECTION_SIZE} px from a stream "
+                                     "no training draws", "selection_natural": photo,
+            "trial_photos": ", ".join(trials.photos) or "no photos", "n_trials": len(table),
+            "recipe_baseline": baseline or "none", **said,
+            "main_changes": (study.config_changes(chapter.experiment(baseline),
+                                                  chapter.experiment(config.dead_leaves_experiment))
+                             if baseline else "no baseline"),
+            "below_baseline_big": ", ".join(below) or "none", "harm_mild": ", ".join(harm) or "none",
             "run_spread_big": float(spread["big"]),
             "untrained": "; ".join(f"`{name}` ({why})" for name, why in trials.untrained.items()) or "none"}
 

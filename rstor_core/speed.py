@@ -172,12 +172,14 @@ def original_end_to_end(size: int, params: DeadLeavesConfig, seed: int) -> np.nd
     """One image made the original study's way, end to end: its numpy draws (integer centres, the radius
     law by its inverse CDF, rounded to whole pixels; uniform RGB colours from a second generator seeded by
     the first) for ``params``' leaf count and radius range on the rendered canvas, its default kernel
-    (:func:`first_hit_render`), and with ``ds_factor`` > 1 the same low-pass and decimation as ours."""
+    (:func:`first_hit_render`), and with ``ds_factor`` > 1 the same low-pass and decimation as ours. With
+    ``window_of`` it renders its whole scene and crops the window, as it cropped its stored images."""
     d = params.ds_factor
-    canvas = size * d
-    reference = params.radius_reference or size
+    scene = params.window_of or size
+    canvas = scene * d
+    reference = params.radius_reference or scene
     n = params.n_leaves or round(params.leaf_density * reference)
-    scale = d * size / reference
+    scale = d * scene / reference
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     cx, cy = rng.integers(0, canvas, size=n), rng.integers(0, canvas, size=n)
     alpha = params.alpha
@@ -186,7 +188,7 @@ def original_end_to_end(size: int, params: DeadLeavesConfig, seed: int) -> np.nd
     colours = np.random.default_rng(np.random.SeedSequence(int(rng.integers(0, 1e10)))).uniform(size=(n, 3))
     out = np.empty((canvas, canvas, 3))
     first_hit_render(cy.astype(np.float64), cx.astype(np.float64), radius, colours, 0.5, out)
-    return deadleaves._antialiased(out, None, params, parallel=True, return_index=False)
+    return deadleaves._antialiased(out, None, params, parallel=True, return_index=False)[:size, :size]
 
 
 def end_to_end_table(sizes=(256, 512), models: Sequence[str] | Mapping[str, dict] = tuple(END_TO_END_MODELS), *,

@@ -10,7 +10,7 @@ all-empty metric column (LPIPS where AlexNet's weights are missing): such column
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +171,48 @@ def deblurring_reading(gain: pd.DataFrame, arms: Sequence[str]) -> dict[str, str
                               "read our gaps family by family, next to each arm's gain."}
 
 
+def in_distribution(rows: pd.DataFrame, own: Mapping[str, str], anchors: Iterable[str]) -> pd.DataFrame:
+    """Chapter 03's first question, before the transfer: each blind network on its own kind of test images
+    (``own``: arm -> test set, e.g. dead leaves for the dead-leaves arm), beside the non-blind ``anchors`` on
+    the same images: per family, the PSNR gain over the blurred input with its interval
+    (:func:`~rstor_core.intervals.gain_over_input_with_interval`; ``rows``: chapter 03's evaluation rows)."""
+    parts = []
+    for arm, test_set in own.items():
+        chosen = rows[(rows.test_set == test_set) & rows.model.isin([arm, INPUT, *anchors])]
+        gains = intervals.gain_over_input_with_interval(chosen.assign(family=family_of(chosen.blur)), ["family"])
+        parts.append(gains.assign(network=arm, test_set=test_set))
+    columns = ["network", "test_set", "model", "family", "psnr_gain", "psnr_gain_lo", "psnr_gain_hi", "n_images",
+               "n_runs"]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+
+
+def in_distribution_reading(table: pd.DataFrame, names: Mapping[str, str]) -> dict[str, str]:
+    """What chapter 03 says of :func:`in_distribution` (``names``: arm -> glue suffix): per arm, its gains per
+    family on its own images next to the anchors' (``own_<suffix>``), and ``own_reading``: whether any
+    network gains :data:`LEARNED_DB` on its own kind of images, the least a network that learned to
+    deblur shows where it trained."""
+    said, learned = {}, []
+    for arm, name in names.items():
+        mine = table[table.network == arm]
+        if mine.empty:
+            continue
+        gains = mine.pivot(index="model", columns="family", values="psnr_gain").reindex(columns=list(FAMILIES))
+        own = gains.loc[arm]
+        others = "; ".join(f"{model} {' / '.join(f'{v:+.2f}' for v in gains.loc[model])}"
+                           for model in gains.index if model != arm)
+        said[f"own_{name}"] = (f"{' / '.join(f'{v:+.2f}' for v in own)} dB on small / mild / big blur "
+                               f"({mine.test_set.iloc[0]} images; {others or 'no anchor'})")
+        learned += [f"the {arm} network on {family} blur" for family, value in own.items() if value >= LEARNED_DB]
+    if learned:
+        said["own_reading"] = (f"On its own kind of images, {', '.join(learned)} gains at least {LEARNED_DB:g} dB: "
+                               "there it has learned something of the task; the transfer question follows.")
+    else:
+        said["own_reading"] = (f"No network gains {LEARNED_DB:g} dB on any family even on its own kind of images: "
+                               "at this scale neither has learned to deblur what it trained on, so the transfer "
+                               "question below compares networks that have not learned the task.")
+    return said
+
+
 def family_gains(table: pd.DataFrame, test_set: str = "natural") -> pd.DataFrame:
     """PSNR gain over the blurred input (dB) per model and family, from :func:`deblur_table`."""
     psnr = table[table.test_set == test_set].set_index("model")[[f"{f}_psnr_db" for f in FAMILIES]]
@@ -181,6 +223,39 @@ def losses(gains: pd.DataFrame) -> pd.DataFrame:
     """Where a method makes its input worse: (model, family, gain_db) for every negative gain."""
     long = gains.rename_axis(index="model", columns="family").stack().rename("gain_db").reset_index()
     return long[long.gain_db < 0].reset_index(drop=True)
+
+
+def gain_by_photo(rows: pd.DataFrame) -> pd.DataFrame:
+    """PSNR gain over the blurred input per (model, photo, family): mean over the family's kernels and the
+    model's networks that saw none of the photo, each paired with the input it was given. Where a family's
+    mean rests on one photo, this table shows it."""
+    rows = rows.assign(family=family_of(rows.blur))
+    keys = ["image", "blur"]
+    inputs = rows[rows.model == INPUT].drop_duplicates(keys).set_index(keys).psnr
+    networks = rows[rows.model != INPUT]
+    gain = networks.psnr.to_numpy() - inputs.reindex(pd.MultiIndex.from_frame(networks[keys])).to_numpy()
+    return (networks.assign(gain_db=gain).groupby(["model", "family", "image"], sort=False).gain_db.mean()
+            .reset_index())
+
+
+def photo_extremes(by_photo: pd.DataFrame, names: Mapping[str, str]) -> dict[str, str]:
+    """Per model of ``names`` (model -> glue suffix), ``photos_<suffix>``: on each family, its worst photo's
+    gain and the range over the others (:func:`gain_by_photo`), e.g. "small: chelsea -4.47 (others -0.67
+    to -0.01)"."""
+    said = {}
+    for model, name in names.items():
+        mine = by_photo[by_photo.model == model]
+        parts = []
+        for family in FAMILIES:
+            gains = mine[mine.family == family].set_index("image").gain_db.sort_values()
+            if gains.empty:
+                continue
+            others = gains.iloc[1:]
+            rest = f" (others {others.min():+.2f} to {others.max():+.2f})" if len(others) else ""
+            parts.append(f"{family}: {gains.index[0]} {gains.iloc[0]:+.2f}{rest}")
+        if parts:
+            said[f"photos_{name}"] = "; ".join(parts)
+    return said
 
 
 def gain_by_kernel(rows: pd.DataFrame) -> pd.DataFrame:
@@ -211,6 +286,18 @@ def cross_table(rows: pd.DataFrame) -> pd.DataFrame:
     spread = intervals.mean_with_interval(rows, by).set_index(by)[["psnr_lo", "psnr_hi", "n_runs"]]
     return (metric_means(rows, by).join(spread).sort_index().reset_index()
             .assign(n_images=lambda t: t.test_set.map(images_per_test_set(rows))))
+
+
+def run_gains(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each network's (model, run) mean PSNR gain over the degraded input on the very photos and degradations
+    it was tested on (dB), per ``sigma_255``: where one network of an arm fails (below its input) while the
+    others do not, an arm's mean and its verdict rest on that one run, and the prose says so."""
+    keys = ["test_set", "image", "degradation", "size_px"]
+    inputs = rows[rows.model == INPUT].drop_duplicates(keys).set_index(keys).psnr
+    networks = rows[rows.model != INPUT]
+    gains = networks.psnr.to_numpy() - inputs.reindex(pd.MultiIndex.from_frame(networks[keys])).to_numpy()
+    return (networks.assign(gain_db=gains).groupby(["model", "sigma_255", "run"], sort=False).gain_db.mean()
+            .reset_index())
 
 
 def late_rise(curves: pd.DataFrame, *, last: float = 0.2) -> pd.DataFrame:
@@ -279,23 +366,34 @@ def training_minutes(log: pd.DataFrame, batch_size: int) -> float:
 
 
 def recipe_table(trials: Mapping[str, tuple[Any, pd.DataFrame]], gains: pd.DataFrame, *, baseline: Any,
-                 input_psnr: Mapping[str, float]) -> pd.DataFrame:
+                 input_psnr: Mapping[str, float], selection: pd.DataFrame) -> pd.DataFrame:
     """One row per recipe trial (chapter 03): what it changes against the ``baseline`` config, its steps and
     wall minutes from its log, its last validation PSNR as a gain over its blurred validation inputs
-    (``input_psnr``), and its test gains per family (``gains``: one row per trial, one column per
-    family, dB over the blurred test photos). Negative results stay in; no trial, no row."""
-    missing = sorted(set(trials) - set(gains.index))
+    (``input_psnr``), its gains per family on the selection images (``selection``: one row per trial, one
+    column per family, dB; what the recipe is chosen on) and on the test photos (``gains``, alike; shown
+    after the choice, never read by it). Negative results stay in; no trial, no row."""
+    missing = sorted(set(trials) - set(gains.index) | set(trials) - set(selection.index))
     if missing:
-        raise ValueError(f"recipe table: every trial needs test gains (missing: {missing})")
+        raise ValueError(f"recipe table: every trial needs selection and test gains (missing: {missing})")
     rows = []
     for name, (config, log) in trials.items():
         validated = log.dropna(subset=["val_psnr"])
-        rows.append({"trial": name, "change": config_changes(baseline, config),
+        rows.append({"trial": name, "data": config.data, "change": config_changes(baseline, config),
                      "steps": int(log.step.max()), "minutes": training_minutes(log, config.batch_size),
                      "val_gain_db": float(validated.val_psnr.iloc[-1] - input_psnr[name]),
+                     **{f"selection_{family}_gain_db": float(selection.loc[name, family]) for family in FAMILIES},
                      **{f"{family}_gain_db": float(gains.loc[name, family]) for family in FAMILIES}})
-    return pd.DataFrame(rows, columns=["trial", "change", "steps", "minutes", "val_gain_db",
+    return pd.DataFrame(rows, columns=["trial", "data", "change", "steps", "minutes", "val_gain_db",
+                                       *(f"selection_{family}_gain_db" for family in FAMILIES),
                                        *(f"{family}_gain_db" for family in FAMILIES)])
+
+
+def chosen_recipe(table: pd.DataFrame, data: str) -> str | None:
+    """The trial chapter 03's rule picks among the ``data`` trials of :func:`recipe_table`, on the selection
+    images only: the largest gain on big blur among those that do no harm on mild blur (None: no such
+    trial). Test-photo columns are never read."""
+    trials = table[(table.data == data) & (table.selection_mild_gain_db >= 0)]
+    return None if trials.empty else str(trials.loc[trials.selection_big_gain_db.idxmax(), "trial"])
 
 
 def gains_by_family(rows: pd.DataFrame) -> pd.DataFrame:
@@ -469,6 +567,17 @@ def deblur_gaps(comparison: pd.DataFrame, *, dead_leaves: str, natural: str) -> 
     psnr = comparison.pivot_table(index=["source", "family"], columns="model", values="psnr_db")
     gaps = (psnr[natural] - psnr[dead_leaves]).unstack("family")
     return gaps[list(FAMILIES)]
+
+
+def published_disagreement(agreement: pd.DataFrame, key: str = "family") -> dict[str, str]:
+    """The sentence saying where the book disagrees with the study it rebuilds (``agreement``:
+    :func:`published_agreement` rows): every ``key`` value whose published gap lies outside our interval."""
+    outside = agreement[agreement.verdict.isin(["above our interval", "below our interval"])]
+    if outside.empty:
+        return {"published_disagreement": "the published gap lies inside our interval everywhere it is compared."}
+    where = ", ".join(f"{row[key]} ({row.verdict})" for _, row in outside.iterrows())
+    return {"published_disagreement": f"on {where}, the published gap lies outside our interval: there this book "
+                                      "disagrees with the study it rebuilds, at its own (much smaller) scale."}
 
 
 def published_deblur_agreement(comparison: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from rstor_core.chapter import RUNNER_PARAMETERS, open_chapter
 from rstor_core.configs import CHAPTER_SECTIONS
 from rstor_core.models import model_from_config
 from rstor_core.profiles import ProfileError, as_parameters, load_profile
+from rstor_core.train import validation_input_psnr
 
 from conftest import ROOT
 
@@ -193,7 +194,7 @@ def test_logged_trials_reads_trained_runs_and_says_how_to_train_the_others_witho
     from rstor_core.train import MODEL_FILE
 
     values = {**parameters_cell("03_deblur_study"), "profile": "smoke", "output_dir": str(tmp_path),
-              "recipe_trials": ["deblur_dead_leaves"], "first_recipe": [], "scaling_steps": [10]}
+              "recipe_trials": ["deblur_dead_leaves"], "first_recipe": [], "scaling_steps": [10], "long_runs": []}
     chapter = open_chapter("03_deblur_study", values)
     chapter.profile.experiments["deblur_dead_leaves"] = dataclasses.replace(
         chapter.experiment("deblur_dead_leaves"), steps=2, val_every=1, checkpoint_every=1, snapshots=())
@@ -222,8 +223,10 @@ def test_training_facts_say_what_the_prose_says_of_an_experiments_training():
                      "gaussian_noise_max": f"{config.noise[1]:g}", "gaussian_blur_sigma": "0.5-3",
                      "gaussian_parameters": f"{sum(p.numel() for p in network.parameters()):,}"}
     assert chapter.ours == "ours (quick, skimage)"
-    baselines = chapter.validation_baselines({"a": "deblur_dead_leaves", "b": "deblur_natural"})
-    assert list(baselines) == ["a", "b"] and baselines["a"] != baselines["b"]
+    baselines = chapter.validation_baselines({"a": "deblur_dead_leaves", "b": "deblur_natural"}, runs=2)
+    assert list(baselines) == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    assert baselines["a", 0] != baselines["b", 0] and baselines["a", 0] != baselines["a", 1]  # each run's own draws
+    assert baselines["a", 1] == validation_input_psnr(chapter.experiment("deblur_dead_leaves", 1))
 
 
 def test_trained_arms_are_each_experiments_runs_under_its_label(tmp_path):

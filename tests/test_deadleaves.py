@@ -119,7 +119,8 @@ ROW_KERNEL_IMAGES = {
                                           "appearance": {"flat": 1, "gradient": 1, "texture": 1}}, "b273127f17a2a9f4"),
     "until covered 96": (96, 1, {"n_leaves": 50, "r_max": 8.0, "until_covered": True}, "03566738641c8503"),
     "anti-aliased 64": (64, 2, {"ds_factor": 4}, "5815579acbec3bd2"),
-    "original_study 64": (64, 5, {"preset": "original_study"}, "ceb6144b175d8ff6"),
+    "original_study 64": (64, 5, {"preset": "original_study", "window_of": None, "radius_reference": 512},
+                          "ceb6144b175d8ff6"),  # the preset of that time: the 512-pixel scene shrunk to 64
 }
 
 
@@ -272,3 +273,6 @@ def test_the_originals_generator_draws_its_own_leaves_deterministically_at_the_p
     assert not np.array_equal(image, original_end_to_end(24, DeadLeavesConfig(), seed=4))
     soft = original_end_to_end(16, DeadLeavesConfig(ds_factor=3, n_leaves=200), seed=3)  # rendered 3x, decimated
     assert soft.shape == (16, 16, 3) and len(np.unique(soft.reshape(-1, 3), axis=0)) > 20
+    window = original_end_to_end(16, DeadLeavesConfig(window_of=40, n_leaves=200), seed=3)  # its scene, cropped
+    scene = original_end_to_end(40, DeadLeavesConfig(n_leaves=200), seed=3)
+    assert window.shape == (16, 16, 3) and np.array_equal(window, scene[:16, :16])

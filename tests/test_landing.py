@@ -91,3 +91,11 @@ def test_the_answer_in_plain_words_quotes_the_intervals_and_says_when_no_network
     deblur.loc[(deblur.test_set == "natural") & (deblur.model == "natural"), "big_psnr_db"] += 5.0  # a network that deblurs
     deblur.to_csv(tmp_path / "03_deblur_table.csv", index=False)
     assert "has learned" not in answer_markdown(tmp_path) and "The best blind network gains" in answer_markdown(tmp_path)
+    deblur.loc[(deblur.test_set == "natural") & (deblur.model == "natural"), "big_psnr_db"] -= 5.0
+    deblur.to_csv(tmp_path / "03_deblur_table.csv", index=False)
+    own = pd.DataFrame({"network": ["dead leaves", "dead leaves"], "model": ["dead leaves", "Richardson-Lucy"],
+                        "family": "big", "psnr_gain": [0.4, 6.0]})
+    own.to_csv(tmp_path / "03_in_distribution.csv", index=False)
+    assert "not even on the kind of images it trained on (best +0.40 dB there)" in answer_markdown(tmp_path)
+    own.assign(psnr_gain=[1.2, 6.0]).to_csv(tmp_path / "03_in_distribution.csv", index=False)
+    assert "not even" not in answer_markdown(tmp_path)

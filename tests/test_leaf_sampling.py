@@ -56,8 +56,8 @@ MODELS = {
     "saturated ellipses at one angle": {"shapes": {"disc": 0.0, "ellipse": 1.0}, "angle": 30.0, "colour": "saturated"},
     "natural palette": {"colour": "natural"},
     "an odd count of polygons": {"n_leaves": 1441, "shapes": {"disc": 1.0, "polygon": 1.0}},
-    "original_study": {"preset": "original_study"},
-}
+    "original_study, shrunk": {"preset": "original_study", "window_of": None, "radius_reference": 512},
+}  # the preset itself draws a 512-pixel scene's leaves, then its window (tests/test_original_study_preset.py)
 
 
 def _used(fields: dict[str, np.ndarray], leaves) -> dict[str, np.ndarray]:

@@ -58,7 +58,7 @@ def test_rows_read_back_exactly_as_written_and_only_the_newest_key_is_kept(image
 
 def test_a_chapter_reuses_its_evaluation_rows_until_an_input_changes_and_fresh_recomputes(images, tmp_path, monkeypatch):
     values = {**parameters_cell("03_deblur_study"), "profile": "smoke", "output_dir": str(tmp_path),
-              "recipe_trials": [], "first_recipe": [], "scaling_steps": [], "device": "cpu", "eval_size": 32}
+              "recipe_trials": [], "first_recipe": [], "scaling_steps": [], "long_runs": [], "device": "cpu", "eval_size": 32}
     chapter = open_chapter("03_deblur_study", values)
     calls = []
     monkeypatch.setattr(chapter_module, "evaluate", lambda *args, **kw: calls.append(kw) or evaluate(*args, **kw))
@@ -81,7 +81,7 @@ def test_a_chapter_scores_again_when_a_kernel_changes_under_the_same_address(ima
     from rstor_core import degrade
 
     values = {**parameters_cell("03_deblur_study"), "profile": "smoke", "output_dir": str(tmp_path),
-              "recipe_trials": [], "first_recipe": [], "scaling_steps": [], "device": "cpu", "eval_size": 32}
+              "recipe_trials": [], "first_recipe": [], "scaling_steps": [], "long_runs": [], "device": "cpu", "eval_size": 32}
     chapter = open_chapter("03_deblur_study", values)
     calls = []
     monkeypatch.setattr(chapter_module, "evaluate", lambda *args, **kw: calls.append(kw) or evaluate(*args, **kw))

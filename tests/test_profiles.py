@@ -151,7 +151,8 @@ def test_a_duplicate_key_is_refused_naming_it_and_its_lines(tmp_path, text, key,
 _USE_A_AND_B = ("denoise_study: {dead_leaves_experiment: a, primitives_experiment: a, natural_experiment: b}\n"
                 "cross_validation: {dead_leaves_experiment: a, natural_experiment: b}\n"
                 "deblur_study: {dead_leaves_experiment: a, natural_experiment: b, gaussian_dead_leaves_experiment: a,"
-                " gaussian_natural_experiment: b, recipe_trials: [], first_recipe: [], scaling_steps: []}\n"
+                " gaussian_natural_experiment: b, recipe_trials: [], first_recipe: [], scaling_steps: [],"
+                " long_runs: []}\n"
                 "gap_study: {" + ", ".join(f"{name}: a" for name in experiment_fields(GapStudyConfig())) + "}\n")
 
 

@@ -165,3 +165,41 @@ def test_chapter_03_reads_its_recipe_trials_and_scaling_snapshots_but_never_trai
         (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**data, "deblur_study": {**data["deblur_study"], **change}}))
         with pytest.raises(ProfileError, match=re.escape(problem)):
             load_profile(tmp_path / "bad.yaml")
+
+
+def test_the_recipe_is_chosen_on_images_that_no_chapter_tests_on_and_no_run_trains_on():
+    """Issue 31, item 3: the trials were scored on chelsea and coffee, two of the five test photos."""
+    from rstor_core.photos import natural_images, test_photos
+    from rstor_core.recipe import SELECTION_CROPS, SELECTION_SIZE, selection_images, selection_photo
+
+    photo = selection_photo()
+    bundled = {**test_photos("skimage"), **natural_images("skimage")}
+    assert all(image.shape != photo.shape or not np.array_equal(image, photo) for image in bundled.values())
+    natural = ExperimentConfig(**{**TINY, "data": "natural", "natural_images": "skimage", "blur": "motion"})
+    crops = selection_images(natural)
+    assert crops.shape == (SELECTION_CROPS, 3, SELECTION_SIZE, SELECTION_SIZE)
+    assert torch.equal(crops, selection_images(dataclasses.replace(natural, crop=32, lr=0.5)))  # one set per arm
+    leaves = ExperimentConfig(**{**TINY, "blur": "motion", "crop": SELECTION_SIZE, "val_images": 4})
+    chosen_on = selection_images(leaves)
+    batches = TrainingBatches(leaves)
+    drawn = torch.cat([batches.validation()[1], batches.batch(0)[1]])
+    assert not any(torch.equal(image, other) for image in chosen_on[:4] for other in drawn)
+
+
+def test_selection_gains_are_each_networks_psnr_over_its_blurred_selection_images():
+    from rstor_core.recipe import selection_gains
+
+    class Identity(torch.nn.Module):
+        def forward(self, x):
+            return x
+
+    class Grey(torch.nn.Module):
+        def forward(self, x):
+            return torch.full_like(x, 0.5)
+
+    leaves = ExperimentConfig(**{**TINY, "blur": "motion"})
+    gains = selection_gains({"same": Identity(), "grey": Grey()}, {"same": leaves, "grey": leaves}, sigma=1.0)
+    assert list(gains.columns) == list(FAMILIES) and list(gains.index) == ["same", "grey"]
+    assert gains.loc["same"].abs().max() < 1e-4 and (gains.loc["grey"] < -1).all()  # clamping to [0, 1] only
+    assert gains.equals(selection_gains({"same": Identity(), "grey": Grey()}, {"same": leaves, "grey": leaves},
+                                        sigma=1.0))  # the same kernels and noise every time

@@ -244,16 +244,30 @@ def test_recipe_table_reads_each_trials_change_time_and_gains_off_its_config_and
     log = pd.DataFrame({"step": [1, 2, 3, 4], "img_per_s": [1.0, 2.0, 2.0, 4.0],
                         "val_psnr": [np.nan, 20.0, np.nan, 21.5]})
     gains = pd.DataFrame({"small": [-1.0, 0.5], "mild": [0.0, 0.0], "big": [0.2, 1.1]}, index=["base", "trial"])
+    selection = pd.DataFrame({"small": [0.3, 0.4], "mild": [0.1, 0.2], "big": [0.9, 0.1]}, index=["base", "trial"])
     table = recipe_table({"base": (base, log), "trial": (trial, log.assign(val_psnr=[np.nan, 20, np.nan, 19.0]))},
-                         gains, baseline=base, input_psnr={"base": 20.0, "trial": 20.0})
+                         gains, baseline=base, input_psnr={"base": 20.0, "trial": 20.0}, selection=selection)
     assert table.change.tolist()[0] == "(the baseline)"
     assert table.minutes.tolist() == pytest.approx([(2 + 1 + 1 + 0.5) / 60] * 2)  # batch / img_per_s per step
     assert table.val_gain_db.tolist() == pytest.approx([1.5, -1.0])  # the last validation, negative kept
     assert table.set_index("trial").loc["trial", "big_gain_db"] == 1.1 and table.steps.tolist() == [4, 4]
+    assert table.set_index("trial").loc["trial", "selection_big_gain_db"] == 0.1
     with pytest.raises(ValueError, match="missing: \\['other'\\]"):
-        recipe_table({"base": (base, log), "other": (base, log)}, gains, baseline=base, input_psnr={})
-    empty = recipe_table({}, gains.iloc[:0], baseline=base, input_psnr={})  # nothing trained yet: no row
-    assert empty.empty and list(empty.columns)[-1] == "big_gain_db"
+        recipe_table({"base": (base, log), "other": (base, log)}, gains, baseline=base, input_psnr={},
+                     selection=selection)
+    empty = recipe_table({}, gains.iloc[:0], baseline=base, input_psnr={}, selection=selection.iloc[:0])
+    assert empty.empty and list(empty.columns)[-1] == "big_gain_db"  # nothing trained yet: no row
+
+
+def test_the_recipe_is_chosen_on_the_selection_images_only_and_within_its_own_arm():
+    """Issue 31, item 3: the trials were chosen on two of the five test photos."""
+    table = pd.DataFrame({"trial": ["a", "b", "c", "n"], "data": ["dead_leaves"] * 3 + ["natural"],
+                          "selection_mild_gain_db": [0.1, -0.1, 0.2, 0.5],
+                          "selection_big_gain_db": [0.3, 0.9, 0.2, 0.1],
+                          "big_gain_db": [0.0, 5.0, 9.0, 0.0]})  # the test photos would pick c
+    assert study.chosen_recipe(table, "dead_leaves") == "a"  # b harms mild blur; c gains less on big
+    assert study.chosen_recipe(table, "natural") == "n"
+    assert study.chosen_recipe(table.assign(selection_mild_gain_db=-1.0), "dead_leaves") is None
 
 
 def test_gains_by_family_is_each_models_mean_psnr_over_the_inputs(deblur_rows):
@@ -367,6 +381,73 @@ def test_the_gain_figure_labels_the_blind_networks_by_their_data_and_the_rest_by
     plt.close(fig)
 
 
+def test_the_longer_runs_are_said_as_multiples_of_the_chapters_steps_own_kind_solid_other_dashed():
+    from rstor_core.recipe import LongRuns, long_runs_prose
+
+    runs = pd.DataFrame([{"arm": arm, "test_set": test_set, "steps": steps, "family": family,
+                          "gain_db": 0.1 * steps / 1600 if test_set == arm else -0.1 * steps / 1600,
+                          "gain_lo_db": -1.0, "gain_hi_db": 2.0}
+                         for arm in ("dead leaves", "natural") for test_set in ("dead leaves", "natural")
+                         for steps in (1600, 3200, 12800) for family in ("small", "mild", "big")])
+    said = long_runs_prose(LongRuns(runs, {}, 1600), {"dead leaves": "dl", "natural": "nat"})
+    assert said["long_most"] == "8×" and "(1×, 2×, 8× the chapter's steps)" in said["long_what"]
+    assert said["long_unread"] == "none"
+    assert said["long_dl_on_dl"] == "+0.10 / +0.10 / +0.10 dB at 1× and +0.80 / +0.80 / +0.80 dB at 8×"
+    assert said["long_dl_on_nat"].startswith("-0.10 / -0.10 / -0.10 dB at 1×")
+    assert "12800" not in " ".join(map(str, said.values()))  # no step count to read as precision
+    assert said["long_trend_dl"].startswith("on small, mild, big blur it gains more on its own kind")
+    fig = figures.long_runs_figure(runs)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    styles = {label: handle.lines[0].get_linestyle() for handle, label in zip(handles, labels) if "trained" in label}
+    assert styles == {"trained on dead leaves, tested on dead leaves": "-",
+                      "trained on dead leaves, tested on natural": "--",
+                      "trained on natural, tested on dead leaves": "--", "trained on natural, tested on natural": "-"}
+    plt.close(fig)
+    empty = long_runs_prose(LongRuns(pd.DataFrame(), {"x_long": "not trained: python -m ..."}, 1600), {})
+    assert empty["long_what"] == "No longer run is read in this profile." and "`x_long`" in empty["long_unread"]
+    plt.close(figures.long_runs_figure(pd.DataFrame()))
+
+
+def test_the_book_says_where_it_disagrees_with_the_published_study():
+    agreement = pd.DataFrame({"family": ["small", "mild", "big"],
+                              "verdict": ["above our interval", "inside our interval", "below our interval"]})
+    said = study.published_disagreement(agreement)["published_disagreement"]
+    assert "small (above our interval), big (below our interval)" in said and "mild" not in said
+    inside = study.published_disagreement(agreement.assign(verdict="inside our interval"))
+    assert "inside our interval everywhere" in inside["published_disagreement"]
+
+
+def test_a_familys_mean_carried_by_one_photo_shows_in_the_per_photo_gains(deblur_rows):
+    """Issue 31, item 4: the small-blur verdict rested on one photo (-4.47 dB on chelsea, -0.01 to -0.67 elsewhere)."""
+    natural = deblur_rows[deblur_rows.test_set == "natural"]
+    natural = natural.assign(psnr=np.where((natural.model == "dead leaves") & (natural.image == "a"),
+                                           natural.psnr - 4.0, natural.psnr))
+    by_photo = study.gain_by_photo(natural).set_index(["model", "family", "image"]).gain_db
+    assert by_photo["dead leaves", "small", "a"] == pytest.approx(-5.0)
+    assert by_photo["dead leaves", "small", "b"] == pytest.approx(-1.0)
+    said = study.photo_extremes(by_photo.reset_index(), {"dead leaves": "dl"})["photos_dl"]
+    assert said.startswith("small: a -5.00 (others -1.00 to -1.00); mild: a -5.00")
+
+
+def test_run_gains_pair_each_network_with_the_inputs_it_was_given():
+    """Issue 31, item 5: the ablation's primitives verdict rested on one failed run (below its input)."""
+    table = rows([(INPUT, "natural", image, "", 25.0, psnr) for image, psnr in (("a", 20.0), ("b", 10.0))]
+                 + [("p", "natural", "a", "", 25.0, 25.0), ("p", "natural", "b", "", 25.0, 14.0)]
+                 ).assign(run=0, degradation="sigma=25", size_px=256)
+    table = pd.concat([table, table[table.model == "p"].assign(run=1, psnr=[19.0, 10.5])], ignore_index=True)
+    gains = study.run_gains(table).set_index("run").gain_db
+    assert gains[0] == pytest.approx(4.5) and gains[1] == pytest.approx(-0.25)
+
+
+def test_the_training_curves_figure_measures_each_run_against_its_own_validation_inputs():
+    """Issue 31, item 7: runs 1-2 were measured against run 0's inputs and plotted below zero."""
+    curves = pd.DataFrame({"experiment": "a", "run": [0, 0, 1, 1], "step": [1, 2, 1, 2], "loss": 1.0,
+                           "val_psnr": [20.0, 21.0, 25.0, 26.0]})
+    fig = figures.training_curves_figure(curves, baselines={("a", 0): 19.0, ("a", 1): 24.0}, panels=lambda _: "p")
+    assert [list(line.get_ydata()) for line in fig.axes[0].get_lines()[:2]] == [[1.0, 2.0], [1.0, 2.0]]
+    plt.close(fig)
+
+
 def test_the_scaling_figure_draws_the_goal_and_the_question_by_default():
     scaling = pd.DataFrame({"arm": "dead leaves", "steps": [200, 1600], "minutes": [1.0, 8.0], "family": "big",
                             "gain_db": [0.1, 0.3], "gain_lo_db": [0.0, 0.1], "gain_hi_db": [0.2, 0.5]})
@@ -374,6 +455,22 @@ def test_the_scaling_figure_draws_the_goal_and_the_question_by_default():
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert "+1.0 dB" in labels and "+1.5 dB" in labels
     plt.close(fig)
+
+
+def test_the_in_distribution_check_reads_each_network_on_its_own_kind_of_images(deblur_rows):
+    """Issue 31: chapter 03 first asks whether each network deblurs the kind of images it trained on."""
+    anchor = deblur_rows[deblur_rows.model == INPUT].assign(model="Richardson-Lucy", psnr=lambda r: r.psnr + 8)
+    rows = pd.concat([deblur_rows, anchor])
+    table = study.in_distribution(rows, {"dead leaves": "dead leaves", "natural": "natural"}, ["Richardson-Lucy"])
+    mine = table.set_index(["network", "model", "family"])
+    assert mine.loc[("dead leaves", "dead leaves", "big"), "psnr_gain"] == pytest.approx(-1.0)
+    assert set(table[table.network == "dead leaves"].test_set) == {"dead leaves"}
+    assert mine.loc[("natural", "Richardson-Lucy", "mild"), "psnr_gain"] == pytest.approx(8.0)
+    said = study.in_distribution_reading(table, {"dead leaves": "dl", "natural": "nat"})
+    assert said["own_dl"].startswith("-1.00 / -1.00 / -1.00 dB") and "Richardson-Lucy +8.00" in said["own_dl"]
+    assert "neither has learned" in said["own_reading"]
+    learned = study.in_distribution_reading(table.assign(psnr_gain=table.psnr_gain + 1.5), {"natural": "nat"})
+    assert "the natural network on small blur" in learned["own_reading"]
 
 
 def test_chapter_03_says_its_networks_have_not_learned_to_deblur_only_when_no_gain_reaches_a_decibel():
