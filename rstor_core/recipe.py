@@ -206,8 +206,9 @@ def long_runs_prose(runs: LongRuns, names: Mapping[str, str]) -> dict[str, objec
     most = int(table.steps.max())
     budgets = ", ".join(f"{s / first_steps:g}×" for s in sorted(table.steps.unique()))
     said |= {"long_most": f"{most / first_steps:g}×",
-             "long_what": f"One network per arm (run 0: the same draws as the chapter's first network) trained "
-                          f"on to {most / first_steps:g}× the chapter's steps and kept its weights at each doubling "
+             "long_what": f"One network per arm (run 0: the same draws as the chapter's first network, whose "
+                          "weights it holds at the chapter's steps, weight for weight; a test checks it) trained on "
+                          f"to {most / first_steps:g}× the chapter's steps and kept its weights at each doubling "
                           f"({budgets} the chapter's steps)."}
     gains = table.set_index(["arm", "test_set", "steps", "family"]).gain_db
     for (arm, test_set), rows in table.groupby(["arm", "test_set"], sort=False):

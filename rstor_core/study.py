@@ -300,6 +300,14 @@ def run_gains(rows: pd.DataFrame) -> pd.DataFrame:
             .reset_index())
 
 
+def weak_runs(gains: pd.DataFrame, share: float = 0.5) -> pd.DataFrame:
+    """The networks of :func:`run_gains` that gain less than ``share`` of what their arm's median network gains
+    (per model and ``sigma_255``), with that median (``arm_median_db``): the runs that failed where their
+    arm's others did not, on which an arm's mean and verdict may rest."""
+    median = gains.groupby(["model", "sigma_255"]).gain_db.transform("median")
+    return gains.assign(arm_median_db=median)[(gains.gain_db < share * median) & (median > 0)].reset_index(drop=True)
+
+
 def late_rise(curves: pd.DataFrame, *, last: float = 0.2) -> pd.DataFrame:
     """How much validation PSNR still rose over the last ``last`` of training, per experiment and run
     (``read_log`` rows with ``experiment`` and ``run`` columns): a network still improving when training

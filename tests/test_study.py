@@ -437,6 +437,10 @@ def test_run_gains_pair_each_network_with_the_inputs_it_was_given():
     table = pd.concat([table, table[table.model == "p"].assign(run=1, psnr=[19.0, 10.5])], ignore_index=True)
     gains = study.run_gains(table).set_index("run").gain_db
     assert gains[0] == pytest.approx(4.5) and gains[1] == pytest.approx(-0.25)
+    three = pd.DataFrame({"model": "p", "sigma_255": 25.0, "run": [0, 1, 2], "gain_db": [6.5, 0.75, 6.2]})
+    weak = study.weak_runs(three)  # the primitives' run 1 at sigma 25 here: +0.75 dB against +6.2 and +6.5
+    assert weak.run.tolist() == [1] and weak.arm_median_db.tolist() == [6.2]
+    assert study.weak_runs(three.assign(gain_db=[6.5, 5.0, 6.2])).empty
 
 
 def test_the_training_curves_figure_measures_each_run_against_its_own_validation_inputs():

@@ -447,6 +447,21 @@ def test_the_committed_quick_weights_are_run_0_of_the_quick_experiments():
         assert read_checkpoint(path)[1] == experiments[path.parent.name], path
 
 
+def test_a_longer_runs_snapshot_at_the_chapters_steps_is_the_chapters_first_network_weight_for_weight():
+    """Chapter 03's longer runs extend its run 0: the same batches at a constant lr, so the weights they keep at
+    the chapter's steps are the chapter's first network's (two trainings, one result)."""
+    from rstor_core.train import read_checkpoint, snapshot_file
+
+    folder = ROOT / "outputs" / "quick" / "checkpoints"
+    quick = load_profile("quick")
+    for long, chapter in zip(quick.deblur_study.long_runs, (quick.deblur_study.dead_leaves_experiment,
+                                                            quick.deblur_study.natural_experiment)):
+        steps = quick.experiments[chapter].steps
+        snapshot = read_checkpoint(folder / long / snapshot_file(steps))[0]["model"]
+        weights = read_checkpoint(folder / chapter / MODEL_FILE)[0]["model"]
+        assert snapshot.keys() == weights.keys() and all(torch.equal(snapshot[k], weights[k]) for k in weights), long
+
+
 def test_an_experiment_folder_is_the_experiment_name_for_run_0_and_a_sibling_for_the_others(tmp_path):
     from rstor_core.train import experiment_dir
 
