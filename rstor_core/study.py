@@ -202,15 +202,23 @@ def in_distribution_reading(table: pd.DataFrame, names: Mapping[str, str]) -> di
                            for model in gains.index if model != arm)
         said[f"own_{name}"] = (f"{' / '.join(f'{v:+.2f}' for v in own)} dB on small / mild / big blur "
                                f"({mine.test_set.iloc[0]} images; {others or 'no anchor'})")
-        learned += [f"the {arm} network on {family} blur" for family, value in own.items() if value >= LEARNED_DB]
+        families = [family for family, value in own.items() if value >= LEARNED_DB]
+        if families:
+            learned.append(f"the network trained on {arm} gains at least {LEARNED_DB:g} dB on {_listed(families)} blur")
     if learned:
-        said["own_reading"] = (f"On its own kind of images, {', '.join(learned)} gains at least {LEARNED_DB:g} dB: "
-                               "there it has learned something of the task; the transfer question follows.")
+        said["own_reading"] = (f"On its own kind of images, {'; '.join(learned)}: there it has learned something of "
+                               "the task (still far below Richardson–Lucy told the kernel); the transfer question "
+                               "follows.")
     else:
         said["own_reading"] = (f"No network gains {LEARNED_DB:g} dB on any family even on its own kind of images: "
                                "at this scale neither has learned to deblur what it trained on, so the transfer "
                                "question below compares networks that have not learned the task.")
     return said
+
+
+def _listed(items: Sequence[str]) -> str:
+    """"a", "a and b", "a, b and c": a list for prose."""
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else list(items))
 
 
 def family_gains(table: pd.DataFrame, test_set: str = "natural") -> pd.DataFrame:
@@ -583,9 +591,10 @@ def published_disagreement(agreement: pd.DataFrame, key: str = "family") -> dict
     outside = agreement[agreement.verdict.isin(["above our interval", "below our interval"])]
     if outside.empty:
         return {"published_disagreement": "the published gap lies inside our interval everywhere it is compared."}
-    where = ", ".join(f"{row[key]} ({row.verdict})" for _, row in outside.iterrows())
-    return {"published_disagreement": f"on {where}, the published gap lies outside our interval: there this book "
-                                      "disagrees with the study it rebuilds, at its own (much smaller) scale."}
+    where = "; ".join(f"{verdict} on {_listed([str(v) for v in rows[key]])}"
+                      for verdict, rows in outside.groupby("verdict", sort=False))
+    return {"published_disagreement": f"the published gap lies {where}: there this book disagrees with the study it "
+                                      "rebuilds, at its own (much smaller) scale."}
 
 
 def published_deblur_agreement(comparison: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
