@@ -400,8 +400,9 @@ tables.styled(agreement, "The original study's gap natural - dead leaves and our
 # their inputs, their validation PSNR still rising. Each trial below changes one lever against
 # the line it derives from (the `change` column, read off the trial's configuration against the
 # baseline's), trains one network (run 0) from a shell (`python -m rstor_core train --experiment
-# <trial>`; a book run, even a fresh one, only reads them) and is tested here on the photos none
-# of them saw, with the banks above. `minutes`: its training's wall time from its log (on a
+# <trial>`; a book run, even a fresh one, only reads them), is scored on selection images for the
+# choice and, after it, on the photos none of them saw with the banks above. `minutes`: its training's
+# wall time from its log (on a
 # machine shared with other work now and then: a rough cost); `val_gain_db`: its last validation
 # PSNR over its blurred validation inputs (dead-leaves trials validate on dead leaves, natural
 # ones on photo crops, held back from training in `recipe_natural_warm`: compare within an arm).
