@@ -178,8 +178,11 @@ def long_runs(chapter: ChapterRun, arms: Mapping[str, str], test_sets: Mapping[s
             path = chapter.checkpoint_dir(name) / weights_file(config, None if step == config.steps else step)
             models[f"{label} @{step}"] = load_model(path, device=chapter.device)
     chapter_steps = chapter.experiment(chapter.config.dead_leaves_experiment).steps
-    if not models:
-        return LongRuns(chapter.save_table(pd.DataFrame(), "03_long_runs.csv"), unread, chapter_steps)
+    if not models:  # the table the prose links to says why it holds no gain
+        why = pd.DataFrame({"experiment": list(unread) or ["none"],
+                            "not_read": list(unread.values()) or ["the profile names no longer run"]})
+        chapter.save_table(why, "03_long_runs.csv")
+        return LongRuns(pd.DataFrame(), unread, chapter_steps)
     unseen = chapter.unseen_photos({label: arms[label] for label in minutes_per_step}, 1, chapter.config.test_images)
     photos_of = {(model, 0): unseen[label, 0] for model, (label, _) in budgets.items() if (label, 0) in unseen}
     parts = []
