@@ -175,7 +175,7 @@ tables.show(table, "Blind deblurring (PSNR in dB, 95 % interval), blur", ["test_
 # %% tags=["hide-input"]
 own = chapter.save_table(study.in_distribution(results, {a: a for a in motion}, anchors), "03_in_distribution.csv")
 chapter.glue(**study.in_distribution_reading(own, {"dead leaves": "dl", "natural": "nat"}))
-tables.styled(own, "Each network on its own kind of images: PSNR gain over the blurred input (dB, 95 % interval)")
+tables.styled(own.drop(columns=["test_set", "n_runs"]), "Each network on its own kind of images: PSNR gain (dB)")
 
 # %% [markdown]
 # On its own kind of images ({download}`tables/03_in_distribution.csv`), the dead-leaves network gains
@@ -410,7 +410,7 @@ tables.styled(agreement, "The original study's gap natural - dead leaves and our
 # %% tags=["hide-input"]
 trials = recipe.recipe_trials(chapter, photos, banks)  # read from their logs and weights, never trained here
 chapter.glue(**recipe.trials_prose(chapter, trials, results, motion, glue_names))
-tables.styled(trials.table, "Recipe trials: one network each, PSNR gain over the blurred input (dB)")
+tables.styled(trials.table.drop(columns=["data", "minutes"]), "Recipe trials: one network each, PSNR gain (dB)")
 
 # %% [markdown]
 # {glue:text}`n_trials` trials ({download}`tables/03_recipe_trials.csv`). The choice reads only the
