@@ -407,9 +407,9 @@ display(widgets.blur_inspector(inspector_images) if chapter.live_widgets
 # and painting them. The sampler draws in whole-array calls and jumps over the draws no leaf uses (a
 # disc's angle, a flat leaf's second colour), so the images keep their bits. The first table times
 # whole images against the original study's generator end to end (its numpy draws and its default
-# kernel); the second, painting alone on the same leaves. Both are made by `rstor_core.speed`
-# (`benchmarks/deadleaves.py` prints them larger, with the `original_study` preset, and how the
-# cost grows with the canvas and the leaves), on the machine that ran this chapter.
+# kernel); the second, painting alone on the same leaves. Both are made by `rstor_core.speed`,
+# which calls every kernel once untimed at the timed size before its clock starts (numba compiles
+# on a first call), on the machine that built this chapter, while the chapter ran.
 
 # %% tags=["hide-input"]
 bench = rendering_speed_table(config.benchmark_sizes, batch=config.benchmark_batch, repeats=config.benchmark_repeats,
@@ -421,11 +421,16 @@ display(tables.styled(whole, "Whole images, sampling included (ms per image) on 
 tables.styled(bench, "Rendering alone (Mpixel/s) on this machine")
 
 # %% [markdown]
-# A whole {glue:text}`bench_size` × {glue:text}`bench_size` image of flat discs, sampling included,
-# takes {glue:text}`e2e_ms:.2f` ms here, {glue:text}`e2e_speedup:.0f` times less than the original
-# study's generator end to end ({glue:text}`e2e_original_ms:.0f` ms); drawing the leaves is
-# {glue:text}`e2e_sampling:.0%` of it ({download}`tables/01_end_to_end.csv`; the original never drew
-# the other two models, so they have no baseline). Painting alone, our CPU kernel renders
-# {glue:text}`bench_speedup:.0f` times as many pixels per second as the original study's default
-# kernel on the same cores ({glue:text}`bench_speedup_exhaustive:.0f` times its exhaustive one;
-# columns in Mpix/s; {download}`tables/01_benchmark.csv`).
+# These are this machine's timings at build time, from a few images and repeats: they move with
+# the machine's load (by tens of percent between two runs on a shared machine, more if something
+# else runs), so read them as an order of magnitude and compare engines within one table. In
+# this build, a whole {glue:text}`bench_size` × {glue:text}`bench_size` image of flat discs,
+# sampling included, took {glue:text}`e2e_ms:.2f` ms, {glue:text}`e2e_speedup:.0f` times less
+# than the original study's generator end to end ({glue:text}`e2e_original_ms:.0f` ms); drawing
+# the leaves was {glue:text}`e2e_sampling:.0%` of it ({download}`tables/01_end_to_end.csv`; the
+# original never drew the other two models, so they have no baseline). Painting alone, our CPU
+# kernel rendered {glue:text}`bench_speedup:.0f` times as many pixels per second as the original
+# study's default kernel on the same cores ({glue:text}`bench_speedup_exhaustive:.0f` times its
+# exhaustive one; columns in Mpix/s; {download}`tables/01_benchmark.csv`). The measurement proper
+# is `benchmarks/deadleaves.py`, run on an idle machine: more images and repeats, larger sizes,
+# the `original_study` preset, and how the cost grows with the canvas and the leaves.

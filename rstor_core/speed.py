@@ -96,10 +96,12 @@ def _seconds(fn, repeats: int) -> float:
 
 
 def _warm_up(fn, seconds: float = 0.3) -> None:
-    """Call ``fn`` (compiling it) and keep calling it for ``seconds``: on this project's 2-core VM the first
-    calls of a parallel kernel after another kernel's long parallel runs took 1.5-4x their steady time
-    (ours at 256²: 1.45 ms an image right after the original's kernels, 0.34 ms a minute later), which
-    would charge to one engine the history of another."""
+    """Call ``fn`` untimed, with the arguments and shapes about to be timed, and keep calling it
+    for ``seconds``. Every table calls it before each engine, size and model: a timed first call
+    would count numba's compile (seconds, in a fresh kernel); and on this project's 2-core VM the
+    first calls of a parallel kernel after another kernel's long parallel runs took 1.5-4x their
+    steady time (ours at 256²: 1.45 ms an image right after the original's kernels, 0.34 ms a
+    minute later), which would charge to one engine the history of another."""
     start = time.perf_counter()
     fn()
     while time.perf_counter() - start < seconds:
@@ -209,6 +211,8 @@ def end_to_end_table(sizes=(256, 512), models: Sequence[str] | Mapping[str, dict
     _steady_allocator()
     for name, params, size in settings:
         _warm_up(lambda: dead_leaves(size, image_rng(seed, 0, "benchmark"), params=params))
+        first = sample_leaves(size, params, image_rng(seed, 0, "benchmark"))
+        _warm_up(lambda: render_leaves(first, size, params))  # painting alone, as it is timed below
         timings = {key: [] for key in ("e2e", "sample", "paint")}
         for i in range(images):
             generators = [image_rng(seed, i, "benchmark") for _ in range(repeats)]  # made before the clock starts
@@ -224,7 +228,7 @@ def end_to_end_table(sizes=(256, 512), models: Sequence[str] | Mapping[str, dict
     for row, (name, params, size) in zip(rows, settings):
         original = np.nan
         if name in ORIGINAL_MODELS:
-            _warm_up(lambda: original_end_to_end(min(size, 64), params, seed))
+            _warm_up(lambda: original_end_to_end(size, params, seed))  # the timed size (up to 20 s)
             original = 1e3 * float(np.median([_seconds(lambda: original_end_to_end(size, params, i), original_repeats)
                                                for i in range(images)]))
         row.update(original_e2e_ms=original, speedup_e2e=original / row["e2e_ms"])

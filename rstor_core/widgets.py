@@ -228,12 +228,22 @@ def noise_tour(image: np.ndarray, models: Mapping[str, Callable], sigmas: Iterab
                                                 show_kernel=False, seed=seed)[0]) for sigma in sigmas)
 
 
+# Which blurs each kernel control shapes; under any other blur it is disabled, so that no slider
+# moves without changing the figure (a user found the sigmas dead under a motion family).
+BLUR_PARAMETERS = {"index": FAMILIES, "sigma_x": ("gaussian",), "sigma_y": ("gaussian",),
+                   "angle": ("gaussian",)}
+MIN_CROP = 32  # pixels: the crop slider's lower end, or the image's side when it is smaller
+
+
 def inspector_controls(images: Mapping[str, np.ndarray]) -> dict[str, ipywidgets.ValueWidget]:
     """The blur inspector's controls: ``name`` picks one of ``images``, the others are keywords of
-    :func:`inspect_blur` and start at its defaults."""
+    :func:`inspect_blur` and start at its defaults. They follow each other: the kernel controls
+    the chosen blur ignores are disabled (:data:`BLUR_PARAMETERS`), and the crop slider reaches
+    the chosen image's smaller side, no further (:func:`inspect_blur` would clip it there)."""
     import ipywidgets as w
 
-    return {
+    side = min(next(iter(images.values())).shape[:2])
+    controls = {
         "name": w.Dropdown(options=list(images), description="image"),
         "blur_kind": w.Dropdown(options=BLUR_CHOICES, value="mild", description="blur"),
         "index": w.IntSlider(0, 0, BANK_SIZE - 1, description="kernel"),
@@ -243,8 +253,31 @@ def inspector_controls(images: Mapping[str, np.ndarray]) -> dict[str, ipywidgets
         "noise": w.FloatSlider(2.0, min=0.0, max=50.0, step=0.5, description="noise (/255)"),
         "top": w.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="crop top"),
         "left": w.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="crop left"),
-        "crop": w.IntSlider(128, 32, 512, step=16, description="crop (px)"),
+        "crop": w.IntSlider(min(128, side), min(MIN_CROP, side), side, step=16, description="crop (px)"),
     }
+
+    def follow_blur(change: dict) -> None:
+        for key, kinds in BLUR_PARAMETERS.items():
+            controls[key].disabled = change["new"] not in kinds
+
+    def follow_image(change: dict) -> None:
+        _fit_crop_slider(controls["crop"], images[change["new"]])
+
+    controls["blur_kind"].observe(follow_blur, names="value")
+    controls["name"].observe(follow_image, names="value")
+    follow_blur({"new": controls["blur_kind"].value})
+    return controls
+
+
+def _fit_crop_slider(slider: ipywidgets.IntSlider, image: np.ndarray) -> None:
+    """Bound ``slider`` by ``image``'s smaller side (its value is clamped into the new range);
+    the bound that keeps min <= max is moved first, since ipywidgets rejects min > max."""
+    side = min(image.shape[:2])
+    low = min(MIN_CROP, side)
+    if low > slider.max:
+        slider.max, slider.min = side, low
+    else:
+        slider.min, slider.max = low, side
 
 
 def blur_inspector(images: Mapping[str, np.ndarray], models: Mapping[str, Callable] | None = None):

@@ -264,6 +264,57 @@ def test_the_end_to_end_table_splits_our_calls_and_times_the_original_only_where
     assert flat.speedup_e2e == pytest.approx(flat.original_e2e_ms / flat.e2e_ms)
 
 
+_WARM = 80  # above 64, where the original's end to end was once warmed up at a smaller size
+
+
+@pytest.mark.parametrize("make_table, kernels", [
+    (lambda speed: speed.rendering_speed_table([_WARM], batch=2, repeats=2, naive_max_size=_WARM),
+     {"ours", "original default (numba CPU)", "original exhaustive (numba CPU)"}),
+    (lambda speed: speed.rendering_scaling_table([_WARM], [1], repeats=2), {"render_leaves"}),
+    (lambda speed: speed.end_to_end_table([_WARM], ["flat discs"], images=2, repeats=2),
+     {"dead_leaves", "render_leaves", "original"}),
+], ids=["rendering", "scaling", "end_to_end"])
+def test_each_speed_table_calls_every_kernel_once_untimed_at_the_timed_size_first(
+        monkeypatch, make_table, kernels):
+    """A timed first call would count numba's compile (chapter 01 in JupyterLab once read
+    4.57 Mpix/s at 128² against 48): each kernel is recorded with whether a clock was running
+    and at which size."""
+    from rstor_core import speed
+
+    calls, clock = [], {"on": False}  # calls: (kernel, size, timed)
+
+    def timed(real):
+        def run(*args, **kwargs):
+            clock["on"] = True
+            try:
+                return real(*args, **kwargs)
+            finally:
+                clock["on"] = False
+        return run
+
+    def recorder(kernel, size_at):
+        def call(*args, **kwargs):
+            calls.append((kernel, args[size_at], clock["on"]))
+            return np.zeros((args[size_at], args[size_at], 3), np.float32)
+        return call
+
+    warm_up = speed._warm_up
+    monkeypatch.setattr(speed, "_warm_up", lambda fn: warm_up(fn, seconds=0.0))  # its one call only
+    monkeypatch.setattr(speed, "_seconds", timed(speed._seconds))
+    monkeypatch.setattr(speed, "_timed_sampling", timed(speed._timed_sampling))
+    engines = ("ours", speed.DEFAULT, speed.EXHAUSTIVE)
+    monkeypatch.setattr(speed, "_engines", lambda: {name: recorder(name, 1) for name in engines})
+    monkeypatch.setattr(speed, "dead_leaves", recorder("dead_leaves", 0))
+    monkeypatch.setattr(speed, "render_leaves", recorder("render_leaves", 1))
+    monkeypatch.setattr(speed, "original_end_to_end", recorder("original", 0))
+    make_table(speed)
+    assert {kernel for kernel, _, on in calls if on} == kernels  # each one is timed...
+    for kernel in kernels:  # ...after a first call at the timed size with no clock running
+        mine = [(size, on) for k, size, on in calls if k == kernel]
+        assert mine[0] == (_WARM, False), f"{kernel}'s first calls: {mine[:3]}"
+        assert {size for size, _ in mine} == {_WARM}, f"{kernel} called at {mine}"
+
+
 def test_the_originals_generator_draws_its_own_leaves_deterministically_at_the_preset_scale():
     from rstor_core.speed import original_end_to_end
 

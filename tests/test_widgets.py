@@ -172,3 +172,40 @@ def test_many_panels_fold_into_two_rows_with_no_spare_axes():
     rows = {round(ax.get_position().y0, 3) for ax in fig.axes}
     assert len(fig.axes) == 7 and len(rows) == 2 and fig.axes[-1].get_title().startswith("ground truth")
     matplotlib.pyplot.close(fig)
+
+
+def _controls_of(widget) -> dict:
+    """The controls laid out in ``widget``, by description: what a user sees and moves."""
+    children = getattr(widget, "children", ())
+    if not children:
+        return {widget.description: widget} if hasattr(widget, "description") else {}
+    return {key: control for child in children for key, control in _controls_of(child).items()}
+
+
+GAUSSIAN_SLIDERS = ("σx (px)", "σy (px)", "angle (°)")
+
+
+@pytest.mark.parametrize("kind, kernel_on, gaussian_on", [
+    ("big", True, False), ("gaussian", False, True), ("small", True, False), ("none", False, False),
+])
+def test_the_inspector_disables_the_kernel_controls_the_chosen_blur_ignores(photo, kind, kernel_on,
+                                                                             gaussian_on):
+    controls = _controls_of(blur_inspector({"leaves": photo}))
+    assert not controls["kernel"].disabled and all(controls[d].disabled for d in GAUSSIAN_SLIDERS)  # mild
+    for start in ("gaussian", "mild", "none"):  # from every state, not only the first
+        controls["blur"].value = start
+        controls["blur"].value = kind
+        assert controls["kernel"].disabled is not kernel_on
+        assert [controls[d].disabled for d in GAUSSIAN_SLIDERS] == [not gaussian_on] * 3
+    matplotlib.pyplot.close("all")
+
+
+def test_the_inspector_crop_slider_reaches_the_chosen_images_smaller_side_and_no_further(photo):
+    images = {"leaves": photo, "small": photo[:40, :70], "tiny": photo[:30, :20], "wide": photo[:60]}
+    controls = _controls_of(blur_inspector(images))
+    crop, image = controls["crop (px)"], controls["image"]
+    assert (crop.min, crop.max, crop.value) == (32, 90, 90)  # 90 x 120: 128 px would not fit
+    for name, side in [("small", 40), ("leaves", 90), ("tiny", 20), ("wide", 60), ("small", 40)]:
+        image.value = name
+        assert crop.max == side and crop.min <= crop.value <= side, (name, crop.min, crop.value, crop.max)
+    matplotlib.pyplot.close("all")
