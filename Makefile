@@ -35,8 +35,10 @@ test: install
 test-fast: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# Chapters open as notebooks paired with their .py (Jupytext); a save writes both, the .ipynb without outputs.
 lab: install
-	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) book/
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) \
+		--ContentsManager.pre_save_hook=rstor_core.lab.strip_outputs book/
 
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)

@@ -35,6 +35,7 @@ fresh = False
 live_widgets = True  # JupyterLab; the runner sets False (batch runs show a static figure instead)
 device = None
 staging_dir = None  # the runner's: figures and tables wait there until every cell has run
+publish = False  # True: write figures and tables into output_dir; else outputs/scratch/<profile>
 seed = 0
 size = 256
 n_gallery = 6
@@ -63,7 +64,6 @@ import dataclasses
 import textwrap
 
 import torch
-from IPython.display import display
 
 from rstor_core import degrade, figures, intervals, study, tables, widgets
 from rstor_core.chapter import open_chapter

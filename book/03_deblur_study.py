@@ -45,6 +45,7 @@ fresh = False  # True: retrain instead of reusing the saved weights
 live_widgets = True  # JupyterLab; the runner sets False (batch runs show a static figure instead)
 device = None  # None: cuda when available
 staging_dir = None  # the runner's: figures and tables wait there until every cell has run
+publish = False  # True: write figures and tables into output_dir; else outputs/scratch/<profile>
 seed = 0
 dead_leaves_experiment = "deblur_dead_leaves"
 natural_experiment = "deblur_natural"
@@ -64,9 +65,8 @@ wiener_balance = 0.01
 lpips = True
 grid_kernel = 0
 zoom = 192
-recipe_trials = ["recipe_baseline", "recipe_nafnet", "recipe_nafnet_l1", "recipe_warm", "recipe_warm_constant",
-                 "recipe_warm_identity", "recipe_warm_curriculum", "recipe_warm_crop64", "recipe_wide",
-                 "recipe_natural_baseline", "recipe_natural_warm"]
+recipe_trials = ["recipe_baseline", "recipe_nafnet", "recipe_warm", "recipe_warm_constant", "recipe_warm_identity",
+                 "recipe_warm_curriculum", "recipe_wide", "recipe_natural_baseline", "recipe_natural_warm"]
 first_recipe = ["recipe_baseline", "recipe_natural_baseline"]
 scaling_steps = [200, 400, 800]
 long_runs = ["deblur_dead_leaves_long", "deblur_natural_long"]
@@ -277,7 +277,7 @@ chapter.glue(**recipe.long_runs_prose(long, {"dead leaves": "dl", "natural": "na
 # natural network {glue:text}`long_nat_on_nat` on natural photos and {glue:text}`long_nat_on_dl` on
 # dead leaves. From the chapter's steps to the most, for the dead-leaves network
 # {glue:text}`long_trend_dl`; for the natural one {glue:text}`long_trend_nat` (one network per arm:
-# a trend, not a verdict). Not read: {glue:text}`long_unread`.
+# a trend, not a verdict). Not read: {glue:md}`long_unread`.
 #
 # ## Small, mild and big blur on one photo
 
@@ -331,9 +331,10 @@ chapter.glue(**gaussian_gains)
 tables.styled(gaussian_table, "Deblurring the Gaussian bank (natural test photos)")
 
 # %% [markdown]
-# On the Gaussian bank, the PSNR change over the blurred input is {glue:text}`gaussian_gain_dl:+.2f` dB
-# for the dead-leaves-trained network and {glue:text}`gaussian_gain_nat:+.2f` dB for the
-# natural-trained one (a negative change: the network made the blurred photos worse;
+# On the Gaussian bank, the PSNR change over the blurred input is {glue:text}`gaussian_gain_dl`
+# for the dead-leaves-trained network and {glue:text}`gaussian_gain_nat` for the
+# natural-trained one, paired per photo; natural minus dead leaves, {glue:text}`gaussian_gap`
+# (a negative change: the network made the blurred photos worse;
 # {download}`tables/03_gaussian_table.csv`; the first {glue:text}`n_kernels` kernels of the Gaussian bank;
 # this pair trained for {glue:text}`gaussian_steps` steps).
 #
@@ -431,7 +432,7 @@ tables.styled(trials.table.drop(columns=["data", "minutes"]), "Recipe trials: on
 # {glue:text}`below_baseline_big`. Worse than the blurred input on mild blur:
 # {glue:text}`harm_mild`. The columns without `selection_` are the gains on {glue:text}`trial_photos`,
 # test photos none of the trials saw: shown after the choice, never read by it. Not in the table:
-# {glue:text}`untrained`.
+# {glue:md}`untrained`.
 #
 # The chapter's networks take their arm's chosen levers at a constant learning rate (the
 # compute-scaling figure needs it; `recipe_warm_constant` against `recipe_warm` is that change
@@ -448,6 +449,6 @@ tables.styled(change, "The chapter's recipe minus the first, paired per photo (P
 # %% [markdown]
 # Dead leaves: {glue:text}`change_gain_dl_mild` on mild blur and {glue:text}`change_gain_dl_big` on
 # big; natural: {glue:text}`change_gain_nat_mild` and {glue:text}`change_gain_nat_big`
-# ({download}`tables/03_recipe_change.csv`; not read: {glue:text}`change_unread`). Training
+# ({download}`tables/03_recipe_change.csv`; not read: {glue:md}`change_unread`). Training
 # throughput on this CPU (`torch.compile`, `channels_last`, threads, a loader worker) is measured,
 # way against way in one run, by `benchmarks/train_throughput.py`; the profile compiles the steps.

@@ -28,6 +28,7 @@ fresh = False
 live_widgets = True
 device = None  # None: cuda when available
 staging_dir = None  # the runner's: figures and tables wait there until every cell has run
+publish = False  # True: write figures and tables into output_dir; else outputs/scratch/<profile>
 seed = 0
 dead_leaves_experiment = "denoise_dead_leaves"
 natural_experiment = "denoise_natural"

@@ -40,6 +40,7 @@ fresh = False  # True: retrain instead of reusing the saved weights
 live_widgets = True  # JupyterLab; the runner sets False
 device = None  # None: cuda when available
 staging_dir = None  # the runner's: figures and tables wait there until every cell has run
+publish = False  # True: write figures and tables into output_dir; else outputs/scratch/<profile>
 seed = 0
 runs = 3  # networks per arm (independent draws; natural ones on other folds of the photos)
 flat_discs_experiment = "denoise_dead_leaves@1000"  # name@step: the network at that step (a snapshot)
@@ -132,7 +133,8 @@ first, last = config.sigmas[0], config.sigmas[-1]
 rows = ablation.set_index(["variant", "sigma_255"])
 chapter.glue(n_tested=results.image.nunique(), first=f"{first:g}", last=f"{last:g}",  # k: the arm's place in `arms`
              **{f"{column}_{k}_{end}": intervals.describe(rows.loc[(v, s)], column) for column in ("gain", "gap")
-                for k, v in enumerate(arms) for end, s in (("first", first), ("last", last)) if (v, s) in rows.index},
+                for k, v in enumerate(arms) for end, s in (("first", first), ("last", last))
+                if (v, s) in rows.index and pd.notna(rows.loc[(v, s), column])},  # natural: no gap to itself
              **{f"verdict_{k}_{end}": rows.loc[(v, s), "gain_verdict"] for k, v in enumerate(arms) if k
                 for end, s in (("first", first), ("last", last)) if (v, s) in rows.index})
 per_run = chapter.save_table(study.run_gains(results), "05_ablation_runs.csv")  # each network over its own inputs
@@ -219,9 +221,12 @@ chapter.glue(ft_vs_nat=said[("dead leaves → natural", "natural", first)],
              one_vs_nat=said[("dead leaves → 1 photo", "natural", first)],
              **{f"deblur_ft_{family}": said[("dead leaves → natural", "natural", family)] for family in FAMILIES},
              **{f"deblur_dl_{family}": said[("dead leaves → natural", "dead leaves", family)] for family in FAMILIES})
-tables.styled(pd.concat([denoise_gain, deblur_gain], ignore_index=True),
-              "Pre-training: paired PSNR differences a - b (dB)",
-              ["a", "b", "sigma_255", "family", "psnr_diff", "n_images", "verdict"])
+tables.styled(tables.comparisons(denoise_gain, "sigma_255", lambda sigma: f"σ = {sigma:g}/255 (dB)"),
+              "Pre-training, denoising: paired PSNR differences (95 % interval)")
+
+# %% tags=["hide-input"]
+tables.styled(tables.comparisons(deblur_gain, "family", lambda family: f"{family} blur (dB)"),
+              "Pre-training, blind deblurring: paired PSNR differences (95 % interval)")
 
 # %% [markdown]
 # Denoising at σ = {glue:text}`first`/255, after {glue:text}`full_steps` steps, where natural-only

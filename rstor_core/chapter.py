@@ -8,7 +8,7 @@ like a profile (a bad ``-p`` value is the same :class:`~rstor_core.profiles.Prof
 that the images and experiments it names exist, picks the device, and returns a
 :class:`ChapterRun` that trains or loads networks and writes figures and tables under
 ``outputs/<profile>/`` (under the runner, into its staging folder first: they are published only
-if the whole chapter runs).
+if the whole chapter runs; by hand, into ``outputs/scratch/<profile>/`` unless ``publish=True``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ from rstor_core.train import (experiment_dir, load_model, load_trained, read_log
 
 # What the runner injects besides the section, with the defaults a chapter's parameters cell gives them.
 RUNNER_PARAMETERS = {"profile": "quick", "output_dir": "outputs/quick", "fresh": False, "live_widgets": True,
-                     "device": None, "staging_dir": None}
+                     "device": None, "staging_dir": None, "publish": False}
+# Where a chapter run outside the runner (JupyterLab, papermill by hand) writes its figures and tables unless
+# asked to publish: the committed outputs change only through the runner or on purpose (git-ignored).
+SCRATCH_DIR = Path("outputs/scratch")
 
 
 @dataclass
@@ -44,9 +47,10 @@ class ChapterRun:
     """One run of a chapter: its typed section (``config``), the profile's experiments, the device,
     and where its outputs go.
 
-    Figures and tables go to ``staging_dir`` when the runner gives one (it publishes them into
-    ``output_dir`` once every cell ran, so a failed chapter leaves the previous ones), else straight to
-    ``output_dir`` (JupyterLab, papermill by hand); checkpoints always go to ``output_dir``.
+    Figures and tables go to ``staging_dir``: the runner's (it publishes them into ``output_dir`` once
+    every cell ran, so a failed chapter leaves the previous ones), or :data:`SCRATCH_DIR` ``/<profile>``
+    for a chapter run by hand (JupyterLab, papermill), unless its ``publish`` parameter is true: then
+    straight into ``output_dir``. Checkpoints always go to ``output_dir``.
     """
 
     name: str
@@ -159,11 +163,11 @@ class ChapterRun:
                 config, path = self.experiment(name, run), self.checkpoint_dir(name, run) / "model.pt"
                 command = f"python -m rstor_core train --profile {self.profile.name} --experiment {name} --run {run}"
                 if not path.is_file():
-                    problems.append(f"not trained: {command}")
+                    problems.append(f"not trained: `{command}`")
                     continue
                 network, trained_with = load_trained(path, device=self.device)
                 if trained_with != config:
-                    problems.append(f"trained with another configuration: {command} retrains it")
+                    problems.append(f"trained with another configuration: `{command}` retrains it")
                 networks.append(network)
             if problems:
                 left_out[name] = "; ".join(problems)
@@ -229,17 +233,26 @@ class ChapterRun:
         return frame
 
     def glue(self, **values: Any) -> None:
-        """Glue each value under its name for the chapter's prose (``{glue:text}`name```); not shown."""
+        """Glue each value under its name for the chapter's prose (``{glue:text}`name```); not shown. Text is
+        also glued as Markdown, for ``{glue:md}`name``` where it holds a code span (a command): as plain
+        text its backticks would show and Sphinx would turn its ``--`` into en-dashes."""
         from myst_nb import glue  # the book's dependency, not the library's
 
         for key, value in values.items():
-            glue(key, value, display=False)
+            glue(key, _Prose(value) if isinstance(value, str) else value, display=False)
 
     def publish(self, key: str, fig: Any, file: str) -> None:
         """Write a figure as ``figures/<file>`` and glue it as ``key`` for the chapter's caption."""
         from rstor_core.figures import publish_figure
 
         publish_figure(key, fig, self.figures / file)
+
+
+class _Prose(str):
+    """A glued string that is both plain text (``{glue:text}``, as a ``str`` is) and Markdown (``{glue:md}``)."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
 
 
 def open_chapter(name: str, parameters: Mapping[str, Any]) -> ChapterRun:
@@ -263,9 +276,10 @@ def open_chapter(name: str, parameters: Mapping[str, Any]) -> ChapterRun:
         device = pick_device(values["device"])
     except ValueError as err:
         raise ProfileError(f"{where}: device: {err}") from None
+    staging = (Path(values["staging_dir"]) if values["staging_dir"] else
+               None if values["publish"] else SCRATCH_DIR / profile.name)
     return ChapterRun(name=name, config=config, profile=profile, output_dir=Path(values["output_dir"]), device=device,
-                      fresh=_fresh(values["fresh"]), live_widgets=bool(values["live_widgets"]),
-                      staging_dir=Path(values["staging_dir"]) if values["staging_dir"] else None)
+                      fresh=_fresh(values["fresh"]), live_widgets=bool(values["live_widgets"]), staging_dir=staging)
 
 
 def _fresh(value: Any) -> bool | frozenset[str]:

@@ -571,10 +571,9 @@ class DeblurStudyConfig:
     zoom: int = knob(192, ge=16)  # crop side of the grid figure and the inspector
     # The recipe table: one network (run 0) of each of these experiments, read from its weights and log and
     # never trained here (`python -m rstor_core train --experiment ...`); the first is the baseline.
-    recipe_trials: tuple[str, ...] = knob(("recipe_baseline", "recipe_nafnet", "recipe_nafnet_l1", "recipe_warm",
-                                           "recipe_warm_constant", "recipe_warm_identity", "recipe_warm_curriculum",
-                                           "recipe_warm_crop64", "recipe_wide", "recipe_natural_baseline",
-                                           "recipe_natural_warm"), trials=True)
+    recipe_trials: tuple[str, ...] = knob(("recipe_baseline", "recipe_nafnet", "recipe_warm", "recipe_warm_constant",
+                                           "recipe_warm_identity", "recipe_warm_curriculum", "recipe_wide",
+                                           "recipe_natural_baseline", "recipe_natural_warm"), trials=True)
     # The first recipe's experiments, dead leaves then natural: their `runs` networks against the chapter's
     # (read from their weights, never trained here); () leaves that comparison out.
     first_recipe: tuple[str, ...] = knob(("recipe_baseline", "recipe_natural_baseline"), trials=True)

@@ -26,13 +26,54 @@ from rstor_core.metrics import psnr
 from rstor_core.models import restore
 
 
+#: One colour per arm (what a network trained on, or a method) in every figure of the book, so that a
+#: reader learns it once: the first pattern found in a label (lower case) picks the colour.
+PALETTE = (("dead leaves → natural", "#17becf"), ("→ 1 photo", "#7f7f7f"), ("bm3d", "#9467bd"),
+           ("richardson", "#8c564b"), ("original-study", "#d62728"), ("anti-aliased", "#e377c2"),
+           ("photo colours", "#bcbd22"), ("primitives", "#ff7f0e"), ("dead leaves", "#1f77b4"),
+           ("discs", "#1f77b4"), ("natural", "#2ca02c"), ("input", "#000000"))
+#: Reference levels (targets, thresholds): grey, and told apart by their dashes, never by colour alone.
+REFERENCE_STYLES = ({"color": "0.3", "ls": ":", "lw": 1.2}, {"color": "0.5", "ls": "-.", "lw": 1.0})
+ARMS_KEY = "rstor:arms"  # the PNG text chunk naming each labelled arm's colour (the browser test reads it)
+
+
+def arm_colour(label: str) -> str | None:
+    """The book's colour for the arm ``label`` names (:data:`PALETTE`), ``None`` for what is no arm. In
+    "trained on X, tested on Y" the arm is X; hyphens read as spaces ("dead-leaves-trained")."""
+    label = label.lower().replace("-", " ")
+    if "trained on " in label:
+        label = label.split("trained on ", 1)[1].split(",")[0]
+    return next((colour for pattern, colour in PALETTE if pattern.replace("-", " ") in label), None)
+
+
+def drawn_arms(fig: plt.Figure) -> dict[str, str]:
+    """``{label: colour}`` of every labelled line, marker set or error bar drawn in ``fig`` that names an
+    arm, as drawn (hex): what a test compares with :data:`PALETTE`."""
+    from matplotlib.colors import to_hex
+
+    drawn = {}
+    for ax in fig.axes:
+        for artist in [*ax.lines, *ax.collections, *ax.containers]:
+            label = artist.get_label() if hasattr(artist, "get_label") else ""
+            if not label or label.startswith("_") or arm_colour(label) is None:
+                continue
+            part = artist.lines[0] if hasattr(artist, "lines") and not hasattr(artist, "get_color") else artist
+            colour = part.get_color() if hasattr(part, "get_color") else part.get_facecolor()
+            drawn[label] = to_hex(colour[0] if np.ndim(colour) == 2 else colour)
+    return drawn
+
+
 def publish_figure(name: str, fig: plt.Figure, path: str | Path) -> None:
-    """Write ``fig`` to ``path`` (atomically), glue it as ``name`` for the book's captions, and
-    close it, so the executed notebook stores the figure once (in the glue) instead of twice."""
+    """Write ``fig`` to ``path`` (atomically; its arms' colours in the PNG's :data:`ARMS_KEY` chunk), glue
+    that very PNG as ``name`` for the book's captions, and close the figure, so the executed notebook
+    stores the figure once (in the glue) and the page shows the file ``figures/`` holds."""
+    import json
+
+    from IPython.display import Image
     from myst_nb import glue  # the book's dependency, not the library's
 
-    save_figure(fig, path)
-    glue(name, fig, display=False)
+    save_figure(fig, path, metadata={ARMS_KEY: json.dumps(drawn_arms(fig), sort_keys=True)})
+    glue(name, Image(data=Path(path).read_bytes(), format="png"), display=False)
     plt.close(fig)
 
 
@@ -132,12 +173,12 @@ def power_spectra_figure(leaves: Mapping[str, tuple[np.ndarray, np.ndarray]],
 def kernel_bank_figure(banks: Mapping[str, torch.Tensor], n: int = 8) -> plt.Figure:
     """The first ``n`` kernels of each bank, one row per bank, on one colour scale with its colour bar
     (square-root scale, so the long, faint trajectories of big kernels show next to small ones)."""
-    fig, axes = plt.subplots(len(banks), n, figsize=(1.5 * n, 1.6 * len(banks)), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(len(banks), n, figsize=(1.1 * n, 1.3 * len(banks)), squeeze=False, layout="constrained")
     norm = PowerNorm(0.5, vmin=0.0, vmax=max(float(bank[:n].max()) for bank in banks.values()))
     for row, (name, bank) in zip(axes, banks.items()):
         for i, ax in enumerate(row):
             shown = ax.imshow(bank[i, 0].numpy(), cmap="magma", interpolation="nearest", norm=norm)
-            ax.set_title(f"{name}:{i}", fontsize=8)
+            ax.set_title(f"{name} {i}", fontsize=11)
             ax.axis("off")
     fig.colorbar(shown, ax=axes, shrink=0.8, label="kernel weight")
     return fig
@@ -169,19 +210,20 @@ def training_curves_figure(curves: pd.DataFrame, *, baselines: Mapping[str, floa
     network's validation gain over its own inputs, one panel per ``panels(experiment)`` title.
     """
     curves = curves if "run" in curves else curves.assign(run=0)
-    colours = {label: f"C{k}" for k, label in enumerate(curves.experiment.unique())}
+    colours = {label: arm_colour(label) or f"C{k}" for k, label in enumerate(curves.experiment.unique())}
+    dashes = {label: "--" if label.lower().startswith("gaussian") else "-" for label in colours}
 
     def lines(frame: pd.DataFrame) -> Iterator[tuple[str, int, pd.DataFrame, dict]]:
         for (label, run), curve in frame.groupby(["experiment", "run"], sort=False):
             yield label, run, curve, {"color": colours[label], "label": label if run == 0 else None,
-                                 "alpha": 1.0 if run == 0 else 0.55, "lw": 1.2}
+                                 "alpha": 1.0 if run == 0 else 0.55, "lw": 1.2, "ls": dashes[label]}
 
     if baselines is None:
         fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(11, 3.8))
         for _, _, curve, style in lines(curves):
             ax_loss.plot(curve.step, curve.loss.rolling(smooth, min_periods=1).mean(), **style)
             validated = curve.dropna(subset=["val_psnr"])
-            ax_psnr.plot(validated.step, validated.val_psnr, "o-", ms=3, **style)
+            ax_psnr.plot(validated.step, validated.val_psnr, marker="o", ms=3, **style)
         ax_loss.set(xlabel="step", ylabel=f"training loss (moving average of {smooth} steps)", yscale="log")
         ax_psnr.set(xlabel="step", ylabel="validation PSNR (dB)")
         ax_psnr.legend()
@@ -190,7 +232,7 @@ def training_curves_figure(curves: pd.DataFrame, *, baselines: Mapping[str, floa
     fig, axes = plt.subplots(1, len(titles), figsize=(5.5 * len(titles), 3.8), squeeze=False)
     for label, run, curve, style in lines(curves.dropna(subset=["val_psnr"])):
         ax = axes[0, titles.index(panels(label))]
-        ax.plot(curve.step, curve.val_psnr - baselines[label, run], "o-", ms=3, **style)
+        ax.plot(curve.step, curve.val_psnr - baselines[label, run], marker="o", ms=3, **style)
     for ax, title in zip(axes[0], titles):
         ax.axhline(0, color="k", lw=0.8)
         ax.set(xlabel="step", ylabel="validation PSNR gain over its degraded input (dB)", title=title)
@@ -202,9 +244,10 @@ def metrics_vs_sigma_figure(summary: pd.DataFrame) -> plt.Figure:
     """Mean PSNR and SSIM against the noise sigma, one line per model (``metric_means`` by model and sigma)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for name, group in summary.groupby("model", sort=False):
-        style = "k--" if name == INPUT else ("s" if name.startswith("BM3D") else "o-")
+        style = {"ls": "--" if name == INPUT else ("none" if name.startswith("BM3D") else "-"),
+                 "marker": "" if name == INPUT else ("s" if name.startswith("BM3D") else "o"), "color": arm_colour(name)}
         for ax, metric in zip(axes, ("psnr", "ssim")):
-            ax.plot(group.sigma_255, group[metric], style, label="noisy input" if name == INPUT else name)
+            ax.plot(group.sigma_255, group[metric], **style, label="noisy input" if name == INPUT else name)
     axes[0].set(xlabel="noise σ (/255)", ylabel="PSNR (dB)")
     axes[1].set(xlabel="noise σ (/255)", ylabel="SSIM")
     axes[0].legend(fontsize=8)
@@ -221,7 +264,7 @@ def gain_vs_radius_figure(gains: pd.DataFrame, blind: Collection[str]) -> plt.Fi
         ax.text((low + high) / 2, 1.0, family, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
                 fontsize=9)
     for name in gains.columns.drop("radius_px"):
-        ax.scatter(gains.radius_px, gains[name], s=18, marker="o" if name in blind else "^",
+        ax.scatter(gains.radius_px, gains[name], s=18, marker="o" if name in blind else "^", color=arm_colour(name),
                    label=f"{name.replace(' ', '-')}-trained (blind)" if name in blind else name)
     ax.axhline(0, color="k", lw=0.8)
     ax.set(xlabel="kernel RMS radius (px)", ylabel="PSNR gain over the blurred input (dB)")
@@ -236,17 +279,18 @@ def cross_validation_figure(cross: pd.DataFrame) -> plt.Figure:
     psnr = cross.pivot_table(index=["sigma_255", "model"], columns="test_set", values="psnr")
     gains = {s: psnr.loc[s].drop(index=INPUT) - psnr.loc[s].loc[INPUT] for s in sigmas}
     low, high = min(g.values.min() for g in gains.values()), max(g.values.max() for g in gains.values())
-    fig, axes = plt.subplots(1, len(sigmas), figsize=(4.6 * len(sigmas) + 2.0, 4.2), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(1, len(sigmas), figsize=(3.3 * len(sigmas) + 1.8, 3.6), squeeze=False,
+                             layout="constrained")  # narrow: its labels stay readable at the text column's width
     for k, (ax, sigma) in enumerate(zip(axes[0], sigmas)):
         gain, grid = gains[sigma], psnr.loc[sigma].drop(index=INPUT)
         image = ax.imshow(gain.values, cmap="viridis", vmin=low, vmax=high)
         for r in range(grid.shape[0]):
             for c in range(grid.shape[1]):
+                bright = (gain.values[r, c] - low) / (high - low or 1) > 0.6  # viridis' light end: dark text
                 ax.text(c, r, f"{gain.values[r, c]:+.2f} dB\n(PSNR {grid.values[r, c]:.2f})", ha="center", va="center",
-                        color="w", fontsize=10)
-        ax.set_xticks(range(grid.shape[1]), [f"tested on {t}" for t in grid.columns])
-        ax.set_yticks(range(grid.shape[0]), [f"trained on {m}" for m in grid.index] if k == 0 else [])
+                        color="k" if bright else "w", fontsize=11)
+        ax.set_xticks(range(grid.shape[1]), [f"tested on\n{t}" for t in grid.columns], fontsize=11)
+        ax.set_yticks(range(grid.shape[0]), [f"trained on\n{m}" for m in grid.index] if k == 0 else [], fontsize=11)
         ax.set_title(f"σ = {sigma:g}/255")
     fig.colorbar(image, ax=axes, label="gain over the noisy input (dB)", shrink=0.8)
     return fig
@@ -262,12 +306,13 @@ def gap_closing_figure(ablation: pd.DataFrame, *, natural: str) -> plt.Figure:
     for ax, sigma in zip(axes[0], sigmas):
         rows = ablation[ablation.sigma_255 == sigma]
         reference, variants = rows[rows.variant == natural].iloc[0], rows[rows.variant != natural]
-        ax.axvspan(reference.gain_lo, reference.gain_hi, color="tab:green", alpha=0.15)
-        ax.axvline(reference.gain, color="tab:green", ls="--", label=f"{natural} (the whole gap)")
+        ax.axvspan(reference.gain_lo, reference.gain_hi, color=arm_colour(natural), alpha=0.15)
+        ax.axvline(reference.gain, color=arm_colour(natural), ls="--", label=f"{natural} (the whole gap)")
         ax.axvline(0, color="k", lw=0.8)
+        for y, variant in enumerate(variants.itertuples()):
+            ax.errorbar(variant.gain, y, xerr=[[variant.gain - variant.gain_lo], [variant.gain_hi - variant.gain]],
+                        fmt="o", color=arm_colour(variant.variant) or "0.3", capsize=3)
         y = np.arange(len(variants))
-        ax.errorbar(variants.gain, y, xerr=[variants.gain - variants.gain_lo, variants.gain_hi - variants.gain],
-                    fmt="o", color="tab:blue", capsize=3)
         ax.set_yticks(y, variants.variant)
         ax.set(xlabel="PSNR gain over the baseline generator (dB)", title=f"σ = {sigma:g}/255")
     fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", fontsize=9)
@@ -286,9 +331,9 @@ def compute_scaling_figure(scaling: pd.DataFrame, *, targets: Sequence[float] = 
         for k, (arm, points) in enumerate(scaling[scaling.family == family].groupby("arm", sort=False)):
             spread = [points.gain_db - points.gain_lo_db, points.gain_hi_db - points.gain_db]
             ax.errorbar(points.steps * (1 + 0.03 * (k - 0.5)), points.gain_db, yerr=spread, fmt="o-", capsize=3,
-                        label=f"trained on {arm}")
+                        color=arm_colour(arm), label=f"trained on {arm}")
         for i, level in enumerate(targets):
-            ax.axhline(level, color="grey", ls=(0, (4, 2 + 2 * i)), lw=0.9, label=f"{level:+.1f} dB")
+            ax.axhline(level, **REFERENCE_STYLES[i % len(REFERENCE_STYLES)], label=f"{level:+.1f} dB")
         ax.axhline(0, color="k", lw=0.8)
         steps = sorted(scaling.steps.unique())
         ax.set_xscale("log", base=2)
@@ -317,7 +362,7 @@ def long_runs_figure(runs: pd.DataFrame, *, learned_db: float = 1.0) -> plt.Figu
     families = [f for f in FAMILIES if f in set(runs.family)]
     fig, axes = plt.subplots(1, len(families), figsize=(4.0 * len(families), 3.8), squeeze=False, sharey=True,
                              layout="constrained")
-    colours = {arm: f"C{k}" for k, arm in enumerate(runs.arm.unique())}
+    colours = {arm: arm_colour(arm) or f"C{k}" for k, arm in enumerate(runs.arm.unique())}
     for ax, family in zip(axes[0], families):
         for k, ((arm, test_set), points) in enumerate(runs[runs.family == family].groupby(["arm", "test_set"],
                                                                                             sort=False)):
@@ -326,7 +371,7 @@ def long_runs_figure(runs: pd.DataFrame, *, learned_db: float = 1.0) -> plt.Figu
                         fmt="o-" if test_set == arm else "s--", color=colours[arm], ms=4,
                         label=f"trained on {arm}, tested on {test_set}")
         ax.axhline(0, color="k", lw=0.8)
-        ax.axhline(learned_db, color="grey", ls=(0, (4, 2)), lw=0.9, label=f"{learned_db:+.1f} dB")
+        ax.axhline(learned_db, **REFERENCE_STYLES[0], label=f"{learned_db:+.1f} dB")
         steps = sorted(runs.steps.unique())
         ax.set_xscale("log", base=2)
         ax.set_xticks(steps, [f"{s:g}" for s in steps], rotation=45)

@@ -101,10 +101,10 @@ def project_root(start: str | Path = ".") -> Path:
     raise FileNotFoundError(f"no _toc.yml at or above {here}: not inside the rstor repository")
 
 
-def save_figure(fig: Any, path: str | Path, *, dpi: int = 120) -> Path:
-    """Save a matplotlib figure atomically as PNG (``bbox_inches="tight"``)."""
+def save_figure(fig: Any, path: str | Path, *, dpi: int = 120, metadata: dict[str, str] | None = None) -> Path:
+    """Save a matplotlib figure atomically as PNG (``bbox_inches="tight"``; ``metadata``: PNG text chunks)."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png", metadata=metadata)
     return Path(path)
 
 

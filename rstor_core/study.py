@@ -527,13 +527,14 @@ def ablation_table(rows: pd.DataFrame, variants: Sequence[str], *, baseline: str
     """Per generator variant (and the natural-trained reference) and group of ``by``: its PSNR gain over
     the ``baseline`` variant (``gain`` with ``gain_lo`` / ``gain_hi`` and a verdict, dB) and the gap the
     natural-trained network still leads it by (``gap`` with its interval), both paired per photo
-    (:func:`rstor_core.intervals.paired_difference`). The reference's gain is the whole gap."""
+    (:func:`rstor_core.intervals.paired_difference`). The reference's gain is the whole gap; its gap to
+    itself is empty (NaN), not a 0.00 [0.00, 0.00] that reads like a measurement."""
     table = []
     for variant in [v for v in variants if v != baseline] + [natural]:
         gain = intervals.paired_difference(rows, variant, baseline, by).set_index(list(by))
         frame = pd.DataFrame({"variant": variant, "gain": gain.psnr_diff, "gain_lo": gain.psnr_diff_lo,
-                              "gain_hi": gain.psnr_diff_hi, "gain_verdict": gain.verdict, "gap": 0.0,
-                              "gap_lo": 0.0, "gap_hi": 0.0, "n_images": gain.n_images, "n_runs": gain.n_runs_a})
+                              "gain_hi": gain.psnr_diff_hi, "gain_verdict": gain.verdict, "gap": np.nan,
+                              "gap_lo": np.nan, "gap_hi": np.nan, "n_images": gain.n_images, "n_runs": gain.n_runs_a})
         if variant != natural:  # the reference has no gap to itself
             gap = intervals.paired_difference(rows, natural, variant, by).set_index(list(by))
             frame[["gap", "gap_lo", "gap_hi"]] = gap[["psnr_diff", "psnr_diff_lo", "psnr_diff_hi"]].to_numpy()
@@ -607,7 +608,8 @@ def published_deblur_agreement(comparison: pd.DataFrame, ours: pd.DataFrame) -> 
 def published_agreement(published: pd.Series, ours: pd.DataFrame, key: str) -> pd.DataFrame:
     """Does each published gap (``published``, indexed by ``key`` values: sigmas or families) fall inside our
     interval for the same gap (rows of :func:`rstor_core.intervals.paired_difference` with a ``key`` column)?
-    One row per key both have: ``published_gap_db``, ours with ``_lo`` / ``_hi``, ``agrees`` and ``verdict``.
+    One row per key both have: ``published_gap_db``, ``ours_gap_db`` with ``ours_gap_lo_db`` / ``_hi_db``,
+    ``agrees`` and ``verdict``.
     Why: "agreement with the published study" is claimed only where our interval supports it."""
     ours = ours.set_index(key)
     keys = [k for k in ours.index if k in published.index]
@@ -617,5 +619,5 @@ def published_agreement(published: pd.Series, ours: pd.DataFrame, key: str) -> p
                        np.where(value > hi, "above our interval",
                                 np.where(value < lo, "below our interval", "inside our interval")))
     return pd.DataFrame({key: keys, "published_gap_db": value, "ours_gap_db": ours.psnr_diff[keys].to_numpy(float),
-                         "ours_lo_db": lo, "ours_hi_db": hi, "agrees": verdict == "inside our interval",
+                         "ours_gap_lo_db": lo, "ours_gap_hi_db": hi, "agrees": verdict == "inside our interval",
                          "verdict": verdict})

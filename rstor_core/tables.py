@@ -5,7 +5,8 @@ deserves, an interval beside its value, and no column too many for the page. The
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 from pandas.io.formats.style import Styler
@@ -15,6 +16,47 @@ from pandas.io.formats.style import Styler
 DECIMALS = ((re.compile(r"p_?value"), None), (re.compile(r"ssim|lpips|statistic|fraction"), 3),
             (re.compile(r"psnr|_db$|diff|gain|gap|slope|mpix|speedup|radius"), 2))
 MISSING = "–"
+
+#: What a reader sees above a column, for the names a word-by-word reading (:func:`header`) gets wrong;
+#: the one place a column's shown name is kept (the CSV keeps the name code reads).
+HEADERS = {"a": "Network A", "b": "minus network B", "psnr_diff": "A − B, PSNR (dB)", "psnr": "PSNR (dB)",
+           "gain": "Gain over flat discs (dB)", "gap": "Gap left to natural (dB)", "gain_verdict": "Gain verdict",
+           "sigma_255": "Noise σ (/255)", "noise_sigma_255": "Noise σ (/255)", "n_runs": "Networks",
+           "n_runs_a": "Networks A", "n_runs_b": "Networks B", "n_images": "Photos", "n_kernels": "Kernels",
+           "n_radii": "Radii drawn", "test_set": "Test images", "model": "Network", "e2e_ms": "Whole image (ms)",
+           "original_e2e_ms": "Original's whole image (ms)", "speedup_e2e": "Speed-up, whole image",
+           "psnr_gain": "PSNR gain (dB)", "ours_gap_db": "Our gap (dB)", "ks_pvalue": "KS p-value",
+           "ks_statistic": "KS statistic", "alpha": "Power-law exponent α", "r_min_px": "Smallest radius (px)",
+           "r_max_px": "Largest radius (px)", "until_covered": "Until covered", "val_psnr": "Validation PSNR (dB)",
+           "val_gain_db": "Validation gain (dB)", "lr": "Learning rate", "img_per_s": "Images per s",
+           "measurable": "Measurable", "agrees": "Published gap inside our interval", "data": "Trained on",
+           "steps_to_target": "Steps to the target", "lpips_note": "LPIPS note"}
+#: Words of a column name shown otherwise, and units its last word stands for.
+WORDS = {"psnr": "PSNR", "ssim": "SSIM", "st": "ST-", "lpips": "LPIPS", "rms": "RMS", "ks": "KS", "e2e": "whole image",
+         "n": "number of", "mpix": "Mpix", "speedup": "speed-up"}
+FAMILIES = ("small", "mild", "big")  # a blur family leading a name is said after it: "PSNR, big blur"
+UNITS = {"db": "dB", "ms": "ms", "px": "px", "mpix_s": "Mpix/s"}
+
+
+def header(column: str) -> str:
+    """The name a reader sees above ``column``: :data:`HEADERS`' entry, else its words with acronyms in
+    capitals, ``sigma25`` as ``σ = 25`` and a unit suffix (``_db``, ``_ms``, ``_px``, ``_mpix_s``) in
+    brackets, so that ``psnr_sigma25_db`` reads "PSNR σ = 25 (dB)"."""
+    if column in HEADERS:
+        return HEADERS[column]
+    if not re.fullmatch(r"[a-z0-9_]+", column):  # already words (a pivoted level, a label)
+        return column
+    stem, unit = column, ""
+    for suffix, shown in UNITS.items():
+        if column.endswith(f"_{suffix}"):
+            stem, unit = column[:-len(suffix) - 1], f" ({shown})"
+    words = [re.sub(r"^sigma(\d+)$", r"σ = \1", w) for w in stem.split("_")]
+    selection = words[0] == "selection" and len(words) > 1
+    family = words[selection] if words[selection] in FAMILIES and len(words) > selection + 1 else None
+    words = [w for i, w in enumerate(words) if not (i < selection + (family is not None))]
+    text = " ".join(WORDS.get(w, w) for w in words).replace("ST- LPIPS", "ST-LPIPS")
+    text += " on selection images" * selection + (f", {family} blur" if family else "")
+    return text[:1].upper() + text[1:] + unit
 
 
 def decimals(column: str) -> int | None:
@@ -38,7 +80,8 @@ def _number(value: object, places: int | None) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return MISSING
     if isinstance(value, float):
-        return f"{value:.{places}f}" if places is not None else _significant(value)
+        text = f"{value:.{places}f}" if places is not None else _significant(value)
+        return text[1:] if re.fullmatch(r"-0(\.0*)?", text) else text  # a value that rounds to 0 has no sign
     return str(value)
 
 
@@ -67,9 +110,26 @@ def table_view(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.
     return pd.DataFrame(view, index=frame.index)
 
 
+def comparisons(frame: pd.DataFrame, across: str, level: Callable[[Any], str],
+                value: str = "psnr_diff") -> pd.DataFrame:
+    """Paired differences (``a``, ``b``, ``across``, ``value`` and its interval) as one row per comparison
+    ("A − B") and one column per level of ``across`` named by ``level`` (``lambda s: f"σ = {s:g}"``):
+    a long table of pairs read at a glance. Self-comparisons are left out; order is first appearance."""
+    frame = frame[frame.a != frame.b]
+    text = table_view(frame, [value]).assign(Comparison=(frame.a + " − " + frame.b).to_numpy(),
+                                             **{across: frame[across].to_numpy()})
+    wide = text.pivot(index="Comparison", columns=across, values=value)
+    wide = wide.loc[pd.unique(text.Comparison), pd.unique(frame[across])].fillna(MISSING)
+    return wide.rename(columns=level).reset_index().rename_axis(columns=None)
+
+
 def styled(frame: pd.DataFrame, caption: str, columns: Sequence[str] | None = None) -> Styler:
-    """The book's table: :func:`table_view` with a caption and no row index."""
-    return table_view(frame, columns).style.hide(axis="index").set_caption(caption)
+    """The book's table: :func:`table_view` with a caption, human headers (:func:`header`) and no row
+    index. A comparison of an arm with itself (``a == b``) says nothing and is left out."""
+    if {"a", "b"} <= set(frame.columns):
+        frame = frame[frame.a != frame.b]
+    view = table_view(frame, columns)
+    return view.rename(columns=header).style.hide(axis="index").set_caption(caption)
 
 
 def split_columns(frame: pd.DataFrame, keys: Sequence[str], groups: Mapping[str, str]) -> dict[str, list[str]]:

@@ -4,6 +4,7 @@ values, and the opener checks papermill values exactly like a profile, before an
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 import dataclasses
 
 import jupytext
@@ -202,8 +203,8 @@ def test_logged_trials_reads_trained_runs_and_says_how_to_train_the_others_witho
     read, left_out = chapter.logged_trials(["deblur_dead_leaves", "deblur_natural"])
     assert list(read) == ["deblur_dead_leaves"] and len(read["deblur_dead_leaves"][2]) == 1
     assert read["deblur_dead_leaves"][1].step.max() == 2  # run 0's log
-    assert left_out == {"deblur_natural": "not trained: python -m rstor_core train --profile smoke --experiment "
-                                          "deblur_natural --run 0"}
+    assert left_out == {"deblur_natural": "not trained: `python -m rstor_core train --profile smoke --experiment "
+                                          "deblur_natural --run 0`"}  # a code span: the book shows it as code
     assert not chapter.checkpoint_dir("deblur_natural").exists()  # read only: nothing trained
     read, left_out = chapter.logged_trials(["deblur_dead_leaves"], runs=2)  # run 1 is missing
     assert not read and "--run 1" in left_out["deblur_dead_leaves"]
@@ -238,3 +239,16 @@ def test_trained_arms_are_each_experiments_runs_under_its_label(tmp_path):
     arms = chapter.trained_arms({"dl": "denoise_dead_leaves", "nat": "denoise_natural"}, runs=2)
     assert list(arms) == ["dl", "nat"] and all(len(networks) == 2 for networks in arms.values())
     assert not torch.equal(next(arms["dl"][0].parameters()), next(arms["dl"][1].parameters()))  # other draws
+
+
+def test_a_chapter_run_by_hand_writes_into_scratch_unless_asked_to_publish():
+    """Issue 32: a chapter run from JupyterLab wrote straight into the committed outputs/quick/."""
+    from rstor_core.chapter import SCRATCH_DIR
+
+    defaults = parameters_cell("04_cross_validation")
+    by_hand = open_chapter("04_cross_validation", {**defaults, "device": "cpu"})
+    assert by_hand.tables == SCRATCH_DIR / "quick" / "tables" and by_hand.output_dir == Path("outputs/quick")
+    published = open_chapter("04_cross_validation", {**defaults, "device": "cpu", "publish": True})
+    assert published.figures == Path("outputs/quick/figures")
+    runner = open_chapter("04_cross_validation", {**defaults, "device": "cpu", "staging_dir": "outputs/quick/.x"})
+    assert runner.figures == Path("outputs/quick/.x/figures")

@@ -99,3 +99,25 @@ def test_the_answer_in_plain_words_quotes_the_intervals_and_says_when_no_network
     assert "not even on the kind of images it trained on (best +0.40 dB there)" in answer_markdown(tmp_path)
     own.assign(psnr_gain=[1.2, 6.0]).to_csv(tmp_path / "03_in_distribution.csv", index=False)
     assert "not even" not in answer_markdown(tmp_path)
+
+
+def test_the_answer_says_what_closes_the_gap_and_the_closing_section_where_the_networks_lose(tmp_path):
+    """Issue 32: the landing page states the answer (chapter 05 included) and closes on what the study shows."""
+    from rstor_core.landing import answer_markdown, closing_markdown
+
+    pd.DataFrame({"sigma_255": 25.0, "variant": ["photo colours", "preset", "natural"], "gain": [1.5, 0.4, 2.0],
+                  "gain_lo": [0.3, -0.1, 1.0], "gain_hi": [2.7, 0.9, 3.0], "gap": [0.5, 1.6, None],
+                  "gap_lo": [-1.0, 0.2, None], "gap_hi": [2.0, 3.0, None]}).to_csv(tmp_path / "05_ablation.csv")
+    pd.DataFrame({"a": ["BM3D (knows σ)"], "b": ["natural"], "sigma_255": [25.0], "psnr_diff": [2.5],
+                  "psnr_diff_lo": [0.6], "psnr_diff_hi": [4.4]}).to_csv(tmp_path / "02_paired_differences.csv")
+    pd.DataFrame({"family": ["small", "big"], "published_gap_db": [4.79, -0.08], "ours_gap_db": [1.77, -0.07],
+                  "ours_gap_lo_db": [-1.11, -0.87], "ours_gap_hi_db": [4.64, 0.73], "agrees": [False, True]}
+                 ).to_csv(tmp_path / "03_published_agreement.csv")
+    answer = answer_markdown(tmp_path)
+    assert ("**What closes the gap.** Of the richer dead-leaves generators, the photo colours gains most over flat "
+            "discs at σ = 25/255, +1.50 dB (+0.30 to +2.70); natural-trained minus it, +0.50 dB (-1.00 to +2.00, "
+            "inconclusive).") in answer
+    closing = closing_markdown(tmp_path)
+    assert "beats the natural-trained network at every noise level" in closing and "σ = 25: +2.50 dB" in closing
+    assert "on small blur (+4.79 dB published, ours +1.77, -1.11 to +4.64)." in closing and "big blur" not in closing
+    assert "What this scale cannot show" in closing

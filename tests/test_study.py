@@ -229,7 +229,7 @@ def test_ablation_table_pairs_each_variant_with_the_baseline_and_the_natural_ref
     nat = table[(table.variant == "natural")].set_index("sigma_255")
     assert aa.gain.to_numpy() == pytest.approx(0.5)
     assert (aa.gap + aa.gain).to_numpy() == pytest.approx(nat.gain.to_numpy())  # gains add up to the gap
-    assert (nat.gap == 0).all() and (aa.gain_lo <= aa.gain).all() and (aa.gain <= aa.gain_hi).all()
+    assert nat.gap.isna().all() and (aa.gain_lo <= aa.gain).all() and (aa.gain <= aa.gain_hi).all()
 
 
 def test_recipe_table_reads_each_trials_change_time_and_gains_off_its_config_and_log():
@@ -485,3 +485,35 @@ def test_chapter_03_says_its_networks_have_not_learned_to_deblur_only_when_no_ga
     assert "+0.48 dB" in said and "have not learned to deblur" in said  # Richardson-Lucy's 7 dB is not a network's
     gain.loc["natural", "big"] = 1.4
     assert "have not learned" not in study.deblurring_reading(gain, ["dead leaves", "natural"])["deblur_reading"]
+
+
+def test_every_arm_keeps_its_one_colour_from_figure_to_figure():
+    """Issue 32: dead leaves were blue / natural green in one figure, blue / orange in the next."""
+    curves = pd.DataFrame({"experiment": ["motion, natural"] * 2 + ["motion, dead leaves"] * 2, "run": 0,
+                           "step": [1, 2, 1, 2], "loss": 1.0, "val_psnr": [20.0, 21.0, 25.0, 26.0]})
+    scaling = pd.DataFrame({"arm": ["natural", "natural", "dead leaves", "dead leaves"], "steps": [200, 400] * 2,
+                            "minutes": 1.0, "family": "big", "gain_db": 0.1, "gain_lo_db": 0.0, "gain_hi_db": 0.2})
+    gains = pd.DataFrame({"natural": [0.1], "dead leaves": [0.2], "Richardson-Lucy": [3.0], "radius_px": [1.0]})
+    made = [figures.training_curves_figure(curves, baselines={("motion, natural", 0): 19.0,
+                                                             ("motion, dead leaves", 0): 24.0}, panels=lambda _: "p"),
+            figures.compute_scaling_figure(scaling), figures.gain_vs_radius_figure(gains, blind=["natural", "dead leaves"])]
+    seen = {}
+    for fig in made:
+        for label, colour in figures.drawn_arms(fig).items():
+            arm = "natural" if "natural" in label else "dead leaves" if "dead" in label else label
+            seen.setdefault(arm, set()).add(colour)
+        plt.close(fig)
+    assert seen["natural"] == {figures.arm_colour("natural")} and seen["dead leaves"] == {figures.arm_colour("dead leaves")}
+    assert seen["Richardson-Lucy"] == {figures.arm_colour("Richardson-Lucy")}
+    assert len({figures.arm_colour(a) for a in ("natural", "dead leaves", "Richardson-Lucy", "input")}) == 4
+    assert figures.arm_colour("trained on natural, tested on dead leaves") == figures.arm_colour("natural")
+
+
+def test_the_two_reference_levels_are_told_apart_by_their_dashes():
+    scaling = pd.DataFrame({"arm": "dead leaves", "steps": [200, 1600], "minutes": [1.0, 8.0], "family": "big",
+                            "gain_db": [0.1, 0.3], "gain_lo_db": [0.0, 0.1], "gain_hi_db": [0.2, 0.5]})
+    fig = figures.compute_scaling_figure(scaling)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    dashes = {label: handle.get_linestyle() for handle, label in zip(handles, labels) if label.endswith("dB")}
+    assert len(set(dashes.values())) == 2, dashes
+    plt.close(fig)
