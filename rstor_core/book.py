@@ -308,7 +308,8 @@ def build_book(out_dir: Path, *, root: Path = Path("."), build_root: Path = Path
     """Build ``build_root/_build/html`` from the executed notebooks in ``out_dir``; return index.html.
 
     The staged tree holds only what the toc names, so any profile renders without touching the
-    sources, and Sphinx never needs the network.
+    sources, and Sphinx never needs the network. Nor do the pages: they load only files of the site
+    (MathJax from the npm copy when :func:`vendor_mathjax` got one; thebe is off in ``_config.yml``).
     """
     names = toc_chapters(root)
     missing = [n for n in names if not (out_dir / "notebooks" / f"{n}.ipynb").is_file()]
@@ -379,10 +380,11 @@ def vendor_mathjax(root: Path = Path(".")) -> bool:
 
 def _stage_landing(out_dir: Path, book: Path) -> None:
     """The landing page's headline results and provenance, from these outputs (:mod:`rstor_core.landing`)."""
-    from rstor_core.landing import (ANSWER_FILE, HEADLINE_FILE, PROVENANCE_FILE, answer_markdown, headline_markdown,
-                                    provenance_markdown)
+    from rstor_core.landing import (ANSWER_FILE, CLOSING_FILE, HEADLINE_FILE, PROVENANCE_FILE, answer_markdown,
+                                    closing_markdown, headline_markdown, provenance_markdown)
 
     (book / ANSWER_FILE).write_text(answer_markdown(out_dir / "tables"))
+    (book / CLOSING_FILE).write_text(closing_markdown(out_dir / "tables"))
     (book / HEADLINE_FILE).write_text(headline_markdown(out_dir / "tables"))
     manifest = out_dir / "manifest.json"
     (book / PROVENANCE_FILE).write_text(provenance_markdown(json.loads(manifest.read_text()))

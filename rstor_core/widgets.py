@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -27,11 +28,19 @@ if TYPE_CHECKING:
     from IPython.display import HTML
 
 
+# A <link> whose href leaves the page: matplotlib's player links font-awesome 4.4.0 on maxcdn.
+_CDN_LINK = re.compile(r'<link\b[^>]*\bhref="https?://[^"]*"[^>]*>\s*')
+
+
 def player(figures: Mapping[str, plt.Figure] | Iterable[tuple[str, plt.Figure]], *, interval_ms: int = 1200) -> HTML:
     """The figures as frames of matplotlib's JavaScript animation player (play, step, loop): what a
     reader of the static HTML explores instead of a live widget. Each figure is drawn once, closed,
     and embedded as a PNG frame under its label (``{label: figure}``, or ``(label, figure)`` pairs, drawn
-    one at a time as a tour yields them). No kernel, no new dependency."""
+    one at a time as a tour yields them). No kernel, no new dependency.
+
+    The player's HTML requests nothing: matplotlib links Font Awesome 4 from a CDN for the buttons'
+    ``fa fa-play``-style icons, and that link is dropped; in the book the theme's own Font Awesome 6
+    (``_static/scripts/fontawesome.js``) draws those icons, v4 names included."""
     from IPython.display import HTML
     from matplotlib import animation
 
@@ -63,7 +72,7 @@ def player(figures: Mapping[str, plt.Figure] | Iterable[tuple[str, plt.Figure]],
     anim = animation.FuncAnimation(fig, draw, frames=len(frames), interval=interval_ms)
     try:
         with plt.rc_context({"animation.embed_limit": 64.0}):  # MB; a few PNG frames stay well under it
-            return HTML(anim.to_jshtml(default_mode="once"))
+            return HTML(_CDN_LINK.sub("", anim.to_jshtml(default_mode="once")))
     finally:
         plt.close(fig)
 

@@ -372,24 +372,30 @@ def test_a_profile_value_that_makes_the_chapter_raise_exits_nonzero_naming_chapt
 @pytest.mark.slow
 def test_every_page_reads_in_headless_chromium_at_1400_px(smoke_book):
     """What a reader sees: every page's images load, no table is wider than the text column, the
-    landing page's headline table holds numbers, maths renders, and a player steps to a new frame."""
+    landing page's headline table holds numbers, maths renders, and a player steps to a new frame;
+    and no page requests anything outside the built site (no CDN: the book reads offline)."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed: run `make chromium`")
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
     html = smoke_book[1]
     pages = [html / "book" / "intro.html", *sorted((html / "book").glob("0*.html"))]  # index.html redirects there
-    seen, players = {}, []
+    seen, players, requests = {}, [], []  # requests: (page, URL) of everything each page asked for
+    current = "index.html"
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
         page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("request", lambda request: requests.append((current, request.url)))
         page.goto((html / "index.html").as_uri())
         page.wait_for_url("**/book/intro.html")  # the book's front door opens the landing page
         for path in pages:
+            current = path.name
             page.goto(path.as_uri(), wait_until="load")
+            page.wait_for_load_state("networkidle")  # what loads late (MathJax's fonts) is recorded too
             seen[path.name] = page.evaluate("""() => ({
                 images: Array.from(document.images).map(i => [i.src.slice(-60), i.complete && i.naturalWidth > 0]),
+                sources: Array.from(document.images).map(i => i.src),
                 tables: Array.from(document.querySelectorAll('article table')).map(
                     t => [t.scrollWidth, document.querySelector('article').clientWidth]),
                 firstTable: (document.querySelector('article table') || {}).innerText || '',
@@ -407,6 +413,20 @@ def test_every_page_reads_in_headless_chromium_at_1400_px(smoke_book):
     assert re.search(r"[+-]?\d+\.\d+ dB", seen["intro.html"]["firstTable"]), seen["intro.html"]["firstTable"]
     assert seen["01_data_generation.html"]["maths"] > 0, "MathJax did not render (vendored copy missing?)"
     assert sum(found["players"] for found in seen.values()) >= 2 and players and players[0][1], players
+    from urllib.parse import unquote, urlparse
+
+    from rstor_core.figures import ARMS_KEY, arm_colour
+
+    arms = {}  # each figure the pages show names the colour it drew each arm in: the palette's
+    for found in seen.values():
+        for src in found["sources"]:
+            if src.startswith("file:") and src.endswith(".png"):
+                arms.update(json.loads(PIL.Image.open(unquote(urlparse(src).path)).text.get(ARMS_KEY, "{}")))
+    assert arms, "no figure named its arms' colours"
+    assert {label: colour for label, colour in arms.items() if colour != arm_colour(label)} == {}
+    assert len(requests) > len(pages)  # the recorder saw the pages and their files
+    external = [(name, url) for name, url in requests if url.split(":", 1)[0] not in ("file", "data", "blob", "about")]
+    assert not external, external
 
 
 @pytest.mark.slow

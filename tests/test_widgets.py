@@ -174,6 +174,36 @@ def test_many_panels_fold_into_two_rows_with_no_spare_axes():
     matplotlib.pyplot.close(fig)
 
 
+def test_the_player_html_requests_nothing_from_the_network():
+    figures = {}
+    for label in ("a", "b"):
+        figures[label], ax = matplotlib.pyplot.subplots(figsize=(1, 1))
+        ax.plot([0, 1], [0, 1 if label == "a" else -1])
+    html = player(figures).data
+    assert "fa fa-play" in html  # the icons stay: the book's theme draws them with its own Font Awesome
+    assert "http://" not in html and "https://" not in html, [line for line in html.splitlines() if "http" in line]
+
+
+def test_a_published_figure_names_its_arms_colours_in_the_png_and_the_page_shows_that_very_file(tmp_path, monkeypatch):
+    import json
+
+    import matplotlib.pyplot as plt
+    import PIL.Image
+    import myst_nb
+
+    from rstor_core import figures
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: glued.setdefault(name, value))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], color=figures.arm_colour("natural"), label="natural")
+    ax.plot([1, 0], color="tab:orange", label="dead leaves")  # not the palette's blue
+    figures.publish_figure("fig_test", fig, tmp_path / "test.png")
+    arms = json.loads(PIL.Image.open(tmp_path / "test.png").text[figures.ARMS_KEY])
+    assert arms == {"natural": figures.arm_colour("natural"), "dead leaves": "#ff7f0e"}
+    assert glued["fig_test"].data == (tmp_path / "test.png").read_bytes()
+
+
 def _controls_of(widget) -> dict:
     """The controls laid out in ``widget``, by description: what a user sees and moves."""
     children = getattr(widget, "children", ())
