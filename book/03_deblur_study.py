@@ -399,23 +399,22 @@ tables.styled(agreement, "The original study's gap natural - dead leaves and our
 # The networks above are not the first this chapter trained. Its first recipe (Adam, L1 loss,
 # from scratch, {glue:text}`recipe_baseline` in the profile) left the blind networks barely above
 # their inputs, their validation PSNR still rising. Each trial below changes one lever against
-# the line it derives from (the `change` column, read off the trial's configuration against the
+# the line it derives from ("Change", read off the trial's configuration against the
 # baseline's), trains one network (run 0) from a shell (`python -m rstor_core train --experiment
 # <trial>`; a book run, even a fresh one, only reads them), is scored on selection images for the
-# choice and, after it, on the photos none of them saw with the banks above. `minutes`: its training's
-# wall time from its log (on a
-# machine shared with other work now and then: a rough cost); `val_gain_db`: its last validation
-# PSNR over its blurred validation inputs (dead-leaves trials validate on dead leaves, natural
+# choice and, after it, on the photos none of them saw with the banks above. The CSV's `minutes`:
+# its training's wall time from its log (on a machine shared with other work now and then: a rough
+# cost); "Validation gain": its last validation PSNR over its blurred validation inputs (dead-leaves trials validate on dead leaves, natural
 # ones on photo crops, held back from training in `recipe_natural_warm`: compare within an arm).
 
 # %% tags=["hide-input"]
 trials = recipe.recipe_trials(chapter, photos, banks)  # read from their logs and weights, never trained here
 chapter.glue(**recipe.trials_prose(chapter, trials, results, motion, glue_names))
-tables.styled(trials.table.drop(columns=["data", "minutes"]), "Recipe trials: one network each, PSNR gain (dB)")
+tables.show(trials.table, "Recipe trials, one network each", ["trial"], recipe.TRIAL_TABLE_PARTS)
 
 # %% [markdown]
 # {glue:text}`n_trials` trials ({download}`tables/03_recipe_trials.csv`). The choice reads only the
-# `selection_*` columns: each trial's gain over the blurred input on images that no chapter tests on
+# gains on selection images: each trial's gain over the blurred input on images that no chapter tests on
 # and no run trains on, each arm on its own kind: for the dead-leaves trials,
 # {glue:text}`selection_dead_leaves`; for the natural ones, {glue:text}`selection_natural`; each
 # blurred by a kernel drawn afresh from the family (never a test bank's) plus the test noise. The
@@ -430,8 +429,8 @@ tables.styled(trials.table.drop(columns=["data", "minutes"]), "Recipe trials: on
 # blur, so a smaller difference between two trials is not evidence, and most differences between
 # the trials are smaller. Below the baseline on big blur (selection images):
 # {glue:text}`below_baseline_big`. Worse than the blurred input on mild blur:
-# {glue:text}`harm_mild`. The columns without `selection_` are the gains on {glue:text}`trial_photos`,
-# test photos none of the trials saw: shown after the choice, never read by it. Not in the table:
+# {glue:text}`harm_mild`. The gains on test photos are on {glue:text}`trial_photos`,
+# photos none of the trials saw: shown after the choice, never read by it. Not in the table:
 # {glue:md}`untrained`.
 #
 # The chapter's networks take their arm's chosen levers at a constant learning rate (the

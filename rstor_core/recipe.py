@@ -110,6 +110,12 @@ def gaussian_pair(chapter: ChapterRun, arms: Mapping[str, str], models: Mapping,
                    "gaussian_gain_nat": intervals.describe(gains.loc["natural"]), "gaussian_gap": intervals.describe(gap)}
 
 
+#: The trial table read as three narrower ones (:func:`rstor_core.tables.show`): what each trial changes, its
+#: gains on the selection images that choose, and on the test photos, shown after the choice.
+TRIAL_TABLE_PARTS = {"what each changes": "^(change|steps|val_gain)",
+                     "gain on selection images (the choice)": "^selection_", "gain on test photos": "^(small|mild|big)_gain"}
+
+
 @dataclass(frozen=True)
 class Scaling:
     table: pd.DataFrame  # study.scaling_table: gain per arm, steps and family

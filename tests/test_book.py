@@ -342,6 +342,10 @@ def test_smoke_profile_runs_every_chapter_and_builds_the_book(smoke_book):
     page = (html / "book" / "01_data_generation.html").read_text()
     assert (html / "index.html").is_file() and page.count("<img") >= 3
     assert "Traceback" not in page
+    from reading_checks import reading_problems  # issue 32: raw headers, self-comparisons, bare options
+
+    assert {n.stem: reading_problems(n) for n in (out / "notebooks").glob("0*.ipynb")} == {
+        name: [] for name in toc_chapters(ROOT)}
 
 
 @pytest.mark.slow
