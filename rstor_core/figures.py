@@ -156,12 +156,12 @@ def radius_law_figure(centres: np.ndarray, density: np.ndarray, config: DeadLeav
 
 def power_spectra_figure(leaves: Mapping[str, tuple[np.ndarray, np.ndarray]],
                          photos: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> plt.Figure:
-    """The mean spectrum of the dead leaves (thick) over each photo's, and a 1/f^2 line through the
-    dead leaves' at 0.05 cycles/pixel."""
+    """The mean spectrum of the dead leaves (thick, in their arm's colour) over each photo's, and a 1/f^2
+    line through the dead leaves' at 0.05 cycles/pixel."""
     freqs = next(iter(leaves.values()))[0]
     mean = np.mean([power for _, power in leaves.values()], axis=0)
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.loglog(freqs, mean, "k-", lw=2.5, label=f"dead leaves (mean of {len(leaves)})")
+    ax.loglog(freqs, mean, "-", color=arm_colour("dead leaves"), lw=2.5, label=f"dead leaves (mean of {len(leaves)})")
     for name, (f, power) in photos.items():
         ax.loglog(f, power, lw=1, alpha=0.8, label=name)
     ax.loglog(freqs, mean[np.searchsorted(freqs, 0.05)] * (freqs / 0.05) ** -2.0, "k:", label=r"$1/f^2$")
