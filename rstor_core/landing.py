@@ -164,7 +164,7 @@ def closing_markdown(tables: str | Path) -> str:
     agreement = tables / "03_published_agreement.csv"
     if agreement.is_file():
         rows = pd.read_csv(agreement)
-        apart = rows[~rows.agrees.astype(bool)]
+        apart = rows[rows.verdict.isin(["above our interval", "below our interval"])]  # one photo: no interval
         if len(apart):
             shows.append("- **Against the published study.** Its natural minus dead-leaves deblurring gap lies outside "
                          "our interval on " + ", ".join(f"{r.family} blur ({r.published_gap_db:+.2f} dB published, "

@@ -111,7 +111,8 @@ def test_the_answer_says_what_closes_the_gap_and_the_closing_section_where_the_n
     pd.DataFrame({"a": ["BM3D (knows σ)"], "b": ["natural"], "sigma_255": [25.0], "psnr_diff": [2.5],
                   "psnr_diff_lo": [0.6], "psnr_diff_hi": [4.4]}).to_csv(tmp_path / "02_paired_differences.csv")
     pd.DataFrame({"family": ["small", "big"], "published_gap_db": [4.79, -0.08], "ours_gap_db": [1.77, -0.07],
-                  "ours_gap_lo_db": [-1.11, -0.87], "ours_gap_hi_db": [4.64, 0.73], "agrees": [False, True]}
+                  "ours_gap_lo_db": [-1.11, -0.87], "ours_gap_hi_db": [4.64, 0.73], "agrees": [False, True],
+                  "verdict": ["above our interval", "inside our interval"]}
                  ).to_csv(tmp_path / "03_published_agreement.csv")
     answer = answer_markdown(tmp_path)
     assert ("**What closes the gap.** Of the richer dead-leaves generators, the photo colours gains most over flat "
