@@ -525,7 +525,8 @@ def test_papermill_overrides_reach_the_chapter_and_a_bad_value_fails_with_the_pr
 
     shutil.copytree(smoke_book[0] / "checkpoints", tmp_path / "out" / "checkpoints")
     papermill = [sys.executable, "-m", "papermill", "-k", "python3", "--cwd", str(ROOT)]
-    overrides = ["-p", "profile", "smoke", "-p", "output_dir", str(tmp_path / "out"), "-p", "n_images", "1",
+    overrides = ["-p", "profile", "smoke", "-p", "output_dir", str(tmp_path / "out"), "-p", "publish", "True",
+                 "-p", "n_images", "1",
                  "-p", "n_dead_leaves", "1", "-p", "dead_leaves_size", "32", "-p", "eval_size", "32",
                  "-y", "sigmas: [15.0, 50.0]"]
     good = subprocess.run([*papermill, "book/04_cross_validation.ipynb", str(tmp_path / "04.ipynb"), *overrides],
