@@ -53,3 +53,13 @@ def test_committed_quick_tables_carry_the_evidence_the_prose_rests_on():
         assert intervals and table.loc[arms, intervals].notna().all().all()
         perceptual = [c for c in table if "st_lpips" in c]
         assert perceptual and table.loc[arms, perceptual].notna().all().all()
+
+
+def test_the_readme_is_one_a_newcomer_finishes_and_it_states_the_answer():
+    """Issue 32: the README was 25.7 KB, a changelog of runs, and never stated the study's answer."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme) <= 12_000, len(readme)
+    for said in ("**Denoising**", "**Blind motion deblurring**", "**What closes the gap**", "make book", "make test",
+                 "## Budgets", "Read first"):
+        assert said in readme, said
+    assert readme.count("| `make ") >= 4  # the options and budgets are tables, not paragraphs of commands
