@@ -325,7 +325,7 @@ def compute_scaling_figure(scaling: pd.DataFrame, *, targets: Sequence[float] = 
     ``targets``: dashed horizontal lines (dB; by default issue 15's goal on big blur and its "where would
     +1.5 dB be reached?")."""
     families = [f for f in FAMILIES if f in set(scaling.family)]
-    fig, axes = plt.subplots(1, len(families), figsize=(4.0 * len(families), 3.8), squeeze=False, sharey=True,
+    fig, axes = plt.subplots(1, len(families), figsize=(3.2 * len(families), 3.6), squeeze=False, sharey=True,
                              layout="constrained")
     for ax, family in zip(axes[0], families):
         for k, (arm, points) in enumerate(scaling[scaling.family == family].groupby("arm", sort=False)):
@@ -343,9 +343,9 @@ def compute_scaling_figure(scaling: pd.DataFrame, *, targets: Sequence[float] = 
         top = ax.secondary_xaxis("top", functions=(lambda s: s * per_step, lambda m: m / per_step))
         top.set_xticks([s * per_step for s in steps], [f"{s * per_step:.2g}" for s in steps])  # the budgets' minutes
         top.xaxis.set_minor_locator(NullLocator())
-        top.set_xlabel("wall minutes of training (from the logs)", fontsize=8)
+        top.set_xlabel("wall minutes of training (from the logs)", fontsize=9)
     axes[0][0].set_ylabel("PSNR gain over the blurred input (dB)")
-    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=8)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=9)
     return fig
 
 
@@ -360,7 +360,7 @@ def long_runs_figure(runs: pd.DataFrame, *, learned_db: float = 1.0) -> plt.Figu
         ax.set_axis_off()
         return fig
     families = [f for f in FAMILIES if f in set(runs.family)]
-    fig, axes = plt.subplots(1, len(families), figsize=(4.0 * len(families), 3.8), squeeze=False, sharey=True,
+    fig, axes = plt.subplots(1, len(families), figsize=(3.2 * len(families), 3.6), squeeze=False, sharey=True,
                              layout="constrained")
     colours = {arm: arm_colour(arm) or f"C{k}" for k, arm in enumerate(runs.arm.unique())}
     for ax, family in zip(axes[0], families):
@@ -378,5 +378,5 @@ def long_runs_figure(runs: pd.DataFrame, *, learned_db: float = 1.0) -> plt.Figu
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set(xlabel="training steps", title=f"{family} blur")
     axes[0][0].set_ylabel("PSNR gain over the blurred input (dB)")
-    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=9)
     return fig
