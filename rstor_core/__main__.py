@@ -183,7 +183,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "train":
         return _train(profile, args)
 
-    from rstor_core.book import run_book, select_chapters, toc_chapters
+    from rstor_core.book import run_book, select_chapters
+    from rstor_core.site import toc_chapters
 
     select_chapters(toc_chapters(), args.chapters)
     _check_writable(args.outputs, "--outputs")

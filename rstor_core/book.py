@@ -1,4 +1,4 @@
-"""The book runner: execute each chapter with papermill, record a manifest, build the HTML.
+"""The book runner: execute each chapter with papermill, record a manifest, then build the site.
 
 ``python -m rstor_core book --profile quick`` (what ``make book`` calls) is :func:`run_book`.
 Each chapter's Jupytext ``.py`` is read (never written: an executed copy written over the
@@ -6,8 +6,7 @@ paired ``.ipynb`` would sync the injected parameters back into the source), its 
 is injected as papermill parameters, and the executed copy goes to
 ``outputs/<profile>/notebooks/``. A chapter's notebook, figures and tables wait in a staging folder
 and are published together only when every cell ran, so a failed or interrupted chapter leaves the
-previous ones intact. The HTML is built by Jupyter Book 1.x (offline) from a staged tree holding the
-toc, the config and the executed notebooks, with execution off.
+previous ones intact. The HTML is then built by :mod:`rstor_core.site`.
 """
 
 from __future__ import annotations
@@ -21,9 +20,7 @@ import logging
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,24 +31,21 @@ from typing import Any
 import jupytext
 import nbformat
 import papermill
-import yaml
 import zmq
 from filelock import FileLock, Timeout
 from papermill.exceptions import PapermillExecutionError
 from traitlets.config import Config
 
-from rstor_core.files import git_state, remove_stale_temporaries, temporary_folder, write_json
+from rstor_core.files import git_state, remove_stale_temporaries, write_json
 from rstor_core.configs import Profile
 from rstor_core.profiles import as_parameters
+from rstor_core.site import build_book, toc_chapters
 
 log = logging.getLogger(__name__)
 
 # Packages whose versions the manifest records.
 MANIFEST_PACKAGES = ("numpy", "scipy", "numba", "torch", "torchvision", "scikit-image", "matplotlib",
                      "pandas", "lpips", "stlpips-pytorch", "papermill", "jupytext", "jupyter-book", "rstor_core")
-STAGED_FILES = ("_toc.yml",)
-VENDOR_DIR = Path("book/_static/vendor")  # git-ignored; filled by `npm pack` on the first build
-MATHJAX_PACKAGE, MATHJAX_ENTRY = "mathjax@3", "vendor/mathjax/tex-chtml.js"
 RUN_LOCK, MANIFEST_LOCK = ".book.lock", ".manifest.lock"  # in outputs/<profile>/
 # CurveZMQ between the runner and its kernel (ipykernel's kernelspec declares it): the kernel then
 # has no reason to warn, on every chapter, that it runs over TCP without encryption.
@@ -73,16 +67,6 @@ class Chapter:
     name: str
     source: Path
     parameters: dict[str, Any] = field(default_factory=dict)
-
-
-def toc_chapters(root: Path = Path(".")) -> list[str]:
-    """Chapter names in ``_toc.yml`` order (notebooks only; ``intro`` is markdown)."""
-    toc_file = root / "_toc.yml"
-    if not toc_file.is_file():
-        raise FileNotFoundError(f"{toc_file} not found: run from the repository root")
-    toc = yaml.safe_load(toc_file.read_text())
-    files = [entry["file"] for part in [toc] + toc.get("parts", []) for entry in part.get("chapters", [])]
-    return [Path(f).name for f in files if (root / f).with_suffix(".py").is_file()]
 
 
 def select_chapters(available: list[str], requested: list[str] | None) -> list[str]:
@@ -304,106 +288,6 @@ def _update_manifest(out_dir: Path, provenance: dict[str, Any], chapter: Chapter
         write_json(manifest, path)
 
 
-def build_book(out_dir: Path, *, root: Path = Path("."), build_root: Path = Path(".")) -> Path:
-    """Build ``build_root/_build/html`` from the executed notebooks in ``out_dir``; return index.html.
-
-    The staged tree holds only what the toc names, so any profile renders without touching the
-    sources, and Sphinx never needs the network. Nor do the pages: they load only files of the site
-    (MathJax from the npm copy when :func:`vendor_mathjax` got one; thebe is off in ``_config.yml``).
-    """
-    names = toc_chapters(root)
-    missing = [n for n in names if not (out_dir / "notebooks" / f"{n}.ipynb").is_file()]
-    if missing:
-        raise FileNotFoundError(f"no executed notebook for {missing} in {out_dir / 'notebooks'}: "
-                                f"run those chapters first")
-    stage = build_root / "_build" / f"source-{out_dir.name}"
-    shutil.rmtree(stage, ignore_errors=True)
-    (stage / "book").mkdir(parents=True)
-    for name in STAGED_FILES:
-        shutil.copy2(root / name, stage / name)
-    _stage_config(root, stage, mathjax=vendor_mathjax(root))
-    for path in (root / "book").iterdir():
-        if path.suffix in (".md", ".bib") or (path.is_dir() and path.name in ("images", "_static")):
-            _copy(path, stage / "book" / path.name)
-    _stage_landing(out_dir, stage / "book")
-    if (out_dir / "tables").is_dir():  # each chapter links the CSV behind its tables ({download}`tables/...`)
-        _copy(out_dir / "tables", stage / "book" / "tables")
-    for name in names:
-        shutil.copy2(out_dir / "notebooks" / f"{name}.ipynb", stage / "book" / f"{name}.ipynb")
-    # -W: a warning (a broken glue, a missing figure) fails the build instead of a silent gap.
-    command = [_jupyter_book(), "build", str(stage), "--path-output", str(build_root), "--quiet",
-               "--warningiserror", "--keep-going"]
-    log.info("building the HTML book: %s", " ".join(command))
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"jupyter-book build failed ({result.returncode}):\n{result.stdout[-4000:]}"
-                           f"\n{result.stderr[-4000:]}")
-    index = build_root / "_build" / "html" / "index.html"
-    log.info("book ready: %s", index)
-    return index
-
-
-def vendor_mathjax(root: Path = Path(".")) -> bool:
-    """Fetch MathJax 3 once into ``book/_static/vendor`` so the HTML renders maths offline.
-
-    Returns False (the book then loads MathJax from its CDN, with a warning) when npm cannot
-    reach its registry; the build itself never needs the network.
-    """
-    target = root / VENDOR_DIR / "mathjax"
-    if (target / "tex-chtml.js").is_file():
-        return True
-    npm = shutil.which("npm")
-    with temporary_folder("npm") as tmp:
-        # Offline first (npm's cache), and give up fast when the registry is unreachable.
-        command = [npm, "pack", MATHJAX_PACKAGE, "--pack-destination", tmp, "--prefer-offline",
-                   "--fetch-retries=1", "--fetch-timeout=15000"] if npm else None
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=120) if npm else None
-        except subprocess.TimeoutExpired:
-            result = None
-        tarballs = list(Path(tmp).glob("*.tgz"))
-        if result is None or result.returncode != 0 or not tarballs:
-            log.warning("could not fetch %s with npm; the HTML will load MathJax from its CDN", MATHJAX_PACKAGE)
-            return False
-        with tarfile.open(tarballs[0]) as tar:
-            tar.extractall(tmp, filter="data")
-        es5 = Path(tmp) / "package" / "es5"
-        staging = target.with_name(".mathjax-tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        # The tex-chtml component and what it loads lazily; the speech engine (sre) is 4 MB unused.
-        shutil.copytree(es5, staging, ignore=lambda d, names: [
-            n for n in names if Path(d) == es5 and (n == "sre" or (n.endswith(".js") and n != "tex-chtml.js"))])
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(staging, target)
-    return True
-
-
-def _stage_landing(out_dir: Path, book: Path) -> None:
-    """The landing page's headline results and provenance, from these outputs (:mod:`rstor_core.landing`)."""
-    from rstor_core.landing import (ANSWER_FILE, CLOSING_FILE, HEADLINE_FILE, PROVENANCE_FILE, answer_markdown,
-                                    closing_markdown, headline_markdown, provenance_markdown)
-
-    (book / ANSWER_FILE).write_text(answer_markdown(out_dir / "tables"))
-    (book / CLOSING_FILE).write_text(closing_markdown(out_dir / "tables"))
-    (book / HEADLINE_FILE).write_text(headline_markdown(out_dir / "tables"))
-    manifest = out_dir / "manifest.json"
-    (book / PROVENANCE_FILE).write_text(provenance_markdown(json.loads(manifest.read_text()))
-                                        if manifest.is_file() else "No manifest was written for these outputs.\n")
-
-
-def _stage_config(root: Path, stage: Path, *, mathjax: bool) -> None:
-    """Copy ``_config.yml`` with the book's own scripts and styles (``book/_static``), pointing Sphinx at the
-    vendored MathJax when it is there."""
-    config = yaml.safe_load((root / "_config.yml").read_text())
-    sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
-    sphinx_config["html_static_path"] = ["book/_static"]
-    sphinx_config["html_js_files"] = sorted(p.name for p in (root / "book" / "_static").glob("*.js"))
-    sphinx_config["html_css_files"] = sorted(p.name for p in (root / "book" / "_static").glob("*.css"))
-    if mathjax:
-        sphinx_config["mathjax_path"] = MATHJAX_ENTRY
-    (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-
-
 def _record_paths(notebook_path: Path, *, source: Path, executed: Path) -> None:
     """Papermill records the temporary paths it ran; record the chapter's source and final copy, and fold
     the cell of parameters papermill injected (the book shows it one click away, as the other code)."""
@@ -463,16 +347,3 @@ def _version(name: str) -> str:
         return "not installed"
 
 
-def _jupyter_book() -> str:
-    local = Path(sys.executable).parent / "jupyter-book"
-    found = str(local) if local.is_file() else shutil.which("jupyter-book")
-    if found is None:
-        raise FileNotFoundError("jupyter-book not found: run `make install`")
-    return found
-
-
-def _copy(src: Path, dst: Path) -> None:
-    if src.is_dir():
-        shutil.copytree(src, dst)
-    else:
-        shutil.copy2(src, dst)

@@ -1,7 +1,7 @@
 """The landing page's generated parts: the answer in plain words, the headline results and the provenance.
 
 The book's first page is prose (``book/intro.md``); what it quotes must come from the outputs it
-introduces, never be typed in. The runner (:mod:`rstor_core.book`) writes these two Markdown
+introduces, never be typed in. The site build (:mod:`rstor_core.site`) writes these Markdown
 snippets beside it in the staged tree, from ``outputs/<profile>/tables`` and ``manifest.json``, and
 the page includes them. A chapter whose table is missing (not run in this profile) leaves its rows
 out, with a line saying so.

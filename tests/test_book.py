@@ -16,8 +16,8 @@ from pathlib import Path
 import PIL.Image
 import pytest
 
-from rstor_core.book import (Chapter, ChapterError, OutputsConflict, run_book, run_chapters, select_chapters,
-                             toc_chapters)
+from rstor_core.book import Chapter, ChapterError, OutputsConflict, run_book, run_chapters, select_chapters
+from rstor_core.site import toc_chapters
 from rstor_core.files import pid_alive
 from rstor_core.profiles import load_profile
 

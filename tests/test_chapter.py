@@ -11,7 +11,7 @@ import jupytext
 import pytest
 import torch
 
-from rstor_core.book import toc_chapters
+from rstor_core.site import toc_chapters
 from rstor_core.chapter import RUNNER_PARAMETERS, open_chapter
 from rstor_core.configs import CHAPTER_SECTIONS
 from rstor_core.models import model_from_config

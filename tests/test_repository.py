@@ -7,7 +7,7 @@ import json
 import jupytext
 import pytest
 
-from rstor_core.book import toc_chapters
+from rstor_core.site import toc_chapters
 from rstor_core.profiles import load_profile
 
 from conftest import ROOT
