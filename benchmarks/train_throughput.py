@@ -64,7 +64,7 @@ def _child(config_json: str, out_dir: str, threads: str) -> None:
     import torch
 
     from rstor_core.configs import ExperimentConfig
-    from rstor_core.train import train_experiment
+    from rstor_core.runs import train_experiment
 
     if threads != "none":
         torch.set_num_threads(int(threads))

@@ -219,7 +219,8 @@ def _train(profile, args: argparse.Namespace) -> int:
         raise ValueError(f"{profile.path}: no experiment {args.experiment!r}; available: {sorted(profile.experiments)}")
     from rstor_core.book import check_outputs_owner
     from rstor_core.models import pick_device
-    from rstor_core.train import TrainingDiverged, experiment_dir, parent_weights, train_experiment
+    from rstor_core.runs import experiment_dir, parent_weights, train_experiment
+    from rstor_core.train import TrainingDiverged
 
     _bounded("--run", args.run, ExperimentConfig, run=args.run)
     check_outputs_owner(profile, args.outputs / profile.name)  # a quick.yaml elsewhere: not over outputs/quick
@@ -252,7 +253,7 @@ def _infer(args: argparse.Namespace) -> int:
     from rstor_core.files import save_table
     from rstor_core.models import pick_device
     from rstor_core.photos import test_photos
-    from rstor_core.train import load_model, read_checkpoint
+    from rstor_core.checkpoints import load_model, read_checkpoint
 
     sizes, sigmas = _numbers("--sizes", args.sizes, int), _numbers("--sigmas", args.sigmas, float)
     for raw, size in sizes:

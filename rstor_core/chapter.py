@@ -31,8 +31,9 @@ from rstor_core.memo import fingerprint, read_rows, scoring_code, write_rows
 from rstor_core.metrics import alexnet_weights_path
 from rstor_core.models import count_parameters, model_from_config, pick_device
 from rstor_core.profiles import ProfileError, load_profile, section_from_parameters
-from rstor_core.train import (experiment_dir, load_model, load_trained, read_log, train_experiment,
-                              validation_input_psnr, weights_file)
+from rstor_core.checkpoints import load_model, load_trained
+from rstor_core.runs import experiment_dir, train_experiment, weights_file
+from rstor_core.train import read_log, validation_input_psnr
 
 # What the runner injects besides the section, with the defaults a chapter's parameters cell gives them.
 RUNNER_PARAMETERS = {"profile": "quick", "output_dir": "outputs/quick", "fresh": False, "live_widgets": True,
@@ -90,7 +91,7 @@ class ChapterRun:
 
     def checkpoint_dir(self, name: str, run: int = 0) -> Path:
         """``checkpoints/<name>/`` for run 0, ``checkpoints/<name>.run<r>/`` beside it for run r
-        (:func:`~rstor_core.train.experiment_dir`); ``name@step`` is ``name``'s."""
+        (:func:`~rstor_core.runs.experiment_dir`); ``name@step`` is ``name``'s."""
         return experiment_dir(self.output_dir / "checkpoints", split_reference(name)[0], run)
 
     def trained_model(self, name: str, run: int = 0) -> torch.nn.Module:

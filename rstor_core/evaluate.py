@@ -29,7 +29,7 @@ from rstor_core.metrics import (ALEXNET_URL, LPIPS_MIN_SIZE, SSIM_MIN_SIZE, ST_L
 from rstor_core.models import pick_device, restore
 from rstor_core.photos import centre_crop
 from rstor_core.rng import stream_seed
-from rstor_core.train import MODEL_FILE
+from rstor_core.checkpoints import MODEL_FILE
 
 log = logging.getLogger(__name__)
 INPUT = "input"  # the model name of the degraded input's rows

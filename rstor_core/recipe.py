@@ -30,7 +30,9 @@ from rstor_core.metrics import psnr
 from rstor_core.models import restore
 from rstor_core.photos import random_crops, read_image
 from rstor_core.rng import stream, stream_seed
-from rstor_core.train import load_model, validation_input_psnr, weights_file
+from rstor_core.checkpoints import load_model
+from rstor_core.runs import weights_file
+from rstor_core.train import validation_input_psnr
 
 TARGET_DB = 1.5  # the big-blur gain the scaling figure asks about: "where would +1.5 dB be reached?"
 # What the trials are chosen on: crops of a photo that no trial trained on and no chapter tests on

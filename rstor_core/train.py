@@ -9,9 +9,8 @@ committed), ``model.pt`` (the final weights and config, a few MB: what the chapt
 weights at each of its ``snapshots`` steps (``model.step<N>.pt``, :func:`snapshot_file`) and
 ``log.csv`` (loss, learning rate, validation PSNR, throughput per step). Batches depend only on
 (seed, run, step, rank) (:class:`rstor_core.data.TrainingBatches`), so a run killed at any point and
-resumed from its last checkpoint ends with the very weights of an uninterrupted run. Run r > 0 of
-an experiment (``--run R``; independent draws, another fold of the bundled photos) trains into
-its own folder (:func:`experiment_dir`). Chapters 02 and 03 call :func:`train_experiment`.
+resumed from its last checkpoint ends with the very weights of an uninterrupted run. Where a run
+trains, and whether it needs to, is :mod:`rstor_core.runs`; the files' format :mod:`rstor_core.checkpoints`.
 """
 
 from __future__ import annotations
@@ -19,44 +18,31 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
-import errno
 import hashlib
 import logging
-import os
-import pickle
-import re
-import shutil
 import time
-import warnings
-import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
-from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
+from rstor_core.checkpoints import (LOG_FILE, MODEL_FILE, RESUME_ADVICE, STATE_FILE, CheckpointError, checksummed,
+                                    one_line, read_checkpoint, snapshot_file, write_checkpoint)
+from rstor_core.configs import ExperimentConfig
 from rstor_core.data import TrainingBatches
-from rstor_core.files import atomic_path, git_state, remove_stale_temporaries
+from rstor_core.files import atomic_path, git_state
 from rstor_core.metrics import psnr
-from rstor_core.rng import stream_seed
 from rstor_core.models import model_from_config, pick_device
-from rstor_core.configs import ExperimentConfig, split_reference
+from rstor_core.rng import stream_seed
 
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
-STATE_FILE, MODEL_FILE, LOG_FILE = "last.opt.pt", "model.pt", "log.csv"
-RETRAIN_DIR = ".retrain"  # where a replacement trains until it is complete (train_experiment)
 LOG_COLUMNS = ("step", "loss", "lr", "val_psnr", "img_per_s")
-LOCK_FILE = ".train.lock"  # held by the one run training a folder (train_experiment); left in place, git-ignored
-RESUME_ADVICE = "rerun with --force (in the book: --fresh) to start this experiment over"
-DAMAGED_ADVICE = "retrain it (train --force; in the book: --fresh) or restore the file (git checkout for committed weights)"
-CHECKSUM = "sha256"  # the entry holding the digest of a checkpoint's other entries (checksummed)
 
 
 def psnr_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -67,15 +53,6 @@ def psnr_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 LOSSES = {"mse": torch.nn.functional.mse_loss, "l1": torch.nn.functional.l1_loss, "psnr": psnr_loss}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: unreadable, refused, foreign, or not fitting its own config.
-
-    One type and one line naming the file, so the CLI prints it and exits 2; torch raises a
-    different type for each kind of damage, and its refusal message advises ``weights_only=False``,
-    which must not reach someone holding an untrusted file.
-    """
 
 
 class TrainingDiverged(RuntimeError):
@@ -175,7 +152,7 @@ class Trainer:
             if self.network is self.plain:
                 raise
             log.warning("torch.compile failed here (%s): training without it (it changes the speed, not "
-                        "what is trained)", _one_line(err))
+                        "what is trained)", one_line(err))
             self.network = self.plain
             loss = self._backward(loss_fn, degraded, clean)
         if self.config.grad_clip is not None:
@@ -221,7 +198,7 @@ class Trainer:
                  "scheduler": self.scheduler.state_dict(), "step": self.step,
                  "rng": {"torch": torch.get_rng_state()}, "config": dataclasses.asdict(self.config),
                  "parent": self.parent}
-        _write_checkpoint(checksummed(state), path)
+        write_checkpoint(checksummed(state), path)
 
     def load_state(self, path: Path) -> None:
         """Resume from ``path``; a damaged state is a :class:`CheckpointError` saying to start over."""
@@ -235,7 +212,7 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["rng"]["torch"])
         except (RuntimeError, KeyError, TypeError, ValueError) as err:
-            raise CheckpointError(f"{path}: its state does not fit this experiment ({_one_line(err)}); "
+            raise CheckpointError(f"{path}: its state does not fit this experiment ({one_line(err)}); "
                                   f"{RESUME_ADVICE}") from err
         self.step = int(state["step"])
 
@@ -243,7 +220,7 @@ class Trainer:
         """The weights now (final, or a snapshot) with the config that rebuilds the network (no optimiser:
         a few MB)."""
         written = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        _write_checkpoint(checksummed({"model": self.model.state_dict(), "config": dataclasses.asdict(self.config),
+        write_checkpoint(checksummed({"model": self.model.state_dict(), "config": dataclasses.asdict(self.config),
                                        "step": self.step, "parent": self.parent,
                                        "provenance": {**git_state(), "written": written}}), path)
 
@@ -316,145 +293,6 @@ def validation_input_psnr(config: ExperimentConfig) -> float:
     return float(psnr(degraded, clean).mean())
 
 
-def _write_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """``torch.save`` into ``path`` atomically (the previous file stays whole until the new one is), a failed
-    write an :class:`OSError`: torch reports a full disk as "[enforce fail at inline_container.cc] unexpected
-    pos", a RuntimeError the command line would print as a traceback."""
-    with atomic_path(path) as tmp:
-        try:
-            torch.save(state, tmp)
-        except RuntimeError as err:
-            free = shutil.disk_usage(path.parent).free
-            raise OSError(errno.ENOSPC if free < 2 ** 20 else errno.EIO,
-                          f"could not write {path} ({_one_line(err, 80)}; {free / 2 ** 20:.1f} MiB free there)") from err
-
-
-def checksummed(state: dict[str, Any]) -> dict[str, Any]:
-    """``state`` with its :data:`CHECKSUM` entry: the digest of every other entry (tensors by dtype, shape and
-    bytes), which :func:`read_checkpoint` recomputes. Why: a flipped byte inside a tensor leaves a file torch
-    reads without complaint, and its network scores or resumes with a changed weight."""
-    from rstor_core.memo import fingerprint
-
-    return {**state, CHECKSUM: fingerprint({key: value for key, value in state.items() if key != CHECKSUM})}
-
-
-def read_checkpoint(path: str | Path, *, device: torch.device | str | None = "cpu",
-                    keys: tuple[str, ...] = ("model", "config"),
-                    advice: str = "") -> tuple[dict[str, Any], ExperimentConfig]:
-    """A checkpoint's entries and the experiment config stored in it, loaded with ``weights_only=True``.
-
-    Every way a file can fail (cut short, not a torch file, refused by the safe unpickler, written by
-    something else, contents that no longer match the checksum written with them, non-finite weights, a
-    config this version cannot rebuild) is one :class:`CheckpointError` on one line naming the file,
-    followed by ``advice`` (default: retrain or restore it). Files written before checksums (the quick
-    profile's committed weights) are checked for finite weights only.
-    """
-    path = Path(path)
-    tail = f"; {advice or DAMAGED_ADVICE}"
-    damage = _not_a_torch_file(path)
-    if damage:
-        raise CheckpointError(f"{path}: {damage}{tail}")
-    try:
-        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says what matters
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "Weights only load failed" not in str(err):
-            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({_one_line(err)}){tail}") from err
-        found = re.search(r"GLOBAL (\S+)", str(err))
-        raise CheckpointError(f"{path}: refused: loading it would call {found.group(1) if found else 'Python code'}"
-                              f", while a checkpoint holds only tensors and plain values; do not trust this file"
-                              f"{tail}") from None
-    except OSError as err:
-        raise CheckpointError(f"{path}: cannot be read ({err.strerror or err}){tail}") from err
-    except Exception as err:  # torch raises RuntimeError, KeyError, EOFError ... depending on the damage
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated, or not written by "
-                              f"torch.save: {type(err).__name__}){tail}") from err
-    missing = [key for key in keys if key not in state] if isinstance(state, dict) else list(keys)
-    if missing:
-        found = sorted(map(str, state))[:5] if isinstance(state, dict) else type(state).__name__
-        raise CheckpointError(f"{path}: not an rstor checkpoint: no {', '.join(map(repr, missing))} entry "
-                              f"(it holds {found}){tail}")
-    if CHECKSUM in state and checksummed(state)[CHECKSUM] != state[CHECKSUM]:
-        raise CheckpointError(f"{path}: damaged: its contents no longer match the checksum written with them "
-                              f"(a changed byte){tail}")
-    weights = state["model"] if isinstance(state.get("model"), dict) else {}
-    bad = next((name for name, value in weights.items() if isinstance(value, torch.Tensor)
-                and value.is_floating_point() and not bool(torch.isfinite(value).all())), None)
-    if bad is not None:
-        raise CheckpointError(f"{path}: weight {bad!r} holds NaN or infinite values; scoring or resuming it "
-                              f"would give NaN{tail}")
-    try:
-        config = ExperimentConfig(**state["config"])
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{path}: its stored config is not a valid experiment ({_one_line(err)}){tail}") from err
-    return state, config
-
-
-def _not_a_torch_file(path: Path) -> str | None:
-    """What is wrong with a file that cannot be a torch.save checkpoint, from its first bytes (None: it may be).
-    Why: torch reports a cut-short archive as "Invalid argument", and random bytes as a pickle that would call
-    Python code."""
-    try:
-        with path.open("rb") as file:
-            head = file.read(4)
-    except OSError:
-        return None  # torch.load's own error says it
-    if head.startswith(b"PK\x03\x04"):  # torch.save's zip archive
-        return None if zipfile.is_zipfile(path) else "cut short: its zip archive has no end (a truncated copy or write)"
-    if head[:1] == b"\x80":  # a pickle: the format torch.save wrote before 1.6
-        return None
-    return "not a PyTorch checkpoint: torch.save writes a zip archive, and this file is none"
-
-
-def load_model(path: str | Path, *, device: torch.device | str | None = None) -> torch.nn.Module:
-    """Rebuild a trained network from ``model.pt`` (or ``last.opt.pt``), in eval mode, on ``device``
-    (default: :func:`~rstor_core.models.pick_device`, the device training would use).
-
-    A file that is not such a checkpoint raises :class:`CheckpointError` (a ``ValueError``).
-    """
-    return load_trained(path, device=device)[0]
-
-
-def load_trained(path: str | Path, *, device: torch.device | str | None = None) -> tuple[torch.nn.Module,
-                                                                                        ExperimentConfig]:
-    """:func:`load_model` and the experiment config it was trained with, from one read of the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}: train it with `python -m rstor_core train`")
-    device = pick_device(device)
-    state, config = read_checkpoint(path, device=device)
-    model = model_from_config(config.model)
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, TypeError, AttributeError) as err:
-        raise CheckpointError(f"{path}: its weights do not fit the {config.model.name} network its stored config "
-                              f"builds ({_one_line(err)})") from err
-    return model.to(device).eval(), config
-
-
-def experiment_dir(checkpoints: str | Path, name: str, run: int = 0) -> Path:
-    """Where run ``run`` of experiment ``name`` trains under ``checkpoints``: ``<name>/`` for run 0 (the
-    folder of every network trained before runs existed), ``<name>.run<r>/`` beside it for the others.
-    Siblings, not subfolders: a run's folder holds one run's files, lock, ``.retrain/`` and log."""
-    return Path(checkpoints) / (f"{name}.run{run}" if run else name)
-
-
-def snapshot_file(step: int) -> str:
-    """The file of a run's weights at ``step`` (its ``snapshots``), beside ``model.pt``."""
-    return f"model.step{step}.pt"
-
-
-def weights_file(config: ExperimentConfig, step: int | None = None) -> str:
-    """``model.pt``, or the snapshot at ``step`` (which ``config`` must keep)."""
-    if step is None:
-        return MODEL_FILE
-    if step not in config.kept_steps:
-        raise ValueError(f"this experiment keeps no weights at step {step}; the snapshots it reaches: "
-                         f"{list(config.kept_steps)}")
-    return snapshot_file(step)
-
-
 def parent_record(config: ExperimentConfig, init_weights: str | Path | None) -> dict[str, str] | None:
     """What a child run records of its parent (``init_from``): the experiment's name and the sha256 of the
     weights file it started from, so that a retrained parent retrains the child; ``None`` without one.
@@ -473,16 +311,6 @@ def parent_record(config: ExperimentConfig, init_weights: str | Path | None) -> 
     return {"experiment": config.init_from, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
-def parent_weights(config: ExperimentConfig, checkpoints: str | Path) -> Path | None:
-    """The weights experiment ``config`` starts from (its ``init_from``, same run) under ``checkpoints``:
-    the parent's ``model.pt``, or its snapshot for ``name@step``; ``None`` when it starts from scratch.
-    The caller trains that parent first."""
-    if config.init_from is None:
-        return None
-    name, step = split_reference(config.init_from, "init_from")
-    return experiment_dir(checkpoints, name, config.run) / (MODEL_FILE if step is None else snapshot_file(step))
-
-
 def _parent_weights(config: ExperimentConfig, path: str | Path, device: torch.device) -> dict[str, torch.Tensor]:
     state, parent = read_checkpoint(path, device=device, advice=f"retrain experiment {config.init_from!r}")
     if parent.model != config.model:
@@ -492,123 +320,3 @@ def _parent_weights(config: ExperimentConfig, path: str | Path, device: torch.de
     return state["model"]
 
 
-def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bool = False,
-                     device: torch.device | str | None = None, progress: bool = True,
-                     init_weights: str | Path | None = None) -> Path:
-    """Train unless ``out_dir/model.pt`` already holds this experiment (``force``: start over).
-
-    A trained model is never deleted before its replacement exists: when ``model.pt`` holds another
-    configuration, or ``force`` asks for a retraining, the new run trains (and resumes, if killed) in
-    ``out_dir/.retrain/`` and its files replace the old ones only once it is complete.
-
-    One run at a time trains a folder: a second one waits for the first (``out_dir/.train.lock``),
-    then finds the model trained and skips. A damaged checkpoint raises :class:`CheckpointError`.
-    An experiment with ``init_from`` starts from ``init_weights`` (:func:`parent_weights`) and is retrained
-    when those weights change.
-    """
-    out_dir = Path(out_dir)
-    parent = parent_record(config, init_weights)
-    problems = config.missing_data()
-    if problems:
-        raise FileNotFoundError(f"cannot train {out_dir.name}: {'; '.join(problems)}")
-    with _one_run_at_a_time(out_dir):
-        remove_stale_temporaries(out_dir)  # what a killed run of this folder left half-written
-        return _train_or_skip(config, out_dir, force=force, device=device, progress=progress,
-                              init_weights=init_weights, parent=parent)
-
-
-@contextmanager
-def _one_run_at_a_time(out_dir: Path) -> Iterator[None]:
-    """Hold ``out_dir``'s lock while training it; wait, saying so, while another run holds it.
-
-    Waiting rather than failing: a second run (another chapter, another terminal) then reuses the
-    model the first one trains. The OS drops the lock when its process dies, so it never goes stale.
-    Under torchrun only rank 0 takes it: the other ranks wait for rank 0 in the process group anyway.
-    """
-    if os.environ.get("RANK", "0") != "0":
-        yield
-        return
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(out_dir / LOCK_FILE)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log.warning("waiting for another run training %s (it holds %s)", out_dir, lock.lock_file)
-        lock.acquire()
-    try:
-        yield
-    except BaseException:
-        if created and [p.name for p in out_dir.iterdir()] == [LOCK_FILE]:  # refused before writing anything:
-            (out_dir / LOCK_FILE).unlink()  # leave no folder holding only a lock behind
-            out_dir.rmdir()
-        raise
-    finally:
-        lock.release()
-
-
-def _train_or_skip(config: ExperimentConfig, out_dir: Path, *, force: bool, device: torch.device | str | None,
-                   progress: bool, init_weights: str | Path | None, parent: dict[str, str] | None) -> Path:
-    model_path = out_dir / MODEL_FILE
-    replacing = model_path.is_file()
-    if replacing and not force:
-        saved, saved_config = read_checkpoint(model_path, keys=("model", "config", "step"),
-                                              advice="rerun with --force (in the book: --fresh) to retrain it")
-        if saved_config == config and saved.get("parent") != parent:
-            log.info("%s was trained from another version of its parent: its parent %r changed; retraining",
-                     out_dir, config.init_from)
-        elif saved_config == config and (missing := _missing_snapshots(config, out_dir)):
-            log.info("%s lacks its weights at step %s: retraining", out_dir, ", ".join(map(str, missing)))
-        elif saved_config == config:
-            log.info("%s is already trained (%d steps): skipped", out_dir, saved["step"])
-            shutil.rmtree(out_dir / RETRAIN_DIR, ignore_errors=True)  # an abandoned replacement
-            return model_path
-        else:
-            log.info("%s was trained with another configuration: retraining; the old model stays until the "
-                     "new one is complete", out_dir)
-    run_dir = out_dir / RETRAIN_DIR if replacing else out_dir
-    if force or not _resumable(run_dir / STATE_FILE, config, parent):
-        if not force:
-            log.warning("%s holds an interrupted run of another configuration: starting over", run_dir)
-        for path in [run_dir / name for name in (STATE_FILE, MODEL_FILE, LOG_FILE)] + _snapshots_in(run_dir):
-            path.unlink(missing_ok=True)
-    distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
-    if distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    try:
-        trained = Trainer(config, run_dir, device=pick_device(device), progress=progress,
-                          init_weights=init_weights).fit(resume=True)
-        if run_dir != out_dir and (not dist.is_initialized() or dist.get_rank() == 0):
-            for path in _snapshots_in(out_dir):  # the old run's: the new one keeps its own
-                path.unlink()
-            for path in [*_snapshots_in(run_dir), *(run_dir / name for name in (LOG_FILE, STATE_FILE, MODEL_FILE))]:
-                os.replace(path, out_dir / path.name)  # the model last: it marks the run complete
-            run_dir.rmdir()
-            trained = model_path
-        return trained
-    finally:
-        if distributed and dist.is_initialized():
-            dist.destroy_process_group()
-
-
-def _snapshots_in(run_dir: Path) -> list[Path]:
-    return sorted(run_dir.glob("model.step*.pt"))
-
-
-def _missing_snapshots(config: ExperimentConfig, out_dir: Path) -> list[int]:
-    return [step for step in config.kept_steps if not (out_dir / snapshot_file(step)).is_file()]
-
-
-def _resumable(state_path: Path, config: ExperimentConfig, parent: dict[str, str] | None) -> bool:
-    """Whether ``state_path`` is an interrupted run of ``config`` from ``parent`` (a state of another config
-    or parent is dropped; a damaged one is a :class:`CheckpointError`, never silently started over)."""
-    if not state_path.is_file():
-        return True
-    state, saved = read_checkpoint(state_path, advice=RESUME_ADVICE)
-    return saved == config and state.get("parent") == parent
-
-
-def _one_line(err: BaseException, limit: int = 200) -> str:
-    """An exception's text on one line, cut at ``limit`` characters (torch's can run to pages)."""
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -100,7 +100,7 @@ def test_cross_validation_accepts_sigmas_without_25():
 
 
 def test_trained_model_trains_once_per_run_even_when_fresh(tmp_path):
-    from rstor_core.train import MODEL_FILE
+    from rstor_core.checkpoints import MODEL_FILE
 
     values = {**parameters_cell("04_cross_validation"), "profile": "smoke", "output_dir": str(tmp_path)}
     chapter = open_chapter("04_cross_validation", {**values, "fresh": True})
@@ -126,7 +126,7 @@ def _tiny_chapter(tmp_path, **values):
 def test_trained_models_train_run_0_in_the_experiment_folder_and_each_other_run_beside_it(tmp_path):
     import torch
 
-    from rstor_core.train import MODEL_FILE, read_checkpoint
+    from rstor_core.checkpoints import MODEL_FILE, read_checkpoint
 
     chapter = _tiny_chapter(tmp_path)
     models = chapter.trained_models("denoise_dead_leaves", 3)
@@ -173,7 +173,7 @@ def test_comparable_photos_of_one_run_are_those_no_first_network_saw(tmp_path):
 
 
 def test_a_fresh_list_retrains_only_the_experiments_it_names(tmp_path):
-    from rstor_core.train import MODEL_FILE
+    from rstor_core.checkpoints import MODEL_FILE
 
     values = {**parameters_cell("04_cross_validation"), "profile": "smoke", "output_dir": str(tmp_path)}
     first = open_chapter("04_cross_validation", values)
@@ -192,7 +192,7 @@ def test_a_fresh_list_retrains_only_the_experiments_it_names(tmp_path):
 
 
 def test_logged_trials_reads_trained_runs_and_says_how_to_train_the_others_without_training_them(tmp_path):
-    from rstor_core.train import MODEL_FILE
+    from rstor_core.checkpoints import MODEL_FILE
 
     values = {**parameters_cell("03_deblur_study"), "profile": "smoke", "output_dir": str(tmp_path),
               "recipe_trials": ["deblur_dead_leaves"], "first_recipe": [], "scaling_steps": [10], "long_runs": []}

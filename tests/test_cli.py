@@ -24,7 +24,7 @@ from train_helpers import TINY, flip_a_weight_byte
 def checkpoint(tmp_path_factory) -> Path:
     """A tiny trained model.pt (two steps), copied wherever a test needs one."""
     from rstor_core.configs import ExperimentConfig
-    from rstor_core.train import train_experiment
+    from rstor_core.runs import train_experiment
 
     out = tmp_path_factory.mktemp("trained") / "tiny"
     return train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), out, device="cpu", progress=False)

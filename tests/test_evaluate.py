@@ -175,7 +175,7 @@ def test_infer_cli_evaluates_a_trained_checkpoint_and_writes_a_tidy_csv(tmp_path
     import pandas as pd
 
     from rstor_core.configs import ExperimentConfig
-    from rstor_core.train import train_experiment
+    from rstor_core.runs import train_experiment
     from train_helpers import TINY
 
     checkpoint = train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), tmp_path / "tiny", device="cpu",
@@ -193,7 +193,7 @@ def test_infer_cli_scores_a_natural_checkpoint_only_on_the_bundled_photos_its_ru
     import pandas as pd
 
     from rstor_core.configs import ExperimentConfig
-    from rstor_core.train import train_experiment
+    from rstor_core.runs import train_experiment
     from train_helpers import TINY
 
     config = ExperimentConfig(**{**TINY, "data": "natural", "steps": 2, "run": 1})

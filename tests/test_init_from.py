@@ -20,8 +20,9 @@ import yaml
 from rstor_core.__main__ import main
 from rstor_core.configs import ConfigError, ExperimentConfig, sections_naming
 from rstor_core.profiles import ProfileError, load_profile
-from rstor_core.train import (MODEL_FILE, RETRAIN_DIR, STATE_FILE, Trainer, parent_weights, snapshot_file,
-                              train_experiment)
+from rstor_core.checkpoints import MODEL_FILE, STATE_FILE, snapshot_file
+from rstor_core.runs import RETRAIN_DIR, parent_weights, train_experiment
+from rstor_core.train import Trainer
 
 from test_train import _logged_steps, _run, _weights
 from train_helpers import TINY, Killed, kill_at_step

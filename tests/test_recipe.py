@@ -18,7 +18,9 @@ from rstor_core.configs import ConfigError, ExperimentConfig
 from rstor_core.data import TrainingBatches, _families, degrade_batch
 from rstor_core.degrade import FAMILIES, motion_blur_kernels
 from rstor_core.metrics import psnr
-from rstor_core.train import MODEL_FILE, Trainer, psnr_loss, train_experiment
+from rstor_core.checkpoints import MODEL_FILE
+from rstor_core.runs import train_experiment
+from rstor_core.train import Trainer, psnr_loss
 
 from train_helpers import TINY, Killed, kill_at_step
 

@@ -24,8 +24,9 @@ from rstor_core.configs import ExperimentConfig, sections_naming
 from rstor_core.data import TrainingBatches
 from rstor_core.models import StackedConv, UNet
 from rstor_core.profiles import load_profile
-from rstor_core.train import (LOCK_FILE, MODEL_FILE, RETRAIN_DIR, STATE_FILE, CheckpointError, Trainer,
-                              TrainingDiverged, load_model, train_experiment)
+from rstor_core.checkpoints import MODEL_FILE, STATE_FILE, CheckpointError, load_model
+from rstor_core.runs import LOCK_FILE, RETRAIN_DIR, train_experiment
+from rstor_core.train import Trainer, TrainingDiverged
 
 from conftest import ROOT
 from train_helpers import TINY, flip_a_weight_byte
@@ -421,7 +422,7 @@ def test_stream_keys_prefix_every_run_but_run_0():
 
 
 def test_an_old_checkpoint_without_run_loads_as_run_0_and_is_not_retrained(tmp_path, caplog):
-    from rstor_core.train import read_checkpoint
+    from rstor_core.checkpoints import read_checkpoint
 
     config = ExperimentConfig(**{**TINY, "steps": 2})
     path = train_experiment(config, tmp_path, progress=False)
@@ -437,7 +438,7 @@ def test_an_old_checkpoint_without_run_loads_as_run_0_and_is_not_retrained(tmp_p
 
 
 def test_the_committed_quick_weights_are_run_0_of_the_quick_experiments():
-    from rstor_core.train import read_checkpoint
+    from rstor_core.checkpoints import read_checkpoint
 
     experiments = load_profile("quick").experiments
     committed = sorted((ROOT / "outputs" / "quick" / "checkpoints").glob(f"*/{MODEL_FILE}"))
@@ -450,7 +451,7 @@ def test_the_committed_quick_weights_are_run_0_of_the_quick_experiments():
 def test_a_longer_runs_snapshot_at_the_chapters_steps_is_the_chapters_first_network_weight_for_weight():
     """Chapter 03's longer runs extend its run 0: the same batches at a constant lr, so the weights they keep at
     the chapter's steps are the chapter's first network's (two trainings, one result)."""
-    from rstor_core.train import read_checkpoint, snapshot_file
+    from rstor_core.checkpoints import read_checkpoint, snapshot_file
 
     folder = ROOT / "outputs" / "quick" / "checkpoints"
     quick = load_profile("quick")
@@ -463,14 +464,14 @@ def test_a_longer_runs_snapshot_at_the_chapters_steps_is_the_chapters_first_netw
 
 
 def test_an_experiment_folder_is_the_experiment_name_for_run_0_and_a_sibling_for_the_others(tmp_path):
-    from rstor_core.train import experiment_dir
+    from rstor_core.runs import experiment_dir
 
     assert experiment_dir(tmp_path, "denoise_natural") == tmp_path / "denoise_natural"
     assert experiment_dir(tmp_path, "denoise_natural", 2) == tmp_path / "denoise_natural.run2"
 
 
 def test_train_cli_trains_run_r_into_its_own_folder(tiny_profile, tmp_path, capsys):
-    from rstor_core.train import read_checkpoint
+    from rstor_core.checkpoints import read_checkpoint
 
     command = ["train", "--profile", str(tiny_profile), "--experiment", "tiny_run", "--outputs", str(tmp_path)]
     assert main([*command, "--run", "1"]) == 0
@@ -558,7 +559,7 @@ def test_a_model_with_a_flipped_byte_is_refused_naming_the_damage_and_what_to_do
 
 def test_a_model_with_nan_weights_is_refused_naming_the_weight(tmp_path):
     """Its rows were NaN PSNR, exit 0, no warning."""
-    from rstor_core.train import checksummed
+    from rstor_core.checkpoints import checksummed
 
     path = train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), tmp_path, progress=False)
     state = torch.load(path, weights_only=True)

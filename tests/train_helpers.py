@@ -50,7 +50,7 @@ def train(out_dir: str, config_json: str, init_weights: str | None = None) -> No
     import torch
 
     from rstor_core.configs import ExperimentConfig
-    from rstor_core.train import train_experiment
+    from rstor_core.runs import train_experiment
 
     torch.set_num_threads(1)  # the same arithmetic in every process
     train_experiment(ExperimentConfig(**json.loads(config_json)), out_dir, progress=False, init_weights=init_weights)
