@@ -100,16 +100,16 @@ def gaussian_pair(chapter: ChapterRun, arms: Mapping[str, str], models: Mapping,
                             st_lpips=False, classical=anchors,
                             photos_of=chapter.unseen_photos(arms, config.runs, config.test_images))
     chapter.save_table(rows, "03_gaussian_rows.csv")
-    gains = pd.concat([intervals.paired_difference(rows, model, INPUT) for model in rows.model.unique()
-                       if model != INPUT], ignore_index=True).set_index("a")  # paired per photo, 95 % interval
-    shown = gains[["psnr_diff", "psnr_diff_lo", "psnr_diff_hi"]].set_axis(
+    gains = intervals.gain_over_input_with_interval(rows).set_index("model")  # paired per photo, 95 % interval
+    shown = gains[["psnr_gain", "psnr_gain_lo", "psnr_gain_hi"]].set_axis(
         ["psnr_gain_db", "psnr_gain_lo_db", "psnr_gain_hi_db"], axis="columns")
     table = study.single_bank_table(rows, n_kernels=config.n_kernels).merge(
         shown, left_on="model", right_index=True, how="left")
     table = chapter.save_table(table, "03_gaussian_table.csv")
     gap = intervals.paired_difference(rows, "natural", "dead leaves").iloc[0]
-    return table, {"gaussian_gain_dl": intervals.describe(gains.loc["dead leaves"]),
-                   "gaussian_gain_nat": intervals.describe(gains.loc["natural"]), "gaussian_gap": intervals.describe(gap)}
+    return table, {"gaussian_gain_dl": intervals.describe(gains.loc["dead leaves"], "psnr_gain"),
+                   "gaussian_gain_nat": intervals.describe(gains.loc["natural"], "psnr_gain"),
+                   "gaussian_gap": intervals.describe(gap)}
 
 
 #: The trial table read as three narrower ones (:func:`rstor_core.tables.show`): what each trial changes, its
