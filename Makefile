@@ -38,7 +38,7 @@ test-fast: install
 # Chapters open as notebooks paired with their .py (Jupytext); a save writes both, the .ipynb without outputs.
 lab: install
 	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) \
-		--ContentsManager.pre_save_hook=rstor_core.lab.strip_outputs book/
+		--ContentsManager.pre_save_hook=rstor_core.book.lab.strip_outputs book/
 
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)

@@ -5,8 +5,8 @@ grows with the canvas and the number of leaves.
     .venv/bin/python benchmarks/deadleaves.py [--e2e-sizes 256 512] [--images 7] [--sizes 128 256 512]
         [--batch 16] [--repeats 3] [--scaling-sizes 128 256 512 1024] [--leaf-factors 1 2 4] [--skip-e2e]
 
-The tables are :func:`rstor_core.speed.end_to_end_table`, :func:`rstor_core.speed.rendering_speed_table`
-and :func:`rstor_core.speed.rendering_scaling_table` (their docstrings say what each engine and column
+The tables are :func:`rstor_core.images.speed.end_to_end_table`, :func:`rstor_core.images.speed.rendering_speed_table`
+and :func:`rstor_core.images.speed.rendering_scaling_table` (their docstrings say what each engine and column
 is); chapter 01 shows smaller ones on the machine that ran it. Run it on an idle machine. The end-to-end
 table's original_study rows time the original's default kernel on a 5x canvas: about 5 s an image at 256²
 and 20 s at 512² here, so the whole script takes several minutes.
@@ -20,7 +20,7 @@ shrank the 512² scene into the image; it now paints a window of the scene, and 
 whole scene: the 256² row is not re-measured since). Painting alone, 36-106x the
 original's default kernel at 256² (59x before issue 28). Before issue 28 the whole 256² call cost 1.7-2.9 ms,
 half of it sampling in numpy (0.74 ms then, 0.21 ms now). Every engine is timed after 0.3 s of calls and
-with glibc's allocator in a working process's state (:func:`rstor_core.speed._steady_allocator`: without
+with glibc's allocator in a working process's state (:func:`rstor_core.images.speed._steady_allocator`: without
 it, page faults made a fresh process's 256² image 1.3 ms).
 """
 
@@ -30,7 +30,7 @@ import argparse
 
 import numba
 
-from rstor_core.speed import end_to_end_table, rendering_scaling_table, rendering_speed_table
+from rstor_core.images.speed import end_to_end_table, rendering_scaling_table, rendering_speed_table
 
 
 def main() -> None:

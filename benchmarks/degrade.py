@@ -4,7 +4,7 @@
 
 For a batch of ``--batch`` x 3 x ``--size``² images it times, in one run on the same threads:
 drawing fresh per-sample kernels of each motion-blur family (deepinv trajectories, rejection
-into the family's range) and applying them with noise (:func:`rstor_core.degrade.degrade`);
+into the family's range) and applying them with noise (:func:`rstor_core.degradation.degrade.degrade`);
 Gaussian blur; noise alone; rendering the batch of dead leaves (serial kernel, as in a
 DataLoader worker); and one training step (forward, MSE backward, Adam step) of
 ``NAFNet(NAFNetConfig())``, the quick profile's model. Each row gives its share of the step.
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rstor_core import degrade as D
-from rstor_core.data import DeadLeavesDataset
-from rstor_core.models import NAFNet, NAFNetConfig
+from rstor_core.degradation import degrade as D
+from rstor_core.networks.batches import DeadLeavesDataset
+from rstor_core.networks.models import NAFNet, NAFNetConfig
 
 
 def _ms(fn, repeats: int) -> float:

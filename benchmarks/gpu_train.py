@@ -4,14 +4,14 @@ the steps come to the hardware (issue 29).
     python benchmarks/gpu_train.py [--configs quick width32 paper] [--steps 10] [--warmup 3] [--compile]
         [--channels-last] [--device cuda]
 
-For each configuration, at its crop and batch, a :class:`rstor_core.train.Trainer` of a blind motion-deblurring
+For each configuration, at its crop and batch, a :class:`rstor_core.networks.train.Trainer` of a blind motion-deblurring
 experiment on dead leaves (PSNR loss, AdamW, bf16 autocast on a GPU, as the quick profile's deblurring
 networks train) is timed on this device:
 
-- ``step_ms``: one :meth:`~rstor_core.train.Trainer.train_step` on a batch already there (forward, backward,
+- ``step_ms``: one :meth:`~rstor_core.networks.train.Trainer.train_step` on a batch already there (forward, backward,
   clipping, AdamW), the median of ``--steps`` after ``--warmup``;
 - ``data_ms``: one batch of the experiment as the Trainer makes it on this device (dead leaves rendered,
-  motion kernels drawn, blur and noise applied: :meth:`rstor_core.data.TrainingBatches.batch`);
+  motion kernels drawn, blur and noise applied: :meth:`rstor_core.networks.batches.TrainingBatches.batch`);
   ``data_share`` = data / (data + step), what the data path costs a step that waits for it;
 - ``img_per_s``: batch / (step + data);
 - ``gflop_per_image``: a training step's floating-point operations per image, three times the forward's
@@ -42,11 +42,11 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-
-from rstor_core.configs import ExperimentConfig, ModelConfig, NAFNetConfig
-from rstor_core.models import count_parameters
-from rstor_core.train import Trainer
 from train_step import median_seconds  # this folder's: run as `python benchmarks/gpu_train.py`
+
+from rstor_core.networks.models import count_parameters
+from rstor_core.networks.train import Trainer
+from rstor_core.settings.configs import ExperimentConfig, ModelConfig, NAFNetConfig
 
 
 @dataclass(frozen=True)

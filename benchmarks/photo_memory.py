@@ -30,7 +30,7 @@ import skimage.io
 
 
 def _make_folder(folder: Path, photos: int, side: int) -> None:
-    from rstor_core.deadleaves import dead_leaves
+    from rstor_core.images.deadleaves import dead_leaves
 
     height = side * 2 // 3
     for i in range(photos):
@@ -43,9 +43,9 @@ def _make_folder(folder: Path, photos: int, side: int) -> None:
 
 
 def _child(folder: str, way: str, steps: int) -> None:
-    from rstor_core.configs import ExperimentConfig
-    from rstor_core.data import TrainingBatches
-    from rstor_core.photos import ImageFolder
+    from rstor_core.images.photos import ImageFolder
+    from rstor_core.networks.batches import TrainingBatches
+    from rstor_core.settings.configs import ExperimentConfig
 
     config = ExperimentConfig(data="natural", natural_images=folder, crop=256, batch_size=8, noise=(0.0, 50.0))
     batches = TrainingBatches(config)

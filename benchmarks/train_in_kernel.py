@@ -7,7 +7,7 @@ Issue 12, item 15: training inside a chapter was once measured 3-6x slower than 
 round trains the profile's experiment from scratch once per way, the ways in turn (so a busy
 machine slows every way alike): ``cli`` is ``python -m rstor_core train``; ``kernel`` is a
 notebook executed by papermill exactly as the book runner does (kernel ``python3``,
-``log_output=False``), calling :func:`rstor_core.runs.train_experiment` as a chapter does, with
+``log_output=False``), calling :func:`rstor_core.networks.runs.train_experiment` as a chapter does, with
 its tqdm widget. The table gives the median and the 10-90 % range of the per-step ``img_per_s``
 that ``log.csv`` records (the step alone: batch, forward, backward, Adam), the wall time of the
 training call, its CPU seconds, the runner's own CPU seconds (papermill, in this process), the
@@ -44,8 +44,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_CELLS = ["""
 import json, os, time, numba, torch
-from rstor_core.profiles import load_profile
-from rstor_core.runs import train_experiment
+from rstor_core.settings.profiles import load_profile
+from rstor_core.networks.runs import train_experiment
 
 config = load_profile(profile).experiments[experiment]
 start, cpu = time.perf_counter(), time.process_time()
@@ -70,7 +70,7 @@ def _profile(folder: Path, profile: str, experiment: str, steps: int) -> Path:
 
 def _cli(profile: Path, experiment: str, outputs: Path) -> dict:
     code = ("import json, os, sys, time, numba, torch\n"
-            "import rstor_core.train\n"
+            "import rstor_core.networks.train\n"
             "from rstor_core.__main__ import main\n"
             "start, cpu = time.perf_counter(), time.process_time()\n"
             "code = main(sys.argv[1:])\n"

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rstor_core.models import NAFNet, count_parameters
-from rstor_core.configs import NAFNetConfig
+from rstor_core.networks.models import NAFNet, count_parameters
+from rstor_core.settings.configs import NAFNetConfig
 
 CONFIGS = {"quick": NAFNetConfig(),
            "paper": NAFNetConfig(width=64, middle_blk_num=12, enc_blk_nums=(2, 2, 4, 8), dec_blk_nums=(2, 2, 2, 2))}

@@ -63,8 +63,8 @@ def _child(config_json: str, out_dir: str, threads: str) -> None:
     """In a fresh process: train the config into ``out_dir`` (the way's thread count first)."""
     import torch
 
-    from rstor_core.configs import ExperimentConfig
-    from rstor_core.runs import train_experiment
+    from rstor_core.networks.runs import train_experiment
+    from rstor_core.settings.configs import ExperimentConfig
 
     if threads != "none":
         torch.set_num_threads(int(threads))
@@ -72,7 +72,7 @@ def _child(config_json: str, out_dir: str, threads: str) -> None:
 
 
 def measure(profile: str, experiment: str, way: str, *, steps: int, warmup: int) -> dict:
-    from rstor_core.profiles import load_profile
+    from rstor_core.settings.profiles import load_profile
 
     overrides, threads = _options(way)
     base = load_profile(profile).experiments[experiment]

@@ -63,16 +63,15 @@ dead_leaves = {"n_leaves": None, "leaf_density": 30.0, "until_covered": False, "
 import dataclasses
 import textwrap
 
-import torch
-
-from rstor_core import degrade, figures, intervals, study, tables, widgets
-from rstor_core.chapter import open_chapter
-from rstor_core.configs import COLOUR_SAMPLERS, DEAD_LEAVES_PRESETS, AppearanceWeights, DeadLeavesConfig, ShapeWeights
-from rstor_core.deadleaves import APPEARANCES, SHAPES, dead_leaves_batch, image_rng, power_law_radii
-from rstor_core.deadleaves import dead_leaves as render
-from rstor_core.photos import centre_crop, natural_images as load_photos
-from rstor_core.rng import stream, stream_seed
-from rstor_core.speed import end_to_end_table, rendering_speed_table, speed_facts
+from rstor_core.book import figures, tables, widgets
+from rstor_core.book.chapter import open_chapter
+from rstor_core.degradation import degrade
+from rstor_core.images.deadleaves import (APPEARANCES, SHAPES, dead_leaves as render,
+                                          dead_leaves_batch, image_rng, power_law_radii)
+from rstor_core.images.photos import centre_crop, natural_images as load_photos
+from rstor_core.images.speed import end_to_end_table, rendering_speed_table, speed_facts
+from rstor_core.measurement import intervals, study
+from rstor_core.settings import configs, rng
 
 chapter = open_chapter("01_data_generation", globals())
 config = chapter.config
@@ -90,7 +89,7 @@ print(textwrap.fill(", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(leaves
 gallery = dead_leaves_batch(config.n_gallery, config.size, seed=config.seed, params=leaves)
 chapter.publish("fig_gallery", figures.image_row({f"image {i}": im for i, im in enumerate(gallery)}), "01_gallery.png")
 presets = {"the profile's model": gallery[0], **{f"preset {name}": render(config.size, image_rng(config.seed, 0), params=
-           DeadLeavesConfig.from_preset(name)) for name in DEAD_LEAVES_PRESETS}}  # the same image's draws
+           configs.DeadLeavesConfig.from_preset(name)) for name in configs.DEAD_LEAVES_PRESETS}}  # the same image's draws
 chapter.publish("fig_presets", figures.image_row(presets), "01_presets.png")
 
 # %% [markdown]
@@ -134,7 +133,7 @@ def showcase(**overrides):  # one gallery image: same seed, leaves big enough to
     return render(config.showcase_size, config.seed, params=leaves, r_min=config.showcase_r_min, **overrides)
 
 
-fig = figures.image_row({name: showcase(shapes=ShapeWeights.only(name)) for name in SHAPES}, ncols=4, panel_size=2.6)
+fig = figures.image_row({name: showcase(shapes=configs.ShapeWeights.only(name)) for name in SHAPES}, ncols=4, panel_size=2.6)
 chapter.publish("fig_primitives", fig, "01_primitives.png")
 
 # %% [markdown]
@@ -152,9 +151,9 @@ chapter.publish("fig_primitives", fig, "01_primitives.png")
 # on photo colours draws them from its own training photos only, never from its test photos.
 
 # %% tags=["remove-output", "hide-input"]
-looks = {name: showcase(appearance=AppearanceWeights.only(name)) for name in APPEARANCES}
+looks = {name: showcase(appearance=configs.AppearanceWeights.only(name)) for name in APPEARANCES}
 chapter.publish("fig_looks", figures.image_row(looks), "01_appearances.png")
-samplers = {name: showcase(colour=name) for name in COLOUR_SAMPLERS}
+samplers = {name: showcase(colour=name) for name in configs.COLOUR_SAMPLERS}
 chapter.publish("fig_colours", figures.image_row(samplers), "01_colour_samplers.png")
 
 # %% [markdown]
@@ -243,7 +242,7 @@ chapter.glue(zoom=config.zoom, gallery_size=config.size, n_kernel_draws=f"{confi
 # and a Kolmogorov–Smirnov test compares the sample with the exact law.
 
 # %% tags=["remove-output", "hide-input"]
-radii = power_law_radii(config.n_radii, leaves.alpha, leaves.r_min, leaves.r_max, stream(config.seed, "radii"))
+radii = power_law_radii(config.n_radii, leaves.alpha, leaves.r_min, leaves.r_max, rng.stream(config.seed, "radii"))
 ks_table = chapter.save_table(study.radius_ks_table(radii, leaves), "01_radius_ks.csv")
 centres, density = study.log_binned_density(radii, leaves.r_min)
 chapter.publish("fig_radius", figures.radius_law_figure(centres, density, leaves, config.n_radii), "01_radius_law.png")
@@ -323,8 +322,8 @@ tables.styled(summary.reset_index(), "Spectral slope per source (mean, standard 
 family_table = chapter.save_table(study.blur_family_table(), "01_blur_families.csv")
 banks = {name: degrade.motion_blur_bank(name) for name in degrade.FAMILIES}
 chapter.publish("fig_kernels", figures.kernel_bank_figure(banks), "01_blur_kernels.png")
-drawn = degrade.motion_blur_kernels(config.n_kernel_draws, seed=stream_seed(config.seed, "kernel draws"))
-bank_radius = degrade.kernel_radius(torch.cat(list(banks.values()))).numpy()
+drawn = degrade.motion_blur_kernels(config.n_kernel_draws, seed=rng.stream_seed(config.seed, "kernel draws"))
+bank_radius = degrade.kernel_radius(degrade.bank_kernels(list(degrade.FAMILIES))).numpy()
 chapter.publish("fig_radius_hist", figures.kernel_radius_histogram(drawn, bank_radius), "01_blur_radius_histogram.png")
 
 # %% tags=["hide-input"]
@@ -358,7 +357,7 @@ examples = {"dead leaves": render(config.example_crop, config.seed, params=leave
 kernels = {name: degrade.bank_kernels(name) for name in ("small:0", "mild:0", "big:0")}
 examples_degradations = {**{name: (lambda x, k=k: degrade.blur(x, k)) for name, k in kernels.items()},
                          "Gaussian 2.0/0.7 px": lambda x: degrade.blur(x, degrade.gaussian_kernel(2.0, 0.7, 30.0)),
-                         "noise 25/255": lambda x: degrade.add_noise(x, 25 / 255, seed=stream_seed(config.seed, "examples"))}
+                         "noise 25/255": lambda x: degrade.add_noise(x, 25 / 255, seed=rng.stream_seed(config.seed, "examples"))}
 fig, _ = figures.restoration_grid(examples, examples_degradations, show_clean=True, input_label="degraded", panel_size=2.4)
 chapter.publish("fig_degradations", fig, "01_degradations.png")
 
@@ -407,7 +406,7 @@ display(widgets.blur_inspector(inspector_images) if chapter.live_widgets
 # and painting them. The sampler draws in whole-array calls and jumps over the draws no leaf uses (a
 # disc's angle, a flat leaf's second colour), so the images keep their bits. The first table times
 # whole images against the original study's generator end to end (its numpy draws and its default
-# kernel); the second, painting alone on the same leaves. Both are made by `rstor_core.speed`,
+# kernel); the second, painting alone on the same leaves. Both are made by `rstor_core.images.speed`,
 # which calls every kernel once untimed at the timed size before its clock starts (numba compiles
 # on a first call), on the machine that built this chapter, while the chapter ran.
 

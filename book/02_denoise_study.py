@@ -61,11 +61,13 @@ zoom = 128
 import pandas as pd
 from IPython.display import display
 
-from rstor_core import figures, intervals, study, tables
-from rstor_core.chapter import open_chapter
-from rstor_core.evaluate import INPUT, Degradation, bm3d_denoiser, degradation_grid
-from rstor_core.photos import test_photos
-from rstor_core.widgets import denoiser_comparison, inspect_blur, noise_tour, player
+from rstor_core.book import figures, tables
+from rstor_core.book.chapter import open_chapter
+from rstor_core.book.widgets import denoiser_comparison, inspect_blur, noise_tour, player
+from rstor_core.images.photos import test_photos
+from rstor_core.measurement import intervals, study
+from rstor_core.measurement.rows import INPUT
+from rstor_core.networks.evaluate import Degradation, bm3d_denoiser, degradation_grid
 
 chapter = open_chapter("02_denoise_study", globals())
 config = chapter.config
@@ -151,7 +153,7 @@ tables.show(table, "Denoising the natural test photos", ["model"], {
 # %% [markdown]
 # The table ({download}`tables/02_denoise_table.csv`) gives each model's mean over the test photos and its
 # networks, with the PSNR's 95 % interval (`_lo_db`, `_hi_db`: over photos and networks, the
-# natural arm's fold networks as units; `rstor_core.intervals`), `n_images` and `n_runs`. The
+# natural arm's fold networks as units; `rstor_core.measurement.intervals`), `n_images` and `n_runs`. The
 # comparisons below are **paired**: each difference is taken photo by photo (and network by network
 # where both arms have the same runs) before it is averaged, because photos differ far more than arms do.
 

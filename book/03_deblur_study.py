@@ -75,13 +75,13 @@ long_runs = ["deblur_dead_leaves_long", "deblur_natural_long"]
 import pandas as pd
 from IPython.display import display
 
-from rstor_core import figures, intervals, recipe, study, tables
-from rstor_core.chapter import open_chapter
-from rstor_core.deadleaves import dead_leaves_test_set
-from rstor_core.degrade import FAMILIES
-from rstor_core.evaluate import bank_degraders, degradation_grid, non_blind_anchors
-from rstor_core.photos import centre_crop, test_photos
-from rstor_core.widgets import blur_inspector, blur_tour, inspect_blur, player
+from rstor_core.book import figures, recipe, tables, widgets
+from rstor_core.book.chapter import open_chapter
+from rstor_core.degradation.degrade import FAMILIES
+from rstor_core.images.deadleaves import dead_leaves_test_set
+from rstor_core.images.photos import centre_crop, test_photos
+from rstor_core.measurement import intervals, study
+from rstor_core.networks.evaluate import bank_degraders, degradation_grid, non_blind_anchors
 
 chapter = open_chapter("03_deblur_study", globals())
 config = chapter.config
@@ -347,7 +347,7 @@ tables.styled(gaussian_table, "Deblurring the Gaussian bank (natural test photos
 # family.
 
 # %% tags=["remove-output", "hide-input"]
-chapter.publish("fig_inspector", inspect_blur(photos[first], blur_kind="big", index=config.grid_kernel,
+chapter.publish("fig_inspector", widgets.inspect_blur(photos[first], blur_kind="big", index=config.grid_kernel,
                                               noise=config.sigma, crop=config.zoom, models=shown, seed=config.seed)[0],
                 "03_inspector_big.png")
 
@@ -361,8 +361,8 @@ chapter.publish("fig_inspector", inspect_blur(photos[first], blur_kind="big", in
 # ```
 
 # %% tags=["hide-input"]
-display(blur_inspector(chapter.comparable_photos(photos, unseen, motion, 1), shown) if chapter.live_widgets
-        else player(blur_tour(photos[first], shown, noise=config.sigma, crop=config.zoom, seed=config.seed)))
+display(widgets.blur_inspector(chapter.comparable_photos(photos, unseen, motion, 1), shown) if chapter.live_widgets
+        else widgets.player(widgets.blur_tour(photos[first], shown, noise=config.sigma, crop=config.zoom, seed=config.seed)))
 
 # %% [markdown]
 # ## Next to the published study

@@ -43,11 +43,12 @@ sigmas = [25.0, 50.0]
 # %% tags=["remove-input"]
 import pandas as pd
 
-from rstor_core import figures, intervals, study, tables
-from rstor_core.chapter import open_chapter
-from rstor_core.deadleaves import dead_leaves_test_set
-from rstor_core.evaluate import degradation_grid
-from rstor_core.photos import test_photos
+from rstor_core.book import figures, tables
+from rstor_core.book.chapter import open_chapter
+from rstor_core.images.deadleaves import dead_leaves_test_set
+from rstor_core.images.photos import test_photos
+from rstor_core.measurement import intervals, study
+from rstor_core.networks.evaluate import degradation_grid
 
 chapter = open_chapter("04_cross_validation", globals())
 config = chapter.config

@@ -66,11 +66,12 @@ blur_sigma = 1.0
 # %% tags=["remove-input"]
 import pandas as pd
 
-from rstor_core import figures, intervals, study, tables
-from rstor_core.chapter import open_chapter
-from rstor_core.degrade import FAMILIES
-from rstor_core.evaluate import degradation_grid
-from rstor_core.photos import test_photos
+from rstor_core.book import figures, tables
+from rstor_core.book.chapter import open_chapter
+from rstor_core.degradation.degrade import FAMILIES
+from rstor_core.images.photos import test_photos
+from rstor_core.measurement import intervals, study
+from rstor_core.networks.evaluate import degradation_grid
 
 chapter = open_chapter("05_closing_the_gap", globals())
 config = chapter.config
@@ -198,8 +199,7 @@ pairs = [("dead leaves → natural", "natural"), ("dead leaves → natural", "de
          ("dead leaves → 1 photo", "dead leaves → natural"), ("dead leaves → 1 photo", "natural"),
          ("natural", "dead leaves")]
 denoise_gain = chapter.save_table(pd.concat([intervals.paired_difference(pretraining_rows, a, b, ["sigma_255"])
-                                             for a, b in pairs],
-                                            ignore_index=True), "05_pretraining_denoise.csv")
+                                             for a, b in pairs], ignore_index=True), "05_pretraining_denoise.csv")
 deblur_unseen = chapter.unseen_photos(deblur_arms, config.runs, config.test_images)
 banks = degradation_grid(blurs=[f"{family}:0-{config.n_kernels - 1}" for family in FAMILIES],
                          blur_sigma=config.blur_sigma)

@@ -9,7 +9,7 @@
     python -m rstor_core deadleaves save --n 1000 --size 256 --out DIR [--profile quick | --params FILE]
     python -m rstor_core check-gpu
 
-Options are held to the bounds the profiles declare (:func:`rstor_core.configs.knob`), and every
+Options are held to the bounds the profiles declare (:func:`rstor_core.settings.configs.knob`), and every
 path is checked before any work, so bad input is one ``error:`` line, exit 2, and nothing written.
 """
 
@@ -25,9 +25,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rstor_core.configs import (BANK_SIZE, ConfigError, DataGenerationConfig, DeadLeavesConfig, DeblurStudyConfig,
-                                DenoiseStudyConfig, ExperimentConfig)
-from rstor_core.profiles import ProfileError, load_profile
+from rstor_core.settings.configs import (BANK_SIZE, ConfigError, DataGenerationConfig, DeadLeavesConfig,
+                                         DeblurStudyConfig, DenoiseStudyConfig, ExperimentConfig)
+from rstor_core.settings.profiles import ProfileError, load_profile
 
 log = logging.getLogger("rstor_core")
 EXIT_CODES = """exit codes:
@@ -38,7 +38,7 @@ EXIT_CODES = """exit codes:
   130  interrupted (Ctrl-C)"""
 # Bytes per rendered pixel while one dead-leaves image is painted and finished: the int32 leaf index and
 # the float64 RGB shading (28; tracemalloc measured 48-61 at 256-512 px when anti-aliasing also made a
-# full-size low-pass copy, which rstor_core.leaf_kernels.decimate_gaussian no longer makes: kept as the
+# full-size low-pass copy, which rstor_core.images.leaf_kernels.decimate_gaussian no longer makes: kept as the
 # bound). No config bounds memory, so `deadleaves save` compares this with the machine's.
 RENDER_BYTES_PER_PIXEL = 64
 
@@ -145,8 +145,8 @@ def _parser() -> argparse.ArgumentParser:
 
 class _Help(argparse.RawDescriptionHelpFormatter):
     """Keeps the line breaks of descriptions and epilogs, and fills in ``{banks}`` and ``{public_sets}``
-    only when help is printed: the bank names live in :mod:`rstor_core.degrade`, whose torch import
-    every command would otherwise pay (and the set names in :mod:`rstor_core.photos`)."""
+    only when help is printed: the bank names live in :mod:`rstor_core.degradation.degrade`, whose torch import
+    every command would otherwise pay (and the set names in :mod:`rstor_core.images.photos`)."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         return super()._fill_text(_with_bank_names(text), width, indent)
@@ -157,12 +157,12 @@ class _Help(argparse.RawDescriptionHelpFormatter):
 
 def _with_bank_names(text: str) -> str:
     if "{public_sets}" in text:  # photos reads images with PIL and scikit-image: only for help
-        from rstor_core.photos import PUBLIC_SETS
+        from rstor_core.images.photos import PUBLIC_SETS
 
         text = text.replace("{public_sets}", ", ".join(PUBLIC_SETS))
     if "{banks}" not in text:
         return text
-    from rstor_core.degrade import BANKS, FAMILIES
+    from rstor_core.degradation.degrade import BANKS, FAMILIES
 
     motion = [b for b in BANKS if b in FAMILIES]
     banks = f"{', '.join(motion)} (motion blur) and {', '.join(b for b in BANKS if b not in motion)}"
@@ -183,13 +183,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "train":
         return _train(profile, args)
 
-    from rstor_core.book import run_book, select_chapters
-    from rstor_core.site import toc_chapters
+    from rstor_core.book.runner import run_book, select_chapters
+    from rstor_core.book.site import toc_chapters
 
     select_chapters(toc_chapters(), args.chapters)
     _check_writable(args.outputs, "--outputs")
     if args.device is not None:
-        from rstor_core.models import pick_device
+        from rstor_core.networks.models import pick_device
 
         pick_device(args.device)
     try:
@@ -202,7 +202,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_gpu() -> int:
-    from rstor_core.gpu_check import gpu_checks
+    from rstor_core.networks.gpu_check import gpu_checks
 
     checks = gpu_checks()
     for check in checks:
@@ -217,17 +217,18 @@ def _check_gpu() -> int:
 def _train(profile, args: argparse.Namespace) -> int:
     if args.experiment not in profile.experiments:
         raise ValueError(f"{profile.path}: no experiment {args.experiment!r}; available: {sorted(profile.experiments)}")
-    from rstor_core.book import check_outputs_owner
-    from rstor_core.models import pick_device
-    from rstor_core.runs import experiment_dir, parent_weights, train_experiment
-    from rstor_core.train import TrainingDiverged
+    from rstor_core.book.runner import check_outputs_owner
+    from rstor_core.images.sources import experiment_missing_data
+    from rstor_core.networks.models import pick_device
+    from rstor_core.networks.runs import experiment_dir, parent_weights, train_experiment
+    from rstor_core.networks.train import TrainingDiverged
 
     _bounded("--run", args.run, ExperimentConfig, run=args.run)
     check_outputs_owner(profile, args.outputs / profile.name)  # a quick.yaml elsewhere: not over outputs/quick
     configs = {name: dataclasses.replace(profile.experiments[name], run=args.run)
                for name in profile.lineage(args.experiment)}  # the ones it starts from (init_from) first
     problems = [f"{profile.path}: experiments.{name}.{p}" for name, config in configs.items()
-                for p in config.missing_data()]  # missing, or no readable image in it
+                for p in experiment_missing_data(config)]  # missing, or no readable image in it
     if problems:
         raise ValueError("\nerror: ".join(problems))
     device = pick_device(args.device)
@@ -248,12 +249,13 @@ def _train(profile, args: argparse.Namespace) -> int:
 
 
 def _infer(args: argparse.Namespace) -> int:
-    from rstor_core import study
-    from rstor_core.evaluate import degradation_grid, evaluate, model_names
-    from rstor_core.files import save_table
-    from rstor_core.models import pick_device
-    from rstor_core.photos import test_photos
-    from rstor_core.checkpoints import load_model, read_checkpoint
+    from rstor_core.images.photos import test_photos
+    from rstor_core.images.sources import photos_unseen_by
+    from rstor_core.measurement import study
+    from rstor_core.networks.checkpoints import load_model, read_checkpoint
+    from rstor_core.networks.evaluate import degradation_grid, evaluate, model_names
+    from rstor_core.networks.models import pick_device
+    from rstor_core.settings.files import save_table
 
     sizes, sigmas = _numbers("--sizes", args.sizes, int), _numbers("--sigmas", args.sigmas, float)
     for raw, size in sizes:
@@ -278,7 +280,7 @@ def _infer(args: argparse.Namespace) -> int:
     names = model_names(args.checkpoints)
     device = pick_device(args.device)
     images = test_photos(args.images)
-    unseen = {(name, 0): read_checkpoint(p)[1].unseen_photos(args.images) for name, p in zip(names, args.checkpoints)}
+    unseen = {(name, 0): photos_unseen_by(read_checkpoint(p)[1], args.images) for name, p in zip(names, args.checkpoints)}
     models = {name: load_model(p, device=device) for name, p in zip(names, args.checkpoints)}
     table = evaluate(models, images, grid, sizes=[size for _, size in sizes] or [None], n_images=args.n,
                      seed=args.seed, device=device, test_set=Path(args.images).name, lpips=not args.no_lpips,
@@ -291,7 +293,7 @@ def _infer(args: argparse.Namespace) -> int:
 
 
 def _save_dead_leaves(args: argparse.Namespace) -> int:
-    from rstor_core.data import save_dead_leaves
+    from rstor_core.networks.batches import save_dead_leaves
 
     if args.profile:
         params = load_profile(args.profile).data_generation.dead_leaves
@@ -327,7 +329,7 @@ def _dead_leaves_params(path: Path) -> DeadLeavesConfig:
     if not isinstance(fields, dict):
         raise ValueError(f"--params {str(path)!r}: expected a JSON object of DeadLeavesConfig fields, got "
                          f"{type(fields).__name__}")
-    from rstor_core.profiles import build_config
+    from rstor_core.settings.profiles import build_config
 
     return build_config(DeadLeavesConfig, fields, where="params", source=path)  # keys, types, bounds: one line
 
@@ -348,7 +350,7 @@ def _numbers(option: str, text: str, kind: type) -> list[tuple[str, Any]]:
 
 def _bounded(option: str, given: Any, config: type, **fields: Any) -> None:
     """Refuse ``given`` (the value of ``option``) unless ``config(**fields)`` accepts it: the command line
-    holds its options to the bounds the profiles declare (:func:`rstor_core.configs.knob`)."""
+    holds its options to the bounds the profiles declare (:func:`rstor_core.settings.configs.knob`)."""
     try:
         config(**fields)
     except ConfigError as err:

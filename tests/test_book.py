@@ -15,13 +15,12 @@ from pathlib import Path
 
 import PIL.Image
 import pytest
-
-from rstor_core.book import Chapter, ChapterError, OutputsConflict, run_book, run_chapters, select_chapters
-from rstor_core.site import toc_chapters
-from rstor_core.files import pid_alive
-from rstor_core.profiles import load_profile
-
 from conftest import ROOT
+
+from rstor_core.book.runner import Chapter, ChapterError, OutputsConflict, run_book, run_chapters, select_chapters
+from rstor_core.book.site import toc_chapters
+from rstor_core.settings.files import pid_alive
+from rstor_core.settings.profiles import load_profile
 
 CHAPTER = """# %% tags=["parameters"]
 value = 0
@@ -44,7 +43,7 @@ def _chapter(tmp_path: Path, name: str, body: str = "pass", value: int = 1) -> C
 
 
 def test_declared_parameters_are_read_from_the_jupytext_source(tmp_path):
-    from rstor_core.book import declared_parameters
+    from rstor_core.book.runner import declared_parameters
 
     assert declared_parameters(_chapter(tmp_path, "01_a").source) == {"value", "output_dir"}
     assert {"fresh", "device", "n_kernels"} <= declared_parameters(ROOT / "book" / "03_deblur_study.py")
@@ -162,7 +161,7 @@ def test_chapter_run_writes_into_the_staging_folder_under_the_runner_and_into_ou
     import pandas as pd
     import torch
 
-    from rstor_core.chapter import ChapterRun
+    from rstor_core.book.chapter import ChapterRun
 
     def run(staging):
         return ChapterRun(name="01_a", config=None, profile=None, output_dir=tmp_path / "out",
@@ -191,7 +190,7 @@ def test_ctrl_c_stops_a_chapter_promptly_publishes_nothing_and_stops_its_kernel(
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from rstor_core.book import Chapter, run_chapters
+        from rstor_core.book.runner import Chapter, run_chapters
         try:
             run_chapters([Chapter("01_a", Path({str(tmp_path / "src" / "01_a.py")!r}),
                                   {{"output_dir": {str(out)!r}, "value": 2, "sleep": 120}})],
@@ -230,7 +229,7 @@ def test_two_chapters_run_at_once_both_reach_the_manifest(tmp_path):
     slow = _chapter(tmp_path, "01_a", body=f"import time\nwhile not Path({str(go)!r}).exists(): time.sleep(0.1)")
     script = textwrap.dedent(f"""
         from pathlib import Path
-        from rstor_core.book import Chapter, run_chapters
+        from rstor_core.book.runner import Chapter, run_chapters
         run_chapters([Chapter("01_a", Path({str(slow.source)!r}), {slow.parameters!r})], Path({str(out)!r}),
                      cwd=Path({str(tmp_path)!r}), provenance={{}})
         """)
@@ -254,7 +253,7 @@ def test_the_runner_prints_one_line_per_chapter_start_and_end_and_no_papermill_o
     script = textwrap.dedent(f"""
         import logging
         from pathlib import Path
-        from rstor_core.book import Chapter, run_chapters
+        from rstor_core.book.runner import Chapter, run_chapters
         logging.basicConfig(level=logging.INFO, format="%(message)s")  # as the CLI does
         run_chapters([Chapter("01_a", Path({str(_chapter(tmp_path, "01_a").source)!r}),
                               {{"value": 1, "output_dir": {str(tmp_path)!r}}})],
@@ -271,7 +270,7 @@ def test_a_second_book_run_on_the_same_outputs_waits_for_the_first_saying_so(tmp
 
     import filelock
 
-    import rstor_core.book as book
+    import rstor_core.book.runner as book
 
     ran = []
     monkeypatch.setattr(book, "run_chapters", lambda *a, **k: ran.append(a))
@@ -288,7 +287,7 @@ def test_a_second_book_run_on_the_same_outputs_waits_for_the_first_saying_so(tmp
 
 
 def test_a_profile_file_of_the_same_name_elsewhere_does_not_write_over_another_profiles_outputs(tmp_path, monkeypatch):
-    import rstor_core.book as book
+    import rstor_core.book.runner as book
 
     ran = []
     monkeypatch.setattr(book, "run_chapters", lambda *a, **k: ran.append(a))
@@ -309,7 +308,7 @@ def test_a_profile_file_of_the_same_name_elsewhere_does_not_write_over_another_p
 
 
 def test_a_book_run_removes_what_killed_runs_left_in_its_outputs(tmp_path, monkeypatch):
-    import rstor_core.book as book
+    import rstor_core.book.runner as book
 
     monkeypatch.setattr(book, "run_chapters", lambda *a, **k: None)
     process = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -419,7 +418,7 @@ def test_every_page_reads_in_headless_chromium_at_1400_px(smoke_book):
     assert sum(found["players"] for found in seen.values()) >= 2 and players and players[0][1], players
     from urllib.parse import unquote, urlparse
 
-    from rstor_core.figures import ARMS_KEY, arm_colour
+    from rstor_core.book.figures import ARMS_KEY, arm_colour
 
     arms = {}  # each figure the pages show names the colour it drew each arm in: the palette's
     for found in seen.values():
@@ -491,7 +490,7 @@ def test_deblurring_chapter_writes_one_row_per_model_and_test_set_and_a_column_g
 
 
 def test_batch_runs_inject_the_section_and_never_build_live_widgets(tmp_path):
-    from rstor_core.book import chapter_parameters
+    from rstor_core.book.runner import chapter_parameters
 
     profile = load_profile("smoke")
     for name in toc_chapters(ROOT):
@@ -504,7 +503,7 @@ def test_batch_runs_inject_the_section_and_never_build_live_widgets(tmp_path):
 
 
 def test_a_fresh_run_retrains_each_experiment_in_the_first_chapter_that_names_it(tmp_path, monkeypatch):
-    import rstor_core.book as book
+    import rstor_core.book.runner as book
 
     planned = {}
     monkeypatch.setattr(book, "run_chapters",

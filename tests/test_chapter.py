@@ -4,21 +4,20 @@ values, and the opener checks papermill values exactly like a profile, before an
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 import dataclasses
+from pathlib import Path
 
 import jupytext
 import pytest
 import torch
-
-from rstor_core.site import toc_chapters
-from rstor_core.chapter import RUNNER_PARAMETERS, open_chapter
-from rstor_core.configs import CHAPTER_SECTIONS
-from rstor_core.models import model_from_config
-from rstor_core.profiles import ProfileError, as_parameters, load_profile
-from rstor_core.train import validation_input_psnr
-
 from conftest import ROOT
+
+from rstor_core.book.chapter import RUNNER_PARAMETERS, open_chapter
+from rstor_core.book.site import toc_chapters
+from rstor_core.networks.models import model_from_config
+from rstor_core.networks.train import validation_input_psnr
+from rstor_core.settings.configs import CHAPTER_SECTIONS
+from rstor_core.settings.profiles import ProfileError, as_parameters, load_profile
 
 CHAPTERS = toc_chapters(ROOT)
 MAX_CODE_LINES = 120
@@ -100,7 +99,7 @@ def test_cross_validation_accepts_sigmas_without_25():
 
 
 def test_trained_model_trains_once_per_run_even_when_fresh(tmp_path):
-    from rstor_core.checkpoints import MODEL_FILE
+    from rstor_core.networks.checkpoints import MODEL_FILE
 
     values = {**parameters_cell("04_cross_validation"), "profile": "smoke", "output_dir": str(tmp_path)}
     chapter = open_chapter("04_cross_validation", {**values, "fresh": True})
@@ -126,7 +125,7 @@ def _tiny_chapter(tmp_path, **values):
 def test_trained_models_train_run_0_in_the_experiment_folder_and_each_other_run_beside_it(tmp_path):
     import torch
 
-    from rstor_core.checkpoints import MODEL_FILE, read_checkpoint
+    from rstor_core.networks.checkpoints import MODEL_FILE, read_checkpoint
 
     chapter = _tiny_chapter(tmp_path)
     models = chapter.trained_models("denoise_dead_leaves", 3)
@@ -173,7 +172,7 @@ def test_comparable_photos_of_one_run_are_those_no_first_network_saw(tmp_path):
 
 
 def test_a_fresh_list_retrains_only_the_experiments_it_names(tmp_path):
-    from rstor_core.checkpoints import MODEL_FILE
+    from rstor_core.networks.checkpoints import MODEL_FILE
 
     values = {**parameters_cell("04_cross_validation"), "profile": "smoke", "output_dir": str(tmp_path)}
     first = open_chapter("04_cross_validation", values)
@@ -192,7 +191,7 @@ def test_a_fresh_list_retrains_only_the_experiments_it_names(tmp_path):
 
 
 def test_logged_trials_reads_trained_runs_and_says_how_to_train_the_others_without_training_them(tmp_path):
-    from rstor_core.checkpoints import MODEL_FILE
+    from rstor_core.networks.checkpoints import MODEL_FILE
 
     values = {**parameters_cell("03_deblur_study"), "profile": "smoke", "output_dir": str(tmp_path),
               "recipe_trials": ["deblur_dead_leaves"], "first_recipe": [], "scaling_steps": [10], "long_runs": []}
@@ -243,7 +242,7 @@ def test_trained_arms_are_each_experiments_runs_under_its_label(tmp_path):
 
 def test_a_chapter_run_by_hand_writes_into_scratch_unless_asked_to_publish():
     """Issue 32: a chapter run from JupyterLab wrote straight into the committed outputs/quick/."""
-    from rstor_core.chapter import SCRATCH_DIR
+    from rstor_core.book.chapter import SCRATCH_DIR
 
     defaults = parameters_cell("04_cross_validation")
     by_hand = open_chapter("04_cross_validation", {**defaults, "device": "cpu"})

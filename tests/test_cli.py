@@ -12,19 +12,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from train_helpers import TINY, flip_a_weight_byte
 
 import rstor_core.__main__ as cli
 from rstor_core.__main__ import main
-from rstor_core.degrade import BANKS
-from rstor_core.evaluate import INPUT, Degradation, evaluate
-from train_helpers import TINY, flip_a_weight_byte
+from rstor_core.degradation.degrade import BANKS
+from rstor_core.measurement.rows import INPUT
+from rstor_core.networks.evaluate import Degradation, evaluate
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """A tiny trained model.pt (two steps), copied wherever a test needs one."""
-    from rstor_core.configs import ExperimentConfig
-    from rstor_core.runs import train_experiment
+    from rstor_core.networks.runs import train_experiment
+    from rstor_core.settings.configs import ExperimentConfig
 
     out = tmp_path_factory.mktemp("trained") / "tiny"
     return train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), out, device="cpu", progress=False)
@@ -82,7 +83,7 @@ def test_a_checkpoint_folder_named_input_is_not_merged_into_the_degraded_input_r
 
 
 def test_model_names_take_the_shortest_path_suffix_that_tells_checkpoints_apart():
-    from rstor_core.evaluate import model_names
+    from rstor_core.networks.evaluate import model_names
 
     paths = [Path("x/a/net/model.pt"), Path("y/a/net/model.pt"), Path("b/net/model.pt"), Path("c/solo/model.pt"),
              Path("c/other.pt")]
@@ -172,13 +173,13 @@ def test_infer_rejects_a_truncated_checkpoint_in_one_line(checkpoint, tmp_path, 
 
 
 def test_infer_refuses_an_out_that_is_a_folder_before_evaluating(checkpoint, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("rstor_core.evaluate.evaluate", lambda *a, **k: pytest.fail("evaluated before refusing"))
+    monkeypatch.setattr("rstor_core.networks.evaluate.evaluate", lambda *a, **k: pytest.fail("evaluated before refusing"))
     assert infer([checkpoint], tmp_path) == 2
     assert str(tmp_path) in one_error_line(capsys.readouterr().err)
 
 
 def test_infer_refuses_an_out_in_a_read_only_folder(checkpoint, read_only_folder, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("rstor_core.evaluate.evaluate", lambda *a, **k: pytest.fail("evaluated before refusing"))
+    monkeypatch.setattr("rstor_core.networks.evaluate.evaluate", lambda *a, **k: pytest.fail("evaluated before refusing"))
     assert infer([checkpoint], read_only_folder / "r.csv") == 2
     assert str(read_only_folder) in one_error_line(capsys.readouterr().err)
 
@@ -193,7 +194,7 @@ def profile_with(tmp_path: Path, **experiment) -> Path:
     ``experiment`` on top."""
     import yaml
 
-    from rstor_core.configs import sections_naming
+    from rstor_core.settings.configs import sections_naming
 
     chapters = sections_naming("run")
     path = tmp_path / "tiny.yaml"
@@ -419,6 +420,6 @@ def test_the_command_line_prints_its_own_progress_but_not_the_libraries_info_log
 
     script = ("import logging; from rstor_core.__main__ import main; main(['check-profile', 'parameters/smoke.yaml']); "
               "logging.getLogger('torch._subclasses.fake_tensor').info('library noise'); "
-              "logging.getLogger('rstor_core.train').info('our progress')")
+              "logging.getLogger('rstor_core.networks.train').info('our progress')")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "our progress" in done.stderr and "library noise" not in done.stderr

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from rstor_core.__main__ import main
-from rstor_core.data import DeadLeavesDataset, save_dead_leaves, to_image, to_tensor
-from rstor_core.photos import image_folder, read_png
-from rstor_core.deadleaves import DeadLeavesConfig, dead_leaves, image_rng
+from rstor_core.images.deadleaves import DeadLeavesConfig, dead_leaves, image_rng
+from rstor_core.images.photos import image_folder, read_png
+from rstor_core.networks.batches import DeadLeavesDataset, save_dead_leaves, to_image, to_tensor
 
 
 def test_dataset_items_are_seeded_per_index_and_differ_between_indices():
@@ -91,7 +91,7 @@ def test_image_folder_reads_8_and_16_bit_grey_and_rgba_and_skips_bad_files_with_
     import png as pypng
     import skimage.io
 
-    from rstor_core.photos import ImageFolder, natural_images
+    from rstor_core.images.photos import ImageFolder, natural_images
 
     rng = np.random.default_rng(0)
     skimage.io.imsave(tmp_path / "a_rgb.png", (rng.random((10, 12, 3)) * 255).astype(np.uint8))
@@ -114,15 +114,15 @@ def test_image_folder_reads_8_and_16_bit_grey_and_rgba_and_skips_bad_files_with_
 
 
 def test_natural_split_is_fixed_and_disjoint():
-    from rstor_core.photos import NATURAL_SPLITS, natural_images
+    from rstor_core.images.photos import NATURAL_SPLITS, natural_images
 
     assert not set(NATURAL_SPLITS["train"]) & set(NATURAL_SPLITS["test"])
     assert list(natural_images("skimage", split="test")) == list(NATURAL_SPLITS["test"])
 
 
 def test_training_batches_depend_only_on_seed_step_and_rank():
-    from rstor_core.data import TrainingBatches
-    from rstor_core.configs import ExperimentConfig
+    from rstor_core.networks.batches import TrainingBatches
+    from rstor_core.settings.configs import ExperimentConfig
 
     config = ExperimentConfig(data="natural", crop=24, batch_size=3, blur="motion", noise=(0.0, 2.0))
     a, b = TrainingBatches(config), TrainingBatches(config)

@@ -9,10 +9,10 @@ import pytest
 import scipy.ndimage
 import scipy.stats
 
-from rstor_core import leaf_kernels as K
-from rstor_core.deadleaves import (SHAPES, DeadLeavesConfig, Leaves, _pack_geometry, dead_leaves, dead_leaves_batch,
-                                   paint_index, power_law_cdf, power_law_pdf, power_law_radii, render_leaves,
-                                   sample_leaves)
+from rstor_core.images import leaf_kernels as K
+from rstor_core.images.deadleaves import (SHAPES, DeadLeavesConfig, Leaves, _pack_geometry, dead_leaves,
+                                          dead_leaves_batch, paint_index, power_law_cdf, power_law_pdf, power_law_radii,
+                                          render_leaves, sample_leaves)
 
 
 def test_same_seed_gives_bit_identical_image():
@@ -218,7 +218,7 @@ def test_unknown_backend_is_rejected():
 
 
 def test_the_speed_table_times_engines_that_draw_the_same_image():
-    from rstor_core.speed import DEFAULT, EXHAUSTIVE, rendering_speed_table
+    from rstor_core.images.speed import DEFAULT, EXHAUSTIVE, rendering_speed_table
 
     table = rendering_speed_table([48], batch=2, repeats=1, naive_max_size=48).set_index("engine")
     assert {"ours (numba CPU)", DEFAULT, EXHAUSTIVE} <= set(table.index)  # each asserted equal to ours inside
@@ -227,7 +227,7 @@ def test_the_speed_table_times_engines_that_draw_the_same_image():
 
 
 def test_the_scaling_table_grows_the_canvas_and_the_leaves():
-    from rstor_core.speed import rendering_scaling_table
+    from rstor_core.images.speed import rendering_scaling_table
 
     table = rendering_scaling_table([32, 64], [1, 2], repeats=1)
     assert list(table.size_px) == [32, 32, 64, 64]
@@ -242,7 +242,7 @@ def test_the_decimating_low_pass_is_scipys_gaussian_filter_at_the_kept_pixels_bi
                                                                                       rng):
     """Anti-aliasing computes only the pixels decimation keeps; the same sums in the same order as
     ``scipy.ndimage.gaussian_filter`` (so the stored sets and trained networks keep their bits)."""
-    from rstor_core.deadleaves import _gaussian_weights
+    from rstor_core.images.deadleaves import _gaussian_weights
 
     image = rng.random((shape[0] * d, shape[1] * d, 3))
     expected = scipy.ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0), mode="nearest")[d // 2::d, d // 2::d]
@@ -252,7 +252,7 @@ def test_the_decimating_low_pass_is_scipys_gaussian_filter_at_the_kept_pixels_bi
 
 
 def test_the_end_to_end_table_splits_our_calls_and_times_the_original_only_where_it_has_a_generator():
-    from rstor_core.speed import end_to_end_table
+    from rstor_core.images.speed import end_to_end_table
 
     models = {"flat discs": {}, "until covered": {"until_covered": True, "n_leaves": 60, "r_max": 6.0}}
     table = end_to_end_table([48], models, images=2, repeats=2).set_index("model")
@@ -279,7 +279,7 @@ def test_each_speed_table_calls_every_kernel_once_untimed_at_the_timed_size_firs
     """A timed first call would count numba's compile (chapter 01 in JupyterLab once read
     4.57 Mpix/s at 128² against 48): each kernel is recorded with whether a clock was running
     and at which size."""
-    from rstor_core import speed
+    from rstor_core.images import speed
 
     calls, clock = [], {"on": False}  # calls: (kernel, size, timed)
 
@@ -316,7 +316,7 @@ def test_each_speed_table_calls_every_kernel_once_untimed_at_the_timed_size_firs
 
 
 def test_the_originals_generator_draws_its_own_leaves_deterministically_at_the_preset_scale():
-    from rstor_core.speed import original_end_to_end
+    from rstor_core.images.speed import original_end_to_end
 
     image = original_end_to_end(24, DeadLeavesConfig(), seed=3)
     assert image.shape == (24, 24, 3) and image.dtype == np.float32

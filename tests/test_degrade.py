@@ -7,7 +7,7 @@ import pytest
 import scipy.ndimage
 import torch
 
-from rstor_core import degrade as D
+from rstor_core.degradation import degrade as D
 
 BANK_SHA256 = "2d5b3f6bddc846d0059745c87277d4c4cf08834c316c8a6ca3559046d343e46e"  # rstor_core/blur_banks.npy
 

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from rstor_core import metrics
 from rstor_core.__main__ import main
-from rstor_core.data import to_tensor
-from rstor_core.deadleaves import dead_leaves
-from rstor_core.photos import centre_crop, natural_images
-from rstor_core.degrade import bank_kernels, degrade
-from rstor_core.evaluate import (INPUT, Degradation, bank_degraders, deconvolution, degradation_grid, degrade_image,
-                                 evaluate, non_blind_anchors)
+from rstor_core.degradation.degrade import bank_kernels, degrade
+from rstor_core.images.deadleaves import dead_leaves
+from rstor_core.images.photos import centre_crop, natural_images
+from rstor_core.measurement import metrics
+from rstor_core.measurement.rows import INPUT
+from rstor_core.networks.batches import to_tensor
+from rstor_core.networks.evaluate import (Degradation, bank_degraders, deconvolution, degradation_grid, degrade_image,
+                                          evaluate, non_blind_anchors)
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def test_an_image_smaller_than_the_crop_is_skipped_at_that_size_never_mislabelle
 def test_an_image_too_narrow_for_a_metric_is_skipped_before_any_scoring(images, caplog, monkeypatch, shape):
     """Issue 30, item 5: the photos were scored, then a 1 x 1 (or 2 x 5120) image failed SSIM and the run
     ended without its table."""
-    import rstor_core.evaluate as E
+    import rstor_core.networks.evaluate as E
 
     scored = []
     monkeypatch.setattr(E, "ssim", lambda *a: scored.append("'tiny'" in caplog.text) or metrics.ssim(*a))
@@ -137,7 +138,7 @@ def test_a_restriction_naming_an_unknown_network_or_image_is_refused(images, pho
 
 def test_evaluation_uses_lpips_when_it_can(images, monkeypatch):
     random_lpips = metrics.lpips_model(random_backbone=True)
-    monkeypatch.setattr("rstor_core.evaluate.lpips_model", lambda **_: random_lpips)
+    monkeypatch.setattr("rstor_core.networks.evaluate.lpips_model", lambda **_: random_lpips)
     table = evaluate({}, images, [Degradation("", 20.0)], progress=False)
     assert table.lpips.notna().all() and (table.lpips_note == "").all()
 
@@ -173,10 +174,10 @@ def test_infer_cli_rejects_a_missing_checkpoint_naming_it_before_work(tmp_path, 
 
 def test_infer_cli_evaluates_a_trained_checkpoint_and_writes_a_tidy_csv(tmp_path):
     import pandas as pd
-
-    from rstor_core.configs import ExperimentConfig
-    from rstor_core.runs import train_experiment
     from train_helpers import TINY
+
+    from rstor_core.networks.runs import train_experiment
+    from rstor_core.settings.configs import ExperimentConfig
 
     checkpoint = train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), tmp_path / "tiny", device="cpu",
                                   progress=False)
@@ -191,10 +192,10 @@ def test_infer_cli_evaluates_a_trained_checkpoint_and_writes_a_tidy_csv(tmp_path
 
 def test_infer_cli_scores_a_natural_checkpoint_only_on_the_bundled_photos_its_run_never_saw(tmp_path):
     import pandas as pd
-
-    from rstor_core.configs import ExperimentConfig
-    from rstor_core.runs import train_experiment
     from train_helpers import TINY
+
+    from rstor_core.networks.runs import train_experiment
+    from rstor_core.settings.configs import ExperimentConfig
 
     config = ExperimentConfig(**{**TINY, "data": "natural", "steps": 2, "run": 1})
     checkpoint = train_experiment(config, tmp_path / "natural.run1", device="cpu", progress=False)

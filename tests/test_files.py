@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rstor_core.files import atomic_path, pid_alive, remove_stale_temporaries
-
 from conftest import ROOT
+
+from rstor_core.settings.files import atomic_path, pid_alive, remove_stale_temporaries
 
 
 def _dead_pid() -> int:

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT
+
 from rstor_core.__main__ import main
-from rstor_core.cuda_compat import numba_cuda
-from rstor_core.gpu_check import gpu_checks
+from rstor_core.images.cuda_compat import numba_cuda
+from rstor_core.networks.gpu_check import gpu_checks
 
 NAMES = ["torch sees a GPU", "numba-CUDA compiles the kernels", "a GPU batch equals the CPU images"]
 
@@ -41,12 +41,12 @@ def test_every_check_is_listed_and_holds_when_the_kernels_run(simulated_gpu, cap
 
 
 def test_a_kernel_that_does_not_compile_is_the_error_line(simulated_gpu, monkeypatch, capsys):
-    import rstor_core.deadleaves
+    import rstor_core.images.deadleaves
 
     def no_row_stack(*args, backend="cpu", **kwargs):
         raise AttributeError("module 'numpy' has no attribute 'row_stack'")
 
-    monkeypatch.setattr(rstor_core.deadleaves, "dead_leaves", no_row_stack)
+    monkeypatch.setattr(rstor_core.images.deadleaves, "dead_leaves", no_row_stack)
     assert main(["check-gpu"]) == 1
     out, err = capsys.readouterr()
     assert out.startswith("ok: torch sees a GPU") and out.count("\n") == 1
@@ -55,10 +55,10 @@ def test_a_kernel_that_does_not_compile_is_the_error_line(simulated_gpu, monkeyp
 
 
 def test_a_batch_that_differs_from_the_cpu_images_fails_the_last_check(simulated_gpu, monkeypatch):
-    import rstor_core.deadleaves
+    import rstor_core.images.deadleaves
 
-    render_batch = rstor_core.deadleaves.render_batch
-    monkeypatch.setattr(rstor_core.deadleaves, "render_batch", lambda *args: render_batch(*args) * 0.5)
+    render_batch = rstor_core.images.deadleaves.render_batch
+    monkeypatch.setattr(rstor_core.images.deadleaves, "render_batch", lambda *args: render_batch(*args) * 0.5)
     last = gpu_checks(size=8)[-1]
     assert last.name == NAMES[-1] and not last.ok and "differs" in last.detail
 
@@ -70,13 +70,13 @@ def test_the_cuda_target_compiles_a_kernel_on_a_numpy_without_row_stack():
     code = "\n".join([
         "import importlib, numpy",
         "del numpy.row_stack  # what numpy 2.5 removed",
-        "from rstor_core.cuda_compat import numba_cuda",
+        "from rstor_core.images.cuda_compat import numba_cuda",
         "cuda = numba_cuda()",
         "try:",
         "    importlib.import_module('numba.cuda.np.arrayobj')  # numba-cuda's numpy overloads",
         "except ModuleNotFoundError:",
         "    pass  # numba's built-in CUDA target: no such module",
-        "from rstor_core.deadleaves import dead_leaves",
+        "from rstor_core.images.deadleaves import dead_leaves",
         "assert (dead_leaves(8, 0, backend='cuda') == dead_leaves(8, 0)).all()",
         "print('compiled', numpy.row_stack is numpy.vstack)",
     ])
@@ -103,8 +103,8 @@ def test_the_gpu_training_benchmark_runs_on_the_cpu_and_says_so():
     # a training step per image: three forwards of one image (NAFNet's 3x3 convolutions and 1x1 ones at 96²)
     from torch.utils.flop_counter import FlopCounterMode
 
-    from rstor_core.configs import NAFNetConfig
-    from rstor_core.models import NAFNet
+    from rstor_core.networks.models import NAFNet
+    from rstor_core.settings.configs import NAFNetConfig
 
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         NAFNet.from_config(NAFNetConfig())(torch.rand(1, 3, 96, 96))

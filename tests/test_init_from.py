@@ -16,16 +16,15 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
-from rstor_core.__main__ import main
-from rstor_core.configs import ConfigError, ExperimentConfig, sections_naming
-from rstor_core.profiles import ProfileError, load_profile
-from rstor_core.checkpoints import MODEL_FILE, STATE_FILE, snapshot_file
-from rstor_core.runs import RETRAIN_DIR, parent_weights, train_experiment
-from rstor_core.train import Trainer
-
 from test_train import _logged_steps, _run, _weights
 from train_helpers import TINY, Killed, kill_at_step
+
+from rstor_core.__main__ import main
+from rstor_core.networks.checkpoints import MODEL_FILE, STATE_FILE, snapshot_file
+from rstor_core.networks.runs import RETRAIN_DIR, parent_weights, train_experiment
+from rstor_core.networks.train import Trainer
+from rstor_core.settings.configs import ConfigError, ExperimentConfig, sections_naming
+from rstor_core.settings.profiles import ProfileError, load_profile
 
 PARENT = ExperimentConfig(**{**TINY, "steps": 3})
 CHILD = ExperimentConfig(**{**TINY, "steps": 4, "seed": 2, "noise": [10.0, 20.0], "init_from": "parent"})
@@ -58,13 +57,13 @@ def test_a_child_starts_from_its_parents_weights_with_a_fresh_optimiser(parent, 
 def test_a_child_is_skipped_while_its_parent_is_unchanged_and_retrained_when_it_changes(parent, tmp_path, caplog):
     child = train_experiment(CHILD, tmp_path / "child", init_weights=parent, progress=False)
     first, mtime = _weights(child), child.stat().st_mtime_ns
-    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
         train_experiment(CHILD, tmp_path / "child", init_weights=parent, progress=False)
     assert child.stat().st_mtime_ns == mtime and "already trained" in caplog.text
 
     train_experiment(dataclasses.replace(PARENT, lr=0.01), tmp_path / "parent", progress=False)  # a new parent
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
         train_experiment(CHILD, tmp_path / "child", init_weights=parent, progress=False)
     assert "its parent 'parent' changed" in caplog.text
     assert not all(torch.equal(first[key], value) for key, value in _weights(child).items())
@@ -170,7 +169,7 @@ def test_snapshots_a_shorter_run_does_not_reach_are_not_missing(tmp_path, caplog
     short = dataclasses.replace(LONG, steps=3)  # keeps 2; 4 lies beyond its steps
     assert short.kept_steps == (2,)
     train_experiment(short, tmp_path, progress=False)
-    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
         train_experiment(short, tmp_path, progress=False)
     assert "already trained" in caplog.text and not (tmp_path / snapshot_file(4)).exists()
 
@@ -178,7 +177,7 @@ def test_snapshots_a_shorter_run_does_not_reach_are_not_missing(tmp_path, caplog
 def test_a_run_missing_a_snapshot_retrains_and_a_replacement_brings_its_own(tmp_path, caplog):
     train_experiment(LONG, tmp_path / "run", progress=False)
     (tmp_path / "run" / snapshot_file(2)).unlink()
-    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
         train_experiment(LONG, tmp_path / "run", progress=False)
     assert "lacks its weights at step 2: retraining" in caplog.text
     assert (tmp_path / "run" / snapshot_file(2)).is_file() and not (tmp_path / "run" / RETRAIN_DIR).exists()

@@ -1,4 +1,4 @@
-"""Means and paired differences with bootstrap intervals (rstor_core.intervals, issue 13 item 3), in milliseconds."""
+"""Means and paired differences with bootstrap intervals (rstor_core.measurement.intervals, issue 13 item 3), in milliseconds."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
-
-from rstor_core import intervals, study
-from rstor_core.evaluate import INPUT
-from rstor_core.rng import stream
-
 from test_study import denoise_rows, rows  # noqa: F401 (a fixture and the row builder)
+
+from rstor_core.measurement import intervals, study
+from rstor_core.measurement.rows import INPUT
+from rstor_core.settings.rng import stream
 
 
 def arm(model: str, psnr: dict[tuple[str, float], float], *, sigma: float = 25.0) -> pd.DataFrame:

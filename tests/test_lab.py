@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from rstor_core.lab import language_info, strip_outputs
-
 from conftest import ROOT
+
+from rstor_core.book.lab import language_info, strip_outputs
 
 PAIRED = sorted((ROOT / "book").glob("0*.ipynb"))
 

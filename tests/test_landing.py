@@ -7,10 +7,9 @@ import json
 import shutil
 
 import pandas as pd
-
-from rstor_core.landing import headline_markdown, provenance_markdown
-
 from conftest import ROOT
+
+from rstor_core.book.landing import headline_markdown, provenance_markdown
 
 TABLES = ROOT / "outputs" / "quick" / "tables"
 
@@ -63,7 +62,7 @@ def test_the_headline_quotes_chapter_05s_pretraining_rows_when_they_are_there(tm
 
 def test_a_difference_without_an_interval_says_why_instead_of_failing(tmp_path):
     """The smoke profile tests one photo: its CSVs have no interval columns (all empty, left out)."""
-    from rstor_core.landing import _interval
+    from rstor_core.book.landing import _interval
 
     row = pd.Series({"psnr_diff": 1.1, "n_images": 1, "measurable": False, "verdict": "one photo: no interval"})
     assert _interval(row) == "+1.10 dB (one photo: no interval)"
@@ -74,7 +73,7 @@ def test_a_difference_without_an_interval_says_why_instead_of_failing(tmp_path):
 def test_the_answer_in_plain_words_quotes_the_intervals_and_says_when_no_network_deblurs(tmp_path):
     """Issue 31: the landing page's first paragraph answers both questions in plain words, with their intervals,
     including that at this scale neither blind network deblurs when that is what the numbers show."""
-    from rstor_core.landing import answer_markdown
+    from rstor_core.book.landing import answer_markdown
 
     text = answer_markdown(TABLES)
     differences = pd.read_csv(TABLES / "02_paired_differences.csv")
@@ -103,7 +102,7 @@ def test_the_answer_in_plain_words_quotes_the_intervals_and_says_when_no_network
 
 def test_the_answer_says_what_closes_the_gap_and_the_closing_section_where_the_networks_lose(tmp_path):
     """Issue 32: the landing page states the answer (chapter 05 included) and closes on what the study shows."""
-    from rstor_core.landing import answer_markdown, closing_markdown
+    from rstor_core.book.landing import answer_markdown, closing_markdown
 
     pd.DataFrame({"sigma_255": 25.0, "variant": ["photo colours", "preset", "natural"], "gain": [1.5, 0.4, 2.0],
                   "gain_lo": [0.3, -0.1, 1.0], "gain_hi": [2.7, 0.9, 3.0], "gap": [0.5, 1.6, None],

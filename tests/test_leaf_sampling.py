@@ -13,12 +13,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from rstor_core import leaf_kernels as K
-from rstor_core.colours import pick_photo, sample_colours, skip_colours
-from rstor_core.configs import DeadLeavesConfig
-from rstor_core.deadleaves import APPEARANCES, SHAPES, _KIND_OF_SHAPE, _NORMALS, _APOTHEM, _gradients, _lattices, _turns
-from rstor_core.deadleaves import power_law_radii, render_leaves, sample_leaves
-from rstor_core.rng import skip_doubles
+from rstor_core.images import leaf_kernels as K
+from rstor_core.images.colours import pick_photo, sample_colours, skip_colours
+from rstor_core.images.deadleaves import (_APOTHEM, _KIND_OF_SHAPE, _NORMALS, APPEARANCES, SHAPES, _gradients,
+                                          _lattices, _turns, power_law_radii, render_leaves, sample_leaves)
+from rstor_core.settings.configs import DeadLeavesConfig
+from rstor_core.settings.rng import skip_doubles
 
 
 def _reference_leaves(size: int, params: DeadLeavesConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:

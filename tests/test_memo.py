@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from rstor_core import chapter as chapter_module
-from rstor_core import memo
-from rstor_core.chapter import open_chapter
-from rstor_core.deadleaves import dead_leaves
-from rstor_core.evaluate import degradation_grid, evaluate, non_blind_anchors
 from test_chapter import parameters_cell
+
+from rstor_core.book import chapter as chapter_module
+from rstor_core.book.chapter import open_chapter
+from rstor_core.images.deadleaves import dead_leaves
+from rstor_core.measurement import memo
+from rstor_core.networks.evaluate import degradation_grid, evaluate, non_blind_anchors
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_a_chapter_reuses_its_evaluation_rows_until_an_input_changes_and_fresh_r
 def test_a_chapter_scores_again_when_a_kernel_changes_under_the_same_address(images, tmp_path, monkeypatch):
     """Issue 30, item 3: the fingerprint hashed a kernel's address ("big:0"), so rows scored on one machine's
     kernels were read back on another machine that drew different ones."""
-    from rstor_core import degrade
+    from rstor_core.degradation import degrade
 
     values = {**parameters_cell("03_deblur_study"), "profile": "smoke", "output_dir": str(tmp_path),
               "recipe_trials": [], "first_recipe": [], "scaling_steps": [], "long_runs": [], "device": "cpu", "eval_size": 32}

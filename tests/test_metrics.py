@@ -9,10 +9,10 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from rstor_core.data import to_tensor
-from rstor_core.deadleaves import dead_leaves
-from rstor_core import metrics
-from rstor_core.metrics import psnr, ssim, st_lpips_distance, st_lpips_model
+from rstor_core.images.deadleaves import dead_leaves
+from rstor_core.measurement import metrics
+from rstor_core.measurement.metrics import psnr, ssim, st_lpips_distance, st_lpips_model
+from rstor_core.networks.batches import to_tensor
 
 
 @pytest.fixture

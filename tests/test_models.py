@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from rstor_core.models import NAFBlock, NAFNet, NAFNetConfig, build_model, count_parameters
+from rstor_core.networks.models import NAFBlock, NAFNet, NAFNetConfig, build_model, count_parameters
 
 
 def _published_keys(width: int, enc: list[int], middle: int, dec: list[int]) -> dict[str, tuple[int, ...]]:

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import yaml
 
-from rstor_core.colours import photo_palettes
-from rstor_core.configs import DEAD_LEAVES_PRESETS, DeadLeavesConfig, ExperimentConfig
-from rstor_core.data import TrainingBatches
-from rstor_core.deadleaves import dead_leaves, render_leaves, sample_leaves
-from rstor_core.photos import natural_split
-from rstor_core.profiles import ProfileError, load_profile
-from rstor_core.spectrum import radial_power_spectrum, spectral_slope
+from rstor_core.images.colours import photo_palettes
+from rstor_core.images.deadleaves import dead_leaves, render_leaves, sample_leaves
+from rstor_core.images.photos import natural_split
+from rstor_core.images.sources import photos_unseen_by
+from rstor_core.images.spectrum import radial_power_spectrum, spectral_slope
+from rstor_core.networks.batches import TrainingBatches
+from rstor_core.settings.configs import DEAD_LEAVES_PRESETS, DeadLeavesConfig, ExperimentConfig
+from rstor_core.settings.profiles import ProfileError, load_profile
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +137,8 @@ def test_a_training_run_draws_its_palette_from_its_own_training_photos_only():
     assert params.palette_run == 1
     test_fold = set(natural_split(1)["test"])
     assert len(photo_palettes("skimage", 1)) == 5 - len(test_fold)
-    assert config.unseen_photos("skimage") == tuple(natural_split(1)["test"])
-    assert ExperimentConfig(crop=32).unseen_photos("skimage") is None  # uniform colours saw no photo
+    assert photos_unseen_by(config, "skimage") == tuple(natural_split(1)["test"])
+    assert photos_unseen_by(ExperimentConfig(crop=32), "skimage") is None  # uniform colours saw no photo
 
 
 def test_a_profile_may_name_the_preset_and_override_one_of_its_keys(tmp_path):

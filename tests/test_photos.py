@@ -9,7 +9,8 @@ import png as pypng
 import pytest
 import tifffile
 
-from rstor_core.photos import ImageFolder, natural_images, read_image
+from rstor_core.images.photos import ImageFolder, natural_images, read_image
+from rstor_core.images.sources import photos_unseen_by
 
 
 @pytest.fixture
@@ -122,7 +123,7 @@ def test_an_image_folder_keeps_every_mode_it_can_convert(tmp_path, rgb):
 # --- folds of the bundled photos (issue 13, items 1 and 3) -------------------------------------------
 
 def test_every_bundled_photo_is_unseen_by_exactly_one_natural_run_of_three():
-    from rstor_core.photos import SKIMAGE_PHOTOS, natural_split
+    from rstor_core.images.photos import SKIMAGE_PHOTOS, natural_split
 
     splits = [natural_split(run) for run in range(3)]
     for name in SKIMAGE_PHOTOS:
@@ -135,7 +136,7 @@ def test_every_bundled_photo_is_unseen_by_exactly_one_natural_run_of_three():
 
 def test_run_0_trains_on_the_photos_and_in_the_order_of_the_committed_weights():
     """Crops pick a photo by index: the same names in another order would change run 0's batches."""
-    from rstor_core.photos import NATURAL_SPLITS, natural_split
+    from rstor_core.images.photos import NATURAL_SPLITS, natural_split
 
     assert natural_split(0) == NATURAL_SPLITS
     assert natural_split(0) == {"train": ("astronaut", "rocket", "motorcycle"), "test": ("chelsea", "coffee")}
@@ -143,7 +144,7 @@ def test_run_0_trains_on_the_photos_and_in_the_order_of_the_committed_weights():
 
 
 def test_the_motorcycle_stays_in_one_fold_and_its_right_view_is_never_used():
-    from rstor_core.photos import NATURAL_FOLDS, SKIMAGE_PHOTOS
+    from rstor_core.images.photos import NATURAL_FOLDS, SKIMAGE_PHOTOS
 
     assert sum("motorcycle" in fold for fold in NATURAL_FOLDS) == 1
     assert sorted(name for fold in NATURAL_FOLDS for name in fold) == sorted(SKIMAGE_PHOTOS)
@@ -158,25 +159,25 @@ def test_the_motorcycle_stays_in_one_fold_and_its_right_view_is_never_used():
 
 
 def test_the_test_photos_of_the_bundled_set_are_all_five_with_run_0s_unseen_ones_first():
-    from rstor_core.photos import test_photos
+    from rstor_core.images.photos import test_photos
 
     assert tuple(test_photos("skimage")) == ("chelsea", "coffee", "astronaut", "motorcycle", "rocket")
 
 
 def test_a_natural_network_is_unseen_on_its_fold_and_a_dead_leaves_one_on_every_photo(tmp_path, rgb):
-    from rstor_core.configs import ExperimentConfig
+    from rstor_core.settings.configs import ExperimentConfig
 
     PIL.Image.fromarray(rgb).save(tmp_path / "a.png")
     natural = [ExperimentConfig(data="natural", run=run) for run in range(3)]
-    assert [c.unseen_photos("skimage") for c in natural] == [("chelsea", "coffee"), ("astronaut", "motorcycle"),
+    assert [photos_unseen_by(c, "skimage") for c in natural] == [("chelsea", "coffee"), ("astronaut", "motorcycle"),
                                                              ("rocket",)]
-    assert ExperimentConfig(data="dead_leaves", run=1).unseen_photos("skimage") is None
-    assert natural[1].unseen_photos(str(tmp_path)) is None  # another source: every photo
-    assert ExperimentConfig(data="natural", natural_images=str(tmp_path)).unseen_photos("skimage") is None
+    assert photos_unseen_by(ExperimentConfig(data="dead_leaves", run=1), "skimage") is None
+    assert photos_unseen_by(natural[1], str(tmp_path)) is None  # another source: every photo
+    assert photos_unseen_by(ExperimentConfig(data="natural", natural_images=str(tmp_path)), "skimage") is None
 
 
 def test_a_network_tested_on_the_folder_it_trained_on_is_refused(tmp_path):
-    from rstor_core.photos import unseen_photos
+    from rstor_core.images.photos import unseen_photos
 
     with pytest.raises(ValueError, match="its training images"):
         unseen_photos(tmp_path, 0, tmp_path / ".")

@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from rstor_core.configs import DataGenerationConfig, GapStudyConfig, NAFNetConfig, experiment_fields
-from rstor_core.profiles import ProfileError, load_profile
-
 from conftest import ROOT
+
+from rstor_core.settings.configs import DataGenerationConfig, GapStudyConfig, NAFNetConfig, experiment_fields
+from rstor_core.settings.profiles import ProfileError, load_profile
 
 
 @pytest.mark.parametrize("name", ["smoke", "quick", "paper"])
@@ -192,8 +191,9 @@ def test_every_shipped_profile_passes_check_profile_within_the_bounds(path):
 def test_a_source_folder_without_a_readable_image_is_refused_before_any_chapter_runs(tmp_path):
     """Issue 12, item 2's reproduction (an empty natural_images folder): refused before the outputs folder
     exists, instead of failing in a chapter's cell."""
-    from rstor_core.book import run_book
-    from rstor_core.configs import DataGenerationConfig, missing_sources
+    from rstor_core.book.runner import run_book
+    from rstor_core.images.sources import missing_sources
+    from rstor_core.settings.configs import DataGenerationConfig
 
     empty = tmp_path / "photos"
     empty.mkdir()

@@ -17,9 +17,10 @@ import yaml
 from train_helpers import TINY
 
 from rstor_core.__main__ import main
-from rstor_core.configs import DenoiseStudyConfig, ExperimentConfig, missing_sources
-from rstor_core import photos
-from rstor_core.photos import PUBLIC_SETS, PublicSetUnavailable, data_home, natural_images, public_set
+from rstor_core.images import photos
+from rstor_core.images.photos import PUBLIC_SETS, PublicSetUnavailable, data_home, natural_images, public_set
+from rstor_core.images.sources import chapter_missing_data, missing_sources
+from rstor_core.settings.configs import DenoiseStudyConfig, ExperimentConfig
 
 KODAK_IMAGES = "Kodak-Lossless-True-Color-Image-Suite-master/PhotoCD_PCD0992"  # inside deepinv's archive
 
@@ -181,7 +182,7 @@ def test_an_unknown_name_is_reported_as_a_missing_folder_listing_the_set_names(c
 def test_every_set_names_a_deepinv_class_and_a_download_address(name):
     import deepinv.datasets
 
-    from rstor_core.photos import source_url
+    from rstor_core.images.photos import source_url
 
     assert hasattr(deepinv.datasets, PUBLIC_SETS[name].dataset)
     assert source_url(PUBLIC_SETS[name]).startswith(("http://", "https://"))
@@ -191,7 +192,7 @@ def test_every_set_names_a_deepinv_class_and_a_download_address(name):
 
 def _profile(tmp_path: Path, **denoise_study) -> Path:
     """A profile whose one experiment, ``run`` (which every chapter names), trains on kodak24."""
-    from rstor_core.configs import sections_naming
+    from rstor_core.settings.configs import sections_naming
 
     chapters = sections_naming("run")
     chapters["denoise_study"].update(denoise_study)
@@ -235,7 +236,7 @@ def test_infer_on_a_set_that_cannot_be_fetched_exits_2_with_one_line(cache, tmp_
 def test_training_batches_read_a_cached_set_by_name(cache, tmp_path, no_network):
     import PIL.Image
 
-    from rstor_core.data import TrainingBatches
+    from rstor_core.networks.batches import TrainingBatches
 
     (cache / "kodak24").mkdir(parents=True)
     for i in range(24):  # the crops are 16 px
@@ -255,18 +256,18 @@ def test_train_checks_the_cached_folder_of_a_set_it_names(cache, tmp_path, no_ne
 
 
 def test_a_profile_reports_the_missing_sets_of_a_chapter_and_of_its_experiments(cache, tmp_path, monkeypatch):
-    from rstor_core.profiles import load_profile
+    from rstor_core.settings.profiles import load_profile
 
     serve_kodak_from(monkeypatch, closed_port_url(), "0" * 32)
     profile = load_profile(_profile(tmp_path, test_images="kodak24"))
-    problems = profile.missing_data("02_denoise_study")
+    problems = chapter_missing_data(profile, "02_denoise_study")
     assert [p.split(":")[0] for p in problems] == ["denoise_study.test_images", "experiments.run.natural_images"]
-    assert profile.missing_data("01_data_generation") == []
+    assert chapter_missing_data(profile, "01_data_generation") == []
 
 
 def test_the_book_runner_refuses_a_set_it_cannot_fetch_before_any_chapter_runs(cache, tmp_path, monkeypatch):
-    from rstor_core.book import run_book
-    from rstor_core.profiles import load_profile
+    from rstor_core.book.runner import run_book
+    from rstor_core.settings.profiles import load_profile
 
     url = closed_port_url()
     serve_kodak_from(monkeypatch, url, "0" * 32)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import ROOT
 from reading_checks import reading_problems
 
@@ -40,7 +39,7 @@ def test_the_check_finds_each_kind_of_problem(tmp_path):
 
 
 def test_the_landing_pages_prose_has_no_option_outside_a_code_span(tmp_path):
-    from rstor_core.landing import answer_markdown, closing_markdown
+    from rstor_core.book.landing import answer_markdown, closing_markdown
 
     tables = ROOT / "outputs" / "quick" / "tables"
     page = (ROOT / "book" / "intro.md").read_text() + answer_markdown(tables) + closing_markdown(tables)

@@ -13,16 +13,15 @@ import re
 import numpy as np
 import pytest
 import torch
-
-from rstor_core.configs import ConfigError, ExperimentConfig
-from rstor_core.data import TrainingBatches, _families, degrade_batch
-from rstor_core.degrade import FAMILIES, motion_blur_kernels
-from rstor_core.metrics import psnr
-from rstor_core.checkpoints import MODEL_FILE
-from rstor_core.runs import train_experiment
-from rstor_core.train import Trainer, psnr_loss
-
 from train_helpers import TINY, Killed, kill_at_step
+
+from rstor_core.degradation.degrade import FAMILIES, motion_blur_kernels
+from rstor_core.measurement.metrics import psnr
+from rstor_core.networks.batches import TrainingBatches, _families, degrade_batch
+from rstor_core.networks.checkpoints import MODEL_FILE
+from rstor_core.networks.runs import train_experiment
+from rstor_core.networks.train import Trainer, psnr_loss
+from rstor_core.settings.configs import ConfigError, ExperimentConfig
 
 
 def _lrs(path) -> list[float]:
@@ -154,7 +153,7 @@ def test_chapter_03_reads_its_recipe_trials_and_scaling_snapshots_but_never_trai
     chapter runs; the trials are not among what the chapter trains (a fresh book never retrains them)."""
     import yaml
 
-    from rstor_core.profiles import ProfileError, load_profile
+    from rstor_core.settings.profiles import ProfileError, load_profile
 
     quick = load_profile("quick")
     trained = quick.chapter_experiments("03_deblur_study")
@@ -171,8 +170,8 @@ def test_chapter_03_reads_its_recipe_trials_and_scaling_snapshots_but_never_trai
 
 def test_the_recipe_is_chosen_on_images_that_no_chapter_tests_on_and_no_run_trains_on():
     """Issue 31, item 3: the trials were scored on chelsea and coffee, two of the five test photos."""
-    from rstor_core.photos import natural_images, test_photos
-    from rstor_core.recipe import SELECTION_CROPS, SELECTION_SIZE, selection_images, selection_photo
+    from rstor_core.book.recipe import SELECTION_CROPS, SELECTION_SIZE, selection_images, selection_photo
+    from rstor_core.images.photos import natural_images, test_photos
 
     photo = selection_photo()
     bundled = {**test_photos("skimage"), **natural_images("skimage")}
@@ -189,7 +188,7 @@ def test_the_recipe_is_chosen_on_images_that_no_chapter_tests_on_and_no_run_trai
 
 
 def test_selection_gains_are_each_networks_psnr_over_its_blurred_selection_images():
-    from rstor_core.recipe import selection_gains
+    from rstor_core.book.recipe import selection_gains
 
     class Identity(torch.nn.Module):
         def forward(self, x):

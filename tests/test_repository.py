@@ -6,11 +6,10 @@ import json
 
 import jupytext
 import pytest
-
-from rstor_core.site import toc_chapters
-from rstor_core.profiles import load_profile
-
 from conftest import ROOT
+
+from rstor_core.book.site import toc_chapters
+from rstor_core.settings.profiles import load_profile
 
 CHAPTERS = toc_chapters(ROOT)
 

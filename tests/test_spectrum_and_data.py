@@ -7,9 +7,9 @@ import pytest
 import skimage.io
 import torch
 
-from rstor_core.photos import SKIMAGE_PHOTOS, natural_images
-from rstor_core.files import atomic_path, save_table
-from rstor_core.spectrum import radial_power_spectrum, spectral_slope
+from rstor_core.images.photos import SKIMAGE_PHOTOS, natural_images
+from rstor_core.images.spectrum import radial_power_spectrum, spectral_slope
+from rstor_core.settings.files import atomic_path, save_table
 
 
 def _noise_with_spectral_slope(slope: float, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -79,8 +79,8 @@ def test_atomic_write_replaces_the_file_on_success(tmp_path):
                                         (1, ("chelsea", "coffee", "rocket")),
                                         (2, ("astronaut", "chelsea", "coffee", "motorcycle"))])
 def test_a_natural_run_trains_on_the_bundled_photos_outside_its_fold(run, names):
-    from rstor_core.configs import ExperimentConfig
-    from rstor_core.data import TrainingBatches
+    from rstor_core.networks.batches import TrainingBatches
+    from rstor_core.settings.configs import ExperimentConfig
 
     photos = natural_images("skimage")
     trained = TrainingBatches(ExperimentConfig(data="natural", run=run)).photos
@@ -90,8 +90,8 @@ def test_a_natural_run_trains_on_the_bundled_photos_outside_its_fold(run, names)
 
 
 def test_every_run_of_a_natural_network_trains_on_every_image_of_a_folder(tmp_path, rng):
-    from rstor_core.configs import ExperimentConfig
-    from rstor_core.data import TrainingBatches
+    from rstor_core.networks.batches import TrainingBatches
+    from rstor_core.settings.configs import ExperimentConfig
 
     for name in ("a", "b"):
         skimage.io.imsave(tmp_path / f"{name}.png", (rng.random((40, 40, 3)) * 255).astype(np.uint8))
@@ -101,8 +101,8 @@ def test_every_run_of_a_natural_network_trains_on_every_image_of_a_folder(tmp_pa
 
 
 def test_n_photos_keeps_the_first_training_photos_of_the_bundled_set_or_a_folder(tmp_path, rng):
-    from rstor_core.configs import ExperimentConfig
-    from rstor_core.data import TrainingBatches
+    from rstor_core.networks.batches import TrainingBatches
+    from rstor_core.settings.configs import ExperimentConfig
 
     trained = TrainingBatches(ExperimentConfig(data="natural", run=1, n_photos=1)).photos
     assert len(trained) == 1 and np.array_equal(trained[0], natural_images("skimage")["chelsea"])
@@ -113,8 +113,8 @@ def test_n_photos_keeps_the_first_training_photos_of_the_bundled_set_or_a_folder
 
 
 def test_a_pool_renders_each_of_its_images_once_and_repeats_them(monkeypatch):
-    import rstor_core.data as data
-    from rstor_core.data import DeadLeavesDataset
+    import rstor_core.networks.batches as data
+    from rstor_core.networks.batches import DeadLeavesDataset
 
     calls = []
     real = data.dead_leaves
@@ -127,7 +127,7 @@ def test_a_pool_renders_each_of_its_images_once_and_repeats_them(monkeypatch):
 
 
 def test_a_pool_too_big_for_memory_is_refused_before_any_work():
-    from rstor_core.configs import ConfigError, ExperimentConfig
+    from rstor_core.settings.configs import ConfigError, ExperimentConfig
 
     with pytest.raises(ConfigError, match="dead_leaves_pool.*GiB in memory"):
         ExperimentConfig(crop=512, dead_leaves_pool=100_000)

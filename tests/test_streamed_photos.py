@@ -10,13 +10,12 @@ import tracemalloc
 import numpy as np
 import pytest
 import skimage.io
-
-from rstor_core.colours import PHOTO_PALETTES_PIXELS, photo_palettes
-from rstor_core.configs import ExperimentConfig
-from rstor_core.data import StreamedPhotos, TrainingBatches
-from rstor_core.photos import ImageFolder, random_crops
-
 from train_helpers import TINY
+
+from rstor_core.images.colours import PHOTO_PALETTES_PIXELS, photo_palettes
+from rstor_core.images.photos import ImageFolder, random_crops
+from rstor_core.networks.batches import StreamedPhotos, TrainingBatches
+from rstor_core.settings.configs import ExperimentConfig
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,9 @@
-"""The chapters' table builders (rstor_core.study), and two of their figures, on small hand-made inputs."""
+"""The chapters' table builders (rstor_core.measurement.study), and two of their figures, on small hand-made inputs."""
 
 from __future__ import annotations
 
-import re
-
 import dataclasses
+import re
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,10 +11,11 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from rstor_core import figures, study
-from rstor_core.configs import DeadLeavesConfig
-from rstor_core.deadleaves import power_law_radii
-from rstor_core.evaluate import INPUT
+from rstor_core.book import figures
+from rstor_core.images.deadleaves import power_law_radii
+from rstor_core.measurement import study
+from rstor_core.measurement.rows import INPUT
+from rstor_core.settings.configs import DeadLeavesConfig
 
 
 def rows(entries: list[tuple]) -> pd.DataFrame:
@@ -117,7 +117,7 @@ def test_deblur_table_and_family_gains_give_each_model_its_gain_per_family(deblu
 
 
 def test_gain_by_kernel_joins_each_bank_kernel_to_its_radius(deblur_rows):
-    from rstor_core.degrade import bank_kernels, kernel_radius
+    from rstor_core.degradation.degrade import bank_kernels, kernel_radius
 
     gains = study.gain_by_kernel(deblur_rows[deblur_rows.test_set == "natural"])
     assert set(gains.columns) == {"dead leaves", "natural", "radius_px"}
@@ -233,8 +233,8 @@ def test_ablation_table_pairs_each_variant_with_the_baseline_and_the_natural_ref
 
 
 def test_recipe_table_reads_each_trials_change_time_and_gains_off_its_config_and_log():
-    from rstor_core.configs import ExperimentConfig
-    from rstor_core.study import config_changes, recipe_table
+    from rstor_core.measurement.study import config_changes, recipe_table
+    from rstor_core.settings.configs import ExperimentConfig
 
     base = ExperimentConfig(blur="motion", loss="l1", steps=4, batch_size=2)
     trial = dataclasses.replace(base, optimiser="adamw", betas=(0.9, 0.9), compile=True, snapshots=(2,),
@@ -382,7 +382,7 @@ def test_the_gain_figure_labels_the_blind_networks_by_their_data_and_the_rest_by
 
 
 def test_the_longer_runs_are_said_as_multiples_of_the_chapters_steps_own_kind_solid_other_dashed():
-    from rstor_core.recipe import LongRuns, long_runs_prose
+    from rstor_core.book.recipe import LongRuns, long_runs_prose
 
     runs = pd.DataFrame([{"arm": arm, "test_set": test_set, "steps": steps, "family": family,
                           "gain_db": 0.1 * steps / 1600 if test_set == arm else -0.1 * steps / 1600,

@@ -7,10 +7,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-
-from rstor_core import tables
-
 from conftest import ROOT
+
+from rstor_core.book import tables
 
 FRAME = pd.DataFrame({"model": ["natural", "input"], "big_psnr_db": [25.3141, 22.0], "big_psnr_lo_db": [25.1, np.nan],
                       "big_psnr_hi_db": [25.52, np.nan], "big_ssim": [0.81234, 0.7], "lpips": [np.nan, np.nan],

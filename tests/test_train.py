@@ -18,18 +18,17 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
-from rstor_core.__main__ import main
-from rstor_core.configs import ExperimentConfig, sections_naming
-from rstor_core.data import TrainingBatches
-from rstor_core.models import StackedConv, UNet
-from rstor_core.profiles import load_profile
-from rstor_core.checkpoints import MODEL_FILE, STATE_FILE, CheckpointError, load_model
-from rstor_core.runs import LOCK_FILE, RETRAIN_DIR, train_experiment
-from rstor_core.train import Trainer, TrainingDiverged
-
 from conftest import ROOT
 from train_helpers import TINY, flip_a_weight_byte
+
+from rstor_core.__main__ import main
+from rstor_core.networks.batches import TrainingBatches
+from rstor_core.networks.checkpoints import MODEL_FILE, STATE_FILE, CheckpointError, load_model
+from rstor_core.networks.models import StackedConv, UNet
+from rstor_core.networks.runs import LOCK_FILE, RETRAIN_DIR, train_experiment
+from rstor_core.networks.train import Trainer, TrainingDiverged
+from rstor_core.settings.configs import ExperimentConfig, sections_naming
+from rstor_core.settings.profiles import load_profile
 
 HELPER = Path(__file__).with_name("train_helpers.py")
 
@@ -170,7 +169,7 @@ def test_a_folder_trained_with_another_config_is_retrained_with_the_new_one(tmp_
 def test_an_interrupted_retraining_keeps_the_trained_model_and_resumes(tmp_path, monkeypatch, force):
     """Issue 12, item 1: retraining (a changed profile, or `--fresh`) used to delete model.pt, the optimiser
     state and the log before the new run started; a kill then lost the trained model."""
-    from rstor_core.data import TrainingBatches
+    from rstor_core.networks.batches import TrainingBatches
 
     old = ExperimentConfig(**{**TINY, "steps": 3, "checkpoint_every": 1})
     train_experiment(old, tmp_path, progress=False)
@@ -225,7 +224,7 @@ def test_train_cli_trains_then_skips(tiny_profile, tmp_path, capsys, caplog):
     out = tmp_path / "tiny" / "checkpoints" / "tiny_run"
     assert capsys.readouterr().out == f"model: {out / MODEL_FILE}\n" and _logged_steps(out / "log.csv") == 3
     mtime = (out / MODEL_FILE).stat().st_mtime_ns
-    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
         assert main(command) == 0
     assert "already trained" in caplog.text and (out / MODEL_FILE).stat().st_mtime_ns == mtime
 
@@ -237,7 +236,7 @@ def test_train_cli_rejects_an_unknown_experiment_naming_the_available_ones(tiny_
 
 
 def test_validation_input_psnr_is_the_psnr_of_the_degraded_validation_set():
-    from rstor_core.train import validation_input_psnr
+    from rstor_core.networks.train import validation_input_psnr
 
     noisy = ExperimentConfig(data="dead_leaves", crop=32, noise=(25.0, 25.0), blur="none", val_images=4)
     assert validation_input_psnr(noisy) == pytest.approx(20 * math.log10(255 / 25), abs=0.3)  # PSNR of AWGN alone
@@ -268,7 +267,7 @@ def _foreign(path: Path) -> None:
 
 
 def _other_architecture(path: Path) -> None:
-    from rstor_core.models import model_from_config
+    from rstor_core.networks.models import model_from_config
 
     narrow = ExperimentConfig(**TINY)
     wide = dataclasses.replace(narrow, model=dataclasses.replace(
@@ -313,7 +312,7 @@ def test_a_second_trainer_on_the_same_folder_waits_then_skips_the_trained_model(
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from rstor_core.data import TrainingBatches
+    from rstor_core.networks.batches import TrainingBatches
 
     config = ExperimentConfig(**{**TINY, "steps": 4})
     mid_run, release = threading.Event(), threading.Event()
@@ -326,7 +325,7 @@ def test_a_second_trainer_on_the_same_folder_waits_then_skips_the_trained_model(
         return real_batch(self, step)
 
     monkeypatch.setattr(TrainingBatches, "batch", pausing_at_step_2)
-    with caplog.at_level(logging.INFO, logger="rstor_core.train"), ThreadPoolExecutor(2) as pool:
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"), ThreadPoolExecutor(2) as pool:
         first = pool.submit(train_experiment, config, tmp_path, device="cpu", progress=False)
         assert mid_run.wait(timeout=30)
         second = pool.submit(train_experiment, config, tmp_path, device="cpu", progress=False)
@@ -359,7 +358,7 @@ def test_the_progress_bar_redraws_at_its_own_interval_rather_than_at_every_step(
             redraws.append(self.n)
             return super().refresh(*args, **kwargs)
 
-    monkeypatch.setattr("rstor_core.train.tqdm", CountingBar)
+    monkeypatch.setattr("rstor_core.networks.train.tqdm", CountingBar)
     Trainer(ExperimentConfig(**{**TINY, "steps": 6}), tmp_path, device=torch.device("cpu"), progress=True).fit()
     assert len(redraws) <= 2, redraws
 
@@ -384,10 +383,10 @@ def _initial_weights(config: ExperimentConfig) -> torch.Tensor:
 @pytest.mark.parametrize("data", ["dead_leaves", "natural"])
 def test_run_0_draws_the_streams_of_a_config_without_runs(data):
     """The committed quick weights were trained before runs existed: run 0 must draw exactly those streams."""
-    from rstor_core.data import DeadLeavesDataset, degrade_batch
-    from rstor_core.models import model_from_config
-    from rstor_core.photos import natural_images, random_crops
-    from rstor_core.rng import stream, stream_seed
+    from rstor_core.images.photos import natural_images, random_crops
+    from rstor_core.networks.batches import DeadLeavesDataset, degrade_batch
+    from rstor_core.networks.models import model_from_config
+    from rstor_core.settings.rng import stream, stream_seed
 
     config = ExperimentConfig(**{**TINY, "data": data, "blur": "motion", "run": 0})
     degraded, clean = TrainingBatches(config).batch(3)
@@ -422,7 +421,7 @@ def test_stream_keys_prefix_every_run_but_run_0():
 
 
 def test_an_old_checkpoint_without_run_loads_as_run_0_and_is_not_retrained(tmp_path, caplog):
-    from rstor_core.checkpoints import read_checkpoint
+    from rstor_core.networks.checkpoints import read_checkpoint
 
     config = ExperimentConfig(**{**TINY, "steps": 2})
     path = train_experiment(config, tmp_path, progress=False)
@@ -432,13 +431,13 @@ def test_an_old_checkpoint_without_run_loads_as_run_0_and_is_not_retrained(tmp_p
     torch.save(state, path)
     assert read_checkpoint(path)[1] == config and config.run == 0
     mtime = path.stat().st_mtime_ns
-    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
         train_experiment(config, tmp_path, progress=False)
     assert "already trained" in caplog.text and path.stat().st_mtime_ns == mtime
 
 
 def test_the_committed_quick_weights_are_run_0_of_the_quick_experiments():
-    from rstor_core.checkpoints import read_checkpoint
+    from rstor_core.networks.checkpoints import read_checkpoint
 
     experiments = load_profile("quick").experiments
     committed = sorted((ROOT / "outputs" / "quick" / "checkpoints").glob(f"*/{MODEL_FILE}"))
@@ -451,7 +450,7 @@ def test_the_committed_quick_weights_are_run_0_of_the_quick_experiments():
 def test_a_longer_runs_snapshot_at_the_chapters_steps_is_the_chapters_first_network_weight_for_weight():
     """Chapter 03's longer runs extend its run 0: the same batches at a constant lr, so the weights they keep at
     the chapter's steps are the chapter's first network's (two trainings, one result)."""
-    from rstor_core.checkpoints import read_checkpoint, snapshot_file
+    from rstor_core.networks.checkpoints import read_checkpoint, snapshot_file
 
     folder = ROOT / "outputs" / "quick" / "checkpoints"
     quick = load_profile("quick")
@@ -464,14 +463,14 @@ def test_a_longer_runs_snapshot_at_the_chapters_steps_is_the_chapters_first_netw
 
 
 def test_an_experiment_folder_is_the_experiment_name_for_run_0_and_a_sibling_for_the_others(tmp_path):
-    from rstor_core.runs import experiment_dir
+    from rstor_core.networks.runs import experiment_dir
 
     assert experiment_dir(tmp_path, "denoise_natural") == tmp_path / "denoise_natural"
     assert experiment_dir(tmp_path, "denoise_natural", 2) == tmp_path / "denoise_natural.run2"
 
 
 def test_train_cli_trains_run_r_into_its_own_folder(tiny_profile, tmp_path, capsys):
-    from rstor_core.checkpoints import read_checkpoint
+    from rstor_core.networks.checkpoints import read_checkpoint
 
     command = ["train", "--profile", str(tiny_profile), "--experiment", "tiny_run", "--outputs", str(tmp_path)]
     assert main([*command, "--run", "1"]) == 0
@@ -489,7 +488,7 @@ def test_train_cli_refuses_a_run_out_of_range_before_any_work(tiny_profile, tmp_
 
 
 def test_a_profile_experiment_other_than_run_0_is_refused(tiny_profile):
-    from rstor_core.profiles import ProfileError
+    from rstor_core.settings.profiles import ProfileError
 
     profile = yaml.safe_load(tiny_profile.read_text())
     profile["experiments"]["tiny_run"]["run"] = 1
@@ -515,7 +514,7 @@ def test_runtime_options_are_the_same_experiment_and_retrain_nothing(tmp_path, c
     config = ExperimentConfig(**{**TINY, "steps": 2})
     path = train_experiment(config, tmp_path, progress=False)
     mtime = path.stat().st_mtime_ns
-    with caplog.at_level(logging.INFO, logger="rstor_core.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
         train_experiment(dataclasses.replace(config, loader_workers=2, compile=True), tmp_path, progress=False)
     assert path.stat().st_mtime_ns == mtime and "already trained" in caplog.text
 
@@ -527,7 +526,7 @@ def test_where_torch_compile_fails_the_run_trains_without_it_and_says_so(tmp_pat
         return fails
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    with caplog.at_level(logging.WARNING, logger="rstor_core.train"):
+    with caplog.at_level(logging.WARNING, logger="rstor_core.networks.train"):
         fallen_back = _fit(tmp_path / "compile", compile=True)
     assert "torch.compile failed here (InductorError: CppCompileError" in caplog.text
     plain = _fit(tmp_path / "plain")
@@ -559,7 +558,7 @@ def test_a_model_with_a_flipped_byte_is_refused_naming_the_damage_and_what_to_do
 
 def test_a_model_with_nan_weights_is_refused_naming_the_weight(tmp_path):
     """Its rows were NaN PSNR, exit 0, no warning."""
-    from rstor_core.checkpoints import checksummed
+    from rstor_core.networks.checkpoints import checksummed
 
     path = train_experiment(ExperimentConfig(**{**TINY, "steps": 2}), tmp_path, progress=False)
     state = torch.load(path, weights_only=True)

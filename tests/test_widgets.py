@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from rstor_core.deadleaves import dead_leaves
-from rstor_core.widgets import (blur_inspector, comparison_controls, dead_leaves_explorer, denoiser_comparison,
-                                explore_dead_leaves, explorer_controls, explorer_tour, inspect_blur, inspector_controls,
-                                blur_tour, noise_tour, player)
+from rstor_core.book.widgets import (blur_inspector, blur_tour, comparison_controls, dead_leaves_explorer,
+                                     denoiser_comparison, explore_dead_leaves, explorer_controls, explorer_tour,
+                                     inspect_blur, inspector_controls, noise_tour, player)
+from rstor_core.images.deadleaves import dead_leaves
 
 matplotlib.use("Agg")
 
@@ -103,8 +103,8 @@ def test_every_control_is_laid_out_in_its_widget(photo, widget, controls):
 def test_restoration_grid_has_a_row_per_model_under_the_input_and_a_column_per_kernel(photo):
     from functools import partial
 
-    from rstor_core.degrade import bank_kernels, degrade
-    from rstor_core.figures import restoration_grid
+    from rstor_core.book.figures import restoration_grid
+    from rstor_core.degradation.degrade import bank_kernels, degrade
 
     blurs = {family: partial(degrade, kernels=bank_kernels(f"{family}:0"), sigma=0.0, seed=0)
              for family in ("small", "mild", "big")}
@@ -121,7 +121,7 @@ def test_restoration_grid_has_a_row_per_model_under_the_input_and_a_column_per_k
 def test_published_figure_is_written_glued_once_and_closed(tmp_path):
     import matplotlib.pyplot as plt
 
-    from rstor_core.figures import publish_figure
+    from rstor_core.book.figures import publish_figure
 
     fig, ax = plt.subplots()
     ax.plot([0, 1])
@@ -150,7 +150,7 @@ def test_the_static_player_embeds_one_frame_per_figure_in_order():
 
 
 def test_the_tours_step_through_what_their_labels_say():
-    from rstor_core.configs import DeadLeavesConfig
+    from rstor_core.settings.configs import DeadLeavesConfig
 
     tour = dict(explorer_tour(32, 0, DeadLeavesConfig()))
     assert {"α = 1.5", "squares only", "texture look", "colours: uniform"} <= set(tour)
@@ -188,10 +188,10 @@ def test_a_published_figure_names_its_arms_colours_in_the_png_and_the_page_shows
     import json
 
     import matplotlib.pyplot as plt
-    import PIL.Image
     import myst_nb
+    import PIL.Image
 
-    from rstor_core import figures
+    from rstor_core.book import figures
 
     glued = {}
     monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: glued.setdefault(name, value))

@@ -32,7 +32,7 @@ class Killed(Exception):
 
 def kill_at_step(monkeypatch, step: int) -> None:
     """Make the Trainer stop at ``step`` as if killed: before it logs, snapshots or checkpoints that step."""
-    from rstor_core.train import Trainer
+    from rstor_core.networks.train import Trainer
 
     log_row = Trainer._log
 
@@ -49,8 +49,8 @@ def train(out_dir: str, config_json: str, init_weights: str | None = None) -> No
     child run's parent weights)."""
     import torch
 
-    from rstor_core.configs import ExperimentConfig
-    from rstor_core.runs import train_experiment
+    from rstor_core.networks.runs import train_experiment
+    from rstor_core.settings.configs import ExperimentConfig
 
     torch.set_num_threads(1)  # the same arithmetic in every process
     train_experiment(ExperimentConfig(**json.loads(config_json)), out_dir, progress=False, init_weights=init_weights)
@@ -61,8 +61,8 @@ def ddp_rank_weights(out_dir: str, config_json: str) -> None:
     import torch
     import torch.distributed as dist
 
-    from rstor_core.configs import ExperimentConfig
-    from rstor_core.train import Trainer
+    from rstor_core.networks.train import Trainer
+    from rstor_core.settings.configs import ExperimentConfig
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo")

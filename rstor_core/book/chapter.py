@@ -1,0 +1,292 @@
+"""The chapter opener: the one call at the top of every chapter of the book.
+
+A chapter's ``parameters`` cell lists its knobs, with the ``quick`` profile's values as defaults
+(a test keeps them equal), so ``papermill book/03_deblur_study.ipynb out.ipynb -p n_kernels 8`` and
+JupyterLab both work; the runner (:mod:`rstor_core.book.runner`) injects the chosen profile's section.
+:func:`open_chapter` then turns those values into the chapter's typed section, checked exactly
+like a profile (a bad ``-p`` value is the same :class:`~rstor_core.settings.profiles.ProfileError`), checks
+that the images and experiments it names exist, picks the device, and returns a
+:class:`ChapterRun` that trains or loads networks and writes figures and tables under
+``outputs/<profile>/`` (under the runner, into its staging folder first: they are published only
+if the whole chapter runs; by hand, into ``outputs/scratch/<profile>/`` unless ``publish=True``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from rstor_core.degradation.degrade import bank_kernels
+from rstor_core.images.sources import missing_sources, photos_unseen_by
+from rstor_core.measurement.memo import fingerprint, read_rows, scoring_code, write_rows
+from rstor_core.measurement.metrics import alexnet_weights_path
+from rstor_core.networks.checkpoints import load_model, load_trained
+from rstor_core.networks.evaluate import evaluate
+from rstor_core.networks.models import count_parameters, model_from_config, pick_device
+from rstor_core.networks.runs import experiment_dir, train_experiment, weights_file
+from rstor_core.networks.train import read_log, validation_input_psnr
+from rstor_core.settings.configs import ExperimentConfig, Profile, split_reference, unknown_experiments
+from rstor_core.settings.files import project_root, save_table
+from rstor_core.settings.profiles import ProfileError, load_profile, section_from_parameters
+
+# What the runner injects besides the section, with the defaults a chapter's parameters cell gives them.
+RUNNER_PARAMETERS = {"profile": "quick", "output_dir": "outputs/quick", "fresh": False, "live_widgets": True,
+                     "device": None, "staging_dir": None, "publish": False}
+# Where a chapter run outside the runner (JupyterLab, papermill by hand) writes its figures and tables unless
+# asked to publish: the committed outputs change only through the runner or on purpose (git-ignored).
+SCRATCH_DIR = Path("outputs/scratch")
+
+
+@dataclass
+class ChapterRun:
+    """One run of a chapter: its typed section (``config``), the profile's experiments, the device,
+    and where its outputs go.
+
+    Figures and tables go to ``staging_dir``: the runner's (it publishes them into ``output_dir`` once
+    every cell ran, so a failed chapter leaves the previous ones), or :data:`SCRATCH_DIR` ``/<profile>``
+    for a chapter run by hand (JupyterLab, papermill), unless its ``publish`` parameter is true: then
+    straight into ``output_dir``. Checkpoints always go to ``output_dir``.
+    """
+
+    name: str
+    config: Any
+    profile: Profile
+    output_dir: Path
+    device: torch.device
+    fresh: bool | frozenset[str] = False  # True: retrain every experiment; a set: only those (the runner's)
+    live_widgets: bool = True
+    staging_dir: Path | None = None
+    _trained: set[tuple[str, int]] = field(default_factory=set, repr=False)  # (experiment, run) trained here
+
+    @property
+    def figures(self) -> Path:
+        return (self.staging_dir or self.output_dir) / "figures"
+
+    @property
+    def tables(self) -> Path:
+        return (self.staging_dir or self.output_dir) / "tables"
+
+    @property
+    def ours(self) -> str:
+        """Our rows' ``source`` beside a published study's: the profile and the test photos."""
+        return f"ours ({self.profile.name}, {getattr(self.config, 'test_images', 'test images')})"
+
+    def trained_arms(self, arms: Mapping[str, str], runs: int) -> dict[str, list[torch.nn.Module]]:
+        """``{label: runs 0 .. runs - 1}`` of ``{label: experiment}`` (:meth:`trained_models`)."""
+        return {label: self.trained_models(name, runs) for label, name in arms.items()}
+
+    def experiment(self, name: str, run: int = 0) -> ExperimentConfig:
+        """Run ``run`` of the profile's experiment ``name`` (the profile holds run 0; ``name@step``: the same
+        experiment, which keeps its weights at that step)."""
+        name = split_reference(name)[0]
+        if name not in self.profile.experiments:
+            raise KeyError(f"{self.profile.path}: no experiment {name!r}; defined: {sorted(self.profile.experiments)}")
+        return dataclasses.replace(self.profile.experiments[name], run=run)
+
+    def checkpoint_dir(self, name: str, run: int = 0) -> Path:
+        """``checkpoints/<name>/`` for run 0, ``checkpoints/<name>.run<r>/`` beside it for run r
+        (:func:`~rstor_core.networks.runs.experiment_dir`); ``name@step`` is ``name``'s."""
+        return experiment_dir(self.output_dir / "checkpoints", split_reference(name)[0], run)
+
+    def trained_model(self, name: str, run: int = 0) -> torch.nn.Module:
+        """Run ``run`` of experiment ``name`` on the chapter's device: trained once (again with ``fresh``,
+        once per chapter run) or loaded from its :meth:`checkpoint_dir`'s ``model.pt``; ``name@step``: the
+        same run's weights at that step (a snapshot it keeps)."""
+        return load_model(self._trained_path(name, run), device=self.device)
+
+    def _trained_path(self, reference: str, run: int) -> Path:
+        """Train run ``run`` of an experiment after the one it starts from (``init_from``, recursively);
+        the path of its weights: final, or at the reference's step."""
+        name, step = split_reference(reference)
+        config = self.experiment(name, run)
+        init = self._trained_path(config.init_from, run) if config.init_from else None
+        force = (self.fresh is True or name in (self.fresh or ())) and (name, run) not in self._trained
+        path = train_experiment(config, self.checkpoint_dir(name, run), force=force, device=self.device,
+                                init_weights=init)
+        self._trained.add((name, run))
+        return path.with_name(weights_file(config, step))
+
+    def trained_models(self, name: str, runs: int) -> list[torch.nn.Module]:
+        """Runs ``0 .. runs - 1`` of experiment ``name`` (:meth:`trained_model`): independently trained
+        networks, each from its own draws and, natural ones on the bundled photos, outside its own fold."""
+        return [self.trained_model(name, run) for run in range(runs)]
+
+    def lineage_steps(self, reference: str | None, *, total: bool = True) -> int | list[int]:
+        """Training steps of an experiment's weights (its ``steps``, or the reference's ``@step``) and of
+        those it starts from (``init_from``): their sum (``total``), or each, oldest first; what a
+        fine-tuned network is compared at."""
+        steps = []
+        while reference is not None:
+            name, step = split_reference(reference)
+            steps.insert(0, step or self.experiment(name).steps)
+            reference = self.experiment(name).init_from
+        return sum(steps) if total else steps
+
+    def unseen_photos(self, experiments: Mapping[str, str], runs: int,
+                      test_images: str) -> dict[tuple[str, int], tuple[str, ...]]:
+        """``{(label, run): photos}`` for :func:`~rstor_core.networks.evaluate.evaluate`'s ``photos_of``: the photos of
+        ``test_images`` that each run of ``{label: experiment}`` never saw
+        (:func:`~rstor_core.images.sources.photos_unseen_by`), for the networks that saw some; the
+        others are tested on every photo."""
+        unseen = {(label, run): photos_unseen_by(self.experiment(name, run), test_images)
+                  for label, name in experiments.items() for run in range(runs)}
+        return {key: photos for key, photos in unseen.items() if photos is not None}
+
+    def comparable_photos(self, photos: Mapping[str, Any], unseen: Mapping[tuple[str, int], Sequence[str]],
+                          experiments: Mapping[str, str], runs: int) -> dict[str, Any]:
+        """The photos of ``photos`` on which every arm of ``{label: experiment}`` has at least one network
+        that never saw it (``unseen``: :meth:`unseen_photos`), in their order: the photos a comparison
+        of the arms may average over. With one run per arm, the natural network's fold; with one run per
+        fold, every photo. ``runs=1``: the photos no first network saw, where a figure or widget showing one
+        network per arm may show them all."""
+        def tested(label: str) -> set[str]:
+            return set().union(*(unseen.get((label, run), photos) for run in range(runs)))
+
+        keep = set(photos).intersection(*(tested(label) for label in experiments))
+        return {name: image for name, image in photos.items() if name in keep}
+
+    def logged_trials(self, names: Sequence[str], runs: int = 1) -> tuple[
+            dict[str, tuple[ExperimentConfig, pd.DataFrame, list[torch.nn.Module]]], dict[str, str]]:
+        """Runs ``0 .. runs - 1`` of each experiment of ``names`` as trained from a shell, never trained here
+        (a fresh book leaves them alone): ``({name: (config, run 0's log, networks)}, {name: why it is not
+        read})``. An experiment with a run whose weights are missing or were trained with another
+        configuration is left out, with the command that trains it."""
+        read, left_out = {}, {}
+        for name in names:
+            problems, networks = [], []
+            for run in range(runs):
+                config, path = self.experiment(name, run), self.checkpoint_dir(name, run) / "model.pt"
+                command = f"python -m rstor_core train --profile {self.profile.name} --experiment {name} --run {run}"
+                if not path.is_file():
+                    problems.append(f"not trained: `{command}`")
+                    continue
+                network, trained_with = load_trained(path, device=self.device)
+                if trained_with != config:
+                    problems.append(f"trained with another configuration: `{command}` retrains it")
+                networks.append(network)
+            if problems:
+                left_out[name] = "; ".join(problems)
+            else:
+                read[name] = (self.experiment(name), read_log(self.checkpoint_dir(name)), networks)
+        return read, left_out
+
+    def evaluate(self, name: str, models: Mapping[str, Any], images: Mapping[str, Any], degradations: Sequence[Any],
+                 **options: Any) -> pd.DataFrame:
+        """:func:`~rstor_core.networks.evaluate.evaluate` on the chapter's device, with its section's test settings
+        (``eval_size``, ``n_images``, ``seed``, where it has them; ``options`` override) and no progress bar,
+        its rows kept as ``evaluations/<name>`` under their :func:`~rstor_core.measurement.memo.fingerprint` (weights,
+        images, degradations and their kernels' bytes, options, device, scoring code): a later run with the
+        same inputs reads them back instead of recomputing them; a ``fresh`` run always recomputes."""
+        section = {"sizes": [getattr(self.config, "eval_size", None)], "n_images": getattr(self.config, "n_images", None),
+                   "seed": getattr(self.config, "seed", 0)}
+        options = {**section, "progress": False, **options}
+        if options.get("save_images") is not None:  # its side effect is the point: nothing to reuse
+            return evaluate(models, images, degradations, device=self.device, **options)
+        settings = {key: value for key, value in options.items() if key != "progress"}
+        lpips_weights = bool(options.get("lpips", True)) and alexnet_weights_path().is_file()
+        kernels = [bank_kernels(d.blur) for d in degradations if getattr(d, "blur", "")]  # their bytes, not addresses
+        key = fingerprint(scoring_code(), self.device.type, lpips_weights, models, images, degradations, kernels,
+                          settings)
+        folder = self.output_dir / "evaluations"
+        rows = None if self.fresh else read_rows(folder, name, key)
+        if rows is None:
+            rows = evaluate(models, images, degradations, device=self.device, **options)
+            write_rows(rows, folder, name, key)
+        return rows
+
+    def training_facts(self, name: str, prefix: str = "") -> dict[str, str | int]:
+        """What a chapter's prose says of experiment ``name``'s training, for :meth:`glue` (each key after
+        ``prefix``): ``steps``, ``batch``, ``crop``, ``noise_max`` (the noise's upper sigma, /255),
+        ``blur_sigma`` (the Gaussian blur's per-axis range, px) and the network's ``parameters``."""
+        config = self.experiment(name)
+        facts = {"steps": config.steps, "batch": config.batch_size, "crop": config.crop,
+                 "noise_max": f"{config.noise[1]:g}", "blur_sigma": "{:g}-{:g}".format(*config.gaussian_sigma),
+                 "parameters": f"{count_parameters(model_from_config(config.model)):,}"}
+        return {prefix + key: value for key, value in facts.items()}
+
+    def validation_baselines(self, experiments: Mapping[str, str], runs: int = 1) -> dict[tuple[str, int], float]:
+        """``{(label, run): PSNR of the degraded validation inputs}`` of runs ``0 .. runs - 1`` of ``{label:
+        experiment}``: the line each network's training curve must rise above
+        (:func:`~rstor_core.networks.train.validation_input_psnr`). Per run: each run validates on its own draws."""
+        return {(label, run): validation_input_psnr(self.experiment(name, run))
+                for label, name in experiments.items() for run in range(runs)}
+
+    def training_curves(self, experiments: Mapping[str, str], runs: int = 1) -> pd.DataFrame:
+        """The training logs of runs ``0 .. runs - 1`` of ``{label: experiment}``, stacked with an
+        ``experiment`` column (the label) and a ``run`` column."""
+        return pd.concat([read_log(self.checkpoint_dir(name, run)).assign(experiment=label, run=run)
+                          for label, name in experiments.items() for run in range(runs)], ignore_index=True)
+
+    def save_table(self, frame: pd.DataFrame, file: str) -> pd.DataFrame:
+        """Write ``frame`` as ``tables/<file>`` (atomically) and return it, to show it below the cell.
+
+        An all-empty column (a metric that could not be computed here, LPIPS without its weights; an
+        interval from a single network) is left out of the CSV, where a note column or the prose says
+        why, once; the returned frame keeps it, so the chapter's code reads the same columns on every
+        profile (:func:`rstor_core.book.tables.table_view` drops it from what is shown)."""
+        save_table(frame.dropna(axis="columns", how="all"), self.tables / file)
+        return frame
+
+    def glue(self, **values: Any) -> None:
+        """Glue each value under its name for the chapter's prose (``{glue:text}`name```); not shown. Text is
+        also glued as Markdown, for ``{glue:md}`name``` where it holds a code span (a command): as plain
+        text its backticks would show and Sphinx would turn its ``--`` into en-dashes."""
+        from myst_nb import glue  # the book's dependency, not the library's
+
+        for key, value in values.items():
+            glue(key, _Prose(value) if isinstance(value, str) else value, display=False)
+
+    def publish(self, key: str, fig: Any, file: str) -> None:
+        """Write a figure as ``figures/<file>`` and glue it as ``key`` for the chapter's caption."""
+        from rstor_core.book.figures import publish_figure
+
+        publish_figure(key, fig, self.figures / file)
+
+
+class _Prose(str):
+    """A glued string that is both plain text (``{glue:text}``, as a ``str`` is) and Markdown (``{glue:md}``)."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
+def open_chapter(name: str, parameters: Mapping[str, Any]) -> ChapterRun:
+    """Open chapter ``name`` from the values of its parameters cell (``globals()`` of the notebook).
+
+    Runs from the repository root (relative paths mean the same in JupyterLab, which starts in
+    ``book/``, and under papermill), and raises :class:`ProfileError` before any work when a value is
+    out of range, names an unknown experiment, or names a folder that does not exist.
+    """
+    os.chdir(project_root())
+    values = {**RUNNER_PARAMETERS, **{k: v for k, v in parameters.items() if not k.startswith("_")}}
+    profile = load_profile(values["profile"])
+    where = f"parameters of chapter {name}"
+    config = section_from_parameters(name, values, where=where)
+    unknown = unknown_experiments(config, profile.experiments)
+    problems = [f"{where}: {key}: {problem}" for key, problem in unknown.items()]
+    problems += [f"{where}: {problem}" for problem in missing_sources(config)]
+    if problems:
+        raise ProfileError("\n".join(problems))
+    try:
+        device = pick_device(values["device"])
+    except ValueError as err:
+        raise ProfileError(f"{where}: device: {err}") from None
+    staging = (Path(values["staging_dir"]) if values["staging_dir"] else
+               None if values["publish"] else SCRATCH_DIR / profile.name)
+    return ChapterRun(name=name, config=config, profile=profile, output_dir=Path(values["output_dir"]), device=device,
+                      fresh=_fresh(values["fresh"]), live_widgets=bool(values["live_widgets"]), staging_dir=staging)
+
+
+def _fresh(value: Any) -> bool | frozenset[str]:
+    """The ``fresh`` parameter: a bool (every experiment, or none), or the names of the experiments to
+    retrain (the runner's, so that an experiment an earlier chapter retrained is not retrained again)."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return frozenset(map(str, value))
+    return bool(value)
