@@ -9,7 +9,7 @@
     python -m rstor_core deadleaves save --n 1000 --size 256 --out DIR [--profile quick | --params FILE]
     python -m rstor_core check-gpu
 
-Options are held to the bounds the profiles declare (:func:`rstor_core.settings.configs.knob`), and every
+Options are held to the bounds the profiles declare (:func:`rstor_core.settings.knobs.knob`), and every
 path is checked before any work, so bad input is one ``error:`` line, exit 2, and nothing written.
 """
 
@@ -25,8 +25,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rstor_core.settings.configs import (BANK_SIZE, ConfigError, DataGenerationConfig, DeadLeavesConfig,
-                                         DeblurStudyConfig, DenoiseStudyConfig, ExperimentConfig)
+from rstor_core.settings.chapters import DataGenerationConfig, DeblurStudyConfig, DenoiseStudyConfig
+from rstor_core.settings.configs import BANK_SIZE, DeadLeavesConfig, ExperimentConfig
+from rstor_core.settings.knobs import ConfigError
 from rstor_core.settings.profiles import ProfileError, load_profile
 
 log = logging.getLogger("rstor_core")
@@ -350,7 +351,7 @@ def _numbers(option: str, text: str, kind: type) -> list[tuple[str, Any]]:
 
 def _bounded(option: str, given: Any, config: type, **fields: Any) -> None:
     """Refuse ``given`` (the value of ``option``) unless ``config(**fields)`` accepts it: the command line
-    holds its options to the bounds the profiles declare (:func:`rstor_core.settings.configs.knob`)."""
+    holds its options to the bounds the profiles declare (:func:`rstor_core.settings.knobs.knob`)."""
     try:
         config(**fields)
     except ConfigError as err:

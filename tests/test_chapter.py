@@ -16,7 +16,7 @@ from rstor_core.book.chapter import RUNNER_PARAMETERS, open_chapter
 from rstor_core.book.site import toc_chapters
 from rstor_core.networks.models import model_from_config
 from rstor_core.networks.train import validation_input_psnr
-from rstor_core.settings.configs import CHAPTER_SECTIONS
+from rstor_core.settings.chapters import CHAPTER_SECTIONS
 from rstor_core.settings.profiles import ProfileError, as_parameters, load_profile
 
 CHAPTERS = toc_chapters(ROOT)

@@ -194,7 +194,7 @@ def profile_with(tmp_path: Path, **experiment) -> Path:
     ``experiment`` on top."""
     import yaml
 
-    from rstor_core.settings.configs import sections_naming
+    from rstor_core.settings.chapters import sections_naming
 
     chapters = sections_naming("run")
     path = tmp_path / "tiny.yaml"

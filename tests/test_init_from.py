@@ -23,7 +23,9 @@ from rstor_core.__main__ import main
 from rstor_core.networks.checkpoints import MODEL_FILE, STATE_FILE, snapshot_file
 from rstor_core.networks.runs import RETRAIN_DIR, parent_weights, train_experiment
 from rstor_core.networks.train import Trainer
-from rstor_core.settings.configs import ConfigError, ExperimentConfig, sections_naming
+from rstor_core.settings.chapters import sections_naming
+from rstor_core.settings.configs import ExperimentConfig
+from rstor_core.settings.knobs import ConfigError
 from rstor_core.settings.profiles import ProfileError, load_profile
 
 PARENT = ExperimentConfig(**{**TINY, "steps": 3})

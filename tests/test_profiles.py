@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from rstor_core.settings.configs import DataGenerationConfig, GapStudyConfig, NAFNetConfig, experiment_fields
+from rstor_core.settings.chapters import DataGenerationConfig, GapStudyConfig, experiment_fields
+from rstor_core.settings.configs import NAFNetConfig
 from rstor_core.settings.profiles import ProfileError, load_profile
 
 
@@ -193,7 +194,7 @@ def test_a_source_folder_without_a_readable_image_is_refused_before_any_chapter_
     exists, instead of failing in a chapter's cell."""
     from rstor_core.book.runner import run_book
     from rstor_core.images.sources import missing_sources
-    from rstor_core.settings.configs import DataGenerationConfig
+    from rstor_core.settings.chapters import DataGenerationConfig
 
     empty = tmp_path / "photos"
     empty.mkdir()

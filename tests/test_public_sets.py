@@ -20,7 +20,8 @@ from rstor_core.__main__ import main
 from rstor_core.images import photos
 from rstor_core.images.photos import PUBLIC_SETS, PublicSetUnavailable, data_home, natural_images, public_set
 from rstor_core.images.sources import chapter_missing_data, missing_sources
-from rstor_core.settings.configs import DenoiseStudyConfig, ExperimentConfig
+from rstor_core.settings.chapters import DenoiseStudyConfig
+from rstor_core.settings.configs import ExperimentConfig
 
 KODAK_IMAGES = "Kodak-Lossless-True-Color-Image-Suite-master/PhotoCD_PCD0992"  # inside deepinv's archive
 
@@ -192,7 +193,7 @@ def test_every_set_names_a_deepinv_class_and_a_download_address(name):
 
 def _profile(tmp_path: Path, **denoise_study) -> Path:
     """A profile whose one experiment, ``run`` (which every chapter names), trains on kodak24."""
-    from rstor_core.settings.configs import sections_naming
+    from rstor_core.settings.chapters import sections_naming
 
     chapters = sections_naming("run")
     chapters["denoise_study"].update(denoise_study)

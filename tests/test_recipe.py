@@ -21,7 +21,8 @@ from rstor_core.networks.batches import TrainingBatches, _families, degrade_batc
 from rstor_core.networks.checkpoints import MODEL_FILE
 from rstor_core.networks.runs import train_experiment
 from rstor_core.networks.train import Trainer, psnr_loss
-from rstor_core.settings.configs import ConfigError, ExperimentConfig
+from rstor_core.settings.configs import ExperimentConfig
+from rstor_core.settings.knobs import ConfigError
 
 
 def _lrs(path) -> list[float]:

@@ -127,7 +127,8 @@ def test_a_pool_renders_each_of_its_images_once_and_repeats_them(monkeypatch):
 
 
 def test_a_pool_too_big_for_memory_is_refused_before_any_work():
-    from rstor_core.settings.configs import ConfigError, ExperimentConfig
+    from rstor_core.settings.configs import ExperimentConfig
+    from rstor_core.settings.knobs import ConfigError
 
     with pytest.raises(ConfigError, match="dead_leaves_pool.*GiB in memory"):
         ExperimentConfig(crop=512, dead_leaves_pool=100_000)

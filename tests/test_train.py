@@ -27,7 +27,8 @@ from rstor_core.networks.checkpoints import MODEL_FILE, STATE_FILE, CheckpointEr
 from rstor_core.networks.models import StackedConv, UNet
 from rstor_core.networks.runs import LOCK_FILE, RETRAIN_DIR, train_experiment
 from rstor_core.networks.train import Trainer, TrainingDiverged
-from rstor_core.settings.configs import ExperimentConfig, sections_naming
+from rstor_core.settings.chapters import sections_naming
+from rstor_core.settings.configs import ExperimentConfig
 from rstor_core.settings.profiles import load_profile
 
 HELPER = Path(__file__).with_name("train_helpers.py")

@@ -32,7 +32,8 @@ from rstor_core.networks.evaluate import evaluate
 from rstor_core.networks.models import count_parameters, model_from_config, pick_device
 from rstor_core.networks.runs import experiment_dir, train_experiment, weights_file
 from rstor_core.networks.train import read_log, validation_input_psnr
-from rstor_core.settings.configs import ExperimentConfig, Profile, split_reference, unknown_experiments
+from rstor_core.settings.chapters import Profile, unknown_experiments
+from rstor_core.settings.configs import ExperimentConfig, split_reference
 from rstor_core.settings.files import project_root, save_table
 from rstor_core.settings.profiles import ProfileError, load_profile, section_from_parameters
 

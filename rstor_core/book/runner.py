@@ -38,7 +38,7 @@ from traitlets.config import Config
 
 from rstor_core.book.site import build_book, toc_chapters
 from rstor_core.images.sources import chapter_missing_data
-from rstor_core.settings.configs import Profile
+from rstor_core.settings.chapters import Profile
 from rstor_core.settings.files import git_state, remove_stale_temporaries, write_json
 from rstor_core.settings.profiles import as_parameters
 

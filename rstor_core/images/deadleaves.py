@@ -28,8 +28,8 @@ import scipy.ndimage
 
 from rstor_core.images import leaf_kernels as K
 from rstor_core.images.colours import colour_doubles, pick_photo, sample_colours, skip_colours
-from rstor_core.settings.configs import (MAX_POLYGON_SIDES, AppearanceWeights, ConfigError, DeadLeavesConfig,
-                                         ShapeWeights)
+from rstor_core.settings.configs import MAX_POLYGON_SIDES, AppearanceWeights, DeadLeavesConfig, ShapeWeights
+from rstor_core.settings.knobs import ConfigError
 from rstor_core.settings.rng import skip_doubles, stream
 
 if TYPE_CHECKING:

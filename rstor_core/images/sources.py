@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from rstor_core.images.photos import PUBLIC_SETS, ImageFolder, PublicSetUnavailable, public_set, unseen_photos
-from rstor_core.settings.configs import CHAPTER_SECTIONS, PALETTE_SAMPLERS, ExperimentConfig, Profile
+from rstor_core.settings.chapters import CHAPTER_SECTIONS, Profile
+from rstor_core.settings.configs import PALETTE_SAMPLERS, ExperimentConfig
 
 
 def missing_sources(config: Any, where: str = "") -> list[str]:

@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from rstor_core.settings.configs import CHAPTER_SECTIONS, ConfigError, Profile, expand_presets
+from rstor_core.settings.chapters import CHAPTER_SECTIONS, Profile
+from rstor_core.settings.knobs import ConfigError, expand_presets
 
 log = logging.getLogger(__name__)
 PARAMETERS_DIR = Path("parameters")
