@@ -16,7 +16,6 @@ path is checked before any work, so bad input is one ``error:`` line, exit 2, an
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -221,27 +220,21 @@ def _train(profile, args: argparse.Namespace) -> int:
     from rstor_core.book.runner import check_outputs_owner
     from rstor_core.images.sources import experiment_missing_data
     from rstor_core.networks.models import pick_device
-    from rstor_core.networks.runs import experiment_dir, parent_weights, train_experiment
+    from rstor_core.networks.runs import ExperimentStore
     from rstor_core.networks.train import TrainingDiverged
 
     _bounded("--run", args.run, ExperimentConfig, run=args.run)
     check_outputs_owner(profile, args.outputs / profile.name)  # a quick.yaml elsewhere: not over outputs/quick
-    configs = {name: dataclasses.replace(profile.experiments[name], run=args.run)
-               for name in profile.lineage(args.experiment)}  # the ones it starts from (init_from) first
-    problems = [f"{profile.path}: experiments.{name}.{p}" for name, config in configs.items()
-                for p in experiment_missing_data(config)]  # missing, or no readable image in it
+    store = ExperimentStore(args.outputs / profile.name / "checkpoints", profile.experiments,
+                            device=pick_device(args.device), fresh={args.experiment} if args.force else False,
+                            where=str(profile.path))
+    problems = [f"{profile.path}: experiments.{name}.{p}" for name in store.lineage(args.experiment)
+                for p in experiment_missing_data(store.config(name, args.run))]  # missing, or no readable image
     if problems:
         raise ValueError("\nerror: ".join(problems))
-    device = pick_device(args.device)
-    checkpoints = args.outputs / profile.name / "checkpoints"
-    _check_writable(experiment_dir(checkpoints, args.experiment, args.run), "--outputs")
+    _check_writable(store.folder(args.experiment, args.run), "--outputs")
     try:
-        for name, config in configs.items():
-            if name != args.experiment:
-                log.info("%s starts from %s: training (or reusing) that first", args.experiment, name)
-            path = train_experiment(config, experiment_dir(checkpoints, name, args.run), device=device,
-                                    force=args.force and name == args.experiment,
-                                    init_weights=parent_weights(config, checkpoints))
+        path = store.train(args.experiment, args.run)  # after the ones it starts from (init_from)
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -119,3 +119,9 @@ def test_the_readme_draws_the_stages_as_the_folders_hold_them():
     drawn = {cell.strip(" `"): {m.strip(" `") for m in names.split(",")} for cell, names in rows}
     held = {s: {m.split(".")[1] for m in modules() if m.startswith(f"{s}.")} for s in STAGES}
     assert list(drawn) == list(STAGES) and drawn == held
+
+
+def test_init_from_is_followed_only_by_the_config_that_declares_it_and_the_experiment_store():
+    readers = {name for name, path in modules().items()
+               if any(isinstance(n, ast.Attribute) and n.attr == "init_from" for n in ast.walk(ast.parse(path.read_text())))}
+    assert readers == {"settings.configs", "networks.runs"}

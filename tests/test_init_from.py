@@ -21,7 +21,7 @@ from train_helpers import TINY, Killed, kill_at_step
 
 from rstor_core.__main__ import main
 from rstor_core.networks.checkpoints import MODEL_FILE, STATE_FILE, snapshot_file
-from rstor_core.networks.runs import RETRAIN_DIR, parent_weights, train_experiment
+from rstor_core.networks.runs import RETRAIN_DIR, ExperimentStore, load_parent, parent_weights, train_experiment
 from rstor_core.networks.train import Trainer
 from rstor_core.settings.chapters import sections_naming
 from rstor_core.settings.configs import ExperimentConfig
@@ -43,7 +43,8 @@ def parent(tmp_path) -> Path:
 
 
 def test_a_child_starts_from_its_parents_weights_with_a_fresh_optimiser(parent, tmp_path):
-    trainer = Trainer(CHILD, tmp_path / "child", device=torch.device("cpu"), progress=False, init_weights=parent)
+    trainer = Trainer(CHILD, tmp_path / "child", device=torch.device("cpu"), progress=False,
+                      parent=load_parent(CHILD, parent))
     start, inherited = trainer.model.state_dict(), _weights(parent)
     assert all(torch.equal(start[key], inherited[key]) for key in inherited)
     assert trainer.optimiser.state_dict()["state"] == {}  # nothing of the parent's Adam moments
@@ -59,13 +60,13 @@ def test_a_child_starts_from_its_parents_weights_with_a_fresh_optimiser(parent, 
 def test_a_child_is_skipped_while_its_parent_is_unchanged_and_retrained_when_it_changes(parent, tmp_path, caplog):
     child = train_experiment(CHILD, tmp_path / "child", init_weights=parent, progress=False)
     first, mtime = _weights(child), child.stat().st_mtime_ns
-    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks"):
         train_experiment(CHILD, tmp_path / "child", init_weights=parent, progress=False)
     assert child.stat().st_mtime_ns == mtime and "already trained" in caplog.text
 
     train_experiment(dataclasses.replace(PARENT, lr=0.01), tmp_path / "parent", progress=False)  # a new parent
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks"):
         train_experiment(CHILD, tmp_path / "child", init_weights=parent, progress=False)
     assert "its parent 'parent' changed" in caplog.text
     assert not all(torch.equal(first[key], value) for key, value in _weights(child).items())
@@ -162,7 +163,8 @@ def test_a_child_of_name_at_step_starts_from_that_snapshot(tmp_path):
     child = dataclasses.replace(CHILD, init_from="parent@2")
     path = parent_weights(child, tmp_path)
     assert path == tmp_path / "parent" / snapshot_file(2)
-    trainer = Trainer(child, tmp_path / "child", device=torch.device("cpu"), progress=False, init_weights=path)
+    trainer = Trainer(child, tmp_path / "child", device=torch.device("cpu"), progress=False,
+                      parent=load_parent(child, path))
     kept = _weights(path)
     assert all(torch.equal(trainer.model.state_dict()[key], kept[key]) for key in kept)
 
@@ -171,7 +173,7 @@ def test_snapshots_a_shorter_run_does_not_reach_are_not_missing(tmp_path, caplog
     short = dataclasses.replace(LONG, steps=3)  # keeps 2; 4 lies beyond its steps
     assert short.kept_steps == (2,)
     train_experiment(short, tmp_path, progress=False)
-    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks"):
         train_experiment(short, tmp_path, progress=False)
     assert "already trained" in caplog.text and not (tmp_path / snapshot_file(4)).exists()
 
@@ -179,7 +181,7 @@ def test_snapshots_a_shorter_run_does_not_reach_are_not_missing(tmp_path, caplog
 def test_a_run_missing_a_snapshot_retrains_and_a_replacement_brings_its_own(tmp_path, caplog):
     train_experiment(LONG, tmp_path / "run", progress=False)
     (tmp_path / "run" / snapshot_file(2)).unlink()
-    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks"):
         train_experiment(LONG, tmp_path / "run", progress=False)
     assert "lacks its weights at step 2: retraining" in caplog.text
     assert (tmp_path / "run" / snapshot_file(2)).is_file() and not (tmp_path / "run" / RETRAIN_DIR).exists()
@@ -235,3 +237,34 @@ def test_train_cli_starts_a_child_from_its_parents_snapshot(tmp_path):
     import hashlib
     assert recorded == {"experiment": "parent@2",
                         "sha256": hashlib.sha256((checkpoints / "parent" / snapshot_file(2)).read_bytes()).hexdigest()}
+
+
+# --- the experiment store: the one place references and parents are followed -----------------------
+
+def test_the_store_trains_a_childs_parent_first_and_returns_the_referenced_weights(tmp_path):
+    store = ExperimentStore(tmp_path, {"parent": LONG, "child": dataclasses.replace(CHILD, init_from="parent@2")},
+                            device="cpu", progress=False)
+    assert store.train("child") == tmp_path / "child" / MODEL_FILE
+    assert _logged_steps(tmp_path / "parent" / "log.csv") == 5  # trained first, whole
+    assert store.train("parent@4") == tmp_path / "parent" / snapshot_file(4)
+    assert store.steps("child") == [2, 4] and store.steps("parent") == [5]
+    assert store.lineage("child") == ["parent", "child"]
+
+
+def test_a_fresh_store_retrains_the_named_experiment_once_and_reuses_its_parent(tmp_path):
+    experiments = {"parent": PARENT, "child": CHILD}
+    ExperimentStore(tmp_path, experiments, device="cpu", progress=False).train("child")
+    before = {name: (tmp_path / name / MODEL_FILE).stat().st_mtime_ns for name in experiments}
+    store = ExperimentStore(tmp_path, experiments, device="cpu", progress=False, fresh={"child"})
+    store.train("child")
+    once = (tmp_path / "child" / MODEL_FILE).stat().st_mtime_ns
+    store.train("child")  # the same store: not a second time
+    assert (tmp_path / "parent" / MODEL_FILE).stat().st_mtime_ns == before["parent"]
+    assert before["child"] != once == (tmp_path / "child" / MODEL_FILE).stat().st_mtime_ns
+
+
+def test_the_store_names_its_profile_when_asked_for_an_experiment_it_lacks(tmp_path):
+    store = ExperimentStore(tmp_path, {"parent": PARENT}, where="parameters/mine.yaml")
+    with pytest.raises(KeyError, match="parameters/mine.yaml: no experiment 'child'; defined: \\['parent'\\]"):
+        store.config("child@3", run=1)
+    assert store.config("parent", run=2).run == 2 and store.folder("parent@2", 2) == tmp_path / "parent.run2"

@@ -225,7 +225,7 @@ def test_train_cli_trains_then_skips(tiny_profile, tmp_path, capsys, caplog):
     out = tmp_path / "tiny" / "checkpoints" / "tiny_run"
     assert capsys.readouterr().out == f"model: {out / MODEL_FILE}\n" and _logged_steps(out / "log.csv") == 3
     mtime = (out / MODEL_FILE).stat().st_mtime_ns
-    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks"):
         assert main(command) == 0
     assert "already trained" in caplog.text and (out / MODEL_FILE).stat().st_mtime_ns == mtime
 
@@ -326,7 +326,7 @@ def test_a_second_trainer_on_the_same_folder_waits_then_skips_the_trained_model(
         return real_batch(self, step)
 
     monkeypatch.setattr(TrainingBatches, "batch", pausing_at_step_2)
-    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"), ThreadPoolExecutor(2) as pool:
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks"), ThreadPoolExecutor(2) as pool:
         first = pool.submit(train_experiment, config, tmp_path, device="cpu", progress=False)
         assert mid_run.wait(timeout=30)
         second = pool.submit(train_experiment, config, tmp_path, device="cpu", progress=False)
@@ -432,7 +432,7 @@ def test_an_old_checkpoint_without_run_loads_as_run_0_and_is_not_retrained(tmp_p
     torch.save(state, path)
     assert read_checkpoint(path)[1] == config and config.run == 0
     mtime = path.stat().st_mtime_ns
-    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks"):
         train_experiment(config, tmp_path, progress=False)
     assert "already trained" in caplog.text and path.stat().st_mtime_ns == mtime
 
@@ -515,7 +515,7 @@ def test_runtime_options_are_the_same_experiment_and_retrain_nothing(tmp_path, c
     config = ExperimentConfig(**{**TINY, "steps": 2})
     path = train_experiment(config, tmp_path, progress=False)
     mtime = path.stat().st_mtime_ns
-    with caplog.at_level(logging.INFO, logger="rstor_core.networks.train"):
+    with caplog.at_level(logging.INFO, logger="rstor_core.networks"):
         train_experiment(dataclasses.replace(config, loader_workers=2, compile=True), tmp_path, progress=False)
     assert path.stat().st_mtime_ns == mtime and "already trained" in caplog.text
 
@@ -527,7 +527,7 @@ def test_where_torch_compile_fails_the_run_trains_without_it_and_says_so(tmp_pat
         return fails
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    with caplog.at_level(logging.WARNING, logger="rstor_core.networks.train"):
+    with caplog.at_level(logging.WARNING, logger="rstor_core.networks"):
         fallen_back = _fit(tmp_path / "compile", compile=True)
     assert "torch.compile failed here (InductorError: CppCompileError" in caplog.text
     plain = _fit(tmp_path / "plain")

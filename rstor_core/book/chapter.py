@@ -13,10 +13,10 @@ if the whole chapter runs; by hand, into ``outputs/scratch/<profile>/`` unless `
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,10 @@ from rstor_core.measurement.metrics import alexnet_weights_path
 from rstor_core.networks.checkpoints import load_model, load_trained
 from rstor_core.networks.evaluate import evaluate
 from rstor_core.networks.models import count_parameters, model_from_config, pick_device
-from rstor_core.networks.runs import experiment_dir, train_experiment, weights_file
+from rstor_core.networks.runs import ExperimentStore
 from rstor_core.networks.train import read_log, validation_input_psnr
 from rstor_core.settings.chapters import Profile, unknown_experiments
-from rstor_core.settings.configs import ExperimentConfig, split_reference
+from rstor_core.settings.configs import ExperimentConfig
 from rstor_core.settings.files import project_root, save_table
 from rstor_core.settings.profiles import ProfileError, load_profile, section_from_parameters
 
@@ -64,7 +64,6 @@ class ChapterRun:
     fresh: bool | frozenset[str] = False  # True: retrain every experiment; a set: only those (the runner's)
     live_widgets: bool = True
     staging_dir: Path | None = None
-    _trained: set[tuple[str, int]] = field(default_factory=set, repr=False)  # (experiment, run) trained here
 
     @property
     def figures(self) -> Path:
@@ -83,51 +82,39 @@ class ChapterRun:
         """``{label: runs 0 .. runs - 1}`` of ``{label: experiment}`` (:meth:`trained_models`)."""
         return {label: self.trained_models(name, runs) for label, name in arms.items()}
 
+    @functools.cached_property
+    def store(self) -> ExperimentStore:
+        """The profile's experiments under ``output_dir/checkpoints/``, trained on the chapter's device;
+        ``fresh`` ones retrained once per chapter run."""
+        return ExperimentStore(self.output_dir / "checkpoints", self.profile.experiments, device=self.device,
+                               fresh=self.fresh, where=str(self.profile.path))
+
     def experiment(self, name: str, run: int = 0) -> ExperimentConfig:
-        """Run ``run`` of the profile's experiment ``name`` (the profile holds run 0; ``name@step``: the same
-        experiment, which keeps its weights at that step)."""
-        name = split_reference(name)[0]
-        if name not in self.profile.experiments:
-            raise KeyError(f"{self.profile.path}: no experiment {name!r}; defined: {sorted(self.profile.experiments)}")
-        return dataclasses.replace(self.profile.experiments[name], run=run)
+        """Run ``run`` of the profile's experiment ``name`` (``name@step``: the same experiment, which keeps
+        its weights at that step)."""
+        return self.store.config(name, run)
 
     def checkpoint_dir(self, name: str, run: int = 0) -> Path:
         """``checkpoints/<name>/`` for run 0, ``checkpoints/<name>.run<r>/`` beside it for run r
         (:func:`~rstor_core.networks.runs.experiment_dir`); ``name@step`` is ``name``'s."""
-        return experiment_dir(self.output_dir / "checkpoints", split_reference(name)[0], run)
+        return self.store.folder(name, run)
 
     def trained_model(self, name: str, run: int = 0) -> torch.nn.Module:
-        """Run ``run`` of experiment ``name`` on the chapter's device: trained once (again with ``fresh``,
-        once per chapter run) or loaded from its :meth:`checkpoint_dir`'s ``model.pt``; ``name@step``: the
-        same run's weights at that step (a snapshot it keeps)."""
-        return load_model(self._trained_path(name, run), device=self.device)
-
-    def _trained_path(self, reference: str, run: int) -> Path:
-        """Train run ``run`` of an experiment after the one it starts from (``init_from``, recursively);
-        the path of its weights: final, or at the reference's step."""
-        name, step = split_reference(reference)
-        config = self.experiment(name, run)
-        init = self._trained_path(config.init_from, run) if config.init_from else None
-        force = (self.fresh is True or name in (self.fresh or ())) and (name, run) not in self._trained
-        path = train_experiment(config, self.checkpoint_dir(name, run), force=force, device=self.device,
-                                init_weights=init)
-        self._trained.add((name, run))
-        return path.with_name(weights_file(config, step))
+        """Run ``run`` of experiment ``name`` on the chapter's device: trained once, after the network it
+        starts from (again with ``fresh``, once per chapter run), or loaded from its :meth:`checkpoint_dir`'s
+        ``model.pt``; ``name@step``: the same run's weights at that step (a snapshot it keeps)."""
+        return load_model(self.store.train(name, run), device=self.device)
 
     def trained_models(self, name: str, runs: int) -> list[torch.nn.Module]:
         """Runs ``0 .. runs - 1`` of experiment ``name`` (:meth:`trained_model`): independently trained
         networks, each from its own draws and, natural ones on the bundled photos, outside its own fold."""
         return [self.trained_model(name, run) for run in range(runs)]
 
-    def lineage_steps(self, reference: str | None, *, total: bool = True) -> int | list[int]:
-        """Training steps of an experiment's weights (its ``steps``, or the reference's ``@step``) and of
-        those it starts from (``init_from``): their sum (``total``), or each, oldest first; what a
-        fine-tuned network is compared at."""
-        steps = []
-        while reference is not None:
-            name, step = split_reference(reference)
-            steps.insert(0, step or self.experiment(name).steps)
-            reference = self.experiment(name).init_from
+    def lineage_steps(self, reference: str, *, total: bool = True) -> int | list[int]:
+        """Training steps of an experiment's weights and of those it starts from
+        (:meth:`~rstor_core.networks.runs.ExperimentStore.steps`): their sum (``total``), or each, oldest
+        first; what a fine-tuned network is compared at."""
+        steps = self.store.steps(reference)
         return sum(steps) if total else steps
 
     def unseen_photos(self, experiments: Mapping[str, str], runs: int,

@@ -1,19 +1,26 @@
-"""The experiment store: where each run of an experiment trains, and whether it needs to.
+"""The experiment store: where each run of an experiment trains, whether it needs to, and what it
+starts from.
 
 Run r of experiment ``name`` lives in :func:`experiment_dir` under a profile's ``checkpoints/``;
 :func:`train_experiment` trains it unless its ``model.pt`` already holds this configuration (and this
 parent, for an ``init_from`` child: :func:`parent_weights`), one run at a time per folder (a lock), a
-replacement training beside the old weights until it is complete, an interrupted run resumed. The
-loop itself is :class:`rstor_core.networks.train.Trainer`; the file format :mod:`rstor_core.networks.checkpoints`.
+replacement training beside the old weights until it is complete, an interrupted run resumed.
+:class:`ExperimentStore` is the one place references (``name``, ``name@step``) and chains of
+``init_from`` parents are followed, for the chapters and the CLI alike (the profile only checks that a
+chain exists and ends: :func:`rstor_core.settings.configs.lineage_of`). The loop itself is
+:class:`rstor_core.networks.train.Trainer`; the file format :mod:`rstor_core.networks.checkpoints`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,11 +28,11 @@ import torch.distributed as dist
 from filelock import FileLock, Timeout
 
 from rstor_core.images.sources import experiment_missing_data
-from rstor_core.networks.checkpoints import (LOG_FILE, MODEL_FILE, RESUME_ADVICE, STATE_FILE, read_checkpoint,
-                                             snapshot_file)
+from rstor_core.networks.checkpoints import (LOG_FILE, MODEL_FILE, RESUME_ADVICE, STATE_FILE, CheckpointError,
+                                             read_checkpoint, snapshot_file)
 from rstor_core.networks.models import pick_device
-from rstor_core.networks.train import Trainer, parent_record
-from rstor_core.settings.configs import ExperimentConfig, split_reference
+from rstor_core.networks.train import Parent, Trainer
+from rstor_core.settings.configs import ExperimentConfig, lineage_of, split_reference
 from rstor_core.settings.files import remove_stale_temporaries
 
 log = logging.getLogger(__name__)
@@ -58,6 +65,40 @@ def parent_weights(config: ExperimentConfig, checkpoints: str | Path) -> Path | 
         return None
     name, step = split_reference(config.init_from, "init_from")
     return experiment_dir(checkpoints, name, config.run) / (MODEL_FILE if step is None else snapshot_file(step))
+
+
+def parent_record(config: ExperimentConfig, init_weights: str | Path | None) -> dict[str, str] | None:
+    """What a child run records of its parent (``init_from``): the experiment's name and the sha256 of the
+    weights file it started from, so that a retrained parent retrains the child; ``None`` without one.
+    A child without its parent's weights, or weights without ``init_from``, is an error before any work."""
+    if config.init_from is None:
+        if init_weights is not None:
+            raise ValueError(f"init_weights={str(init_weights)!r} given but init_from is not set: a run starts "
+                             "from another's weights only when its config says so")
+        return None
+    if init_weights is None:
+        raise ValueError(f"this experiment starts from experiment {config.init_from!r} (init_from): pass its "
+                         "trained model.pt as init_weights")
+    path = Path(init_weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights at {path} to start from: train experiment {config.init_from!r} first")
+    return {"experiment": config.init_from, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def load_parent(config: ExperimentConfig, init_weights: str | Path | None,
+                device: torch.device | str | None = None) -> Parent | None:
+    """The :class:`~rstor_core.networks.train.Parent` a run of ``config`` starts from (:func:`parent_record`,
+    and its weights, which must build this experiment's network); ``None`` without ``init_from``."""
+    record = parent_record(config, init_weights)
+    if record is None:
+        return None
+    path = Path(init_weights)
+    state, parent = read_checkpoint(path, device=device, advice=f"retrain experiment {config.init_from!r}")
+    if parent.model != config.model:
+        raise CheckpointError(f"{path}: its network ({parent.model.name} {parent.model.chosen}) does not match "
+                              f"this experiment's ({config.model.name} {config.model.chosen}): the weights cannot "
+                              "be loaded")
+    return Parent(record, state["model"])
 
 
 def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bool = False,
@@ -144,8 +185,9 @@ def _train_or_skip(config: ExperimentConfig, out_dir: Path, *, force: bool, devi
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
-        trained = Trainer(config, run_dir, device=pick_device(device), progress=progress,
-                          init_weights=init_weights).fit(resume=True)
+        device = pick_device(device)
+        trained = Trainer(config, run_dir, device=device, progress=progress,
+                          parent=load_parent(config, init_weights, device)).fit(resume=True)
         if run_dir != out_dir and (not dist.is_initialized() or dist.get_rank() == 0):
             for path in _snapshots_in(out_dir):  # the old run's: the new one keeps its own
                 path.unlink()
@@ -174,3 +216,63 @@ def _resumable(state_path: Path, config: ExperimentConfig, parent: dict[str, str
         return True
     state, saved = read_checkpoint(state_path, advice=RESUME_ADVICE)
     return saved == config and state.get("parent") == parent
+
+
+@dataclass
+class ExperimentStore:
+    """A profile's experiments and the folders their runs train in: what a chapter or the CLI asks for
+    trained weights, by reference (``name``, or ``name@step`` for the weights it keeps at that step).
+
+    ``fresh`` retrains every experiment (``True``) or those named, each run once per store (a chapter run
+    or a command), so two arms sharing a parent do not retrain it twice.
+    """
+
+    checkpoints: Path
+    experiments: Mapping[str, ExperimentConfig]
+    device: torch.device | str | None = None
+    fresh: bool | Collection[str] = False
+    progress: bool = True
+    where: str = "the profile"  # names the profile in errors
+    _trained: set[tuple[str, int]] = field(default_factory=set, repr=False)  # (experiment, run) trained here
+
+    def config(self, reference: str, run: int = 0) -> ExperimentConfig:
+        """Run ``run`` of the referenced experiment (a profile holds run 0)."""
+        name = split_reference(reference)[0]
+        if name not in self.experiments:
+            raise KeyError(f"{self.where}: no experiment {name!r}; defined: {sorted(self.experiments)}")
+        return dataclasses.replace(self.experiments[name], run=run)
+
+    def folder(self, reference: str, run: int = 0) -> Path:
+        """Where run ``run`` of the referenced experiment trains (:func:`experiment_dir`)."""
+        return experiment_dir(self.checkpoints, split_reference(reference)[0], run)
+
+    def lineage(self, reference: str) -> list[str]:
+        """The referenced experiment after those it starts from, oldest first: the order they train in."""
+        self.config(reference)
+        return lineage_of(self.experiments, split_reference(reference)[0])
+
+    def steps(self, reference: str) -> list[int]:
+        """Training steps of the referenced weights (its ``steps``, or the ``@step``) and of each network it
+        starts from, oldest first: what a fine-tuned network is compared at."""
+        steps = []
+        while reference is not None:
+            name, step = split_reference(reference)
+            steps.insert(0, step or self.config(name).steps)
+            reference = self.config(name).init_from
+        return steps
+
+    def train(self, reference: str, run: int = 0) -> Path:
+        """Train run ``run`` of the referenced experiment, or reuse it (:func:`train_experiment`), after the
+        network it starts from (``init_from``, recursively, same run); the path of its weights: final, or at
+        the reference's step."""
+        name, step = split_reference(reference)
+        config = self.config(name, run)
+        init = None
+        if config.init_from is not None:
+            log.info("%s starts from %s: training (or reusing) that first", name, config.init_from)
+            init = self.train(config.init_from, run)
+        wanted = self.fresh is True or (self.fresh is not False and name in self.fresh)
+        path = train_experiment(config, self.folder(name, run), force=wanted and (name, run) not in self._trained,
+                                device=self.device, progress=self.progress, init_weights=init)
+        self._trained.add((name, run))
+        return path.with_name(weights_file(config, step))

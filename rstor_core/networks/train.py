@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
-import hashlib
 import logging
 import time
 from collections.abc import Iterator
@@ -59,13 +58,24 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Parent:
+    """The network a run starts from: its weights (the optimiser state stays behind) and what the run
+    records of it (``{"experiment": name, "sha256": of its weights file}``), so that a retrained parent
+    retrains the child. Which parent, and whether it fits, is the experiment store's
+    (:func:`rstor_core.networks.runs.load_parent`)."""
+
+    record: dict[str, str]
+    weights: dict[str, torch.Tensor]
+
+
 class Trainer:
     """Fit one experiment into ``out_dir``; see the module docstring for the files it keeps."""
 
     def __init__(self, config: ExperimentConfig, out_dir: str | Path, *, device: torch.device | None = None,
-                 progress: bool = True, init_weights: str | Path | None = None) -> None:
+                 progress: bool = True, parent: Parent | None = None) -> None:
         self.config, self.out_dir, self.progress = config, Path(out_dir), progress
-        self.parent = parent_record(config, init_weights)
+        self.parent = parent.record if parent is not None else None
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.world_size = dist.get_world_size() if self.distributed else 1
@@ -73,8 +83,8 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's global RNG
             torch.manual_seed(stream_seed(config.seed, *config.stream_keys("initialisation")))
             self.model = model_from_config(config.model).to(self.device)
-        if init_weights is not None:  # the parent's weights; its optimiser state stays behind
-            self.model.load_state_dict(_parent_weights(config, init_weights, self.device))
+        if parent is not None:
+            self.model.load_state_dict(parent.weights)
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         optimiser = torch.optim.AdamW if config.optimiser == "adamw" else torch.optim.Adam
@@ -291,32 +301,5 @@ def validation_input_psnr(config: ExperimentConfig) -> float:
     validation PSNR must beat to have restored anything (the log's ``val_psnr`` baseline)."""
     degraded, clean = TrainingBatches(config).validation()
     return float(psnr(degraded, clean).mean())
-
-
-def parent_record(config: ExperimentConfig, init_weights: str | Path | None) -> dict[str, str] | None:
-    """What a child run records of its parent (``init_from``): the experiment's name and the sha256 of the
-    weights file it started from, so that a retrained parent retrains the child; ``None`` without one.
-    A child without its parent's weights, or weights without ``init_from``, is an error before any work."""
-    if config.init_from is None:
-        if init_weights is not None:
-            raise ValueError(f"init_weights={str(init_weights)!r} given but init_from is not set: a run starts "
-                             "from another's weights only when its config says so")
-        return None
-    if init_weights is None:
-        raise ValueError(f"this experiment starts from experiment {config.init_from!r} (init_from): pass its "
-                         "trained model.pt as init_weights")
-    path = Path(init_weights)
-    if not path.is_file():
-        raise FileNotFoundError(f"no weights at {path} to start from: train experiment {config.init_from!r} first")
-    return {"experiment": config.init_from, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-
-
-def _parent_weights(config: ExperimentConfig, path: str | Path, device: torch.device) -> dict[str, torch.Tensor]:
-    state, parent = read_checkpoint(path, device=device, advice=f"retrain experiment {config.init_from!r}")
-    if parent.model != config.model:
-        raise CheckpointError(f"{path}: its network ({parent.model.name} {parent.model.chosen}) does not match "
-                              f"this experiment's ({config.model.name} {config.model.chosen}): the weights cannot "
-                              "be loaded")
-    return state["model"]
 
 
