@@ -189,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
     select_chapters(toc_chapters(), args.chapters)
     _check_writable(args.outputs, "--outputs")
     if args.device is not None:
-        from rstor_core.networks.models import pick_device
+        from rstor_core.networks.device import pick_device
 
         pick_device(args.device)
     try:
@@ -219,7 +219,7 @@ def _train(profile, args: argparse.Namespace) -> int:
         raise ValueError(f"{profile.path}: no experiment {args.experiment!r}; available: {sorted(profile.experiments)}")
     from rstor_core.book.runner import check_outputs_owner
     from rstor_core.images.sources import experiment_missing_data
-    from rstor_core.networks.models import pick_device
+    from rstor_core.networks.device import pick_device
     from rstor_core.networks.runs import ExperimentStore
     from rstor_core.networks.train import TrainingDiverged
 
@@ -247,8 +247,8 @@ def _infer(args: argparse.Namespace) -> int:
     from rstor_core.images.sources import photos_unseen_by
     from rstor_core.measurement import study
     from rstor_core.networks.checkpoints import load_model, read_checkpoint
+    from rstor_core.networks.device import pick_device
     from rstor_core.networks.evaluate import degradation_grid, evaluate, model_names
-    from rstor_core.networks.models import pick_device
     from rstor_core.settings.files import save_table
 
     sizes, sigmas = _numbers("--sizes", args.sizes, int), _numbers("--sigmas", args.sigmas, float)

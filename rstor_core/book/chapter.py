@@ -28,8 +28,9 @@ from rstor_core.images.sources import missing_sources, photos_unseen_by
 from rstor_core.measurement.memo import fingerprint, read_rows, scoring_code, write_rows
 from rstor_core.measurement.metrics import alexnet_weights_path
 from rstor_core.networks.checkpoints import load_model, load_trained
+from rstor_core.networks.device import pick_device
 from rstor_core.networks.evaluate import evaluate
-from rstor_core.networks.models import count_parameters, model_from_config, pick_device
+from rstor_core.networks.models import count_parameters, model_from_config
 from rstor_core.networks.runs import ExperimentStore
 from rstor_core.networks.train import read_log, validation_input_psnr
 from rstor_core.settings.chapters import Profile, unknown_experiments

@@ -21,7 +21,8 @@ from typing import Any
 
 import torch
 
-from rstor_core.networks.models import model_from_config, pick_device
+from rstor_core.networks.device import pick_device
+from rstor_core.networks.models import model_from_config
 from rstor_core.settings.configs import ExperimentConfig
 from rstor_core.settings.files import atomic_path
 
@@ -133,7 +134,7 @@ def _not_a_torch_file(path: Path) -> str | None:
 
 def load_model(path: str | Path, *, device: torch.device | str | None = None) -> torch.nn.Module:
     """Rebuild a trained network from ``model.pt`` (or ``last.opt.pt``), in eval mode, on ``device``
-    (default: :func:`~rstor_core.networks.models.pick_device`, the device training would use).
+    (default: :func:`~rstor_core.networks.device.pick_device`, the device training would use).
 
     A file that is not such a checkpoint raises :class:`CheckpointError` (a ``ValueError``).
     """

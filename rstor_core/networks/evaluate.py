@@ -28,7 +28,8 @@ from rstor_core.measurement.metrics import (ALEXNET_URL, LPIPS_MIN_SIZE, SSIM_MI
 from rstor_core.measurement.rows import INPUT
 from rstor_core.networks.batches import to_image, to_tensor
 from rstor_core.networks.checkpoints import MODEL_FILE
-from rstor_core.networks.models import pick_device, restore
+from rstor_core.networks.device import pick_device
+from rstor_core.networks.models import restore
 from rstor_core.settings.configs import DECONVOLUTIONS
 from rstor_core.settings.files import atomic_path
 from rstor_core.settings.rng import stream_seed
@@ -87,7 +88,7 @@ def evaluate(models: Mapping[str, torch.nn.Module | list[torch.nn.Module]], imag
     writes every input and output as PNG.
     An image smaller than a crop size is skipped at that size with a warning, so ``size_px`` is always
     the side evaluated (whole images: the longer side). Images are degraded and scored on ``device``
-    (default: :func:`~rstor_core.networks.models.pick_device`); each network runs on its own device
+    (default: :func:`~rstor_core.networks.device.pick_device`); each network runs on its own device
     (:func:`~rstor_core.networks.models.restore`).
     """
     clashes = sorted({INPUT, *(classical or {})} & set(models))

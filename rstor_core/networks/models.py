@@ -23,20 +23,6 @@ import torch.nn.functional as F
 from rstor_core.settings.configs import MODEL_NAMES, ModelConfig, NAFNetConfig, StackedConvConfig, UNetConfig
 
 
-def pick_device(name: str | torch.device | None = None) -> torch.device:
-    """The device of a run: ``name`` when given (``--device cpu``), else ``cuda`` when available, else
-    ``cpu``. Chosen once per run and used by training, evaluation, the chapters and the widgets."""
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ValueError(f"unknown device {name!r}: {err}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but torch sees no CUDA device here; use 'cpu'")
-    return device
-
-
 def restore(model: Callable[[torch.Tensor], torch.Tensor], degraded: torch.Tensor, *,
             batch_size: int = 4) -> torch.Tensor:
     """``model`` applied to (B, C, H, W) ``degraded`` images, ``batch_size`` at a time, clamped to [0, 1].

@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 from rstor_core.images.sources import experiment_missing_data
 from rstor_core.networks.checkpoints import (LOG_FILE, MODEL_FILE, RESUME_ADVICE, STATE_FILE, CheckpointError,
                                              read_checkpoint, snapshot_file)
-from rstor_core.networks.models import pick_device
+from rstor_core.networks.device import pick_device
 from rstor_core.networks.train import Parent, Trainer
 from rstor_core.settings.configs import ExperimentConfig, lineage_of, split_reference
 from rstor_core.settings.files import remove_stale_temporaries

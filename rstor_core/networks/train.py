@@ -32,7 +32,8 @@ from rstor_core.measurement.metrics import psnr
 from rstor_core.networks.batches import TrainingBatches
 from rstor_core.networks.checkpoints import (LOG_FILE, MODEL_FILE, RESUME_ADVICE, STATE_FILE, CheckpointError,
                                              checksummed, one_line, read_checkpoint, snapshot_file, write_checkpoint)
-from rstor_core.networks.models import model_from_config, pick_device
+from rstor_core.networks.device import pick_device
+from rstor_core.networks.models import model_from_config
 from rstor_core.settings.configs import ExperimentConfig
 from rstor_core.settings.files import atomic_path, git_state
 from rstor_core.settings.rng import stream_seed
