@@ -125,3 +125,7 @@ def test_init_from_is_followed_only_by_the_config_that_declares_it_and_the_exper
     readers = {name for name, path in modules().items()
                if any(isinstance(n, ast.Attribute) and n.attr == "init_from" for n in ast.walk(ast.parse(path.read_text())))}
     assert readers == {"settings.configs", "networks.runs"}
+
+
+def test_the_cli_module_only_parses_and_calls():
+    assert len((PACKAGE / "__main__.py").read_text().splitlines()) <= 220

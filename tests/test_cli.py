@@ -14,7 +14,6 @@ import pytest
 import torch
 from train_helpers import TINY, flip_a_weight_byte
 
-import rstor_core.__main__ as cli
 from rstor_core.__main__ import main
 from rstor_core.degradation.degrade import BANKS
 from rstor_core.measurement.rows import INPUT
@@ -135,7 +134,7 @@ def test_deadleaves_save_rejects_an_out_of_range_option_naming_it_before_writing
 
 
 def test_deadleaves_save_refuses_an_image_that_would_not_fit_in_memory(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_physical_memory", lambda: 2**20)
+    monkeypatch.setattr("rstor_core.networks.batches.physical_memory", lambda: 2**20)
     assert save(tmp_path / "set", "--n", "1", "--size", "256") == 2
     assert "memory" in one_error_line(capsys.readouterr().err) and not (tmp_path / "set").exists()
 

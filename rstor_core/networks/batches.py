@@ -26,10 +26,16 @@ from rstor_core.images.deadleaves import dead_leaves, image_rng, render_batch, s
 from rstor_core.images.photos import ImageFolder, image_folder, natural_images, random_crops, read_png
 from rstor_core.settings.configs import DeadLeavesConfig, ExperimentConfig
 from rstor_core.settings.files import atomic_path, remove_stale_temporaries, write_json
+from rstor_core.settings.options import physical_memory
 from rstor_core.settings.rng import Key, stream, stream_seed
 
 log = logging.getLogger(__name__)
 ENDLESS = 2**31 - 1  # length of an endless dataset: any index a sampler may ask for
+# Bytes per rendered pixel while one dead-leaves image is painted and finished: the int32 leaf index and
+# the float64 RGB shading (28; tracemalloc measured 48-61 at 256-512 px when anti-aliasing also made a
+# full-size low-pass copy, which rstor_core.images.leaf_kernels.decimate_gaussian no longer makes: kept as the
+# bound). No config bounds memory, so save_dead_leaves compares this with the machine's.
+RENDER_BYTES_PER_PIXEL = 64
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, C) numpy -> (C, H, W) float32 torch."""
@@ -101,11 +107,17 @@ def save_dead_leaves(out: str | Path, n: int, size: int, params: DeadLeavesConfi
     Each file is written atomically; a rerun skips the files that already read back with the
     right shape, so an interrupted save resumes. ``params.json`` records what made the set, and a
     rerun with other parameters is refused rather than mixing two sets in one folder, as is a
-    non-empty folder without ``params.json`` (someone's own images).
+    non-empty folder without ``params.json`` (someone's own images). An image that would not fit in this
+    machine's memory (:data:`RENDER_BYTES_PER_PIXEL`) is refused before anything is written.
     """
     if n < 1 or size < 1 or bits not in (8, 16):
         raise ValueError(f"expected n >= 1, size >= 1 and bits in (8, 16), got n={n}, size={size}, bits={bits}")
     params = params or DeadLeavesConfig()
+    needed, available = (size * params.ds_factor) ** 2 * RENDER_BYTES_PER_PIXEL, physical_memory()
+    if available is not None and needed > available:
+        raise ValueError(f"size {size} (rendered at {size * params.ds_factor} px, ds_factor {params.ds_factor}) "
+                         f"needs about {needed / 2**30:.1f} GiB of memory per image; this machine has "
+                         f"{available / 2**30:.1f} GiB")
     out = Path(out)
     record = {"size": size, "seed": seed, "bits": bits, "params": dataclasses.asdict(params)}
     record_path = out / "params.json"

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,13 +22,14 @@ import torch
 from tqdm.auto import tqdm
 
 from rstor_core.degradation.degrade import bank_kernels, degrade, parse_blur_spec
-from rstor_core.images.photos import centre_crop
+from rstor_core.images.photos import centre_crop, test_photos
+from rstor_core.images.sources import photos_unseen_by
 from rstor_core.measurement.metrics import (ALEXNET_URL, LPIPS_MIN_SIZE, SSIM_MIN_SIZE, ST_LPIPS_MIN_SIZE,
                                             LPIPSWeightsMissing, lpips_distance, lpips_model, psnr, ssim,
                                             st_lpips_distance, st_lpips_model)
 from rstor_core.measurement.rows import INPUT
 from rstor_core.networks.batches import to_image, to_tensor
-from rstor_core.networks.checkpoints import MODEL_FILE
+from rstor_core.networks.checkpoints import MODEL_FILE, load_model, read_checkpoint
 from rstor_core.networks.device import pick_device
 from rstor_core.networks.models import restore
 from rstor_core.settings.configs import DECONVOLUTIONS
@@ -181,6 +183,19 @@ def _checked_photos_of(photos_of: Mapping[tuple[str, int], Collection[str]], run
             raise ValueError(f"photos_of{key} names image(s) {missing} that are not test images; test images: "
                              f"{list(images)}")
     return {key: set(names) for key, names in photos_of.items()}
+
+
+def score_checkpoints(checkpoints: Sequence[str | Path], images: str, degradations: Sequence[Degradation], *,
+                      device: torch.device | str | None = None, **options: Any) -> pd.DataFrame:
+    """:func:`evaluate` of the networks saved at ``checkpoints`` (each named by its folder:
+    :func:`model_names`) on ``images``, a folder, ``"skimage"`` or a public set (``test_set`` is its name):
+    what ``python -m rstor_core infer`` writes. A network trained on some of those photos is scored only on
+    those its run never saw (:func:`~rstor_core.images.sources.photos_unseen_by`)."""
+    names, device = model_names(checkpoints), pick_device(device)
+    unseen = {(name, 0): photos_unseen_by(read_checkpoint(path)[1], images) for name, path in zip(names, checkpoints)}
+    models = {name: load_model(path, device=device) for name, path in zip(names, checkpoints)}
+    return evaluate(models, test_photos(images), degradations, device=device, test_set=Path(images).name,
+                    photos_of={key: photos for key, photos in unseen.items() if photos is not None}, **options)
 
 
 def model_names(checkpoints: Sequence[str | Path], *, reserved: Collection[str] = (INPUT,)) -> list[str]:
