@@ -15,7 +15,7 @@ from rstor_core.measurement import metrics
 from rstor_core.measurement.rows import INPUT
 from rstor_core.networks.batches import to_tensor
 from rstor_core.networks.evaluate import (Degradation, bank_degraders, deconvolution, degradation_grid, degrade_image,
-                                          evaluate, non_blind_anchors)
+                                          evaluate, non_blind_anchors, restoration_panels)
 
 
 @pytest.fixture
@@ -244,3 +244,13 @@ def test_bank_degraders_give_a_figure_the_very_inputs_the_evaluation_scores(imag
     for family, degrade_fn in columns.items():
         psnr = table[(table.model == INPUT) & (table.blur == f"{family}:2")].psnr.item()
         assert float(metrics.psnr(degrade_fn(clean), clean)[0]) == pytest.approx(psnr, abs=1e-6)
+
+
+def test_restoration_panels_score_each_degraded_and_restored_crop_against_its_clean_image(images):
+    halve = {"dimmed": lambda x: 0.5 * x}
+    rows, scores, cleans = restoration_panels({"a": images["leaves0"]}, halve, {"doubler": lambda x: 2 * x})
+    assert list(rows) == ["degraded", "doubler"]  # one image: rows are the input and the models
+    assert scores["doubler"]["dimmed"] == pytest.approx(float(metrics.psnr(rows["doubler"]["dimmed"], cleans["doubler"])[0]))
+    assert scores["doubler"]["dimmed"] > 60 > scores["degraded"]["dimmed"]  # doubling undoes the dimming
+    two = restoration_panels(images, halve, {"doubler": lambda x: 2 * x})[0]
+    assert list(two)[:2] == ["leaves0", "leaves0, doubler"]  # several: the image names the rows

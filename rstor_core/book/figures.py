@@ -18,10 +18,9 @@ from matplotlib.ticker import NullLocator
 
 from rstor_core.degradation.degrade import FAMILIES
 from rstor_core.images.deadleaves import power_law_pdf
-from rstor_core.measurement.metrics import psnr
 from rstor_core.measurement.rows import INPUT
-from rstor_core.networks.batches import to_image, to_tensor
-from rstor_core.networks.models import restore
+from rstor_core.networks.batches import to_image
+from rstor_core.networks.evaluate import Degrader, restoration_panels
 from rstor_core.settings.configs import DeadLeavesConfig
 from rstor_core.settings.files import save_figure
 
@@ -92,35 +91,17 @@ def image_row(images: Mapping[str, np.ndarray], *, crop: tuple[slice, slice] | N
     return fig
 
 
-Degrader = Callable[[torch.Tensor], torch.Tensor]  # (1, C, H, W) clean -> degraded
 
 
 def restoration_grid(images: Mapping[str, np.ndarray], degradations: Mapping[str, Degrader],
                      models: Mapping[str, Callable] | None = None, *, show_clean: bool = False,
                      input_label: str = "degraded", panel_size: float = 2.6
                      ) -> tuple[plt.Figure, dict[str, dict[str, float]]]:
-    """Degrade each image (H, W, 3) with each degradation (columns), restore with each model (rows
-    under the degraded row) and title every panel with its PSNR against the clean image; return the
-    figure and ``{row: {column: psnr}}``. Rows are ``input_label`` and the model names for one image,
-    ``"image"`` and ``"image, model"`` for several. Chapter 01's degraded examples and chapter 03's
-    small / mild / big grid."""
-    models = models or {}
-    rows: dict[str, dict[str, torch.Tensor]] = {}
-    scores: dict[str, dict[str, float]] = {}
-    cleans: dict[str, torch.Tensor] = {}
-    for image_name, image in images.items():
-        clean = to_tensor(image)[None]
-        name = (lambda row: row) if len(images) == 1 else (lambda row: image_name if row == input_label
-                                                           else f"{image_name}, {row}")
-        for row in (input_label, *models):
-            rows[name(row)], scores[name(row)], cleans[name(row)] = {}, {}, clean
-        for column, degrade_fn in degradations.items():
-            degraded = degrade_fn(clean)
-            outputs = {input_label: degraded.clamp(0, 1),
-                       **{m: restore(model, degraded) for m, model in models.items()}}
-            for row, out in outputs.items():
-                rows[name(row)][column] = out
-                scores[name(row)][column] = float(psnr(out, clean)[0])
+    """The panels of :func:`~rstor_core.networks.evaluate.restoration_panels` (each image degraded by each
+    degradation, in columns, restored by each model, in rows under the degraded row), each titled with its
+    PSNR against the clean image; return the figure and ``{row: {column: psnr}}``. Chapter 01's degraded
+    examples and chapter 03's small / mild / big grid."""
+    rows, scores, cleans = restoration_panels(images, degradations, models, input_label=input_label)
     columns = (["clean"] if show_clean else []) + list(degradations)
     fig, axes = plt.subplots(len(rows), len(columns), squeeze=False,
                              figsize=(panel_size * len(columns), (panel_size + 0.25) * len(rows)))

@@ -185,6 +185,36 @@ def _checked_photos_of(photos_of: Mapping[tuple[str, int], Collection[str]], run
     return {key: set(names) for key, names in photos_of.items()}
 
 
+Degrader = Callable[[torch.Tensor], torch.Tensor]  # (1, C, H, W) clean -> degraded
+
+
+def restoration_panels(images: Mapping[str, np.ndarray], degradations: Mapping[str, Degrader],
+                       models: Mapping[str, Callable] | None = None, *, input_label: str = "degraded"
+                       ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, dict[str, float]], dict[str, torch.Tensor]]:
+    """Each image (H, W, 3) degraded by each degradation (columns) and restored by each model (rows under
+    the degraded row), for a figure to show: ``({row: {column: output}}, {row: {column: PSNR}}, {row:
+    clean})``. Rows are ``input_label`` and the model names for one image, ``"image"`` and ``"image,
+    model"`` for several. A figure of a few crops, not a measurement: the tables come from :func:`evaluate`."""
+    models = models or {}
+    rows: dict[str, dict[str, torch.Tensor]] = {}
+    scores: dict[str, dict[str, float]] = {}
+    cleans: dict[str, torch.Tensor] = {}
+    for image_name, image in images.items():
+        clean = to_tensor(image)[None]
+        name = (lambda row: row) if len(images) == 1 else (lambda row: image_name if row == input_label
+                                                           else f"{image_name}, {row}")
+        for row in (input_label, *models):
+            rows[name(row)], scores[name(row)], cleans[name(row)] = {}, {}, clean
+        for column, degrade_fn in degradations.items():
+            degraded = degrade_fn(clean)
+            outputs = {input_label: degraded.clamp(0, 1),
+                       **{m: restore(model, degraded) for m, model in models.items()}}
+            for row, out in outputs.items():
+                rows[name(row)][column] = out
+                scores[name(row)][column] = float(psnr(out, clean)[0])
+    return rows, scores, cleans
+
+
 def score_checkpoints(checkpoints: Sequence[str | Path], images: str, degradations: Sequence[Degradation], *,
                       device: torch.device | str | None = None, **options: Any) -> pd.DataFrame:
     """:func:`evaluate` of the networks saved at ``checkpoints`` (each named by its folder:
