@@ -39,7 +39,7 @@ EXIT_CODES = """exit codes:
   130  interrupted (Ctrl-C)"""
 # Bytes per rendered pixel while one dead-leaves image is painted and finished: the int32 leaf index and
 # the float64 RGB shading (28; tracemalloc measured 48-61 at 256-512 px when anti-aliasing also made a
-# full-size low-pass copy, which rstor_core.images.leaf_kernels.decimate_gaussian no longer makes: kept as the
+# full-size low-pass copy, which rstor_core.images.antialiasing.decimate_gaussian no longer makes: kept as the
 # bound). No config bounds memory, so `deadleaves save` compares this with the machine's.
 RENDER_BYTES_PER_PIXEL = 64
 

@@ -10,6 +10,7 @@ import scipy.ndimage
 import scipy.stats
 
 from rstor_core.images import leaf_kernels as K
+from rstor_core.images.antialiasing import decimate_gaussian, decimate_gaussian_serial, gaussian_weights
 from rstor_core.images.deadleaves import (SHAPES, DeadLeavesConfig, Leaves, _pack_geometry, dead_leaves,
                                           dead_leaves_batch, paint_index, power_law_cdf, power_law_pdf, power_law_radii,
                                           render_leaves, sample_leaves)
@@ -242,12 +243,10 @@ def test_the_decimating_low_pass_is_scipys_gaussian_filter_at_the_kept_pixels_bi
                                                                                       rng):
     """Anti-aliasing computes only the pixels decimation keeps; the same sums in the same order as
     ``scipy.ndimage.gaussian_filter`` (so the stored sets and trained networks keep their bits)."""
-    from rstor_core.images.deadleaves import _gaussian_weights
-
     image = rng.random((shape[0] * d, shape[1] * d, 3))
     expected = scipy.ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0), mode="nearest")[d // 2::d, d // 2::d]
     out = np.empty(shape + (3,))
-    (K.decimate_gaussian if parallel else K.decimate_gaussian_serial)(image, _gaussian_weights(sigma), d, out)
+    (decimate_gaussian if parallel else decimate_gaussian_serial)(image, gaussian_weights(sigma), d, out)
     assert out.tobytes() == expected.tobytes()
 
 

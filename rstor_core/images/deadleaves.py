@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
-import scipy.ndimage
 
 from rstor_core.images import leaf_kernels as K
+from rstor_core.images.antialiasing import antialiased
 from rstor_core.images.colours import colour_doubles, pick_photo, sample_colours, skip_colours
 from rstor_core.settings.configs import MAX_POLYGON_SIDES, AppearanceWeights, DeadLeavesConfig, ShapeWeights
 from rstor_core.settings.knobs import ConfigError
@@ -298,7 +298,7 @@ def _render_cpu(leaves: Leaves, size: Size, params: DeadLeavesConfig, *, paralle
         K.render_cpu_serial(*arrays)
     if rgb:
         out[index < 0] = params.background
-    return _antialiased(out, index, params, parallel=parallel, return_index=return_index)
+    return antialiased(out, index, params, parallel=parallel, return_index=return_index)
 
 
 def render_batch(batch: Sequence[Leaves], size: Size, params: DeadLeavesConfig = DeadLeavesConfig()) -> torch.Tensor:
@@ -426,32 +426,7 @@ def image_rng(seed: int, index: int, key: str = "images") -> np.random.Generator
 def _finish(leaves: Leaves, index: np.ndarray, params: DeadLeavesConfig, *, backend: str, parallel: bool,
             return_index: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     image = _shade(leaves, index, params, backend=backend, parallel=parallel)
-    return _antialiased(image, index, params, parallel=parallel, return_index=return_index)
-
-
-def _antialiased(image: np.ndarray, index: np.ndarray | None, params: DeadLeavesConfig, *, parallel: bool,
-                 return_index: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """With ``ds_factor`` d > 1: ``scipy.ndimage.gaussian_filter(image, (sigma, sigma, 0), mode="nearest")``
-    sampled at every d-th pixel from d // 2, computed only there and bit for bit (:func:`K.decimate_gaussian`;
-    filtering every rendered pixel was half of an ``original_study`` image). Float32 out, red and blue swapped
-    with ``swap_red_blue``; ``index`` (decimated alike) may be None when ``return_index`` is False."""
-    d = params.ds_factor
-    if d > 1:
-        sigma = params.aa_sigma if params.aa_sigma is not None else d / 2
-        decimated = np.empty((image.shape[0] // d, image.shape[1] // d, 3))
-        (K.decimate_gaussian if parallel else K.decimate_gaussian_serial)(image, _gaussian_weights(sigma), d, decimated)
-        image, index = decimated, None if index is None else index[d // 2::d, d // 2::d]
-    image = np.ascontiguousarray(image[..., ::-1] if params.swap_red_blue else image, dtype=np.float32)
-    return (image, np.ascontiguousarray(index)) if return_index else image
-
-
-@functools.lru_cache(maxsize=16)
-def _gaussian_weights(sigma: float) -> np.ndarray:
-    """scipy's own weights for ``sigma`` (its default truncation, 4 sigma): the filter's response to an impulse."""
-    radius = int(4.0 * sigma + 0.5)
-    impulse = np.zeros(2 * radius + 1)
-    impulse[radius] = 1.0
-    return scipy.ndimage.gaussian_filter1d(impulse, sigma, mode="constant")
+    return antialiased(image, index, params, parallel=parallel, return_index=return_index)
 
 
 def _shade(leaves: Leaves, index: np.ndarray, params: DeadLeavesConfig, *, backend: str,

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from rstor_core.images import deadleaves
+from rstor_core.images.antialiasing import antialiased
 from rstor_core.images.deadleaves import SHAPES, dead_leaves, image_rng, render_leaves, sample_leaves
 from rstor_core.settings.configs import DeadLeavesConfig
 from rstor_core.settings.rng import stream
@@ -190,7 +191,7 @@ def original_end_to_end(size: int, params: DeadLeavesConfig, seed: int) -> np.nd
     colours = np.random.default_rng(np.random.SeedSequence(int(rng.integers(0, 1e10)))).uniform(size=(n, 3))
     out = np.empty((canvas, canvas, 3))
     first_hit_render(cy.astype(np.float64), cx.astype(np.float64), radius, colours, 0.5, out)
-    return deadleaves._antialiased(out, None, params, parallel=True, return_index=False)[:size, :size]
+    return antialiased(out, None, params, parallel=True, return_index=False)[:size, :size]
 
 
 def end_to_end_table(sizes=(256, 512), models: Sequence[str] | Mapping[str, dict] = tuple(END_TO_END_MODELS), *,
