@@ -1,9 +1,10 @@
 """Rasterisers for dead leaves: a numba CPU kernel and a numba-CUDA kernel, same algorithm.
 
-Both take leaves already sampled and packed on the host (:func:`rstor_core.images.deadleaves.render_leaves`
-packs them and dispatches to a backend) and only rasterise them (anti-aliasing is
-:mod:`rstor_core.images.antialiasing`'s); the CUDA kernels are in :mod:`rstor_core.images.leaf_kernels_cuda`,
-which imports this module (never the other way round). The per-pixel maths (inside tests, shading) is written once as plain Python and compiled twice, for
+Both take leaves already sampled and packed on the host (:mod:`rstor_core.images.leaf_packing`;
+:func:`rstor_core.images.deadleaves.render_leaves` dispatches to a backend) and only rasterise them
+(anti-aliasing is :mod:`rstor_core.images.antialiasing`'s); the CUDA kernels are in
+:mod:`rstor_core.images.leaf_kernels_cuda`, which imports this module (never the other way round). The
+per-pixel maths (inside tests, shading) is written once as plain Python and compiled twice, for
 the CPU (``numba.njit``) and as CUDA device functions, so the two backends cannot drift apart;
 all of it is float64 arithmetic with no transcendental function (polygon normals come from a host
 table), which is why the CUDA simulator reproduces the CPU image bit for bit.
@@ -25,7 +26,7 @@ import numba
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros  # LLVM's cttz: the next uncovered pixel of a row mask
 
-# Columns of the packed arrays (see deadleaves._pack_geometry).
+# Columns of the packed arrays (see rstor_core.images.leaf_packing).
 CY, CX, RADIUS, COS, SIN, ASPECT, EXTENT = range(7)  # geom: float64 (N, 7)
 KIND, SIDES, Y0, Y1, X0, X1 = range(6)  # ints: int32 (N, 6)
 C1, C2, GCOS, GSIN = 0, 3, 6, 7  # look: float64 (N, 8): colour 1, colour 2, gradient direction
