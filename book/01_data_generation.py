@@ -66,8 +66,8 @@ import textwrap
 from rstor_core.book import figures, tables, widgets
 from rstor_core.book.chapter import open_chapter
 from rstor_core.degradation import degrade
-from rstor_core.images.deadleaves import (APPEARANCES, SHAPES, dead_leaves as render,
-                                          dead_leaves_batch, image_rng, power_law_radii)
+from rstor_core.images.deadleaves import dead_leaves as render, dead_leaves_batch, image_rng
+from rstor_core.images.leaf_sampling import APPEARANCES, SHAPES, power_law_radii
 from rstor_core.images.photos import centre_crop, natural_images as load_photos
 from rstor_core.images.speed import end_to_end_table, rendering_speed_table, speed_facts
 from rstor_core.measurement import intervals, study

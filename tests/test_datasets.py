@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from rstor_core.__main__ import main
-from rstor_core.images.deadleaves import DeadLeavesConfig, dead_leaves, image_rng
+from rstor_core.images.deadleaves import dead_leaves, image_rng
 from rstor_core.images.photos import image_folder, read_png
 from rstor_core.networks.batches import DeadLeavesDataset, save_dead_leaves, to_image, to_tensor
+from rstor_core.settings.configs import DeadLeavesConfig
 
 
 def test_dataset_items_are_seeded_per_index_and_differ_between_indices():

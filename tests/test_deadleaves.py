@@ -10,9 +10,11 @@ import scipy.ndimage
 import scipy.stats
 
 from rstor_core.images import leaf_kernels as K
-from rstor_core.images.deadleaves import (SHAPES, DeadLeavesConfig, Leaves, _pack_geometry, dead_leaves,
-                                          dead_leaves_batch, paint_index, power_law_cdf, power_law_pdf, power_law_radii,
-                                          render_leaves, sample_leaves)
+from rstor_core.images.antialiasing import decimate_gaussian, decimate_gaussian_serial, gaussian_weights
+from rstor_core.images.deadleaves import dead_leaves, dead_leaves_batch, paint_index, render_leaves
+from rstor_core.images.leaf_packing import geometry_arrays
+from rstor_core.images.leaf_sampling import SHAPES, Leaves, power_law_cdf, power_law_pdf, power_law_radii, sample_leaves
+from rstor_core.settings.configs import DeadLeavesConfig
 
 
 def test_same_seed_gives_bit_identical_image():
@@ -102,7 +104,7 @@ def test_tiled_renderer_matches_a_first_hit_painter_for_every_shape(rng):
     params = DeadLeavesConfig(n_leaves=150, r_max=25.0, shapes=dict.fromkeys(SHAPES, 1.0))
     leaves = sample_leaves(size, params, rng)
     index = paint_index(leaves, size)
-    geom, ints = _pack_geometry(leaves, 1, size)
+    geom, ints = geometry_arrays(leaves, 1, size)
     normals, apothem = K.polygon_tables(int(ints[:, K.SIDES].max()) + 1)
     for y in range(size[0]):
         for x in range(size[1]):
@@ -242,12 +244,10 @@ def test_the_decimating_low_pass_is_scipys_gaussian_filter_at_the_kept_pixels_bi
                                                                                       rng):
     """Anti-aliasing computes only the pixels decimation keeps; the same sums in the same order as
     ``scipy.ndimage.gaussian_filter`` (so the stored sets and trained networks keep their bits)."""
-    from rstor_core.images.deadleaves import _gaussian_weights
-
     image = rng.random((shape[0] * d, shape[1] * d, 3))
     expected = scipy.ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0), mode="nearest")[d // 2::d, d // 2::d]
     out = np.empty(shape + (3,))
-    (K.decimate_gaussian if parallel else K.decimate_gaussian_serial)(image, _gaussian_weights(sigma), d, out)
+    (decimate_gaussian if parallel else decimate_gaussian_serial)(image, gaussian_weights(sigma), d, out)
     assert out.tobytes() == expected.tobytes()
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from numba import cuda
 
-from rstor_core.images.deadleaves import SHAPES, dead_leaves
+from rstor_core.images.deadleaves import dead_leaves
+from rstor_core.images.leaf_sampling import SHAPES
 from rstor_core.settings.configs import DeadLeavesConfig, ShapeWeights
 
 pytestmark = pytest.mark.skipif(not cuda.is_available(), reason="no GPU and NUMBA_ENABLE_CUDASIM unset")
@@ -55,7 +56,8 @@ def test_a_batch_rendered_in_one_launch_equals_the_cpu_images():
     the CPU's image of its leaves, bit for bit (an RGB background too)."""
     import torch
 
-    from rstor_core.images.deadleaves import render_batch, sample_leaves
+    from rstor_core.images.device_rendering import render_batch
+    from rstor_core.images.leaf_sampling import sample_leaves
     from rstor_core.networks.batches import DeadLeavesDataset
 
     params = DeadLeavesConfig(**SMALL, shapes=dict.fromkeys(SHAPES, 1.0), appearance=ALL_LOOKS,
@@ -68,7 +70,8 @@ def test_a_batch_rendered_in_one_launch_equals_the_cpu_images():
 
 
 def test_a_batch_with_anti_aliasing_is_left_to_the_cpu():
-    from rstor_core.images.deadleaves import render_batch, sample_leaves
+    from rstor_core.images.device_rendering import render_batch
+    from rstor_core.images.leaf_sampling import sample_leaves
 
     params = DeadLeavesConfig(**SMALL, ds_factor=2)
     with pytest.raises(ValueError, match="ds_factor 1 .* render on the CPU"):

@@ -55,10 +55,10 @@ def test_a_kernel_that_does_not_compile_is_the_error_line(simulated_gpu, monkeyp
 
 
 def test_a_batch_that_differs_from_the_cpu_images_fails_the_last_check(simulated_gpu, monkeypatch):
-    import rstor_core.images.deadleaves
+    import rstor_core.images.device_rendering
 
-    render_batch = rstor_core.images.deadleaves.render_batch
-    monkeypatch.setattr(rstor_core.images.deadleaves, "render_batch", lambda *args: render_batch(*args) * 0.5)
+    render_batch = rstor_core.images.device_rendering.render_batch
+    monkeypatch.setattr(rstor_core.images.device_rendering, "render_batch", lambda *args: render_batch(*args) * 0.5)
     last = gpu_checks(size=8)[-1]
     assert last.name == NAMES[-1] and not last.ok and "differs" in last.detail
 

@@ -15,8 +15,10 @@ import pytest
 
 from rstor_core.images import leaf_kernels as K
 from rstor_core.images.colours import pick_photo, sample_colours, skip_colours
-from rstor_core.images.deadleaves import (_APOTHEM, _KIND_OF_SHAPE, _NORMALS, APPEARANCES, SHAPES, _gradients,
-                                          _lattices, _turns, power_law_radii, render_leaves, sample_leaves)
+from rstor_core.images.deadleaves import render_leaves
+from rstor_core.images.leaf_packing import (APOTHEM, KIND_OF_SHAPE, NORMALS, gradient_directions, texture_lattices,
+                                            turn_directions)
+from rstor_core.images.leaf_sampling import APPEARANCES, SHAPES, power_law_radii, sample_leaves
 from rstor_core.settings.configs import DeadLeavesConfig
 from rstor_core.settings.rng import skip_doubles
 
@@ -132,9 +134,9 @@ def test_leaves_binned_in_any_number_of_chunks_paint_the_same_image(chunks):
     leaves = sample_leaves((75, 130), params, np.random.default_rng(2))
     expected, expected_index = render_leaves(leaves, (75, 130), params, return_index=True)
     index, out = np.full((75, 130), -1, np.int32), np.empty((75, 130, 3), np.float32)
-    K.render_cpu(leaves.centres, leaves.radii, leaves.kinds, _KIND_OF_SHAPE, leaves.aspects, leaves.sides,
-                 _turns(leaves), leaves.colours, leaves.colours2, _gradients(leaves), leaves.modes, leaves.texture_rows,
-                 _NORMALS, _APOTHEM, _lattices(leaves.textures), params.texture_amplitude, params.background, 1, index,
-                 out, chunks)
+    K.render_cpu(leaves.centres, leaves.radii, leaves.kinds, KIND_OF_SHAPE, leaves.aspects, leaves.sides,
+                 turn_directions(leaves), leaves.colours, leaves.colours2, gradient_directions(leaves), leaves.modes,
+                 leaves.texture_rows, NORMALS, APOTHEM, texture_lattices(leaves.textures), params.texture_amplitude,
+                 params.background, 1, index, out, chunks)
     np.testing.assert_array_equal(index, expected_index)
     np.testing.assert_array_equal(out, expected)

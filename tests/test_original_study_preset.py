@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from rstor_core.images.colours import photo_palettes
-from rstor_core.images.deadleaves import dead_leaves, render_leaves, sample_leaves
+from rstor_core.images.deadleaves import dead_leaves, render_leaves
+from rstor_core.images.leaf_sampling import sample_leaves
 from rstor_core.images.photos import natural_split
 from rstor_core.images.sources import photos_unseen_by
 from rstor_core.images.spectrum import radial_power_spectrum, spectral_slope

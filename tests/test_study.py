@@ -12,7 +12,7 @@ import pytest
 import scipy.stats
 
 from rstor_core.book import figures
-from rstor_core.images.deadleaves import power_law_radii
+from rstor_core.images.leaf_sampling import power_law_radii
 from rstor_core.measurement import study
 from rstor_core.measurement.rows import INPUT
 from rstor_core.settings.configs import DeadLeavesConfig

@@ -17,7 +17,7 @@ from matplotlib.colors import PowerNorm
 from matplotlib.ticker import NullLocator
 
 from rstor_core.degradation.degrade import FAMILIES
-from rstor_core.images.deadleaves import power_law_pdf
+from rstor_core.images.leaf_sampling import power_law_pdf
 from rstor_core.measurement.rows import INPUT
 from rstor_core.networks.batches import to_image
 from rstor_core.networks.evaluate import Degrader, restoration_panels

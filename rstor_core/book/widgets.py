@@ -17,7 +17,8 @@ from matplotlib.colors import ListedColormap
 
 from rstor_core.degradation.degrade import (BANK_SIZE, FAMILIES, bank_kernels, degrade, gaussian_kernel,
                                             identity_kernel, kernel_radius)
-from rstor_core.images.deadleaves import APPEARANCES, SHAPES, dead_leaves
+from rstor_core.images.deadleaves import dead_leaves
+from rstor_core.images.leaf_sampling import APPEARANCES, SHAPES
 from rstor_core.measurement.metrics import psnr, ssim
 from rstor_core.networks.batches import to_image, to_tensor
 from rstor_core.networks.models import restore

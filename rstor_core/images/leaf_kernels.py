@@ -1,7 +1,8 @@
 """Rasterisers for dead leaves: a numba CPU kernel and a numba-CUDA kernel, same algorithm.
 
-Both take leaves already sampled and packed on the host (:func:`rstor_core.images.deadleaves.render_leaves`
-packs them and dispatches to a backend) and only rasterise them; the CUDA kernels are in
+Both take leaves already sampled and packed on the host (:mod:`rstor_core.images.leaf_packing`;
+:func:`rstor_core.images.deadleaves.render_leaves` dispatches to a backend) and only rasterise them
+(anti-aliasing is :mod:`rstor_core.images.antialiasing`'s); the CUDA kernels are in
 :mod:`rstor_core.images.leaf_kernels_cuda`, which imports this module (never the other way round). The
 per-pixel maths (inside tests, shading) is written once as plain Python and compiled twice, for
 the CPU (``numba.njit``) and as CUDA device functions, so the two backends cannot drift apart;
@@ -25,7 +26,7 @@ import numba
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros  # LLVM's cttz: the next uncovered pixel of a row mask
 
-# Columns of the packed arrays (see deadleaves._pack_geometry).
+# Columns of the packed arrays (see rstor_core.images.leaf_packing).
 CY, CX, RADIUS, COS, SIN, ASPECT, EXTENT = range(7)  # geom: float64 (N, 7)
 KIND, SIDES, Y0, Y1, X0, X1 = range(6)  # ints: int32 (N, 6)
 C1, C2, GCOS, GSIN = 0, 3, 6, 7  # look: float64 (N, 8): colour 1, colour 2, gradient direction
@@ -373,45 +374,3 @@ def shade_cpu_serial(index, geom, look, look_ints, textures, amplitude, backgrou
     """:func:`shade_cpu` on one thread."""
     for y in range(index.shape[0]):
         _shade_row(y, index, geom, look, look_ints, textures, amplitude, background, out)
-
-
-# --- anti-aliasing: a Gaussian low-pass computed only at the pixels decimation keeps ----------------
-
-@numba.njit(inline="always", cache=True)
-def _decimate_row(m, image, weights, d, out):  # pragma: no cover - compiled
-    """Output row ``m``: scipy.ndimage's symmetric correlation (``x[i] w[r]``, then ``(x[i + j] + x[i - j])
-    w[r + j]`` for j = -r..-1, edges repeated: mode "nearest"), in its order, down the rows at row
-    d // 2 + d m, then along that row at every d-th column: the very sums ``gaussian_filter`` makes."""
-    r = weights.shape[0] // 2
-    height, width, channels = image.shape
-    i = d // 2 + d * m
-    row = np.empty((width, channels))
-    for x in range(width):
-        for c in range(channels):
-            acc = image[i, x, c] * weights[r]
-            for j in range(-r, 0):
-                acc += (image[min(max(i + j, 0), height - 1), x, c]
-                        + image[min(max(i - j, 0), height - 1), x, c]) * weights[r + j]
-            row[x, c] = acc
-    for n in range(out.shape[1]):
-        x = d // 2 + d * n
-        for c in range(channels):
-            acc = row[x, c] * weights[r]
-            for j in range(-r, 0):
-                acc += (row[min(max(x + j, 0), width - 1), c] + row[min(max(x - j, 0), width - 1), c]) * weights[r + j]
-            out[m, n, c] = acc
-
-
-@numba.njit(parallel=True, cache=True)
-def decimate_gaussian(image, weights, d, out):  # pragma: no cover - compiled
-    """``gaussian_filter(image, (s, s, 0), mode="nearest")[d // 2::d, d // 2::d]`` into ``out``, with
-    ``weights`` scipy's kernel for s, computing only the kept pixels (a thread per output row)."""
-    for m in numba.prange(out.shape[0]):
-        _decimate_row(m, image, weights, d, out)
-
-
-@numba.njit(cache=True)
-def decimate_gaussian_serial(image, weights, d, out):  # pragma: no cover - compiled
-    """:func:`decimate_gaussian` on one thread."""
-    for m in range(out.shape[0]):
-        _decimate_row(m, image, weights, d, out)

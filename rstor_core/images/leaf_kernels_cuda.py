@@ -1,8 +1,9 @@
 """The CUDA twins of :mod:`rstor_core.images.leaf_kernels`: one thread per pixel, same per-pixel maths.
 
-Only CUDA code lives here (the dispatcher is :func:`rstor_core.images.deadleaves.render_leaves`). Kept in
-its own module because numba's CUDA simulator swaps the module-level ``cuda`` name of kernel
-modules, and importing ``numba.cuda`` is only paid when the CUDA backend is used.
+Only CUDA code lives here (the dispatcher is :func:`rstor_core.images.deadleaves.render_leaves`, a batch's
+launches :func:`rstor_core.images.device_rendering.render_batch`). Kept in its own module because numba's
+CUDA simulator swaps the module-level ``cuda`` name of kernel modules, and importing ``numba.cuda`` is only
+paid when the CUDA backend is used.
 """
 
 from rstor_core.images.cuda_compat import numba_cuda

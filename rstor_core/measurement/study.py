@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.stats
 
 from rstor_core.degradation.degrade import BANK_SIZE, FAMILIES, KERNEL_SIZE, bank_kernels, kernel_radius
-from rstor_core.images.deadleaves import power_law_cdf
+from rstor_core.images.leaf_sampling import power_law_cdf
 from rstor_core.images.spectrum import radial_power_spectrum, spectral_slope
 from rstor_core.measurement import intervals
 from rstor_core.measurement.rows import INPUT, METRICS

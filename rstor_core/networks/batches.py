@@ -22,7 +22,9 @@ from tqdm.auto import tqdm
 
 from rstor_core.degradation.degrade import (FAMILIES, degrade, gaussian_blur_kernels, identity_kernel,
                                             motion_blur_kernels, noise_levels)
-from rstor_core.images.deadleaves import dead_leaves, image_rng, render_batch, sample_leaves
+from rstor_core.images.deadleaves import dead_leaves, image_rng
+from rstor_core.images.device_rendering import render_batch
+from rstor_core.images.leaf_sampling import sample_leaves
 from rstor_core.images.photos import ImageFolder, image_folder, natural_images, random_crops, read_png
 from rstor_core.settings.configs import DeadLeavesConfig, ExperimentConfig
 from rstor_core.settings.files import atomic_path, remove_stale_temporaries, write_json
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 ENDLESS = 2**31 - 1  # length of an endless dataset: any index a sampler may ask for
 # Bytes per rendered pixel while one dead-leaves image is painted and finished: the int32 leaf index and
 # the float64 RGB shading (28; tracemalloc measured 48-61 at 256-512 px when anti-aliasing also made a
-# full-size low-pass copy, which rstor_core.images.leaf_kernels.decimate_gaussian no longer makes: kept as the
+# full-size low-pass copy, which rstor_core.images.antialiasing.decimate_gaussian no longer makes: kept as the
 # bound). No config bounds memory, so save_dead_leaves compares this with the machine's.
 RENDER_BYTES_PER_PIXEL = 64
 
@@ -84,8 +86,8 @@ class DeadLeavesDataset(torch.utils.data.Dataset):
 
     def batch(self, indices: Sequence[int], device: torch.device | str = "cpu") -> torch.Tensor:
         """Items ``indices``, (B, 3, H, W) on ``device``. On a GPU, live leaves (no pool, no anti-aliasing,
-        not until covered) render there in one launch (:func:`~rstor_core.images.deadleaves.render_batch`), the
-        very images of the CPU; otherwise one by one on the CPU, then moved."""
+        not until covered) render there in one launch (:func:`~rstor_core.images.device_rendering.render_batch`),
+        the very images of the CPU; otherwise one by one on the CPU, then moved."""
         device = torch.device(device)
         params = self.params
         if device.type == "cuda" and self.pool is None and params.ds_factor == 1 and not params.until_covered:

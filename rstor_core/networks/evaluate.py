@@ -222,9 +222,10 @@ def score_checkpoints(checkpoints: Sequence[str | Path], images: str, degradatio
     what ``python -m rstor_core infer`` writes. A network trained on some of those photos is scored only on
     those its run never saw (:func:`~rstor_core.images.sources.photos_unseen_by`)."""
     names, device = model_names(checkpoints), pick_device(device)
+    photos = test_photos(images)  # a public set is fetched (or refused) before any checkpoint is read
     unseen = {(name, 0): photos_unseen_by(read_checkpoint(path)[1], images) for name, path in zip(names, checkpoints)}
     models = {name: load_model(path, device=device) for name, path in zip(names, checkpoints)}
-    return evaluate(models, test_photos(images), degradations, device=device, test_set=Path(images).name,
+    return evaluate(models, photos, degradations, device=device, test_set=Path(images).name,
                     photos_of={key: photos for key, photos in unseen.items() if photos is not None}, **options)
 
 

@@ -57,7 +57,9 @@ def gpu_checks(size: int = 32) -> list[Check]:
 def _batch_check(size: int) -> Check:
     import torch
 
-    from rstor_core.images.deadleaves import SHAPES, image_rng, render_batch, render_leaves, sample_leaves
+    from rstor_core.images.deadleaves import image_rng, render_leaves
+    from rstor_core.images.device_rendering import render_batch
+    from rstor_core.images.leaf_sampling import SHAPES, sample_leaves
     from rstor_core.settings.configs import DeadLeavesConfig
 
     params = DeadLeavesConfig(shapes=dict.fromkeys(SHAPES, 1.0), appearance={"flat": 1, "gradient": 1, "texture": 1})
