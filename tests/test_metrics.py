@@ -92,17 +92,10 @@ def test_st_lpips_compares_one_target_with_every_prediction(pair):
                                st_lpips_distance(noisy, clean[:1].expand_as(noisy)))
 
 
-def test_st_lpips_builds_offline_with_every_weight_from_its_wheel(tmp_path, monkeypatch):
+def test_st_lpips_builds_offline_with_every_weight_from_its_wheel(no_network, empty_torch_home):
     """No download, and no random weight left behind (the package loads its file with strict=False)."""
-    import socket
-
     from stlpips_pytorch import stlpips
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("ST-LPIPS tried the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
     st_lpips_model.cache_clear()
     try:
         state = st_lpips_model().state_dict()
