@@ -1,5 +1,5 @@
-"""Shared fixtures: the repository root, a seeded generator, a few dead-leaves images to score, an empty torch
-hub, a process that has ended, and a network that refuses every connection."""
+"""Shared fixtures: the repository root, a seeded generator, the torch devices to test on, a few dead-leaves
+images to score, an empty torch hub, a process that has ended, and a network that refuses every connection."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ if "NUMBA_ENABLE_CUDASIM" not in os.environ and shutil.which("nvidia-smi") is No
 
 import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +34,14 @@ def _run_from_repository_root():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(params=[pytest.param(torch.device("cpu"), id="cpu"),
+                        pytest.param(torch.device("cuda"), id="cuda", marks=pytest.mark.skipif(
+                            not torch.cuda.is_available(), reason="no CUDA GPU"))])
+def device(request) -> torch.device:
+    """The CPU, and the GPU where torch sees one (the CUDA case is skipped without it)."""
+    return request.param
 
 
 @pytest.fixture
