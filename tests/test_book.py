@@ -222,6 +222,7 @@ def test_ctrl_c_stops_a_chapter_promptly_publishes_nothing_and_stops_its_kernel(
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
 
 
+@pytest.mark.slow  # a Python process and two Jupyter kernels at once: 5 s alone, 22 s on a busy 2-core machine
 def test_two_chapters_run_at_once_both_reach_the_manifest(tmp_path):
     """The slow chapter read the manifest before the fast one wrote it; its update must not erase the other."""
     out = tmp_path / "out"
@@ -249,6 +250,7 @@ def test_two_chapters_run_at_once_both_reach_the_manifest(tmp_path):
     assert set(chapters) == {"01_a", "02_b"}
 
 
+@pytest.mark.slow  # a Python process and a Jupyter kernel: 4 s alone, 12 s on a busy 2-core machine
 def test_the_runner_prints_one_line_per_chapter_start_and_end_and_no_papermill_or_kernel_chatter(tmp_path):
     script = textwrap.dedent(f"""
         import logging

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -134,17 +132,10 @@ def test_training_batches_depend_only_on_seed_step_and_rank():
     assert torch.equal(a.validation()[0], b.validation()[0])
 
 
-def _dead_pid() -> int:
-    """The PID of a process that has ended (a killed run's)."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
-def test_a_resumed_save_removes_the_half_written_image_a_killed_save_left(tmp_path):
+def test_a_resumed_save_removes_the_half_written_image_a_killed_save_left(tmp_path, dead_pid):
     """Issue 30, item 4: a save killed while writing left .000001.tmp-PID.png, which no resume removed."""
     save_dead_leaves(tmp_path, 1, 16, progress=False)
-    leftover = tmp_path / f".000001.tmp-{_dead_pid()}.png"
+    leftover = tmp_path / f".000001.tmp-{dead_pid}.png"
     leftover.write_bytes((tmp_path / "000000.png").read_bytes()[:60])  # a PNG header, then nothing
     assert save_dead_leaves(tmp_path, 2, 16, progress=False) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["000000.png", "000001.png", "params.json"]

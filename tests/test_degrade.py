@@ -13,8 +13,9 @@ BANK_SHA256 = "2d5b3f6bddc846d0059745c87277d4c4cf08834c316c8a6ca3559046d343e46e"
 
 
 @pytest.fixture
-def images() -> torch.Tensor:
-    return torch.rand(4, 3, 33, 40, generator=torch.Generator().manual_seed(0))
+def images(device) -> torch.Tensor:
+    """(4, 3, 33, 40) on each device: the operators run where their input lives."""
+    return torch.rand(4, 3, 33, 40, generator=torch.Generator().manual_seed(0)).to(device)
 
 
 GENERATORS = [
@@ -170,16 +171,17 @@ def test_bad_blur_specs_are_errors_naming_the_spec(spec):
 def test_blur_matches_scipy_convolve_nearest_per_sample(images):
     kernels = D.bank_kernels(["small:1", "mild:2", "big:3"]).to(torch.float64)
     kernels = torch.cat([kernels, D.gaussian_kernel(2.0, 0.7, 40.0).double()])
-    out = D.blur(images.double(), kernels)
+    out = D.blur(images.double(), kernels).cpu()
     for b in range(len(images)):
         for c in range(3):
-            expected = scipy.ndimage.convolve(images[b, c].double().numpy(), kernels[b, 0].numpy(), mode="nearest")
+            expected = scipy.ndimage.convolve(images[b, c].double().cpu().numpy(), kernels[b, 0].numpy(),
+                                              mode="nearest")
             np.testing.assert_allclose(out[b, c].numpy(), expected, atol=1e-5)
 
 
-def test_blur_keeps_the_shape_and_accepts_one_kernel_for_all(images):
+def test_blur_keeps_the_shape_dtype_and_device_and_accepts_one_kernel_for_all(images):
     out = D.blur(images, D.bank_kernels("big:0"))
-    assert out.shape == images.shape and out.dtype == images.dtype
+    assert out.shape == images.shape and out.dtype == images.dtype and out.device == images.device
 
 
 @pytest.mark.parametrize("kernel", [D.identity_kernel(4), D.gaussian_kernel(0.0, 0.0)])
@@ -189,9 +191,9 @@ def test_identity_kernel_returns_the_input_exactly(images, kernel):
 
 def test_zero_noise_returns_the_input_and_noise_has_the_asked_std(images):
     assert torch.equal(D.add_noise(images, 0.0, seed=0), images)
-    big = torch.zeros(2, 3, 256, 256)
+    big = torch.zeros(2, 3, 256, 256, device=images.device)
     noisy = D.add_noise(big, torch.tensor([10 / 255, 40 / 255]), seed=1)
-    torch.testing.assert_close(noisy.std((1, 2, 3)), torch.tensor([10 / 255, 40 / 255]), rtol=0.02, atol=0)
+    torch.testing.assert_close(noisy.std((1, 2, 3)).cpu(), torch.tensor([10 / 255, 40 / 255]), rtol=0.02, atol=0)
 
 
 def test_noise_is_not_clipped_unless_asked(images):

@@ -19,10 +19,9 @@ from rstor_core.networks.evaluate import (Degradation, bank_degraders, deconvolu
 
 
 @pytest.fixture
-def no_alexnet(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+def no_alexnet(empty_torch_home):
     metrics.lpips_model.cache_clear()
-    yield tmp_path / "empty_torch_home" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    yield empty_torch_home / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
     metrics.lpips_model.cache_clear()
 
 
@@ -39,14 +38,9 @@ def test_lpips_with_a_random_backbone_is_zero_for_identical_images_and_positive_
     assert (metrics.lpips_distance(x, torch.rand_like(x), model=model) > 0).all()
 
 
-@pytest.fixture
-def images() -> dict[str, np.ndarray]:
-    return {f"leaves{i}": dead_leaves(48, seed=i) for i in range(3)}
-
-
-def test_evaluation_has_one_row_per_model_image_degradation_and_size(images, no_alexnet):
+def test_evaluation_has_one_row_per_model_image_degradation_and_size(leaves, no_alexnet):
     grid = degradation_grid([10, 30], ["big:0-1"], blur_sigma=1.0)
-    table = evaluate({"identity": torch.nn.Identity()}, images, grid, sizes=[32, 48], n_images=2, progress=False)
+    table = evaluate({"identity": torch.nn.Identity()}, leaves, grid, sizes=[32, 48], n_images=2, progress=False)
     assert len(table) == 2 * 2 * len(grid) * 2  # models (input + identity) x images x degradations x sizes
     assert set(table.model) == {INPUT, "identity"}
     assert table.lpips.isna().all() and table.lpips_note.str.contains("weights").all()
@@ -55,12 +49,12 @@ def test_evaluation_has_one_row_per_model_image_degradation_and_size(images, no_
     assert noisier[10] > noisier[30]
 
 
-def test_an_image_smaller_than_the_crop_is_skipped_at_that_size_never_mislabelled(images, caplog):
+def test_an_image_smaller_than_the_crop_is_skipped_at_that_size_never_mislabelled(leaves, caplog):
     """Issue 12, item 8: a 48 x 16 image asked at 32 pixels was evaluated at 32 x 16 and recorded as size_px=32."""
-    mixed = {**images, "strip": dead_leaves((48, 16), seed=9)}
+    mixed = {**leaves, "strip": dead_leaves((48, 16), seed=9)}
     grid = [Degradation("", 25.0)]
     table = evaluate({}, mixed, grid, sizes=[32, None], lpips=False, st_lpips=False, progress=False)
-    assert set(table[table.size_px == 32].image) == set(images)
+    assert set(table[table.size_px == 32].image) == set(leaves)
     assert table[(table.image == "strip")].size_px.tolist() == [48]  # whole image: its longer side
     assert "'strip' (48 x 16) is smaller than the 32-pixel crop: skipped at size 32" in caplog.text
     with pytest.raises(ValueError, match="no test image can be scored: is smaller than the 32-pixel crop"):
@@ -68,27 +62,27 @@ def test_an_image_smaller_than_the_crop_is_skipped_at_that_size_never_mislabelle
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 320)], ids=["1x1", "2x320"])
-def test_an_image_too_narrow_for_a_metric_is_skipped_before_any_scoring(images, caplog, monkeypatch, shape):
+def test_an_image_too_narrow_for_a_metric_is_skipped_before_any_scoring(leaves, caplog, monkeypatch, shape):
     """Issue 30, item 5: the photos were scored, then a 1 x 1 (or 2 x 5120) image failed SSIM and the run
     ended without its table."""
     import rstor_core.networks.evaluate as E
 
     scored = []
     monkeypatch.setattr(E, "ssim", lambda *a: scored.append("'tiny'" in caplog.text) or metrics.ssim(*a))
-    tiny = {**images, "tiny": np.zeros((*shape, 3), np.float32)}
+    tiny = {**leaves, "tiny": np.zeros((*shape, 3), np.float32)}
     grid = [Degradation("", 25.0)]
     table = evaluate({}, tiny, grid, sizes=[None], lpips=False, st_lpips=False, progress=False)
-    assert set(table.image) == set(images) and scored == [True] * len(images)  # said before the first score
+    assert set(table.image) == set(leaves) and scored == [True] * len(leaves)  # said before the first score
     assert f"'tiny' ({shape[0]} x {shape[1]}) is narrower than the 11 px a side SSIM needs: skipped" in caplog.text
     with pytest.raises(ValueError, match="no test image can be scored: is narrower than the 21 px a side ST-LPIPS"):
         evaluate({}, {"tiny": tiny["tiny"]}, grid, sizes=[None], lpips=False, progress=False)
 
 
-def test_every_model_sees_the_same_degraded_inputs(images):
+def test_every_model_sees_the_same_degraded_inputs(leaves):
     grid = [Degradation("", 25.0), Degradation("mild:2", 2.0)]
     kwargs = dict(sizes=[None], seed=3, lpips=False, progress=False)
-    first = evaluate({"a": torch.nn.Identity(), "b": torch.nn.Identity()}, images, grid, **kwargs)
-    second = evaluate({"a": torch.nn.Identity()}, images, grid, **kwargs)
+    first = evaluate({"a": torch.nn.Identity(), "b": torch.nn.Identity()}, leaves, grid, **kwargs)
+    second = evaluate({"a": torch.nn.Identity()}, leaves, grid, **kwargs)
     a, b = first[first.model == "a"].psnr.to_numpy(), first[first.model == "b"].psnr.to_numpy()
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, second[second.model == "a"].psnr.to_numpy())
@@ -105,9 +99,9 @@ class _Scaled(torch.nn.Module):
         return x * self.factor
 
 
-def test_each_run_of_a_model_gets_its_rows_and_the_input_rows_are_not_duplicated(images):
+def test_each_run_of_a_model_gets_its_rows_and_the_input_rows_are_not_duplicated(leaves):
     grid = [Degradation("", 25.0)]
-    table = evaluate({"arm": [_Scaled(1.0), _Scaled(0.9), _Scaled(0.8)], "solo": torch.nn.Identity()}, images, grid,
+    table = evaluate({"arm": [_Scaled(1.0), _Scaled(0.9), _Scaled(0.8)], "solo": torch.nn.Identity()}, leaves, grid,
                      lpips=False, st_lpips=False, progress=False)
     assert table.groupby(["model", "run"]).size().to_dict() == {
         (INPUT, 0): 3, ("arm", 0): 3, ("arm", 1): 3, ("arm", 2): 3, ("solo", 0): 3}
@@ -116,53 +110,53 @@ def test_each_run_of_a_model_gets_its_rows_and_the_input_rows_are_not_duplicated
     np.testing.assert_array_equal(table[table.model == "solo"].set_index("image").psnr, arm[0])  # same inputs
 
 
-def test_a_network_restricted_to_its_unseen_photos_is_tested_on_those_only(images):
+def test_a_network_restricted_to_its_unseen_photos_is_tested_on_those_only(leaves):
     grid = [Degradation("", 25.0), Degradation("", 50.0)]
     photos_of = {("natural", 0): {"leaves0"}, ("natural", 1): ("leaves1", "leaves2")}
-    table = evaluate({"natural": [torch.nn.Identity()] * 2, "dead leaves": [torch.nn.Identity()] * 2}, images, grid,
+    table = evaluate({"natural": [torch.nn.Identity()] * 2, "dead leaves": [torch.nn.Identity()] * 2}, leaves, grid,
                      photos_of=photos_of, lpips=False, st_lpips=False, progress=False)
     tested = table.groupby(["model", "run"]).image.unique().map(set).to_dict()
     assert tested[("natural", 0)] == {"leaves0"} and tested[("natural", 1)] == {"leaves1", "leaves2"}
-    assert tested[("dead leaves", 0)] == tested[("dead leaves", 1)] == tested[(INPUT, 0)] == set(images)
-    assert len(table[table.model == INPUT]) == len(images) * len(grid)
+    assert tested[("dead leaves", 0)] == tested[("dead leaves", 1)] == tested[(INPUT, 0)] == set(leaves)
+    assert len(table[table.model == INPUT]) == len(leaves) * len(grid)
 
 
 @pytest.mark.parametrize("photos_of, problem", [({("natural", 1): {"leaves0"}}, r"\('natural', 1\)"),
                                                  ({("natrual", 0): {"leaves0"}}, "natrual"),
                                                  ({("natural", 0): {"chelsea"}}, "chelsea")])
-def test_a_restriction_naming_an_unknown_network_or_image_is_refused(images, photos_of, problem):
+def test_a_restriction_naming_an_unknown_network_or_image_is_refused(leaves, photos_of, problem):
     with pytest.raises(ValueError, match=problem):
-        evaluate({"natural": torch.nn.Identity()}, images, [Degradation("", 25.0)], photos_of=photos_of,
+        evaluate({"natural": torch.nn.Identity()}, leaves, [Degradation("", 25.0)], photos_of=photos_of,
                  lpips=False, st_lpips=False, progress=False)
 
 
-def test_evaluation_uses_lpips_when_it_can(images, monkeypatch):
+def test_evaluation_uses_lpips_when_it_can(leaves, monkeypatch):
     random_lpips = metrics.lpips_model(random_backbone=True)
     monkeypatch.setattr("rstor_core.networks.evaluate.lpips_model", lambda **_: random_lpips)
-    table = evaluate({}, images, [Degradation("", 20.0)], progress=False)
+    table = evaluate({}, leaves, [Degradation("", 20.0)], progress=False)
     assert table.lpips.notna().all() and (table.lpips_note == "").all()
 
 
-def test_st_lpips_fills_the_rows_of_the_input_the_models_and_the_classical_methods(images, no_alexnet):
+def test_st_lpips_fills_the_rows_of_the_input_the_models_and_the_classical_methods(leaves, no_alexnet):
     def keep_noisy(degraded, degradation):  # a classical method that applies to noise only
         return None if degradation.blur else degraded
 
     grid = [Degradation("", 25.0), Degradation("mild:2", 2.0)]
-    table = evaluate({"identity": torch.nn.Identity()}, images, grid, classical={"keep": keep_noisy}, progress=False)
+    table = evaluate({"identity": torch.nn.Identity()}, leaves, grid, classical={"keep": keep_noisy}, progress=False)
     assert set(table.model) == {INPUT, "identity", "keep"} and table.st_lpips.notna().all()
     kept, noisy = (table[(table.model == model) & (table.blur == "none")].st_lpips for model in ("keep", INPUT))
     np.testing.assert_allclose(kept, noisy, rtol=0, atol=1e-6)  # the same images, the same distances
     assert (table[table.model == INPUT].st_lpips > 0).all()
 
 
-def test_an_image_too_small_for_st_lpips_is_refused_before_any_work(images):
+def test_an_image_too_small_for_st_lpips_is_refused_before_any_work(leaves):
     strip = {"strip": dead_leaves((48, 16), seed=9)}
     with pytest.raises(ValueError, match=r"narrower than the 21 px a side ST-LPIPS needs.*st_lpips=False"):
         evaluate({"never": None}, strip, [Degradation("", 25.0)], progress=False)
 
 
-def test_st_lpips_false_leaves_its_column_nan(images):
-    table = evaluate({}, images, [Degradation("", 25.0)], lpips=False, st_lpips=False, progress=False)
+def test_st_lpips_false_leaves_its_column_nan(leaves):
+    table = evaluate({}, leaves, [Degradation("", 25.0)], lpips=False, st_lpips=False, progress=False)
     assert table.st_lpips.isna().all() and table.psnr.notna().all()
 
 
@@ -234,11 +228,11 @@ def test_non_blind_anchors_name_what_they_are_told_and_none_gives_no_anchor():
                                deconvolution("wiener", balance=0.003)(blurred, Degradation("mild:1", 1.0)))
 
 
-def test_bank_degraders_give_a_figure_the_very_inputs_the_evaluation_scores(images):
-    clean = to_tensor(images["leaves0"])[None]
+def test_bank_degraders_give_a_figure_the_very_inputs_the_evaluation_scores(leaves):
+    clean = to_tensor(leaves["leaves0"])[None]
     columns = bank_degraders(["small", "big"], 2, 1.0, seed=5, image="leaves0")
     assert list(columns) == ["small", "big"]
-    table = evaluate({"identity": torch.nn.Identity()}, {"leaves0": images["leaves0"]},
+    table = evaluate({"identity": torch.nn.Identity()}, {"leaves0": leaves["leaves0"]},
                      [Degradation("small:2", 1.0), Degradation("big:2", 1.0)], seed=5, lpips=False, st_lpips=False,
                      progress=False)
     for family, degrade_fn in columns.items():

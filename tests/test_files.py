@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from conftest import ROOT
@@ -12,19 +11,13 @@ from conftest import ROOT
 from rstor_core.settings.files import atomic_path, pid_alive, remove_stale_temporaries
 
 
-def _dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
-
-
-def test_a_finished_process_is_not_alive_and_this_one_is():
-    assert not pid_alive(_dead_pid())
+def test_a_finished_process_is_not_alive_and_this_one_is(dead_pid):
+    assert not pid_alive(dead_pid)
     assert pid_alive(os.getpid())
 
 
-def test_leftovers_of_dead_runs_are_removed_and_those_of_live_runs_and_results_kept(tmp_path):
-    dead, live = _dead_pid(), os.getpid()
+def test_leftovers_of_dead_runs_are_removed_and_those_of_live_runs_and_results_kept(tmp_path, dead_pid):
+    dead, live = dead_pid, os.getpid()
     outputs, temp = tmp_path / "outputs" / "quick", tmp_path / "tmp"
     stale = [outputs / "notebooks" / f".01_a.tmp-{dead}.ipynb",
              outputs / "checkpoints" / "x" / f".last.opt.tmp-{dead}.pt",
@@ -47,11 +40,11 @@ def test_leftovers_of_dead_runs_are_removed_and_those_of_live_runs_and_results_k
     assert len(removed) == len(stale)
 
 
-def test_an_atomic_temporary_name_is_one_the_cleanup_recognises(tmp_path):
+def test_an_atomic_temporary_name_is_one_the_cleanup_recognises(tmp_path, dead_pid):
     with atomic_path(tmp_path / "last.opt.pt") as tmp:
         tmp.write_text("half written")
         assert remove_stale_temporaries(tmp_path, temp_root=tmp_path) == []  # a live writer's: kept
-        killed = tmp.with_name(tmp.name.replace(str(os.getpid()), str(_dead_pid())))
+        killed = tmp.with_name(tmp.name.replace(str(os.getpid()), str(dead_pid)))
         killed.write_text("half written")
     assert remove_stale_temporaries(tmp_path, temp_root=tmp_path) == [killed]
     assert [p.name for p in tmp_path.iterdir()] == ["last.opt.pt"]

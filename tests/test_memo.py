@@ -7,20 +7,13 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
 from test_chapter import parameters_cell
 
 from rstor_core.book import chapter as chapter_module
 from rstor_core.book.chapter import open_chapter
-from rstor_core.images.deadleaves import dead_leaves
 from rstor_core.measurement import memo
 from rstor_core.networks.evaluate import degradation_grid, evaluate, non_blind_anchors
-
-
-@pytest.fixture
-def images() -> dict[str, np.ndarray]:
-    return {f"leaves{i}": dead_leaves(48, seed=i) for i in range(2)}
 
 
 def conv(seed: int) -> torch.nn.Module:
@@ -28,23 +21,23 @@ def conv(seed: int) -> torch.nn.Module:
     return torch.nn.Conv2d(3, 3, 3, padding=1)
 
 
-def test_the_fingerprint_changes_with_weights_images_settings_and_a_classical_methods_values(images):
+def test_the_fingerprint_changes_with_weights_images_settings_and_a_classical_methods_values(leaves):
     grid = degradation_grid([10.0])
-    key = memo.fingerprint({"net": conv(0)}, images, grid, {"seed": 0})
-    assert key == memo.fingerprint({"net": conv(0)}, dict(images), list(grid), {"seed": 0})  # same inputs
-    changed = dict(images, leaves0=images["leaves0"].copy())
+    key = memo.fingerprint({"net": conv(0)}, leaves, grid, {"seed": 0})
+    assert key == memo.fingerprint({"net": conv(0)}, dict(leaves), list(grid), {"seed": 0})  # same inputs
+    changed = dict(leaves, leaves0=leaves["leaves0"].copy())
     changed["leaves0"][0, 0, 0] += 1e-3
-    assert len({key, memo.fingerprint({"net": conv(1)}, images, grid, {"seed": 0}),
+    assert len({key, memo.fingerprint({"net": conv(1)}, leaves, grid, {"seed": 0}),
                 memo.fingerprint({"net": conv(0)}, changed, grid, {"seed": 0}),
-                memo.fingerprint({"net": conv(0)}, images, degradation_grid([11.0]), {"seed": 0}),
-                memo.fingerprint({"net": conv(0)}, images, grid, {"seed": 1}),
-                memo.fingerprint({"other": conv(0)}, images, grid, {"seed": 0})}) == 6
+                memo.fingerprint({"net": conv(0)}, leaves, degradation_grid([11.0]), {"seed": 0}),
+                memo.fingerprint({"net": conv(0)}, leaves, grid, {"seed": 1}),
+                memo.fingerprint({"other": conv(0)}, leaves, grid, {"seed": 0})}) == 6
     rl = [memo.fingerprint(non_blind_anchors("richardson_lucy", iterations=n)) for n in (30, 30, 31)]
     assert rl[0] == rl[1] != rl[2]  # a closure: by its captured settings
 
 
-def test_rows_read_back_exactly_as_written_and_only_the_newest_key_is_kept(images, tmp_path):
-    rows = evaluate({"net": conv(0)}, {"7": images["leaves0"]}, degradation_grid([10.0], ["small:0"], blur_sigma=1.0),
+def test_rows_read_back_exactly_as_written_and_only_the_newest_key_is_kept(leaves, tmp_path):
+    rows = evaluate({"net": conv(0)}, {"7": leaves["leaves0"]}, degradation_grid([10.0], ["small:0"], blur_sigma=1.0),
                     lpips=False, st_lpips=False, progress=False)
     assert (rows.lpips_note != "").all() and rows.lpips.isna().all()
     rows.loc[0, "lpips_note"] = ""  # an empty string must stay one, a NaN a NaN
@@ -56,26 +49,26 @@ def test_rows_read_back_exactly_as_written_and_only_the_newest_key_is_kept(image
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"03_x.{'b' * 16}.csv", f"03_x_other.{'c' * 16}.csv"]
 
 
-def test_a_chapter_reuses_its_evaluation_rows_until_an_input_changes_and_fresh_recomputes(images, tmp_path, monkeypatch):
+def test_a_chapter_reuses_its_evaluation_rows_until_an_input_changes_and_fresh_recomputes(leaves, tmp_path, monkeypatch):
     values = {**parameters_cell("03_deblur_study"), "profile": "smoke", "output_dir": str(tmp_path),
               "recipe_trials": [], "first_recipe": [], "scaling_steps": [], "long_runs": [], "device": "cpu", "eval_size": 32}
     chapter = open_chapter("03_deblur_study", values)
     calls = []
     monkeypatch.setattr(chapter_module, "evaluate", lambda *args, **kw: calls.append(kw) or evaluate(*args, **kw))
     grid = degradation_grid([10.0])
-    first = chapter.evaluate("rows", {"net": conv(0)}, images, grid, lpips=False, st_lpips=False)
+    first = chapter.evaluate("rows", {"net": conv(0)}, leaves, grid, lpips=False, st_lpips=False)
     assert calls[0]["sizes"] == [chapter.config.eval_size] and calls[0]["seed"] == chapter.config.seed
-    again = chapter.evaluate("rows", {"net": conv(0)}, images, grid, lpips=False, st_lpips=False)
+    again = chapter.evaluate("rows", {"net": conv(0)}, leaves, grid, lpips=False, st_lpips=False)
     assert len(calls) == 1
     pd.testing.assert_frame_equal(again, first, check_exact=True)
-    chapter.evaluate("rows", {"net": conv(1)}, images, grid, lpips=False, st_lpips=False)  # retrained
+    chapter.evaluate("rows", {"net": conv(1)}, leaves, grid, lpips=False, st_lpips=False)  # retrained
     assert len(calls) == 2 and len(list((tmp_path / "evaluations").glob("rows.*.csv"))) == 1
-    dataclasses.replace(chapter, fresh=True).evaluate("rows", {"net": conv(1)}, images, grid, lpips=False,
+    dataclasses.replace(chapter, fresh=True).evaluate("rows", {"net": conv(1)}, leaves, grid, lpips=False,
                                                       st_lpips=False)
     assert len(calls) == 3
 
 
-def test_a_chapter_scores_again_when_a_kernel_changes_under_the_same_address(images, tmp_path, monkeypatch):
+def test_a_chapter_scores_again_when_a_kernel_changes_under_the_same_address(leaves, tmp_path, monkeypatch):
     """Issue 30, item 3: the fingerprint hashed a kernel's address ("big:0"), so rows scored on one machine's
     kernels were read back on another machine that drew different ones."""
     from rstor_core.degradation import degrade
@@ -86,9 +79,9 @@ def test_a_chapter_scores_again_when_a_kernel_changes_under_the_same_address(ima
     calls = []
     monkeypatch.setattr(chapter_module, "evaluate", lambda *args, **kw: calls.append(kw) or evaluate(*args, **kw))
     grid = degradation_grid([], ["big:0"], blur_sigma=1.0)
-    first = chapter.evaluate("rows", {"net": conv(0)}, images, grid, lpips=False, st_lpips=False)
+    first = chapter.evaluate("rows", {"net": conv(0)}, leaves, grid, lpips=False, st_lpips=False)
     banks = dict(degrade.stored_banks())
     banks["big"] = banks["big"].flip(-1)  # other bytes, same address
     monkeypatch.setattr(degrade, "stored_banks", lambda: banks)
-    second = chapter.evaluate("rows", {"net": conv(0)}, images, grid, lpips=False, st_lpips=False)
+    second = chapter.evaluate("rows", {"net": conv(0)}, leaves, grid, lpips=False, st_lpips=False)
     assert len(calls) == 2 and not np.array_equal(first.psnr, second.psnr)

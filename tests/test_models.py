@@ -51,9 +51,10 @@ def test_width_16_state_dict_has_the_official_names_and_shapes():
 
 @pytest.mark.parametrize("name", ["nafnet", "unet", "stacked_conv"])
 @pytest.mark.parametrize("shape", [(1, 3, 33, 47), (2, 3, 64, 64), (1, 3, 17, 8)])
-def test_any_input_size_is_padded_and_cropped_back(name, shape):
-    model = build_model(name, {"width": 8})
-    assert model(torch.rand(shape)).shape == shape
+def test_any_input_size_is_padded_and_cropped_back(name, shape, device):
+    model = build_model(name, {"width": 8}).to(device)
+    out = model(torch.rand(shape, device=device))
+    assert out.shape == shape and out.device.type == device.type
 
 
 def test_a_fresh_naf_block_returns_its_input_exactly_whatever_its_random_convolutions():

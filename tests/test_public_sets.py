@@ -45,16 +45,6 @@ def tiny_pngs(folder: Path, n: int) -> Path:
     return folder
 
 
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any attempt to open a connection fails the test."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("a network connection was attempted")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-
-
 class _CountingHandler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         self.server.requests.append(self.path)

@@ -30,10 +30,10 @@ def _lrs(path) -> list[float]:
         return [float(row["lr"]) for row in csv.DictReader(file)]
 
 
-def test_adamw_with_its_betas_and_a_cosine_schedule_decays_to_lr_min(tmp_path):
+def test_adamw_with_its_betas_and_a_cosine_schedule_decays_to_lr_min(tmp_path, device):
     config = ExperimentConfig(**{**TINY, "steps": 8, "optimiser": "adamw", "betas": [0.9, 0.9], "weight_decay": 0.01,
                                  "schedule": "cosine", "lr": 1e-3, "lr_min": 1e-6})
-    trainer = Trainer(config, tmp_path, device=torch.device("cpu"), progress=False)
+    trainer = Trainer(config, tmp_path, device=device, progress=False)
     assert isinstance(trainer.optimiser, torch.optim.AdamW)
     assert trainer.optimiser.param_groups[0]["betas"] == (0.9, 0.9)
     trainer.fit()

@@ -62,3 +62,36 @@ def test_the_readme_is_one_a_newcomer_finishes_and_it_states_the_answer():
                  "## Budgets", "Read first"):
         assert said in readme, said
     assert readme.count("| `make ") >= 4  # the options and budgets are tables, not paragraphs of commands
+
+
+def test_the_readmes_denoising_numbers_are_the_committed_evaluation_rows_averaged_by_hand():
+    """The README quotes chapter 02's gaps at σ = 25/255; here they are recomputed from the committed evaluation
+    rows (one row per model, network and photo) with a plain groupby, not with the intervals module that wrote the
+    tables the README was copied from: a photo's value is its mean over an arm's networks, the natural arm's
+    photos are averaged per fold network first (each network tested the photos it never saw; the fold weighs as one
+    unit, as :mod:`rstor_core.measurement.intervals` says), every other arm's over the photos."""
+    import pandas as pd
+
+    [path] = (ROOT / "outputs" / "quick" / "evaluations").glob("02_table.*.csv")
+    rows = pd.read_csv(path).query("sigma_255 == 25 and test_set == 'natural'")
+    photo = rows.groupby(["model", "image"]).psnr.mean().unstack("model")
+    fold = rows[rows.model == "natural"].set_index("image").run
+
+    def minus(a: str, b: str) -> float:
+        difference = photo[a] - photo[b]
+        return difference.groupby(fold).mean().mean() if "natural" in (a, b) else difference.mean()
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    discs, bm3d = "dead leaves (discs)", "BM3D (knows σ)"
+    quoted = {(discs, "input"): ("the dead-leaves network gains {:+.1f} dB",
+                                 '"dead leaves (discs)" - input, sigma 25: {:+.2f}'),
+              ("natural", discs): ("the photo-trained one is ahead of it by {:+.1f} dB",
+                                   'natural - "dead leaves (discs)", sigma 25: {:+.2f}'),
+              (bm3d, "natural"): ("beats the photo-trained network by {:+.1f} dB",
+                                  '"BM3D (knows σ)" - natural, 25: {:+.2f}'),
+              (bm3d, discs): ("and the dead-leaves one by {:+.1f} dB",
+                              '"BM3D (knows σ)" - "dead leaves (discs)", 25: {:+.2f}')}
+    for (a, b), (prose, source) in quoted.items():
+        value = minus(a, b)
+        assert prose.format(value) in readme and source.format(value) in readme, \
+            f"the README should quote {a} minus {b} at σ = 25/255 as {value:+.2f} dB"
