@@ -240,11 +240,11 @@ def test_bank_degraders_give_a_figure_the_very_inputs_the_evaluation_scores(leav
         assert float(metrics.psnr(degrade_fn(clean), clean)[0]) == pytest.approx(psnr, abs=1e-6)
 
 
-def test_restoration_panels_score_each_degraded_and_restored_crop_against_its_clean_image(images):
+def test_restoration_panels_score_each_degraded_and_restored_crop_against_its_clean_image(leaves):
     halve = {"dimmed": lambda x: 0.5 * x}
-    rows, scores, cleans = restoration_panels({"a": images["leaves0"]}, halve, {"doubler": lambda x: 2 * x})
+    rows, scores, cleans = restoration_panels({"a": leaves["leaves0"]}, halve, {"doubler": lambda x: 2 * x})
     assert list(rows) == ["degraded", "doubler"]  # one image: rows are the input and the models
     assert scores["doubler"]["dimmed"] == pytest.approx(float(metrics.psnr(rows["doubler"]["dimmed"], cleans["doubler"])[0]))
     assert scores["doubler"]["dimmed"] > 60 > scores["degraded"]["dimmed"]  # doubling undoes the dimming
-    two = restoration_panels(images, halve, {"doubler": lambda x: 2 * x})[0]
+    two = restoration_panels(leaves, halve, {"doubler": lambda x: 2 * x})[0]
     assert list(two)[:2] == ["leaves0", "leaves0, doubler"]  # several: the image names the rows
