@@ -64,16 +64,15 @@ from IPython.display import display
 from rstor_core.book import figures, tables
 from rstor_core.book.chapter import open_chapter
 from rstor_core.book.widgets import denoiser_comparison, inspect_blur, noise_tour, player
-from rstor_core.images.photos import test_photos
-from rstor_core.measurement import intervals, study
+from rstor_core.measurement import published, readings, study
 from rstor_core.measurement.rows import INPUT
 from rstor_core.networks.evaluate import Degradation, bm3d_denoiser, degradation_grid
 
 chapter = open_chapter("02_denoise_study", globals())
 config = chapter.config
-arms = {"dead leaves (discs)": config.dead_leaves_experiment, "dead leaves + primitives": config.primitives_experiment,
+DISCS, PRIMITIVES, BM3D = "dead leaves (discs)", "dead leaves + primitives", "BM3D (knows σ)"
+arms = {DISCS: config.dead_leaves_experiment, PRIMITIVES: config.primitives_experiment,
         "natural": config.natural_experiment}
-BM3D = "BM3D (knows σ)"
 
 # %% [markdown]
 # ## Training
@@ -89,7 +88,7 @@ chapter.glue(runs=config.runs, **chapter.training_facts(config.dead_leaves_exper
 # %% tags=["remove-output", "hide-input"]
 curves = chapter.save_table(chapter.training_curves(arms, config.runs), "02_training_curves.csv")
 chapter.publish("fig_curves", figures.training_curves_figure(curves), "02_training_curves.png")
-chapter.glue(**study.convergence(curves))
+chapter.glue(**readings.convergence(curves))
 
 # %% [markdown]
 # ```{glue:figure} fig_curves
@@ -120,20 +119,20 @@ chapter.glue(**study.convergence(curves))
 # ```
 
 # %% tags=["hide-input"]
-unseen = chapter.unseen_photos(arms, config.runs, config.test_images)
-photos = chapter.comparable_photos(test_photos(config.test_images), unseen, arms, config.runs)
 classical = {BM3D: bm3d_denoiser(config.table_sigmas)} if config.bm3d else None
 others = [sigma for sigma in config.sigmas if sigma not in config.table_sigmas]
-results = pd.concat([chapter.evaluate(f"02_{name}", models, photos, degradation_grid(sigmas), test_set="natural",
-                                      lpips=config.lpips, st_lpips=perceptual, classical=classical, photos_of=unseen)
-                     for name, sigmas, perceptual in (("table", config.table_sigmas, True), ("curve", others, False))
-                     if sigmas])
+grids = [("table", config.table_sigmas, True), ("curve", others, False)]  # ST-LPIPS: table σ only
+results = pd.concat([chapter.compare_arms(f"02_{name}", arms, degradation_grid(sigmas),
+                                          models=models, lpips=config.lpips,
+                                          st_lpips=perceptual, classical=classical)
+                     for name, sigmas, perceptual in grids if sigmas])
 results = results.sort_values("sigma_255", kind="stable", ignore_index=True)
 chapter.save_table(results, "02_denoise_natural.csv")
 summary = study.metric_means(results, ["model", "sigma_255"]).reset_index()
 
 # %% tags=["remove-output", "hide-input"]
-chapter.publish("fig_vs_sigma", figures.metrics_vs_sigma_figure(summary), "02_psnr_ssim_vs_sigma.png")
+chapter.publish("fig_vs_sigma", figures.metrics_vs_sigma_figure(summary),
+                "02_psnr_ssim_vs_sigma.png")
 chapter.glue(n_tested=results.image.nunique(), eval_size=str(config.eval_size or "whole"))
 
 # %% [markdown]
@@ -146,9 +145,11 @@ chapter.glue(n_tested=results.image.nunique(), eval_size=str(config.eval_size or
 # ```
 
 # %% tags=["hide-input"]
-table = chapter.save_table(study.denoise_table(results, config.table_sigmas), "02_denoise_table.csv")
+table = chapter.save_table(study.denoise_table(results, config.table_sigmas),
+                           "02_denoise_table.csv")
 tables.show(table, "Denoising the natural test photos", ["model"], {
-    "PSNR (dB), 95 % interval; networks per arm, photos": "psnr|^n_", "SSIM, ST-LPIPS (lower is better)": "ssim|lpips"})
+    "PSNR (dB), 95 % interval; networks per arm, photos": "psnr|^n_",
+    "SSIM, ST-LPIPS (lower is better)": "ssim|lpips"})
 
 # %% [markdown]
 # The table ({download}`tables/02_denoise_table.csv`) gives each model's mean over the test photos and its
@@ -159,40 +160,26 @@ tables.show(table, "Denoising the natural test photos", ["model"], {
 
 # %% tags=["hide-input"]
 lowest = min(config.sigmas)  # nearly clean photos: where a denoiser can only lose
-pairs = [("natural", "dead leaves (discs)"), ("dead leaves + primitives", "dead leaves (discs)")]
-pairs += [(BM3D, "natural"), (BM3D, "dead leaves (discs)")] if config.bm3d else []
-differences = pd.concat([intervals.paired_difference(results, a, b, ["sigma_255"]) for a, b in pairs]
-                        + [intervals.paired_difference(results, label, INPUT, ["sigma_255"])
-                           for label in arms])
-differences = chapter.save_table(differences.sort_values(["a", "b", "sigma_255"], ignore_index=True),
+pairs = [("natural", DISCS), (PRIMITIVES, DISCS)]
+pairs += [(BM3D, "natural"), (BM3D, DISCS)] if config.bm3d else []
+pairs += [(label, INPUT) for label in arms]
+differences = study.paired_differences(results, pairs, ["sigma_255"])
+differences = chapter.save_table(differences.sort_values(["a", "b", "sigma_255"],
+                                                         ignore_index=True),
                                  "02_paired_differences.csv")
-
-
-def said(a: str, b: str, sigma: float) -> str:
-    return intervals.describe(differences.set_index(["a", "b", "sigma_255"]).loc[(a, b, sigma)])
-
-
-chapter.glue(**{f"gap{sigma:g}": said("natural", "dead leaves (discs)", sigma) for sigma in config.table_sigmas},
-             **{f"primitives{sigma:g}": said("dead leaves + primitives", "dead leaves (discs)", sigma)
-                for sigma in config.table_sigmas},
-             gain_discs25=said("dead leaves (discs)", INPUT, 25.0), lowest=f"{lowest:g}",
-             harm_discs=said("dead leaves (discs)", INPUT, lowest), harm_natural=said("natural", INPUT, lowest),
-             **({f"bm3d_lead{sigma:g}": said(BM3D, "natural", sigma) for sigma in config.table_sigmas}
-                if config.bm3d else {}),
+chapter.glue(**readings.denoise_reading(differences, config.table_sigmas, lowest=lowest,
+                                        reference=DISCS, natural="natural",
+                                        primitives=PRIMITIVES,
+                                        bm3d=BM3D if config.bm3d else None),
              lpips_note=results.lpips_note.iloc[0] or "computed")
-leads = differences[differences.a == BM3D]
-harms = differences[(differences.b == INPUT) & (differences.sigma_255 == lowest)]
-worse = harms.a[harms.psnr_diff_hi < 0].tolist()  # the arms whose interval lies below the noisy input
-clean = chapter.evaluate("02_clean", models, photos, degradation_grid([0.0]), test_set="natural", lpips=False,
-                         st_lpips=False, photos_of=unseen)  # no noise at all: what a network does to a clean photo
-ceiling = clean[clean.model != INPUT].groupby("model", sort=False).psnr.mean()
-chapter.glue(ceiling=", ".join(f"{model} {value:.1f} dB" for model, value in ceiling.items()),
-             lowest_input=float(results[(results.model == INPUT) & (results.sigma_255 == lowest)].psnr.mean()))
-chapter.glue(bm3d_verdict="beats" if (leads.psnr_diff_lo > 0).all() else "does not measurably beat",
-             harm_verdict="make them worse" if len(worse) == len(harms) else
-             f"make them worse where it is measured ({', '.join(worse)})" if worse else "do not measurably make them worse")
-tables.styled(tables.comparisons(differences[differences.sigma_255.isin(config.table_sigmas)], "sigma_255",
-                                 lambda sigma: f"σ = {sigma:g}/255 (dB)"), "Paired PSNR differences (95 % interval)")
+# No noise at all: what a network does to a clean photo.
+clean = chapter.compare_arms("02_clean", arms, degradation_grid([0.0]), models=models,
+                             lpips=False, st_lpips=False)
+chapter.glue(**readings.ceiling_reading(clean, results, lowest))
+shown_sigmas = differences[differences.sigma_255.isin(config.table_sigmas)]
+tables.styled(tables.comparisons(shown_sigmas, "sigma_255",
+                                 lambda sigma: f"σ = {sigma:g}/255 (dB)"),
+              "Paired PSNR differences (95 % interval)")
 
 # %% [markdown]
 # At σ = 25, the network trained on dead-leaves discs gains {glue:text}`gain_discs25` over the
@@ -218,11 +205,11 @@ tables.styled(tables.comparisons(differences[differences.sigma_255.isin(config.t
 # %% tags=["remove-output", "hide-input"]
 # The first networks of each arm, on a photo none of them saw.
 first_runs = {label: runs[0] for label, runs in models.items()}
-shown = chapter.comparable_photos(photos, unseen, arms, 1)
+shown = chapter.arm_photos(arms, runs=1)
 first = next(iter(shown))
 bm3d25 = {BM3D: lambda x: bm3d_denoiser()(x, Degradation("", 25.0))} if config.bm3d else {}
-fig, _ = inspect_blur(shown[first], blur_kind="none", noise=25.0, crop=config.zoom, models={**first_runs, **bm3d25},
-                      seed=config.seed, show_kernel=False)
+fig, _ = inspect_blur(shown[first], blur_kind="none", noise=25.0, crop=config.zoom,
+                      models={**first_runs, **bm3d25}, seed=config.seed, show_kernel=False)
 chapter.publish("fig_qualitative", fig, "02_qualitative_sigma25.png")
 chapter.glue(first_photo=first)
 
@@ -238,7 +225,8 @@ chapter.glue(first_photo=first)
 
 # %% tags=["hide-input"]
 display(denoiser_comparison(shown, first_runs, crop=config.zoom) if chapter.live_widgets
-        else player(noise_tour(shown[first], first_runs, config.sigmas, crop=config.zoom, seed=config.seed)))
+        else player(noise_tour(shown[first], first_runs, config.sigmas, crop=config.zoom,
+                               seed=config.seed)))
 
 # %% [markdown]
 # ## Next to the published study
@@ -253,17 +241,13 @@ display(denoiser_comparison(shown, first_runs, crop=config.zoom) if chapter.live
 # the interval above.
 
 # %% tags=["hide-input"]
-comparison = study.denoise_comparison(summary, dead_leaves="dead leaves (discs)", natural="natural",
-                                      source=chapter.ours)
-published = comparison[comparison.source == study.PUBLISHED_SOURCE].set_index("sigma_255")
-ours = differences[(differences.a == "natural") & (differences.b == "dead leaves (discs)")]
-agreement = study.published_agreement(published.gap_db, ours, "sigma_255").set_index("sigma_255")
-chapter.glue(**{f"published_{arm}_{sigma:g}": float(published.loc[sigma, f"{arm}_db"])
-                for sigma in published.index for arm in ("dead_leaves", "natural")},
-             **{f"published_gap_{sigma:g}": float(published.loc[sigma, "gap_db"]) for sigma in published.index},
-             **{f"agreement_{sigma:g}": agreement.verdict[sigma] for sigma in agreement.index})
+comparison = published.denoise_comparison(summary, dead_leaves=DISCS, natural="natural",
+                                          source=chapter.ours)
+ours = differences[(differences.a == "natural") & (differences.b == DISCS)]
+agreement = published.published_denoise_agreement(comparison, ours)
+chapter.glue(**published.denoise_agreement_reading(comparison, agreement))
 chapter.save_table(comparison, "02_published_comparison.csv")  # each arm's PSNR, theirs and ours
-tables.styled(chapter.save_table(agreement.reset_index(), "02_published_agreement.csv"),
+tables.styled(chapter.save_table(agreement, "02_published_agreement.csv"),
               "The original study's gap natural - dead leaves and ours, paired (dB, 95 % interval)")
 
 # %% [markdown]

@@ -80,7 +80,7 @@ from rstor_core.book.chapter import open_chapter
 from rstor_core.degradation.degrade import FAMILIES
 from rstor_core.images.deadleaves import dead_leaves_test_set
 from rstor_core.images.photos import centre_crop, test_photos
-from rstor_core.measurement import intervals, study
+from rstor_core.measurement import intervals, published, readings, study
 from rstor_core.networks.evaluate import bank_degraders, degradation_grid, non_blind_anchors
 
 chapter = open_chapter("03_deblur_study", globals())
@@ -107,7 +107,7 @@ curves = chapter.save_table(chapter.training_curves(pairs, config.runs), "03_tra
 chapter.publish("fig_curves", figures.training_curves_figure(curves, baselines=chapter.validation_baselines(
     pairs, config.runs), panels=lambda label: "trained on " + ("dead leaves" if "dead" in label else "natural photos")),
     "03_training_curves.png")
-chapter.glue(runs=config.runs, **study.convergence(curves))
+chapter.glue(runs=config.runs, **readings.convergence(curves))
 
 # %% [markdown]
 # ```{glue:figure} fig_curves
@@ -174,7 +174,7 @@ tables.show(table, "Blind deblurring (PSNR in dB, 95 % interval), blur", ["test_
 
 # %% tags=["hide-input"]
 own = chapter.save_table(study.in_distribution(results, {a: a for a in motion}, anchors), "03_in_distribution.csv")
-chapter.glue(**study.in_distribution_reading(own, {"dead leaves": "dl", "natural": "nat"}))
+chapter.glue(**readings.in_distribution_reading(own, {"dead leaves": "dl", "natural": "nat"}))
 tables.styled(own.drop(columns=["test_set", "n_runs"]), "Each network on its own kind of images: PSNR gain (dB)")
 
 # %% [markdown]
@@ -186,12 +186,12 @@ tables.styled(own.drop(columns=["test_set", "n_runs"]), "Each network on its own
 # %% tags=["hide-input"]
 gain = study.family_gains(table)  # dB over the blurred input, natural test photos
 glue_names = {"dead leaves": "gain_dl", "natural": "gain_nat", **{name: "anchor" for name in anchors}}
-chapter.glue(**study.glue_values(gain, glue_names))
+chapter.glue(**readings.glue_values(gain, glue_names))
 gap = chapter.save_table(intervals.paired_difference(natural_rows, "natural", "dead leaves", ["family"]),
                          "03_paired_gap.csv")
 by_photo = chapter.save_table(study.gain_by_photo(natural_rows), "03_gain_by_photo.csv")
 chapter.glue(**{f"gap_{row.family}": intervals.describe(row) for _, row in gap.iterrows()},
-             **study.deblurring_reading(gain, list(motion)), **study.photo_extremes(by_photo, glue_names))
+             **readings.deblurring_reading(gain, list(motion)), **readings.photo_extremes(by_photo, glue_names))
 tables.styled(study.losses(gain.drop(index=list(anchors), errors="ignore")), "Where a network makes the blurred photo worse")
 
 # %% [markdown]
@@ -377,11 +377,11 @@ display(widgets.blur_inspector(chapter.comparable_photos(photos, unseen, motion,
 # comparable; the *pattern* across families is the quantity to read.
 
 # %% tags=["hide-input"]
-comparison = chapter.save_table(study.deblur_comparison(natural_rows, list(models), source=chapter.ours),
+comparison = chapter.save_table(published.deblur_comparison(natural_rows, list(models), source=chapter.ours),
                                 "03_published_comparison.csv")
-agreement = chapter.save_table(study.published_deblur_agreement(comparison, gap), "03_published_agreement.csv")
+agreement = chapter.save_table(published.published_deblur_agreement(comparison, gap), "03_published_agreement.csv")
 chapter.glue(**{f"published_{row.family}": f"{row.published_gap_db:+.2f} dB, {row.verdict}"
-                for row in agreement.itertuples()}, **study.published_disagreement(agreement))
+                for row in agreement.itertuples()}, **published.published_disagreement(agreement))
 tables.styled(agreement, "The original study's gap natural - dead leaves and ours (dB)")
 
 # %% [markdown]

@@ -46,8 +46,7 @@ import pandas as pd
 from rstor_core.book import figures, tables
 from rstor_core.book.chapter import open_chapter
 from rstor_core.images.deadleaves import dead_leaves_test_set
-from rstor_core.images.photos import test_photos
-from rstor_core.measurement import intervals, study
+from rstor_core.measurement import intervals, readings, study
 from rstor_core.networks.evaluate import degradation_grid
 
 chapter = open_chapter("04_cross_validation", globals())
@@ -62,32 +61,25 @@ models = chapter.trained_arms(trained_on, config.runs)
 
 # %% tags=["hide-input"]
 leaf_params = chapter.experiment(config.dead_leaves_experiment).dead_leaves
-unseen = chapter.unseen_photos(trained_on, config.runs, config.test_images)
-test_sets = {"natural": chapter.comparable_photos(test_photos(config.test_images), unseen, trained_on, config.runs),
-             "dead leaves": dead_leaves_test_set(config.n_dead_leaves, config.dead_leaves_size, leaf_params,
-                                                 seed=config.seed)}
-results = pd.concat([chapter.evaluate(f"04_cross_{name.replace(' ', '_')}", models, images, degradation_grid(config.sigmas),
-                                      test_set=name, lpips=False, photos_of=unseen if name == "natural" else None)
-                     for name, images in test_sets.items()])
+leaves = dead_leaves_test_set(config.n_dead_leaves, config.dead_leaves_size, leaf_params,
+                              seed=config.seed)
+grid = degradation_grid(config.sigmas)
+results = pd.concat([chapter.compare_arms("04_cross_natural", trained_on, grid, models=models,
+                                          lpips=False),
+                     chapter.evaluate("04_cross_dead_leaves", models, leaves, grid,
+                                      test_set="dead leaves", lpips=False, photos_of=None)])
 chapter.save_table(results, "04_cross_validation_rows.csv")
 cross = chapter.save_table(study.cross_table(results), "04_cross_validation.csv")
-tables.styled(cross, "Cross-validation: PSNR (dB) with its 95 % interval, SSIM, ST-LPIPS")
+tables.styled(cross, "Cross-validation: PSNR (dB) with its 95 % interval, SSIM, "
+              "ST-LPIPS")
 
 # %% tags=["remove-output", "hide-input"]
 chapter.publish("fig_cross", figures.cross_validation_figure(cross), "04_cross_validation.png")
 gaps = chapter.save_table(intervals.paired_difference(results, "natural", "dead leaves",
-                                                      ["sigma_255", "test_set"]), "04_paired_gap.csv")
-said = gaps.set_index(["sigma_255", "test_set"])
-chapter.glue(**{f"gaps_{test_set.replace(' ', '_')}": "; ".join(
-                 f"{intervals.describe(said.loc[(sigma, test_set)])} at σ = {sigma:g}" for sigma in config.sigmas)
-                for test_set in test_sets},
-             flip="each network wins on its own kind of image" if all(
-                 (said.psnr_diff_lo[:, "natural"] > 0) & (said.psnr_diff_hi[:, "dead leaves"] < 0))
-             else "the flip is not measurable at every σ: read the intervals")
-worse = intervals.gain_over_input_with_interval(results, ["sigma_255", "test_set"]).query("psnr_gain_hi < 0")
-chapter.glue(worse_than_input="; ".join(f"the {r.model} network on {r.test_set} images at σ = {r.sigma_255:g}, "
-                                        f"{intervals.describe(r._asdict(), 'psnr_gain')}" for r in worse.itertuples())
-             or "none")
+                                                      ["sigma_255", "test_set"]),
+                          "04_paired_gap.csv")
+chapter.glue(**readings.cross_reading(gaps, config.sigmas, ["natural", "dead leaves"]),
+             **readings.worse_than_input(results))
 
 # %% [markdown]
 # ```{glue:figure} fig_cross

@@ -43,7 +43,7 @@ staging_dir = None  # the runner's: figures and tables wait there until every ce
 publish = False  # True: write figures and tables into output_dir; else outputs/scratch/<profile>
 seed = 0
 runs = 3  # networks per arm (independent draws; natural ones on other folds of the photos)
-flat_discs_experiment = "denoise_dead_leaves@1000"  # name@step: the network at that step (a snapshot)
+flat_discs_experiment = "denoise_dead_leaves@1000"  # name@step: the network at that step
 original_study_experiment = "denoise_original_study"
 antialiased_experiment = "denoise_antialiased"
 natural_colours_experiment = "denoise_natural_colours"
@@ -64,26 +64,27 @@ n_kernels = 6
 blur_sigma = 1.0
 
 # %% tags=["remove-input"]
-import pandas as pd
-
 from rstor_core.book import figures, tables
 from rstor_core.book.chapter import open_chapter
 from rstor_core.degradation.degrade import FAMILIES
-from rstor_core.images.photos import test_photos
-from rstor_core.measurement import intervals, study
+from rstor_core.measurement import readings, study
 from rstor_core.networks.evaluate import degradation_grid
 
 chapter = open_chapter("05_closing_the_gap", globals())
 config = chapter.config
-variants = {"flat discs": config.flat_discs_experiment, "original-study preset": config.original_study_experiment,
-            "anti-aliased discs": config.antialiased_experiment, "photo colours": config.natural_colours_experiment,
+variants = {"flat discs": config.flat_discs_experiment,
+            "original-study preset": config.original_study_experiment,
+            "anti-aliased discs": config.antialiased_experiment,
+            "photo colours": config.natural_colours_experiment,
             "primitives + looks": config.primitives_experiment}
 arms = {**variants, "natural": config.ablation_natural_experiment}
-pretraining_arms = {"dead leaves": config.dead_leaves_experiment, "natural": config.natural_experiment,
-                    "dead leaves → natural": config.finetuned_experiment,
-                    "dead leaves → 1 photo": config.finetuned_one_photo_experiment}
-deblur_arms = {"dead leaves": config.deblur_dead_leaves_experiment, "natural": config.deblur_natural_experiment,
-               "dead leaves → natural": config.deblur_finetuned_experiment}
+FINETUNED, ONE_PHOTO = "dead leaves → natural", "dead leaves → 1 photo"
+pretraining_arms = {"dead leaves": config.dead_leaves_experiment,
+                    "natural": config.natural_experiment, FINETUNED: config.finetuned_experiment,
+                    ONE_PHOTO: config.finetuned_one_photo_experiment}
+deblur_arms = {"dead leaves": config.deblur_dead_leaves_experiment,
+               "natural": config.deblur_natural_experiment,
+               FINETUNED: config.deblur_finetuned_experiment}
 
 # %% [markdown]
 # ## Training
@@ -97,18 +98,17 @@ deblur_arms = {"dead leaves": config.deblur_dead_leaves_experiment, "natural": c
 # same weights again.
 
 # %% tags=["remove-output", "hide-input"]
-every_arm = {**arms, **pretraining_arms, **{f"deblur: {label}": name for label, name in deblur_arms.items()}}
+every_arm = {**arms, **pretraining_arms,
+             **{f"deblur: {label}": name for label, name in deblur_arms.items()}}
 models = chapter.trained_arms(arms, config.runs)
 pretraining_models = chapter.trained_arms(pretraining_arms, config.runs)
 deblur_models = chapter.trained_arms(deblur_arms, config.runs)
 steps = {label: chapter.lineage_steps(name, total=False) for label, name in every_arm.items()}
-chapter.save_table(pd.DataFrame([{"arm": label, "experiment": name, "steps": " + ".join(map(str, steps[label])),
-                                  "total_steps": sum(steps[label]), "runs": config.runs}
-                                 for label, name in every_arm.items()]), "05_arms.csv")
+chapter.save_table(study.arms_table(every_arm, steps, config.runs), "05_arms.csv")
 chapter.glue(runs=config.runs, steps=sum(steps["flat discs"]), full_steps=sum(steps["natural"]),
              deblur_steps=sum(steps["deblur: natural"]),
-             pretrain_steps=" + ".join(map(str, steps["dead leaves → natural"])),
-             deblur_pretrain_steps=" + ".join(map(str, steps["deblur: dead leaves → natural"])))
+             pretrain_steps=" + ".join(map(str, steps[FINETUNED])),
+             deblur_pretrain_steps=" + ".join(map(str, steps[f"deblur: {FINETUNED}"])))
 
 # %% [markdown]
 # The ablation's networks train for {glue:text}`steps` steps each; the pre-training comparison's
@@ -122,32 +122,24 @@ chapter.glue(runs=config.runs, steps=sum(steps["flat discs"]), full_steps=sum(st
 # at each σ of the section.
 
 # %% tags=["hide-input"]
-unseen = chapter.unseen_photos(arms, config.runs, config.test_images)
-photos = chapter.comparable_photos(test_photos(config.test_images), unseen, arms, config.runs)
-results = chapter.evaluate("05_ablation", models, photos, degradation_grid(config.sigmas), test_set="natural", lpips=False,
-                           st_lpips=False, photos_of=unseen)
+noise = degradation_grid(config.sigmas)
+results = chapter.compare_arms("05_ablation", arms, noise, models=models, lpips=False,
+                               st_lpips=False)
 chapter.save_table(results, "05_denoise_rows.csv")
 ablation = chapter.save_table(study.ablation_table(results, list(variants), baseline="flat discs",
                                                    natural="natural"), "05_ablation.csv")
-chapter.publish("fig_ablation", figures.gap_closing_figure(ablation, natural="natural"), "05_gap_closing.png")
+chapter.publish("fig_ablation", figures.gap_closing_figure(ablation, natural="natural"),
+                "05_gap_closing.png")
 first, last = config.sigmas[0], config.sigmas[-1]
-rows = ablation.set_index(["variant", "sigma_255"])
-chapter.glue(n_tested=results.image.nunique(), first=f"{first:g}", last=f"{last:g}",  # k: the arm's place in `arms`
-             **{f"{column}_{k}_{end}": intervals.describe(rows.loc[(v, s)], column) for column in ("gain", "gap")
-                for k, v in enumerate(arms) for end, s in (("first", first), ("last", last))
-                if (v, s) in rows.index and pd.notna(rows.loc[(v, s), column])},  # natural: no gap to itself
-             **{f"verdict_{k}_{end}": rows.loc[(v, s), "gain_verdict"] for k, v in enumerate(arms) if k
-                for end, s in (("first", first), ("last", last)) if (v, s) in rows.index})
-per_run = chapter.save_table(study.run_gains(results), "05_ablation_runs.csv")  # each network over its own inputs
-chapter.glue(weak_runs="; ".join(f"run {r.run} of {r.model} at σ = {r.sigma_255:g} ({r.gain_db:+.2f} dB, median "
-                                 f"{r.arm_median_db:+.2f})" for r in study.weak_runs(per_run).itertuples()) or "none",
+chapter.glue(n_tested=results.image.nunique(),  # k in gain_<k>_first...: the arm's place in `arms`
+             **readings.ablation_reading(ablation, list(arms), first=first, last=last,
+                                         baseline="flat discs", natural="natural"))
+per_run = chapter.save_table(study.run_gains(results),  # each network over its own inputs
+                             "05_ablation_runs.csv")
+chapter.glue(**readings.weak_runs_reading(study.weak_runs(per_run)),
              pool=chapter.experiment(config.original_study_experiment).dead_leaves_pool or "no")
-ranked = rows.xs(first, level="sigma_255").drop(index=["flat discs", "natural"], errors="ignore").sort_values(
-    "gain", ascending=False)
-best = ranked.iloc[0]
-chapter.glue(ranking="; ".join(f"{v} {intervals.describe(r, 'gain')}" for v, r in ranked.iterrows()),
-             best=best.name, best_gain=intervals.describe(best, "gain"), best_gap=intervals.describe(best, "gap"))
-tables.styled(ablation, "Gain over flat discs and gap left to natural training (dB), 95 % intervals")
+tables.styled(ablation,
+              "Gain over flat discs and gap left to natural training (dB), 95 % intervals")
 
 # %% [markdown]
 # ```{glue:figure} fig_ablation
@@ -189,39 +181,24 @@ tables.styled(ablation, "Gain over flat discs and gap left to natural training (
 # ## What dead-leaves pre-training buys
 
 # %% tags=["hide-input"]
-unseen = chapter.unseen_photos(pretraining_arms, config.runs, config.test_images)
-pretraining_rows = chapter.evaluate("05_pretraining", pretraining_models,
-                                    chapter.comparable_photos(test_photos(config.test_images), unseen, pretraining_arms,
-                                                              config.runs),
-                                    degradation_grid(config.sigmas), test_set="natural", lpips=False, st_lpips=False,
-                                    photos_of=unseen)
-pairs = [("dead leaves → natural", "natural"), ("dead leaves → natural", "dead leaves"),
-         ("dead leaves → 1 photo", "dead leaves → natural"), ("dead leaves → 1 photo", "natural"),
-         ("natural", "dead leaves")]
-denoise_gain = chapter.save_table(pd.concat([intervals.paired_difference(pretraining_rows, a, b, ["sigma_255"])
-                                             for a, b in pairs], ignore_index=True), "05_pretraining_denoise.csv")
-deblur_unseen = chapter.unseen_photos(deblur_arms, config.runs, config.test_images)
+pretraining_rows = chapter.compare_arms("05_pretraining", pretraining_arms, noise,
+                                        models=pretraining_models, lpips=False, st_lpips=False)
+pairs = [(FINETUNED, "natural"), (FINETUNED, "dead leaves"), (ONE_PHOTO, FINETUNED),
+         (ONE_PHOTO, "natural"), ("natural", "dead leaves")]
+denoise_gain = chapter.save_table(study.paired_differences(pretraining_rows, pairs, ["sigma_255"]),
+                                  "05_pretraining_denoise.csv")
 banks = degradation_grid(blurs=[f"{family}:0-{config.n_kernels - 1}" for family in FAMILIES],
                          blur_sigma=config.blur_sigma)
-deblur_rows = chapter.evaluate("05_deblur", deblur_models,
-                               chapter.comparable_photos(test_photos(config.test_images), deblur_unseen, deblur_arms,
-                                                         config.runs),
-                               banks, test_set="natural", lpips=False, st_lpips=False, photos_of=deblur_unseen)
+deblur_rows = chapter.compare_arms("05_deblur", deblur_arms, banks, models=deblur_models,
+                                   lpips=False, st_lpips=False)
 deblur_rows = deblur_rows.assign(family=study.family_of(deblur_rows.blur))
-deblur_gain = chapter.save_table(pd.concat([intervals.paired_difference(deblur_rows, a, b, ["family"])
-                                            for a, b in [("dead leaves → natural", "natural"),
-                                                         ("dead leaves → natural", "dead leaves")]],
-                                           ignore_index=True), "05_pretraining_deblur.csv")
-said = {**{(r.a, r.b, r.sigma_255): intervals.describe(r._asdict()) for r in denoise_gain.itertuples()},
-        **{(r.a, r.b, r.family): intervals.describe(r._asdict()) for r in deblur_gain.itertuples()}}
-chapter.glue(ft_vs_nat=said[("dead leaves → natural", "natural", first)],
-             ft_vs_dl=said[("dead leaves → natural", "dead leaves", first)],
-             full_gap=said[("natural", "dead leaves", first)],
-             one_vs_all=said[("dead leaves → 1 photo", "dead leaves → natural", first)],
-             one_vs_nat=said[("dead leaves → 1 photo", "natural", first)],
-             **{f"deblur_ft_{family}": said[("dead leaves → natural", "natural", family)] for family in FAMILIES},
-             **{f"deblur_dl_{family}": said[("dead leaves → natural", "dead leaves", family)] for family in FAMILIES})
-tables.styled(tables.comparisons(denoise_gain, "sigma_255", lambda sigma: f"σ = {sigma:g}/255 (dB)"),
+pairs = [(FINETUNED, "natural"), (FINETUNED, "dead leaves")]
+deblur_gain = chapter.save_table(study.paired_differences(deblur_rows, pairs, ["family"]),
+                                 "05_pretraining_deblur.csv")
+chapter.glue(**readings.pretraining_reading(denoise_gain, deblur_gain, list(pretraining_arms),
+                                            first))
+tables.styled(tables.comparisons(denoise_gain, "sigma_255",
+                                 lambda sigma: f"σ = {sigma:g}/255 (dB)"),
               "Pre-training, denoising: paired PSNR differences (95 % interval)")
 
 # %% tags=["hide-input"]

@@ -171,6 +171,19 @@ def test_comparable_photos_of_one_run_are_those_no_first_network_saw(tmp_path):
                                                                                                    "coffee"]
 
 
+def test_compare_arms_scores_each_network_on_the_photos_it_never_saw_among_the_comparable_ones(tmp_path):
+    chapter = _tiny_chapter(tmp_path)
+    arms = {"dead leaves": "denoise_dead_leaves", "natural": "denoise_natural"}
+    calls = []
+    chapter.evaluate = lambda name, models, photos, grid, **options: calls.append((name, models, photos, options))
+    chapter.compare_arms("04_x", arms, ["grid"], models={"m": "networks"}, runs=1, lpips=False)
+    name, models, photos, options = calls[0]
+    assert (name, models, list(photos)) == ("04_x", {"m": "networks"}, ["chelsea", "coffee"])
+    assert list(options) == ["test_set", "lpips", "photos_of"]  # in order: the rows' fingerprint reads it
+    assert options["photos_of"] == {("natural", 0): ("chelsea", "coffee")} and options["test_set"] == "natural"
+    assert list(chapter.arm_photos(arms, runs=1)) == ["chelsea", "coffee"]
+
+
 def test_a_fresh_list_retrains_only_the_experiments_it_names(tmp_path):
     from rstor_core.networks.checkpoints import MODEL_FILE
 

@@ -171,8 +171,9 @@ def test_chapter_03_reads_its_recipe_trials_and_scaling_snapshots_but_never_trai
 
 def test_the_recipe_is_chosen_on_images_that_no_chapter_tests_on_and_no_run_trains_on():
     """Issue 31, item 3: the trials were scored on chelsea and coffee, two of the five test photos."""
-    from rstor_core.book.recipe import SELECTION_CROPS, SELECTION_SIZE, selection_images, selection_photo
     from rstor_core.images.photos import natural_images, test_photos
+    from rstor_core.measurement.recipes import SELECTION_CROPS, SELECTION_SIZE
+    from rstor_core.networks.selection import selection_images, selection_photo
 
     photo = selection_photo()
     bundled = {**test_photos("skimage"), **natural_images("skimage")}
@@ -189,7 +190,7 @@ def test_the_recipe_is_chosen_on_images_that_no_chapter_tests_on_and_no_run_trai
 
 
 def test_selection_gains_are_each_networks_psnr_over_its_blurred_selection_images():
-    from rstor_core.book.recipe import selection_gains
+    from rstor_core.networks.selection import selection_gains
 
     class Identity(torch.nn.Module):
         def forward(self, x):

@@ -13,7 +13,7 @@ import scipy.stats
 
 from rstor_core.book import figures
 from rstor_core.images.leaf_sampling import power_law_radii
-from rstor_core.measurement import study
+from rstor_core.measurement import published, readings, recipes, scaling, study
 from rstor_core.measurement.rows import INPUT
 from rstor_core.settings.configs import DeadLeavesConfig
 
@@ -142,8 +142,8 @@ def test_cross_table_works_without_sigma_25(denoise_rows):
 def test_published_agreement_says_where_the_published_gap_falls_against_our_interval():
     ours = pd.DataFrame({"family": ["small", "mild", "big"], "psnr_diff": [3.0, 1.0, 0.2],
                          "psnr_diff_lo": [2.0, -1.0, -0.5], "psnr_diff_hi": [4.0, 3.0, 0.9]})
-    published = pd.Series({"small": 4.8, "mild": 2.0, "big": -0.1, "huge": 1.0})
-    table = study.published_agreement(published, ours, "family").set_index("family")
+    theirs = pd.Series({"small": 4.8, "mild": 2.0, "big": -0.1, "huge": 1.0})
+    table = published.published_agreement(theirs, ours, "family").set_index("family")
     assert list(table.index) == ["small", "mild", "big"]  # a key ours does not have is left out
     assert table.verdict.to_dict() == {"small": "above our interval", "mild": "inside our interval",
                                        "big": "inside our interval"}
@@ -152,7 +152,7 @@ def test_published_agreement_says_where_the_published_gap_falls_against_our_inte
 
 def test_published_agreement_without_an_interval_says_so():
     ours = pd.DataFrame({"sigma_255": [25.0], "psnr_diff": [1.0], "psnr_diff_lo": [np.nan], "psnr_diff_hi": [np.nan]})
-    table = study.published_agreement(pd.Series({25.0: 1.9}), ours, "sigma_255")
+    table = published.published_agreement(pd.Series({25.0: 1.9}), ours, "sigma_255")
     assert table.verdict.tolist() == ["not comparable: one photo, no interval"] and not table.agrees.any()
 
 
@@ -169,32 +169,32 @@ def test_spectral_slope_comparison_tells_two_different_power_laws_apart():
 
 
 def test_published_results_are_read_from_the_cited_csv():
-    denoise = study.published_results("denoise")
-    assert set(denoise.model) == {"dead leaves", "natural"} and set(denoise.source) == {study.PUBLISHED_SOURCE}
-    assert len(study.published_results("deblur")) == 6
+    denoise = published.published_results("denoise")
+    assert set(denoise.model) == {"dead leaves", "natural"} and set(denoise.source) == {published.PUBLISHED_SOURCE}
+    assert len(published.published_results("deblur")) == 6
     with pytest.raises(ValueError, match="no published results for task 'segment'"):
-        study.published_results("segment")
+        published.published_results("segment")
 
 
 def test_denoise_comparison_puts_published_and_our_gaps_side_by_side(denoise_rows):
     summary = study.metric_means(denoise_rows, ["model", "sigma_255"]).reset_index()
-    table = study.denoise_comparison(summary, dead_leaves="dead leaves", natural="natural", source="ours")
+    table = published.denoise_comparison(summary, dead_leaves="dead leaves", natural="natural", source="ours")
     ours = table[table.source == "ours"].set_index("sigma_255")
     assert ours.gap_db.tolist() == pytest.approx([2.0, 2.0])
-    published = table[table.source == study.PUBLISHED_SOURCE].set_index("sigma_255")
-    assert published.loc[25.0, "gap_db"] == pytest.approx(31.71 - 29.82)
+    theirs = table[table.source == published.PUBLISHED_SOURCE].set_index("sigma_255")
+    assert theirs.loc[25.0, "gap_db"] == pytest.approx(31.71 - 29.82)
 
 
 def test_deblur_comparison_and_gaps_per_source_and_family(deblur_rows):
     natural = deblur_rows[deblur_rows.test_set == "natural"]
-    comparison = study.deblur_comparison(natural, ["dead leaves", "natural"], source="ours")
+    comparison = published.deblur_comparison(natural, ["dead leaves", "natural"], source="ours")
     assert set(comparison[comparison.source == "ours"].model) == {INPUT, "dead leaves", "natural"}
     by_source = comparison.groupby("source")[["lpips", "st_lpips"]].count()  # published: LPIPS; ours: ST-LPIPS
-    assert by_source.loc["ours"].tolist() == [0, 9] and by_source.loc[study.PUBLISHED_SOURCE].tolist() == [6, 0]
-    gaps = study.deblur_gaps(comparison, dead_leaves="dead leaves", natural="natural")
+    assert by_source.loc["ours"].tolist() == [0, 9] and by_source.loc[published.PUBLISHED_SOURCE].tolist() == [6, 0]
+    gaps = published.deblur_gaps(comparison, dead_leaves="dead leaves", natural="natural")
     assert list(gaps.columns) == ["small", "mild", "big"]
     assert gaps.loc["ours"].tolist() == pytest.approx([1.5] * 3)
-    assert gaps.loc[study.PUBLISHED_SOURCE, "small"] == pytest.approx(31.93 - 27.14)
+    assert gaps.loc[published.PUBLISHED_SOURCE, "small"] == pytest.approx(31.93 - 27.14)
 
 
 def test_tables_give_each_psnr_its_interval_and_the_networks_behind_it(denoise_rows, deblur_rows):
@@ -233,7 +233,7 @@ def test_ablation_table_pairs_each_variant_with_the_baseline_and_the_natural_ref
 
 
 def test_recipe_table_reads_each_trials_change_time_and_gains_off_its_config_and_log():
-    from rstor_core.measurement.study import config_changes, recipe_table
+    from rstor_core.measurement.recipes import config_changes, recipe_table
     from rstor_core.settings.configs import ExperimentConfig
 
     base = ExperimentConfig(blur="motion", loss="l1", steps=4, batch_size=2)
@@ -265,20 +265,20 @@ def test_the_recipe_is_chosen_on_the_selection_images_only_and_within_its_own_ar
                           "selection_mild_gain_db": [0.1, -0.1, 0.2, 0.5],
                           "selection_big_gain_db": [0.3, 0.9, 0.2, 0.1],
                           "big_gain_db": [0.0, 5.0, 9.0, 0.0]})  # the test photos would pick c
-    assert study.chosen_recipe(table, "dead_leaves") == "a"  # b harms mild blur; c gains less on big
-    assert study.chosen_recipe(table, "natural") == "n"
-    assert study.chosen_recipe(table.assign(selection_mild_gain_db=-1.0), "dead_leaves") is None
+    assert recipes.chosen_recipe(table, "dead_leaves") == "a"  # b harms mild blur; c gains less on big
+    assert recipes.chosen_recipe(table, "natural") == "n"
+    assert recipes.chosen_recipe(table.assign(selection_mild_gain_db=-1.0), "dead_leaves") is None
 
 
 def test_gains_by_family_is_each_models_mean_psnr_over_the_inputs(deblur_rows):
-    gains = study.gains_by_family(deblur_rows[deblur_rows.test_set == "natural"])
+    gains = recipes.gains_by_family(deblur_rows[deblur_rows.test_set == "natural"])
     assert list(gains.columns) == ["small", "mild", "big"] and INPUT not in gains.index
     assert gains.loc["dead leaves"].tolist() == pytest.approx([-1.0] * 3)
     assert gains.loc["natural"].tolist() == pytest.approx([0.5] * 3)
     runs = pd.concat([deblur_rows.assign(run=r, psnr=deblur_rows.psnr + 0.25 * r * (deblur_rows.model != INPUT))
                       for r in range(3)])
     runs = runs[(runs.model != INPUT) | (runs.run == 0)]
-    assert study.run_spread(runs, "natural").tolist() == pytest.approx([0.5] * 3)  # runs 0.25 dB apart
+    assert recipes.run_spread(runs, "natural").tolist() == pytest.approx([0.5] * 3)  # runs 0.25 dB apart
 
 
 def test_scaling_table_and_the_steps_a_straight_line_in_log_steps_needs_to_reach_a_target():
@@ -291,13 +291,13 @@ def test_scaling_table_and_the_steps_a_straight_line_in_log_steps_needs_to_reach
             budgets[model] = (arm, 100 * 2 ** doublings)
             entries += [(model, "natural", image, f"{family}:0", 1.0, 20.0 + per_doubling * doublings + noise)
                         for image, noise in zip("xyz", (-0.1, 0.0, 0.1)) for family in ("mild", "big")]
-    table = study.scaling_table(rows(entries), budgets, {"a": 0.01, "b": 0.02})
+    table = scaling.scaling_table(rows(entries), budgets, {"a": 0.01, "b": 0.02})
     assert len(table) == 2 * 4 * 2 and list(table.columns[:4]) == ["arm", "steps", "minutes", "family"]
     big_a = table[(table.arm == "a") & (table.family == "big")]
     assert big_a.steps.tolist() == [100, 200, 400, 800] and big_a.minutes.tolist() == pytest.approx([1, 2, 4, 8])
     assert big_a.gain_db.tolist() == pytest.approx([0.0, 0.5, 1.0, 1.5])
     assert (big_a.gain_lo_db < big_a.gain_db).all() and (big_a.gain_db < big_a.gain_hi_db).all()
-    reach = study.steps_to_reach(rows(entries), budgets, 2.5).set_index("arm")
+    reach = scaling.steps_to_reach(rows(entries), budgets, 2.5).set_index("arm")
     assert reach.loc["a", "gain_per_doubling_db"] == pytest.approx(0.5)
     assert reach.loc["a", "steps_to_target"] == pytest.approx(100 * 2 ** 5)  # 2.5 dB: 5 doublings of 100 steps
     assert reach.loc["a", "times_largest_budget"] == pytest.approx(4.0)
@@ -315,14 +315,14 @@ def test_the_extrapolated_budget_has_the_slopes_interval_over_networks_and_one_s
         entries += [(model, "natural", image, "big:0", 1.0, 20.0 + slope * doublings, run)
                     for image in "xyz" for run, slope in enumerate((0.3, 0.5, 0.7))]
     frame = rows([e[:6] for e in entries]).assign(run=[e[6] if len(e) > 6 else np.nan for e in entries])
-    reach = study.steps_to_reach(frame, budgets, 2.5).iloc[0]
+    reach = scaling.steps_to_reach(frame, budgets, 2.5).iloc[0]
     half = scipy.stats.t.ppf(0.975, 2) * 0.2 / np.sqrt(3)  # three slopes 0.3, 0.5, 0.7
     assert (reach.gain_per_doubling_lo_db, reach.gain_per_doubling_hi_db) == pytest.approx((0.5 - half, 0.5 + half))
     assert reach.estimable and reach.steps_lo < reach.steps_to_target < reach.steps_hi
-    said = study.extrapolated_budget(reach)
-    assert said.startswith(f"between {study._about(reach.steps_lo)} and {study._about(reach.steps_hi)} steps")
+    said = scaling.extrapolated_budget(reach)
+    assert said.startswith(f"between {scaling._about(reach.steps_lo)} and {scaling._about(reach.steps_hi)} steps")
     assert not any(len(n) >= 5 for n in re.findall(r"\d+", said.replace(",", "")))  # no 5-digit count
-    assert [study._about(v) for v in (2_464_592, 27_246_285, 1540.4, 870)] == ["2 million", "30 million", "2 thousand", "900"]
+    assert [scaling._about(v) for v in (2_464_592, 27_246_285, 1540.4, 870)] == ["2 million", "30 million", "2 thousand", "900"]
 
 
 def test_scaling_gaps_pair_the_arms_at_each_budget_and_the_budget_reads_in_words():
@@ -333,33 +333,33 @@ def test_scaling_gaps_pair_the_arms_at_each_budget_and_the_budget_reads_in_words
             budgets[f"{arm}@{steps}"] = (arm, steps)
             entries += [(f"{arm}@{steps}", "natural", image, "big:0", 1.0, 20.0 + gain_at(steps) + noise)
                         for image, noise in zip("xyz", (-0.1, 0.0, 0.1))]
-    gaps = study.scaling_gaps(rows(entries), budgets, first="a", second="b").set_index("steps")
+    gaps = scaling.scaling_gaps(rows(entries), budgets, first="a", second="b").set_index("steps")
     assert gaps.psnr_diff.tolist() == pytest.approx([0.5, 1.0])  # the gap widens with the steps
     assert (gaps.psnr_diff_lo <= gaps.psnr_diff).all() and set(gaps.family) == {"big"}
     assert set(gaps.a) == {"a@100", "a@200"}
     row = pd.Series({"gain_per_doubling_db": 0.2, "gain_per_doubling_lo_db": -0.1, "gain_per_doubling_hi_db": 0.5,
                      "estimable": False, "steps_lo": 900.0, "steps_hi": np.inf, "largest_budget": 1600.0,
                      "times_largest_budget": 3.6})
-    assert study.extrapolated_budget(row) == ("no estimable budget (its slope's 95 % interval, -0.10 to +0.50 dB per "
+    assert scaling.extrapolated_budget(row) == ("no estimable budget (its slope's 95 % interval, -0.10 to +0.50 dB per "
                                               "doubling, holds 0)")
     within = row.copy()
     within[["estimable", "steps_hi"]] = True, 1200.0
-    assert study.extrapolated_budget(within).startswith("at most 1 thousand steps, within the budgets measured")
+    assert scaling.extrapolated_budget(within).startswith("at most 1 thousand steps, within the budgets measured")
 
 
 def test_the_published_deblurring_gap_is_set_against_our_interval_per_family(deblur_rows):
-    comparison = study.deblur_comparison(deblur_rows[deblur_rows.test_set == "natural"], ["dead leaves", "natural"],
+    comparison = published.deblur_comparison(deblur_rows[deblur_rows.test_set == "natural"], ["dead leaves", "natural"],
                                          source="ours")
     ours = pd.DataFrame({"family": ["small", "mild", "big"], "psnr_diff": [1.5] * 3,
                          "psnr_diff_lo": [1.0, 1.0, -4.0], "psnr_diff_hi": [2.0, 2.0, 4.0]})
-    table = study.published_deblur_agreement(comparison, ours).set_index("family")
+    table = published.published_deblur_agreement(comparison, ours).set_index("family")
     assert table.published_gap_db["small"] == pytest.approx(31.93 - 27.14)
     assert table.verdict["small"] == "above our interval" and table.verdict["big"] == "inside our interval"
 
 
 def test_glue_values_names_each_cell_of_the_rows_it_is_given():
     gain = pd.DataFrame({"small": [1.0, -2.0, 3.0], "big": [0.5, 0.25, 7.0]}, index=["dead leaves", "natural", "x"])
-    assert study.glue_values(gain, {"dead leaves": "dl", "natural": "nat"}) == {
+    assert readings.glue_values(gain, {"dead leaves": "dl", "natural": "nat"}) == {
         "dl_small": 1.0, "dl_big": 0.5, "nat_small": -2.0, "nat_big": 0.25}
 
 
@@ -368,10 +368,10 @@ def test_convergence_says_the_networks_were_stopped_early_only_when_one_still_ro
     rising = pd.DataFrame({"step": steps, "val_psnr": np.where(steps % 10 == 0, steps / 10, np.nan),
                            "experiment": "a", "run": 0})
     flat = rising.assign(val_psnr=np.where(steps % 10 == 0, 5.0, np.nan), run=1)
-    said = study.convergence(pd.concat([rising, flat]))
+    said = readings.convergence(pd.concat([rising, flat]))
     assert said["rise_min"] == pytest.approx(0.0) and said["rise_max"] == pytest.approx(2.0)
     assert said["converged"] == "the networks stopped before they converged"
-    assert study.convergence(flat)["converged"] == "they had levelled off"
+    assert readings.convergence(flat)["converged"] == "they had levelled off"
 
 
 def test_the_gain_figure_labels_the_blind_networks_by_their_data_and_the_rest_by_name():
@@ -411,9 +411,9 @@ def test_the_longer_runs_are_said_as_multiples_of_the_chapters_steps_own_kind_so
 def test_the_book_says_where_it_disagrees_with_the_published_study():
     agreement = pd.DataFrame({"family": ["small", "mild", "big"],
                               "verdict": ["above our interval", "inside our interval", "below our interval"]})
-    said = study.published_disagreement(agreement)["published_disagreement"]
+    said = published.published_disagreement(agreement)["published_disagreement"]
     assert "lies above our interval on small; below our interval on big:" in said and "mild" not in said
-    inside = study.published_disagreement(agreement.assign(verdict="inside our interval"))
+    inside = published.published_disagreement(agreement.assign(verdict="inside our interval"))
     assert "inside our interval everywhere" in inside["published_disagreement"]
 
 
@@ -425,7 +425,7 @@ def test_a_familys_mean_carried_by_one_photo_shows_in_the_per_photo_gains(deblur
     by_photo = study.gain_by_photo(natural).set_index(["model", "family", "image"]).gain_db
     assert by_photo["dead leaves", "small", "a"] == pytest.approx(-5.0)
     assert by_photo["dead leaves", "small", "b"] == pytest.approx(-1.0)
-    said = study.photo_extremes(by_photo.reset_index(), {"dead leaves": "dl"})["photos_dl"]
+    said = readings.photo_extremes(by_photo.reset_index(), {"dead leaves": "dl"})["photos_dl"]
     assert said.startswith("small: a -5.00 (others -1.00 to -1.00); mild: a -5.00")
 
 
@@ -470,10 +470,10 @@ def test_the_in_distribution_check_reads_each_network_on_its_own_kind_of_images(
     assert mine.loc[("dead leaves", "dead leaves", "big"), "psnr_gain"] == pytest.approx(-1.0)
     assert set(table[table.network == "dead leaves"].test_set) == {"dead leaves"}
     assert mine.loc[("natural", "Richardson-Lucy", "mild"), "psnr_gain"] == pytest.approx(8.0)
-    said = study.in_distribution_reading(table, {"dead leaves": "dl", "natural": "nat"})
+    said = readings.in_distribution_reading(table, {"dead leaves": "dl", "natural": "nat"})
     assert said["own_dl"].startswith("-1.00 / -1.00 / -1.00 dB") and "Richardson-Lucy +8.00" in said["own_dl"]
     assert "neither has learned" in said["own_reading"]
-    learned = study.in_distribution_reading(table.assign(psnr_gain=table.psnr_gain + 1.5), {"natural": "nat"})
+    learned = readings.in_distribution_reading(table.assign(psnr_gain=table.psnr_gain + 1.5), {"natural": "nat"})
     assert "the network trained on natural gains at least 1 dB on small, mild and big blur" in learned["own_reading"]
 
 
@@ -481,10 +481,10 @@ def test_chapter_03_says_its_networks_have_not_learned_to_deblur_only_when_no_ga
     """Issue 31, item 4: "the dead-leaves network keeps deblurring when the blur is big" rested on +0.31 dB."""
     gain = pd.DataFrame({"small": [-1.2, 0.29, 7.2], "mild": [0.48, 0.38, 7.6], "big": [0.31, 0.22, 6.5]},
                         index=["dead leaves", "natural", "Richardson-Lucy"])
-    said = study.deblurring_reading(gain, ["dead leaves", "natural"])["deblur_reading"]
+    said = readings.deblurring_reading(gain, ["dead leaves", "natural"])["deblur_reading"]
     assert "+0.48 dB" in said and "have not learned to deblur" in said  # Richardson-Lucy's 7 dB is not a network's
     gain.loc["natural", "big"] = 1.4
-    assert "have not learned" not in study.deblurring_reading(gain, ["dead leaves", "natural"])["deblur_reading"]
+    assert "have not learned" not in readings.deblurring_reading(gain, ["dead leaves", "natural"])["deblur_reading"]
 
 
 def test_every_arm_keeps_its_one_colour_from_figure_to_figure():

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from rstor_core.degradation.degrade import bank_kernels
+from rstor_core.images.photos import test_photos
 from rstor_core.images.sources import missing_sources, photos_unseen_by
 from rstor_core.measurement.memo import fingerprint, read_rows, scoring_code, write_rows
 from rstor_core.measurement.metrics import alexnet_weights_path
@@ -141,6 +142,33 @@ class ChapterRun:
         keep = set(photos).intersection(*(tested(label) for label in experiments))
         return {name: image for name, image in photos.items() if name in keep}
 
+    def arm_photos(self, arms: Mapping[str, str], runs: int | None = None) -> dict[str, Any]:
+        """The section's test photos that a comparison of ``arms`` (``{label: experiment}``, ``runs`` networks
+        each, the section's ``runs`` by default) may average over (:meth:`comparable_photos`); ``runs=1``: those
+        no first network saw, where a figure or widget shows one network per arm."""
+        runs = self.config.runs if runs is None else runs
+        unseen = self.unseen_photos(arms, runs, self.config.test_images)
+        return self.comparable_photos(test_photos(self.config.test_images), unseen, arms, runs)
+
+    def compare_arms(self, name: str, arms: Mapping[str, str], degradations: Sequence[Any], *,
+                     models: Mapping[str, Any] | None = None, runs: int | None = None,
+                     photos: Mapping[str, Any] | None = None, test_set: str = "natural",
+                     **options: Any) -> pd.DataFrame:
+        """The networks of ``arms`` (``{label: experiment}``, runs ``0 .. runs - 1``, the section's ``runs`` by
+        default; ``models``: those networks, when the chapter holds them already) scored by :meth:`evaluate` as
+        ``name``, each network only on the test photos it never saw (``photos_of``), among the photos every arm
+        can be compared on (:meth:`arm_photos`, unless ``photos`` are given). Why one method: a comparison of
+        arms averages over the same photos with the same networks' folds in every chapter that makes one.
+        ``options`` reach :meth:`evaluate` in their order, ``photos_of`` last: the rows' fingerprint reads them
+        in order, so the same call finds the same rows again."""
+        runs = self.config.runs if runs is None else runs
+        unseen = self.unseen_photos(arms, runs, self.config.test_images)
+        if photos is None:
+            photos = self.comparable_photos(test_photos(self.config.test_images), unseen, arms, runs)
+        models = self.trained_arms(arms, runs) if models is None else models
+        return self.evaluate(name, models, photos, degradations, test_set=test_set, **options, photos_of=unseen)
+
+
     def logged_trials(self, names: Sequence[str], runs: int = 1) -> tuple[
             dict[str, tuple[ExperimentConfig, pd.DataFrame, list[torch.nn.Module]]], dict[str, str]]:
         """Runs ``0 .. runs - 1`` of each experiment of ``names`` as trained from a shell, never trained here
@@ -222,6 +250,12 @@ class ChapterRun:
         profile (:func:`rstor_core.book.tables.table_view` drops it from what is shown)."""
         save_table(frame.dropna(axis="columns", how="all"), self.tables / file)
         return frame
+
+    def save_tables(self, frames: Mapping[str, pd.DataFrame]) -> None:
+        """:meth:`save_table` each ``{file: frame}``: the tables one analysis makes, saved where the chapter
+        shows it."""
+        for file, frame in frames.items():
+            self.save_table(frame, file)
 
     def glue(self, **values: Any) -> None:
         """Glue each value under its name for the chapter's prose (``{glue:text}`name```); not shown. Text is

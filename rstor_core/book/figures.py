@@ -301,7 +301,7 @@ def gap_closing_figure(ablation: pd.DataFrame, *, natural: str) -> plt.Figure:
 
 def compute_scaling_figure(scaling: pd.DataFrame, *, targets: Sequence[float] = (1.0, 1.5)) -> plt.Figure:
     """Chapter 03: PSNR gain over the blurred input against training steps (log scale; wall minutes on the
-    top axis), one panel per family, one line per arm with its 95 % interval (``study.scaling_table``);
+    top axis), one panel per family, one line per arm with its 95 % interval (``scaling.scaling_table``);
     ``targets``: dashed horizontal lines (dB; by default issue 15's goal on big blur and its "where would
     +1.5 dB be reached?")."""
     families = [f for f in FAMILIES if f in set(scaling.family)]

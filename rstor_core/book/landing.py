@@ -70,9 +70,10 @@ def headline_markdown(tables: str | Path) -> str:
 def answer_markdown(tables: str | Path, sigma: float = 25.0) -> str:
     """The study's two questions answered in plain words with their intervals, for the paragraph after the
     abstract: denoising at ``sigma`` (chapter 02's natural minus dead-leaves gap) and blind motion deblurring
-    (chapter 03), saying so when no blind network gains :data:`rstor_core.measurement.study.LEARNED_DB` over the
+    (chapter 03), saying so when no blind network gains :data:`rstor_core.measurement.readings.LEARNED_DB` over the
     blurred input on any family: then its gaps compare networks that do not deblur."""
-    from rstor_core.measurement.study import LEARNED_DB, best_blind_gain, family_gains
+    from rstor_core.measurement.readings import LEARNED_DB, best_blind_gain
+    from rstor_core.measurement.study import family_gains
 
     tables, said = Path(tables), []
     denoise = tables / "02_paired_differences.csv"

@@ -13,73 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-import matplotlib.cbook
 import numpy as np
 import pandas as pd
-import torch
 
 from rstor_core.book.chapter import ChapterRun
-from rstor_core.degradation.degrade import FAMILIES, degrade, motion_blur_kernels
-from rstor_core.images.photos import random_crops, read_image
-from rstor_core.measurement import intervals, study
-from rstor_core.measurement.metrics import psnr
+from rstor_core.degradation.degrade import FAMILIES
+from rstor_core.measurement import intervals, recipes, scaling, study
+from rstor_core.measurement.recipes import SELECTION_CROPS, SELECTION_SIZE
 from rstor_core.measurement.rows import INPUT
-from rstor_core.networks.batches import DeadLeavesDataset
+from rstor_core.measurement.scaling import TARGET_DB, extrapolated_budget
 from rstor_core.networks.checkpoints import load_model
 from rstor_core.networks.evaluate import Degradation, degradation_grid
-from rstor_core.networks.models import restore
 from rstor_core.networks.runs import weights_file
+from rstor_core.networks.selection import selection_gains
 from rstor_core.networks.train import validation_input_psnr
-from rstor_core.settings.configs import ExperimentConfig
-from rstor_core.settings.rng import stream, stream_seed
-
-TARGET_DB = 1.5  # the big-blur gain the scaling figure asks about: "where would +1.5 dB be reached?"
-# What the trials are chosen on: crops of a photo that no trial trained on and no chapter tests on
-# (matplotlib ships it) for the natural arm, dead leaves of a stream no training draws for the other;
-# each blurred by kernels drawn afresh per family (never the test banks), plus the chapter's test noise.
-SELECTION_PHOTO = "grace_hopper.jpg"
-SELECTION_KEY = "recipe selection"
-SELECTION_CROPS, SELECTION_SIZE = 32, 96
-
-
-def selection_photo() -> np.ndarray:
-    """Matplotlib's bundled portrait of Grace Hopper, (H, W, 3) float32: the natural arm's selection photo."""
-    path = Path(matplotlib.cbook.get_sample_data(SELECTION_PHOTO, asfileobj=False))
-    if not path.is_file():
-        raise FileNotFoundError(f"no {SELECTION_PHOTO} in matplotlib's sample data ({path.parent}): reinstall "
-                                "matplotlib, whose wheel ships it")
-    return read_image(path)
-
-
-def selection_images(trial: ExperimentConfig, *, seed: int = 0) -> torch.Tensor:
-    """The clean images a trial of ``trial.data``'s arm is chosen on, (SELECTION_CROPS, 3, SELECTION_SIZE,
-    SELECTION_SIZE): for dead leaves, the trial's own generator on the stream ``SELECTION_KEY`` (no run
-    trains or validates on it); for photos, random crops of :func:`selection_photo`. The same images for
-    every trial of an arm with the same generator."""
-    if trial.data == "dead_leaves":
-        leaves = DeadLeavesDataset(SELECTION_SIZE, trial.dead_leaves, seed=seed, key=SELECTION_KEY)
-        return torch.stack([leaves[i] for i in range(SELECTION_CROPS)])
-    crops = random_crops([selection_photo()], SELECTION_CROPS, SELECTION_SIZE, stream(seed, SELECTION_KEY))
-    return torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous()
-
-
-def selection_gains(networks: Mapping[str, torch.nn.Module], trials: Mapping[str, ExperimentConfig], *,
-                    sigma: float, seed: int = 0) -> pd.DataFrame:
-    """Mean PSNR gain over the blurred input (dB) of each network on its trial's :func:`selection_images`,
-    one row per trial, one column per motion family: kernels drawn per family from the stream
-    ``SELECTION_KEY`` (one per image), then noise ``sigma``/255. What the recipe is chosen on."""
-    gains = {}
-    for name, network in networks.items():
-        clean, row = selection_images(trials[name], seed=seed), {}
-        for family in FAMILIES:
-            kernels = motion_blur_kernels(len(clean), family, seed=stream_seed(seed, SELECTION_KEY, family))["filter"]
-            blurred = degrade(clean, kernels=kernels, sigma=sigma / 255,
-                              seed=stream_seed(seed, SELECTION_KEY, family, "noise"))
-            row[family] = float((psnr(restore(network, blurred), clean) - psnr(blurred, clean)).mean())
-        gains[name] = row
-    return pd.DataFrame.from_dict(gains, orient="index", columns=list(FAMILIES))
 
 
 def _natural_rows(chapter: ChapterRun, name: str, models: Mapping, photos: Mapping, banks: list[Degradation],
@@ -121,9 +69,9 @@ TRIAL_TABLE_PARTS = {"what each changes": "^(change|steps|val_gain)",
 
 @dataclass(frozen=True)
 class Scaling:
-    table: pd.DataFrame  # study.scaling_table: gain per arm, steps and family
-    gaps: pd.DataFrame  # study.scaling_gaps: natural minus dead leaves at each budget
-    reach: pd.DataFrame  # study.steps_to_reach: per arm, the line through its big-blur gains
+    table: pd.DataFrame  # scaling.scaling_table: gain per arm, steps and family
+    gaps: pd.DataFrame  # scaling.scaling_gaps: natural minus dead leaves at each budget
+    reach: pd.DataFrame  # scaling.steps_to_reach: per arm, the line through its big-blur gains
 
 
 def compute_scaling(chapter: ChapterRun, arms: Mapping[str, str], results: pd.DataFrame, photos: Mapping,
@@ -145,14 +93,14 @@ def compute_scaling(chapter: ChapterRun, arms: Mapping[str, str], results: pd.Da
     steps = {label: chapter.experiment(name).steps for label, name in arms.items()}
     budgets |= {f"{label} @{steps[label]}": (label, steps[label]) for label in arms}
     rows = pd.concat([rows, final.assign(model=final.model + final.model.map(lambda m: f" @{steps[m]}"))])
-    minutes_per_step = {label: study.training_minutes(curves[curves.experiment == f"motion, {label}"],
+    minutes_per_step = {label: recipes.training_minutes(curves[curves.experiment == f"motion, {label}"],
                                                       chapter.experiment(name).batch_size)
                         / (config.runs * steps[label]) for label, name in arms.items()}
-    table = chapter.save_table(study.scaling_table(rows, budgets, minutes_per_step),
+    table = chapter.save_table(scaling.scaling_table(rows, budgets, minutes_per_step),
                                "03_compute_scaling.csv")
-    gaps = study.scaling_gaps(rows, budgets, first=gap[0], second=gap[1])
+    gaps = scaling.scaling_gaps(rows, budgets, first=gap[0], second=gap[1])
     return Scaling(table, chapter.save_table(gaps, "03_compute_scaling_gap.csv"),
-                   chapter.save_table(study.steps_to_reach(rows, budgets, TARGET_DB), "03_steps_to_1p5db.csv"))
+                   chapter.save_table(scaling.steps_to_reach(rows, budgets, TARGET_DB), "03_steps_to_1p5db.csv"))
 
 
 def scaling_prose(scaling: Scaling, names: Mapping[str, str]) -> dict[str, object]:
@@ -166,12 +114,12 @@ def scaling_prose(scaling: Scaling, names: Mapping[str, str]) -> dict[str, objec
             **{f"per_doubling_{names[row.arm]}": intervals.format_interval(row.gain_per_doubling_db, row.gain_per_doubling_lo_db,
                                                                          row.gain_per_doubling_hi_db)
                for row in scaling.reach.itertuples()},
-            **{f"reach_{names[row.arm]}": study.extrapolated_budget(row) for row in scaling.reach.itertuples()}}
+            **{f"reach_{names[row.arm]}": extrapolated_budget(row) for row in scaling.reach.itertuples()}}
 
 
 @dataclass(frozen=True)
 class LongRuns:
-    table: pd.DataFrame  # study.scaling_table per test set, with a test_set column
+    table: pd.DataFrame  # scaling.scaling_table per test set, with a test_set column
     unread: dict[str, str]  # the longer runs not read, and why (with the command that trains them)
     chapter_steps: int  # the steps of the chapter's own networks: the budgets are said as multiples of it
 
@@ -188,7 +136,7 @@ def long_runs(chapter: ChapterRun, arms: Mapping[str, str], test_sets: Mapping[s
         if name not in read:
             continue
         config, log, _ = read[name]
-        minutes_per_step[label] = study.training_minutes(log, config.batch_size) / config.steps
+        minutes_per_step[label] = recipes.training_minutes(log, config.batch_size) / config.steps
         for step in sorted({*config.snapshots, config.steps}):
             budgets[f"{label} @{step}"] = (label, step)
             path = chapter.checkpoint_dir(name) / weights_file(config, None if step == config.steps else step)
@@ -206,7 +154,7 @@ def long_runs(chapter: ChapterRun, arms: Mapping[str, str], test_sets: Mapping[s
     for test_set, images in test_sets.items():  # photos: only those each network never saw
         rows = chapter.evaluate(f"03_long_runs_{test_set.replace(' ', '_')}", models, images, banks, test_set=test_set,
                                 lpips=False, st_lpips=False, photos_of=photos_of if test_set == "natural" else None)
-        parts.append(study.scaling_table(rows, budgets, minutes_per_step).assign(test_set=test_set))
+        parts.append(scaling.scaling_table(rows, budgets, minutes_per_step).assign(test_set=test_set))
     table = chapter.save_table(pd.concat(parts, ignore_index=True), "03_long_runs.csv")
     return LongRuns(table, unread, chapter_steps)
 
@@ -254,7 +202,7 @@ def long_runs_prose(runs: LongRuns, names: Mapping[str, str]) -> dict[str, objec
 
 @dataclass(frozen=True)
 class Trials:
-    table: pd.DataFrame  # study.recipe_table
+    table: pd.DataFrame  # recipes.recipe_table
     untrained: dict[str, str]  # trials not read, and why (with the command that trains them)
     photos: list[str]  # the test photos: those no trial saw
 
@@ -274,8 +222,8 @@ def recipe_trials(chapter: ChapterRun, photos: Mapping, banks: list[Degradation]
                                 sigma=config.sigma, seed=config.seed)  # what the choice reads
     inputs = {name: validation_input_psnr(trial) for name, (trial, _, _) in trials.items()}
     baseline = chapter.experiment(config.recipe_trials[0]) if config.recipe_trials else None
-    table = study.recipe_table({name: (trial, log) for name, (trial, log, _) in trials.items()},
-                               study.gains_by_family(rows), baseline=baseline, input_psnr=inputs,
+    table = recipes.recipe_table({name: (trial, log) for name, (trial, log, _) in trials.items()},
+                               recipes.gains_by_family(rows), baseline=baseline, input_psnr=inputs,
                                selection=selection)
     return Trials(chapter.save_table(table, "03_recipe_trials.csv"), untrained, list(tested))
 
@@ -304,19 +252,19 @@ def first_recipe_change(chapter: ChapterRun, arms: Mapping[str, str], results: p
 def trials_prose(chapter: ChapterRun, trials: Trials, results: pd.DataFrame, arms: Mapping[str, str],
                  names: Mapping[str, str]) -> dict[str, object]:
     """The values chapter 03's recipe paragraphs glue: the trials, the images that chose among them, each
-    arm's choice (:func:`~rstor_core.measurement.study.chosen_recipe` on its own kind of selection images) and how the
+    arm's choice (:func:`~rstor_core.measurement.recipes.chosen_recipe` on its own kind of selection images) and how the
     chapter's networks of that arm (``arms``: label -> experiment; ``names``: label -> glue suffix) differ
     from it, and how far apart one recipe's networks land (``results``: the chapter's evaluation rows)."""
     config = chapter.config
-    spread = study.run_spread(results[results.test_set == "natural"], "dead leaves")
+    spread = recipes.run_spread(results[results.test_set == "natural"], "dead leaves")
     table = trials.table
     said: dict[str, object] = {}
     for label, name in arms.items():
         data = chapter.experiment(name).data
-        chosen = study.chosen_recipe(table, data) if len(table) else None
+        chosen = recipes.chosen_recipe(table, data) if len(table) else None
         said[f"chosen_{names[label]}"] = chosen or "none (no trial does no harm on mild blur)"
         said[f"chosen_differs_{names[label]}"] = (
-            study.config_changes(chapter.experiment(chosen), chapter.experiment(name)) if chosen else "not compared")
+            recipes.config_changes(chapter.experiment(chosen), chapter.experiment(name)) if chosen else "not compared")
     baseline = config.recipe_trials[0] if config.recipe_trials else None
     gains = table.set_index("trial") if len(table) else table
     if baseline in gains.index:  # within the baseline's arm: another arm's selection images are another scale
@@ -330,7 +278,7 @@ def trials_prose(chapter: ChapterRun, trials: Trials, results: pd.DataFrame, arm
                                      "no training draws", "selection_natural": photo,
             "trial_photos": ", ".join(trials.photos) or "no photos", "n_trials": len(table),
             "recipe_baseline": baseline or "none", **said,
-            "main_changes": (study.config_changes(chapter.experiment(baseline),
+            "main_changes": (recipes.config_changes(chapter.experiment(baseline),
                                                   chapter.experiment(config.dead_leaves_experiment))
                              if baseline else "no baseline"),
             "below_baseline_big": ", ".join(below) or "none", "harm_mild": ", ".join(harm) or "none",

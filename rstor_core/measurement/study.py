@@ -5,14 +5,14 @@ plots it), so each is unit-tested in milliseconds instead of only through a chap
 Evaluation rows come from :func:`rstor_core.networks.evaluate.evaluate` (one row per model, test set,
 image, degradation and size); ``INPUT`` is the degraded input's model name. No table shows an
 all-empty metric column (LPIPS where AlexNet's weights are missing): such columns are left out.
+What the prose says of these tables is :mod:`rstor_core.measurement.readings`; the compute-scaling,
+recipe-trial and published-study tables have modules of their own (:mod:`~rstor_core.measurement.scaling`,
+:mod:`~rstor_core.measurement.recipes`, :mod:`~rstor_core.measurement.published`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,10 +24,6 @@ from rstor_core.images.spectrum import radial_power_spectrum, spectral_slope
 from rstor_core.measurement import intervals
 from rstor_core.measurement.rows import INPUT, METRICS
 from rstor_core.settings.configs import DeadLeavesConfig
-
-PUBLISHED_FILE = Path(__file__).with_name("published_results.csv")
-PUBLISHED_SOURCE = "published (DIV2K validation)"
-
 
 # --- chapter 01: the generator and the degradations ----------------------------------------------
 
@@ -146,30 +142,6 @@ def deblur_table(rows: pd.DataFrame, *, n_kernels: int, sigma: float) -> pd.Data
                     noise_sigma_255=sigma))
 
 
-LEARNED_DB = 1.0  # a blind network that gains less than this over the blurred input on every family has not learned to deblur
-
-
-def best_blind_gain(gain: pd.DataFrame, arms: Sequence[str]) -> float:
-    """The largest gain over the blurred input (dB) of the blind ``arms`` on any family (``gain``:
-    :func:`family_gains`): below :data:`LEARNED_DB`, none of them has learned to deblur."""
-    return float(gain.loc[[arm for arm in arms if arm in gain.index]].to_numpy().max())
-
-
-def deblurring_reading(gain: pd.DataFrame, arms: Sequence[str]) -> dict[str, str]:
-    """What chapter 03 may say of its networks' gap (``gain``: :func:`family_gains`, dB over the blurred
-    input, one row per model): a comparison of networks that have not learned to deblur when no blind arm
-    gains :data:`LEARNED_DB` on any family, else a pointer to read the gaps family by family."""
-    best = best_blind_gain(gain, arms)
-    if best < LEARNED_DB:
-        return {"deblur_reading": f"Ours cannot say why: at this scale neither blind network gains more than "
-                                  f"{best:+.2f} dB over the blurred input on any family, against several dB for "
-                                  "Richardson–Lucy told the kernel, so our gaps compare networks that have not "
-                                  "learned to deblur, and say nothing of whether the dead-leaves network keeps "
-                                  "deblurring when the blur is big."}
-    return {"deblur_reading": f"The best blind network gains {best:+.2f} dB over the blurred input on some family: "
-                              "read our gaps family by family, next to each arm's gain."}
-
-
 def in_distribution(rows: pd.DataFrame, own: Mapping[str, str], anchors: Iterable[str]) -> pd.DataFrame:
     """Chapter 03's first question, before the transfer: each blind network on its own kind of test images
     (``own``: arm -> test set, e.g. dead leaves for the dead-leaves arm), beside the non-blind ``anchors`` on
@@ -183,41 +155,6 @@ def in_distribution(rows: pd.DataFrame, own: Mapping[str, str], anchors: Iterabl
     columns = ["network", "test_set", "model", "family", "psnr_gain", "psnr_gain_lo", "psnr_gain_hi", "n_images",
                "n_runs"]
     return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
-
-
-def in_distribution_reading(table: pd.DataFrame, names: Mapping[str, str]) -> dict[str, str]:
-    """What chapter 03 says of :func:`in_distribution` (``names``: arm -> glue suffix): per arm, its gains per
-    family on its own images next to the anchors' (``own_<suffix>``), and ``own_reading``: whether any
-    network gains :data:`LEARNED_DB` on its own kind of images, the least a network that learned to
-    deblur shows where it trained."""
-    said, learned = {}, []
-    for arm, name in names.items():
-        mine = table[table.network == arm]
-        if mine.empty:
-            continue
-        gains = mine.pivot(index="model", columns="family", values="psnr_gain").reindex(columns=list(FAMILIES))
-        own = gains.loc[arm]
-        others = "; ".join(f"{model} {' / '.join(f'{v:+.2f}' for v in gains.loc[model])}"
-                           for model in gains.index if model != arm)
-        said[f"own_{name}"] = (f"{' / '.join(f'{v:+.2f}' for v in own)} dB on small / mild / big blur "
-                               f"({mine.test_set.iloc[0]} images; {others or 'no anchor'})")
-        families = [family for family, value in own.items() if value >= LEARNED_DB]
-        if families:
-            learned.append(f"the network trained on {arm} gains at least {LEARNED_DB:g} dB on {_listed(families)} blur")
-    if learned:
-        said["own_reading"] = (f"On its own kind of images, {'; '.join(learned)}: there it has learned something of "
-                               "the task (still far below Richardson–Lucy told the kernel); the transfer question "
-                               "follows.")
-    else:
-        said["own_reading"] = (f"No network gains {LEARNED_DB:g} dB on any family even on its own kind of images: "
-                               "at this scale neither has learned to deblur what it trained on, so the transfer "
-                               "question below compares networks that have not learned the task.")
-    return said
-
-
-def _listed(items: Sequence[str]) -> str:
-    """"a", "a and b", "a, b and c": a list for prose."""
-    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else list(items))
 
 
 def family_gains(table: pd.DataFrame, test_set: str = "natural") -> pd.DataFrame:
@@ -243,26 +180,6 @@ def gain_by_photo(rows: pd.DataFrame) -> pd.DataFrame:
     gain = networks.psnr.to_numpy() - inputs.reindex(pd.MultiIndex.from_frame(networks[keys])).to_numpy()
     return (networks.assign(gain_db=gain).groupby(["model", "family", "image"], sort=False).gain_db.mean()
             .reset_index())
-
-
-def photo_extremes(by_photo: pd.DataFrame, names: Mapping[str, str]) -> dict[str, str]:
-    """Per model of ``names`` (model -> glue suffix), ``photos_<suffix>``: on each family, its worst photo's
-    gain and the range over the others (:func:`gain_by_photo`), e.g. "small: chelsea -4.47 (others -0.67
-    to -0.01)"."""
-    said = {}
-    for model, name in names.items():
-        mine = by_photo[by_photo.model == model]
-        parts = []
-        for family in FAMILIES:
-            gains = mine[mine.family == family].set_index("image").gain_db.sort_values()
-            if gains.empty:
-                continue
-            others = gains.iloc[1:]
-            rest = f" (others {others.min():+.2f} to {others.max():+.2f})" if len(others) else ""
-            parts.append(f"{family}: {gains.index[0]} {gains.iloc[0]:+.2f}{rest}")
-        if parts:
-            said[f"photos_{name}"] = "; ".join(parts)
-    return said
 
 
 def gain_by_kernel(rows: pd.DataFrame) -> pd.DataFrame:
@@ -330,195 +247,6 @@ def late_rise(curves: pd.DataFrame, *, last: float = 0.2) -> pd.DataFrame:
             .rename("val_psnr_rise_db").reset_index())
 
 
-def glue_values(table: pd.DataFrame, names: Mapping[str, str]) -> dict[str, float]:
-    """The prose's numbers from a table: ``{f"{names[row]}_{column}": value}`` for each row ``names`` names."""
-    return {f"{names[row]}_{column}": float(table.loc[row, column]) for row in table.index if row in names
-            for column in table.columns}
-
-
-def convergence(curves: pd.DataFrame, *, flat_db: float = 0.05) -> dict[str, float | str]:
-    """What the prose says of :func:`late_rise`: its range over the networks (``rise_min``, ``rise_max``) and
-    whether they had levelled off (no network rose more than ``flat_db``) or were stopped early (``converged``)."""
-    rise = late_rise(curves).val_psnr_rise_db
-    return {"rise_min": float(rise.min()), "rise_max": float(rise.max()),
-            "converged": "the networks stopped before they converged" if rise.max() > flat_db else "they had levelled off"}
-
-
-def config_changes(base: Any, other: Any) -> str:
-    """What ``other`` (an :class:`~rstor_core.settings.configs.ExperimentConfig`) trains differently from ``base``,
-    as ``field: value`` pairs (nested fields dotted): the recipe table's "change" column, read off the
-    configs so it cannot disagree with what ran. Fields that only say how a run executes (``compare=False``)
-    and which steps it keeps (``snapshots``) are left out."""
-    def flat(config: Any, prefix: str = "") -> dict[str, Any]:
-        values = {}
-        for f in dataclasses.fields(config):
-            value = getattr(config, f.name)
-            if not f.compare or f.name == "snapshots":
-                continue
-            if dataclasses.is_dataclass(value):
-                values.update(flat(value, f"{prefix}{f.name}."))
-            else:
-                values[f"{prefix}{f.name}"] = value
-        return values
-
-    before, after = flat(base), flat(other)
-    changed = [f"{key}: {_short(after[key])}" for key in after if before.get(key) != after[key]]
-    return "; ".join(changed) or "(the baseline)"
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(_short(v) for v in value) + ")"
-    return str(value)
-
-
-def training_minutes(log: pd.DataFrame, batch_size: int) -> float:
-    """Wall minutes of a run from its ``log.csv`` (each row's step took ``batch_size / img_per_s`` s,
-    compilation included): what the recipe table charges each trial."""
-    return float((batch_size / log.img_per_s).sum() / 60)
-
-
-def recipe_table(trials: Mapping[str, tuple[Any, pd.DataFrame]], gains: pd.DataFrame, *, baseline: Any,
-                 input_psnr: Mapping[str, float], selection: pd.DataFrame) -> pd.DataFrame:
-    """One row per recipe trial (chapter 03): what it changes against the ``baseline`` config, its steps and
-    wall minutes from its log, its last validation PSNR as a gain over its blurred validation inputs
-    (``input_psnr``), its gains per family on the selection images (``selection``: one row per trial, one
-    column per family, dB; what the recipe is chosen on) and on the test photos (``gains``, alike; shown
-    after the choice, never read by it). Negative results stay in; no trial, no row."""
-    missing = sorted(set(trials) - set(gains.index) | set(trials) - set(selection.index))
-    if missing:
-        raise ValueError(f"recipe table: every trial needs selection and test gains (missing: {missing})")
-    rows = []
-    for name, (config, log) in trials.items():
-        validated = log.dropna(subset=["val_psnr"])
-        rows.append({"trial": name, "data": config.data, "change": config_changes(baseline, config),
-                     "steps": int(log.step.max()), "minutes": training_minutes(log, config.batch_size),
-                     "val_gain_db": float(validated.val_psnr.iloc[-1] - input_psnr[name]),
-                     **{f"selection_{family}_gain_db": float(selection.loc[name, family]) for family in FAMILIES},
-                     **{f"{family}_gain_db": float(gains.loc[name, family]) for family in FAMILIES}})
-    return pd.DataFrame(rows, columns=["trial", "data", "change", "steps", "minutes", "val_gain_db",
-                                       *(f"selection_{family}_gain_db" for family in FAMILIES),
-                                       *(f"{family}_gain_db" for family in FAMILIES)])
-
-
-def chosen_recipe(table: pd.DataFrame, data: str) -> str | None:
-    """The trial chapter 03's rule picks among the ``data`` trials of :func:`recipe_table`, on the selection
-    images only: the largest gain on big blur among those that do no harm on mild blur (None: no such
-    trial). Test-photo columns are never read."""
-    trials = table[(table.data == data) & (table.selection_mild_gain_db >= 0)]
-    return None if trials.empty else str(trials.loc[trials.selection_big_gain_db.idxmax(), "trial"])
-
-
-def gains_by_family(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean PSNR gain over the blurred input (dB) per model (rows) and family (columns) of
-    :func:`~rstor_core.networks.evaluate.evaluate` rows on the motion banks: the recipe table's test columns."""
-    means = metric_means(rows.assign(family=family_of(rows.blur)), ["model", "family"], ["psnr"]).psnr
-    return gain_over_input(means.unstack("family").reindex(columns=list(FAMILIES)))
-
-
-def run_spread(rows: pd.DataFrame, model: str) -> pd.Series:
-    """Per family, how far apart the gains over the input of ``model``'s networks (its runs) lie: the
-    largest minus the smallest, dB. What one network per trial cannot resolve."""
-    networks = rows[rows.model == model]
-    per_run = gains_by_family(pd.concat([rows[rows.model == INPUT],
-                                         networks.assign(model=model + " run " + networks.run.astype(str))]))
-    return per_run.max() - per_run.min()
-
-
-def scaling_table(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]],
-                  minutes_per_step: Mapping[str, float]) -> pd.DataFrame:
-    """Chapter 03's compute scaling: per arm, training steps and family, the PSNR gain over the blurred
-    input with its 95 % interval (paired per photo, over photos, networks and kernels). ``rows``' models are
-    the keys of ``budgets`` (``{model: (arm, steps)}``: an arm's networks at some step) and the input;
-    ``minutes_per_step``: each arm's wall minutes per step on this machine (``minutes`` column)."""
-    gains = intervals.gain_over_input_with_interval(rows.assign(family=family_of(rows.blur)), ["family"])
-    gains = gains[gains.model.isin(list(budgets))]
-    arm, steps = (gains.model.map(lambda m, i=i: budgets[m][i]) for i in (0, 1))
-    return (gains.assign(arm=arm, steps=steps, minutes=steps * arm.map(minutes_per_step))
-            .rename(columns={"psnr_gain": "gain_db", "psnr_gain_lo": "gain_lo_db", "psnr_gain_hi": "gain_hi_db"})
-            [["arm", "steps", "minutes", "family", "gain_db", "gain_lo_db", "gain_hi_db", "n_images", "n_runs"]]
-            .sort_values(["arm", "family", "steps"], key=lambda c: c.map(list(FAMILIES).index) if c.name == "family"
-                         else c).reset_index(drop=True))
-
-
-def steps_to_reach(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]], target_db: float,
-                   family: str = "big", level: float = 0.95) -> pd.DataFrame:
-    """Per arm, a straight line through each network's mean gain over the blurred input on ``family``
-    against log2(steps) (``rows`` and ``budgets`` as :func:`scaling_table`'s): the gain per doubling of
-    the steps (the mean of the networks' slopes, ``_lo`` / ``_hi``: a t interval over them) and the steps at
-    which the arm's mean line reaches ``target_db``, an extrapolation beyond the largest budget measured,
-    with the range the slope's interval gives (``steps_lo`` / ``steps_hi``, inf where the slope may be 0:
-    then ``estimable`` is False). Why per network: the four budgets are snapshots of the same networks, so
-    the points of one line are not independent; the networks are."""
-    rows = rows.assign(family=family_of(rows.blur))
-    rows = rows[rows.family == family]
-    keys = [c for c in ("test_set", "image") if c in rows]
-    inputs = rows[rows.model == INPUT].groupby(keys).psnr.mean()
-    gains = []
-    for model, (arm, steps) in budgets.items():
-        mine = rows[rows.model == model].assign(run=lambda f: f[intervals.RUN].fillna(0) if intervals.RUN in f else 0)
-        photo = mine.groupby(["run", *keys]).psnr.mean()
-        gain = (photo - inputs.reindex(photo.index.droplevel("run")).to_numpy()).groupby(level="run").mean()
-        gains += [{"arm": arm, "steps": steps, "run": run, "gain": value} for run, value in gain.items()]
-    table = []
-    for arm, points in pd.DataFrame(gains).groupby("arm", sort=False):
-        slopes = np.array([np.polyfit(np.log2(one.steps.to_numpy(float)), one.gain, 1)[0]
-                           for _, one in points.groupby("run") if one.steps.nunique() > 1])
-        slope = float(slopes.mean()) if len(slopes) else float("nan")
-        lo, hi = (scipy.stats.t.interval(level, len(slopes) - 1, loc=slope, scale=scipy.stats.sem(slopes))
-                  if len(slopes) > 1 else (float("nan"), float("nan")))
-        centre = (float(np.log2(points.steps.to_numpy(float)).mean()), float(points.gain.mean()))
-
-        def reach(per_doubling: float) -> float:  # the line through the mean point with this slope
-            return float(2 ** (centre[0] + (target_db - centre[1]) / per_doubling)) if per_doubling > 0 else np.inf
-
-        most = float(points.steps.max())
-        steps = reach(slope) if slope > 0 else float("nan")
-        table.append({"arm": arm, "family": family, "gain_per_doubling_db": slope, "gain_per_doubling_lo_db": lo,
-                      "gain_per_doubling_hi_db": hi, "n_runs": len(slopes), "target_db": target_db,
-                      "steps_to_target": steps, "steps_lo": reach(hi), "steps_hi": reach(lo),
-                      "times_largest_budget": steps / most, "largest_budget": most, "estimable": bool(lo > 0)})
-    return pd.DataFrame(table)
-
-
-def scaling_gaps(rows: pd.DataFrame, budgets: Mapping[str, tuple[str, int]], *, first: str,
-                 second: str) -> pd.DataFrame:
-    """Arm ``first`` minus arm ``second`` at each number of steps both reach, per family, paired per photo
-    with its interval (:func:`~rstor_core.measurement.intervals.paired_difference`): whether one arm catches up as
-    compute grows. ``rows`` and ``budgets`` as :func:`scaling_table`'s."""
-    rows = rows.assign(family=family_of(rows.blur))
-    model_at = {(arm, steps): model for model, (arm, steps) in budgets.items()}
-    gaps = [intervals.paired_difference(rows, model_at[first, steps], model_at[second, steps], ["family"])
-            .assign(steps=steps) for steps in sorted({s for _, s in budgets.values()})
-            if (first, steps) in model_at and (second, steps) in model_at]
-    return pd.concat(gaps, ignore_index=True)
-
-
-def extrapolated_budget(reach: Any) -> str:
-    """A row of :func:`steps_to_reach` in words, for the prose (which gives the slope), rounded to what a line
-    through a few points supports: one significant figure."""
-    if not reach.estimable:
-        return (f"no estimable budget (its slope's 95 % interval, {reach.gain_per_doubling_lo_db:+.2f} to "
-                f"{reach.gain_per_doubling_hi_db:+.2f} dB per doubling, holds 0)")
-    if reach.steps_hi <= reach.largest_budget:
-        return f"at most {_about(reach.steps_hi)} steps, within the budgets measured"
-    return (f"between {_about(reach.steps_lo)} and {_about(reach.steps_hi)} steps, about "
-            f"{_about(reach.times_largest_budget)} times the networks' {int(reach.largest_budget):,}")
-
-
-def _about(value: float) -> str:
-    """``value`` to one significant figure, in words past a thousand: 2,464,592 -> "2 million"."""
-    if not np.isfinite(value):
-        return "unbounded"
-    rounded = float(f"{value:.1g}")
-    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million"), (1e3, "thousand")):
-        if rounded >= size:
-            return f"{rounded / size:g} {word}"
-    return f"{rounded:g}"
-
-
 # --- chapter 05: what closes the gap -------------------------------------------------------------
 
 def ablation_table(rows: pd.DataFrame, variants: Sequence[str], *, baseline: str, natural: str,
@@ -541,82 +269,24 @@ def ablation_table(rows: pd.DataFrame, variants: Sequence[str], *, baseline: str
     return pd.concat(table, ignore_index=True)
 
 
-# --- the published study ---------------------------------------------------------------------------
-
-def published_results(task: str) -> pd.DataFrame:
-    """The original study's numbers for ``task`` ("denoise" or "deblur"), from the cited CSV."""
-    table = pd.read_csv(PUBLISHED_FILE, comment="#")
-    if task not in set(table.task):
-        raise ValueError(f"no published results for task {task!r}; known: {sorted(set(table.task))}")
-    return table[table.task == task].drop(columns="task").reset_index(drop=True).assign(source=PUBLISHED_SOURCE)
-
-
-def denoise_comparison(summary: pd.DataFrame, *, dead_leaves: str, natural: str, source: str) -> pd.DataFrame:
-    """Published and our PSNR (dB) of the dead-leaves-trained and natural-trained denoisers at the
-    published sigmas, and the gap between them. ``summary``: mean PSNR per (model, sigma_255)."""
-    published = published_results("denoise").pivot(index="sigma_255", columns="model", values="psnr_db")
-    ours = summary[summary.sigma_255.isin(published.index)].pivot(index="sigma_255", columns="model", values="psnr")
-    frames = [pd.DataFrame({"source": name, "sigma_255": table.index.astype(float),
-                            "dead_leaves_db": table[dl].values, "natural_db": table[nat].values})
-              for name, table, dl, nat in ((PUBLISHED_SOURCE, published, "dead leaves", "natural"),
-                                           (source, ours, dead_leaves, natural))]
-    comparison = pd.concat(frames, ignore_index=True)
-    return comparison.assign(gap_db=comparison.natural_db - comparison.dead_leaves_db)
+def ablation_ranking(ablation: pd.DataFrame, sigma: float, *, leave_out: Sequence[str]) -> pd.DataFrame:
+    """The variants of :func:`ablation_table` at ``sigma``, largest gain first, indexed by variant, without
+    ``leave_out`` (the baseline and the natural-trained reference: they are not candidates). Why a
+    function: "the variant that closes most of the gap" is a claim the prose makes from this order."""
+    rows = ablation.set_index(["variant", "sigma_255"])
+    return rows.xs(sigma, level="sigma_255").drop(index=list(leave_out), errors="ignore").sort_values(
+        "gain", ascending=False)
 
 
-def deblur_comparison(rows: pd.DataFrame, models: Sequence[str], *, source: str) -> pd.DataFrame:
-    """Published and our PSNR / SSIM / LPIPS / ST-LPIPS per family of the dead-leaves-trained and
-    natural-trained deblurring networks (and our blurred input). ``rows``: evaluation rows of one test set.
-    The published study reports LPIPS, not ST-LPIPS: each source leaves the other's column empty, and a
-    column empty for both is left out."""
-    ours = (metric_means(rows.assign(family=family_of(rows.blur)), ["model", "family"]).reset_index()
-            .rename(columns={"psnr": "psnr_db"}))
-    ours = ours[ours.model.isin([*models, INPUT])].assign(source=source)
-    published = published_results("deblur")
-    columns = ["source", "model", "family", "psnr_db", "ssim", "lpips", "st_lpips"]
-    return (pd.concat([published.reindex(columns=columns), ours.reindex(columns=columns)], ignore_index=True)
-            .dropna(axis=1, how="all"))
+def paired_differences(rows: pd.DataFrame, pairs: Sequence[tuple[str, str]], by: Sequence[str]) -> pd.DataFrame:
+    """:func:`~rstor_core.measurement.intervals.paired_difference` of each ``(a, b)`` of ``pairs`` per group
+    of ``by``, stacked in the order of ``pairs``: a chapter's table of comparisons."""
+    return pd.concat([intervals.paired_difference(rows, a, b, by) for a, b in pairs], ignore_index=True)
 
 
-def deblur_gaps(comparison: pd.DataFrame, *, dead_leaves: str, natural: str) -> pd.DataFrame:
-    """Natural-trained minus dead-leaves-trained PSNR (dB) per source and family."""
-    psnr = comparison.pivot_table(index=["source", "family"], columns="model", values="psnr_db")
-    gaps = (psnr[natural] - psnr[dead_leaves]).unstack("family")
-    return gaps[list(FAMILIES)]
-
-
-def published_disagreement(agreement: pd.DataFrame, key: str = "family") -> dict[str, str]:
-    """The sentence saying where the book disagrees with the study it rebuilds (``agreement``:
-    :func:`published_agreement` rows): every ``key`` value whose published gap lies outside our interval."""
-    outside = agreement[agreement.verdict.isin(["above our interval", "below our interval"])]
-    if outside.empty:
-        return {"published_disagreement": "the published gap lies inside our interval everywhere it is compared."}
-    where = "; ".join(f"{verdict} on {_listed([str(v) for v in rows[key]])}"
-                      for verdict, rows in outside.groupby("verdict", sort=False))
-    return {"published_disagreement": f"the published gap lies {where}: there this book disagrees with the study it "
-                                      "rebuilds, at its own (much smaller) scale."}
-
-
-def published_deblur_agreement(comparison: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
-    """:func:`published_agreement` of the published deblurring gap (natural minus dead leaves per family, from
-    :func:`deblur_comparison`'s rows, models named ``"natural"`` and ``"dead leaves"``) with ``ours``."""
-    published = deblur_gaps(comparison, dead_leaves="dead leaves", natural="natural").loc[PUBLISHED_SOURCE]
-    return published_agreement(published, ours, "family")
-
-
-def published_agreement(published: pd.Series, ours: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Does each published gap (``published``, indexed by ``key`` values: sigmas or families) fall inside our
-    interval for the same gap (rows of :func:`rstor_core.measurement.intervals.paired_difference` with a ``key`` column)?
-    One row per key both have: ``published_gap_db``, ``ours_gap_db`` with ``ours_gap_lo_db`` / ``_hi_db``,
-    ``agrees`` and ``verdict``.
-    Why: "agreement with the published study" is claimed only where our interval supports it."""
-    ours = ours.set_index(key)
-    keys = [k for k in ours.index if k in published.index]
-    lo, hi = ours.psnr_diff_lo[keys].to_numpy(float), ours.psnr_diff_hi[keys].to_numpy(float)
-    value = published[keys].to_numpy(float)
-    verdict = np.where(np.isnan(lo) | np.isnan(hi), "not comparable: one photo, no interval",
-                       np.where(value > hi, "above our interval",
-                                np.where(value < lo, "below our interval", "inside our interval")))
-    return pd.DataFrame({key: keys, "published_gap_db": value, "ours_gap_db": ours.psnr_diff[keys].to_numpy(float),
-                         "ours_gap_lo_db": lo, "ours_gap_hi_db": hi, "agrees": verdict == "inside our interval",
-                         "verdict": verdict})
+def arms_table(arms: Mapping[str, str], steps: Mapping[str, Sequence[int]], runs: int) -> pd.DataFrame:
+    """One row per arm (``arms``: label -> experiment): its experiment, the training steps of its lineage
+    (``steps``: label -> steps of each network it starts from, oldest first, then its own), their total and
+    the networks per arm: what a reader needs to tell which arms had the same budget."""
+    return pd.DataFrame([{"arm": label, "experiment": name, "steps": " + ".join(map(str, steps[label])),
+                          "total_steps": sum(steps[label]), "runs": runs} for label, name in arms.items()])
