@@ -43,19 +43,15 @@ staging_dir = None  # the runner's: figures and tables wait there until every ce
 publish = False  # True: write figures and tables into output_dir; else outputs/scratch/<profile>
 seed = 0
 runs = 3  # networks per arm (independent draws; natural ones on other folds of the photos)
-flat_discs_experiment = "denoise_dead_leaves@1000"  # name@step: the network at that step
-original_study_experiment = "denoise_original_study"
-antialiased_experiment = "denoise_antialiased"
-natural_colours_experiment = "denoise_natural_colours"
-primitives_experiment = "denoise_primitives@1000"
-ablation_natural_experiment = "denoise_natural@1000"
-dead_leaves_experiment = "denoise_dead_leaves"
-natural_experiment = "denoise_natural"
-finetuned_experiment = "denoise_finetuned"
-finetuned_one_photo_experiment = "denoise_finetuned_one_photo"
-deblur_dead_leaves_experiment = "deblur_dead_leaves"
-deblur_natural_experiment = "deblur_natural"
-deblur_finetuned_experiment = "deblur_finetuned"
+ablation_arms = {  # label: name@step; flat discs first (the baseline), natural last (the reference)
+    "flat discs": "denoise_dead_leaves@1000", "original-study preset": "denoise_original_study",
+    "anti-aliased discs": "denoise_antialiased", "photo colours": "denoise_natural_colours",
+    "primitives + looks": "denoise_primitives@1000", "natural": "denoise_natural@1000"}
+pretraining_arms = {  # dead leaves, natural, pre-trained then fine-tuned, on one photo
+    "dead leaves": "denoise_dead_leaves", "natural": "denoise_natural",
+    "dead leaves → natural": "denoise_finetuned", "dead leaves → 1 photo": "denoise_finetuned_one_photo"}
+deblur_arms = {"dead leaves": "deblur_dead_leaves", "natural": "deblur_natural",
+               "dead leaves → natural": "deblur_finetuned"}
 test_images = "skimage"
 n_images = None
 eval_size = 256
@@ -72,19 +68,10 @@ from rstor_core.networks.evaluate import degradation_grid
 
 chapter = open_chapter("05_closing_the_gap", globals())
 config = chapter.config
-variants = {"flat discs": config.flat_discs_experiment,
-            "original-study preset": config.original_study_experiment,
-            "anti-aliased discs": config.antialiased_experiment,
-            "photo colours": config.natural_colours_experiment,
-            "primitives + looks": config.primitives_experiment}
-arms = {**variants, "natural": config.ablation_natural_experiment}
-FINETUNED, ONE_PHOTO = "dead leaves → natural", "dead leaves → 1 photo"
-pretraining_arms = {"dead leaves": config.dead_leaves_experiment,
-                    "natural": config.natural_experiment, FINETUNED: config.finetuned_experiment,
-                    ONE_PHOTO: config.finetuned_one_photo_experiment}
-deblur_arms = {"dead leaves": config.deblur_dead_leaves_experiment,
-               "natural": config.deblur_natural_experiment,
-               FINETUNED: config.deblur_finetuned_experiment}
+arms, pretraining_arms, deblur_arms = config.ablation_arms, config.pretraining_arms, config.deblur_arms
+BASELINE, *_, NATURAL = arms  # labels: the ablation's baseline and natural reference
+variants = list(arms)[:-1]  # the ablation table's rows: every arm but the natural reference
+DEAD_LEAVES, NATURAL_ONLY, FINETUNED, ONE_PHOTO = pretraining_arms  # deblur_arms: the first three
 
 # %% [markdown]
 # ## Training
@@ -105,8 +92,8 @@ pretraining_models = chapter.trained_arms(pretraining_arms, config.runs)
 deblur_models = chapter.trained_arms(deblur_arms, config.runs)
 steps = {label: chapter.lineage_steps(name, total=False) for label, name in every_arm.items()}
 chapter.save_table(study.arms_table(every_arm, steps, config.runs), "05_arms.csv")
-chapter.glue(runs=config.runs, steps=sum(steps["flat discs"]), full_steps=sum(steps["natural"]),
-             deblur_steps=sum(steps["deblur: natural"]),
+chapter.glue(runs=config.runs, steps=sum(steps[BASELINE]), full_steps=sum(steps[NATURAL_ONLY]),
+             deblur_steps=sum(steps[f"deblur: {NATURAL_ONLY}"]),
              pretrain_steps=" + ".join(map(str, steps[FINETUNED])),
              deblur_pretrain_steps=" + ".join(map(str, steps[f"deblur: {FINETUNED}"])))
 
@@ -118,28 +105,28 @@ chapter.glue(runs=config.runs, steps=sum(steps["flat discs"]), full_steps=sum(st
 #
 # ## Which dead-leaves features matter
 #
-# Each arm is tested on the natural test photos it never saw ([chapter 02](02_denoise_study.ipynb)'s set and noise draws),
-# at each σ of the section.
+# Each arm is tested on the natural test photos it never saw ([chapter 02](02_denoise_study.ipynb)'s
+# set and noise draws), at each σ of the section.
 
 # %% tags=["hide-input"]
 noise = degradation_grid(config.sigmas)
 results = chapter.compare_arms("05_ablation", arms, noise, models=models, lpips=False,
                                st_lpips=False)
 chapter.save_table(results, "05_denoise_rows.csv")
-ablation = chapter.save_table(study.ablation_table(results, list(variants), baseline="flat discs",
-                                                   natural="natural"), "05_ablation.csv")
-chapter.publish("fig_ablation", figures.gap_closing_figure(ablation, natural="natural"),
+ablation = chapter.save_table(study.ablation_table(results, variants, baseline=BASELINE,
+                                                   natural=NATURAL), "05_ablation.csv")
+chapter.publish("fig_ablation", figures.gap_closing_figure(ablation, natural=NATURAL),
                 "05_gap_closing.png")
 first, last = config.sigmas[0], config.sigmas[-1]
 chapter.glue(n_tested=results.image.nunique(),  # k in gain_<k>_first...: the arm's place in `arms`
              **readings.ablation_reading(ablation, list(arms), first=first, last=last,
-                                         baseline="flat discs", natural="natural"))
+                                         baseline=BASELINE, natural=NATURAL))
 per_run = chapter.save_table(study.run_gains(results),  # each network over its own inputs
                              "05_ablation_runs.csv")
+preset = arms.get("original-study preset")  # its stored pool of crops, if the profile compares it
 chapter.glue(**readings.weak_runs_reading(study.weak_runs(per_run)),
-             pool=chapter.experiment(config.original_study_experiment).dead_leaves_pool or "no")
-tables.styled(ablation,
-              "Gain over flat discs and gap left to natural training (dB), 95 % intervals")
+             pool=preset and chapter.experiment(preset).dead_leaves_pool or "no")
+tables.styled(ablation, f"Gain over {BASELINE} and gap left to {NATURAL} training (dB), 95 % intervals")
 
 # %% [markdown]
 # ```{glue:figure} fig_ablation
@@ -183,8 +170,8 @@ tables.styled(ablation,
 # %% tags=["hide-input"]
 pretraining_rows = chapter.compare_arms("05_pretraining", pretraining_arms, noise,
                                         models=pretraining_models, lpips=False, st_lpips=False)
-pairs = [(FINETUNED, "natural"), (FINETUNED, "dead leaves"), (ONE_PHOTO, FINETUNED),
-         (ONE_PHOTO, "natural"), ("natural", "dead leaves")]
+pairs = [(FINETUNED, NATURAL_ONLY), (FINETUNED, DEAD_LEAVES), (ONE_PHOTO, FINETUNED),
+         (ONE_PHOTO, NATURAL_ONLY), (NATURAL_ONLY, DEAD_LEAVES)]
 denoise_gain = chapter.save_table(study.paired_differences(pretraining_rows, pairs, ["sigma_255"]),
                                   "05_pretraining_denoise.csv")
 banks = degradation_grid(blurs=[f"{family}:0-{config.n_kernels - 1}" for family in FAMILIES],
@@ -192,7 +179,7 @@ banks = degradation_grid(blurs=[f"{family}:0-{config.n_kernels - 1}" for family 
 deblur_rows = chapter.compare_arms("05_deblur", deblur_arms, banks, models=deblur_models,
                                    lpips=False, st_lpips=False)
 deblur_rows = deblur_rows.assign(family=study.family_of(deblur_rows.blur))
-pairs = [(FINETUNED, "natural"), (FINETUNED, "dead leaves")]
+pairs = [(FINETUNED, NATURAL_ONLY), (FINETUNED, DEAD_LEAVES)]
 deblur_gain = chapter.save_table(study.paired_differences(deblur_rows, pairs, ["family"]),
                                  "05_pretraining_deblur.csv")
 chapter.glue(**readings.pretraining_reading(denoise_gain, deblur_gain, list(pretraining_arms),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from rstor_core.settings.chapters import DataGenerationConfig, GapStudyConfig, experiment_fields
+from rstor_core.settings.chapters import DataGenerationConfig, sections_naming
 from rstor_core.settings.configs import NAFNetConfig
 from rstor_core.settings.profiles import ProfileError, load_profile
 
@@ -153,7 +154,7 @@ _USE_A_AND_B = ("denoise_study: {dead_leaves_experiment: a, primitives_experimen
                 "deblur_study: {dead_leaves_experiment: a, natural_experiment: b, gaussian_dead_leaves_experiment: a,"
                 " gaussian_natural_experiment: b, recipe_trials: [], first_recipe: [], scaling_steps: [],"
                 " long_runs: []}\n"
-                "gap_study: {" + ", ".join(f"{name}: a" for name in experiment_fields(GapStudyConfig())) + "}\n")
+                "gap_study: " + json.dumps(sections_naming("a")["gap_study"], ensure_ascii=False) + "\n")
 
 
 def test_a_merge_key_may_override_what_it_merges(tmp_path):
@@ -162,6 +163,36 @@ def test_a_merge_key_may_override_what_it_merges(tmp_path):
                   "    steps: 20\n")
     experiments = load_profile(path).experiments
     assert (experiments["a"].steps, experiments["b"].steps, experiments["b"].lr) == (10, 20, 0.01)
+
+
+def test_a_new_arm_of_chapter_05_is_a_line_of_the_profile_and_is_trained_with_the_others(tmp_path):
+    """Issue 33: a compared network is ``label: experiment`` under the section's arms; the profile checks it
+    names weights it trains and the chapter trains it with the arms it already had."""
+    text = (ROOT / "parameters" / "smoke.yaml").read_text()
+    added = text.replace("    natural: denoise_natural@50\n",
+                         "    oriented leaves: denoise_oriented\n    natural: denoise_natural@50\n", 1)
+    added += "  denoise_oriented:\n    <<: *smoke_denoise\n    dead_leaves: {anisotropy: [0.5, 1.0]}\n"
+    profile = load_profile(_write(tmp_path, added))
+    assert list(profile.gap_study.ablation_arms)[-2:] == ["oriented leaves", "natural"]
+    assert "denoise_oriented" in profile.chapter_experiments("05_closing_the_gap")
+    with pytest.raises(ProfileError, match="ablation_arms.oriented leaves.*denoise_elsewhere"):
+        load_profile(_write(tmp_path, added.replace("leaves: denoise_oriented", "leaves: denoise_elsewhere")))
+
+
+@pytest.mark.parametrize("old, new, key, says", [
+    ("    flat discs: denoise_dead_leaves@50\n    original-study preset: denoise_original_study\n"
+     "    anti-aliased discs: denoise_antialiased\n    photo colours: denoise_natural_colours\n"
+     "    primitives + looks: denoise_primitives@50\n", "", "gap_study.ablation_arms", "at least 3 arms"),
+    ("    dead leaves → 1 photo: denoise_finetuned_one_photo\n", "", "gap_study.pretraining_arms", "needs 4 arms"),
+    ("    natural: deblur_natural\n", "    photos: deblur_natural\n", "gap_study.deblur_arms",
+     "labels of the first three pretraining_arms"),
+])
+def test_arms_of_the_wrong_shape_are_refused_naming_the_section_key(tmp_path, old, new, key, says):
+    text = (ROOT / "parameters" / "smoke.yaml").read_text()
+    assert old in text
+    with pytest.raises(ProfileError, match=says) as err:
+        load_profile(_write(tmp_path, text.replace(old, new, 1)))
+    assert key in str(err.value)
 
 
 @pytest.mark.parametrize("text, key", [

@@ -2,7 +2,7 @@
 they name.
 
 A section lists a chapter's knobs (its parameters cell shows the same names with the ``quick`` values);
-fields that name experiments are marked (``experiment``, ``trials``, ``snapshots_of``: :func:`knob`), so a
+fields that name experiments are marked (``experiment``, ``arms``, ``trials``, ``snapshots_of``: :func:`knob`), so a
 profile is checked for references to weights it does not train before any chapter runs.
 """
 
@@ -20,16 +20,27 @@ from rstor_core.settings.knobs import ConfigError, as_tuples, check_bounds, knob
 
 
 def experiment_fields(config: Any) -> dict[str, str]:
-    """``{field: experiment reference}`` for the fields of a chapter section that name an experiment."""
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.metadata.get("experiment")}
+    """``{key: experiment reference}`` for the fields of a chapter section that name an experiment: the field's
+    name, or ``field.label`` for each arm of an ``arms`` field."""
+    fields = {}
+    for f in dataclasses.fields(config):
+        if f.metadata.get("experiment"):
+            fields[f.name] = getattr(config, f.name)
+        elif f.metadata.get("arms"):
+            fields.update({f"{f.name}.{label}": ref for label, ref in getattr(config, f.name).items()})
+    return fields
 
 
 def sections_naming(name: str) -> dict[str, dict[str, Any]]:
     """Every chapter section with each experiment reference set to ``name`` and no read-only evidence (recipe
     trials, scaling snapshots): the sections of the smallest profile that defines one experiment."""
-    return {key: {**dict.fromkeys(experiment_fields(section()), name),
-                  **{f.name: [] for f in dataclasses.fields(section)
-                     if f.metadata.get("trials") or f.metadata.get("snapshots_of")}}
+    def naming(f: dataclasses.Field, default: Any) -> Any:
+        if f.metadata.get("arms"):
+            return dict.fromkeys(default, name)  # the same labels: a chapter may name its arms
+        return [] if f.metadata.get("trials") or f.metadata.get("snapshots_of") else name
+
+    return {key: {f.name: naming(f, getattr(section(), f.name)) for f in dataclasses.fields(section)
+                  if {"experiment", "arms", "trials", "snapshots_of"} & set(f.metadata)}
             for key, section in CHAPTER_SECTIONS.values()}
 
 
@@ -169,23 +180,23 @@ class GapStudyConfig:
 
     seed: int = knob(0, ge=0)
     runs: int = knob(3, ge=1, le=MAX_RUNS)  # networks per arm (runs 0 .. runs - 1): 3 give an interval
-    # The ablation: flat uniform discs (the baseline), each variant, the natural-trained reference, all at
-    # the same steps ("name@step": an experiment's weights at that step, one of its snapshots).
-    flat_discs_experiment: str = knob("denoise_dead_leaves@1000", experiment=True)
-    original_study_experiment: str = knob("denoise_original_study", experiment=True)
-    antialiased_experiment: str = knob("denoise_antialiased", experiment=True)
-    natural_colours_experiment: str = knob("denoise_natural_colours", experiment=True)
-    primitives_experiment: str = knob("denoise_primitives@1000", experiment=True)
-    ablation_natural_experiment: str = knob("denoise_natural@1000", experiment=True)
+    # The compared networks, {label: experiment} ("name@step": an experiment's weights at that step, one of its
+    # snapshots); a new arm is a line of the profile. The ablation: flat uniform discs first (the baseline),
+    # each variant, the natural-trained reference last, all at the same steps.
+    ablation_arms: dict[str, str] = knob(default_factory=lambda: {
+        "flat discs": "denoise_dead_leaves@1000", "original-study preset": "denoise_original_study",
+        "anti-aliased discs": "denoise_antialiased", "photo colours": "denoise_natural_colours",
+        "primitives + looks": "denoise_primitives@1000", "natural": "denoise_natural@1000"}, arms=True)
     # Pre-training then fine-tuning (init_from), against dead-leaves-only and natural-only training of the
-    # same total steps.
-    dead_leaves_experiment: str = knob("denoise_dead_leaves", experiment=True)
-    natural_experiment: str = knob("denoise_natural", experiment=True)
-    finetuned_experiment: str = knob("denoise_finetuned", experiment=True)
-    finetuned_one_photo_experiment: str = knob("denoise_finetuned_one_photo", experiment=True)
-    deblur_dead_leaves_experiment: str = knob("deblur_dead_leaves", experiment=True)
-    deblur_natural_experiment: str = knob("deblur_natural", experiment=True)
-    deblur_finetuned_experiment: str = knob("deblur_finetuned", experiment=True)
+    # same total steps, in this order: dead leaves, natural, pre-trained then fine-tuned, fine-tuned on one
+    # photo (denoising); dead leaves, natural, pre-trained then fine-tuned (blind deblurring).
+    pretraining_arms: dict[str, str] = knob(default_factory=lambda: {
+        "dead leaves": "denoise_dead_leaves", "natural": "denoise_natural",
+        "dead leaves → natural": "denoise_finetuned", "dead leaves → 1 photo": "denoise_finetuned_one_photo"},
+        arms=True)
+    deblur_arms: dict[str, str] = knob(default_factory=lambda: {
+        "dead leaves": "deblur_dead_leaves", "natural": "deblur_natural",
+        "dead leaves → natural": "deblur_finetuned"}, arms=True)
     test_images: str = knob("skimage", source=True)  # "skimage" (the five bundled photos), a public set or a folder
     n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
     eval_size: int | None = knob(256, ge=32)  # centre crop side, as chapters 02-04 (None: whole images)
@@ -198,6 +209,18 @@ class GapStudyConfig:
         check_bounds(self)
         if not self.sigmas:
             raise ConfigError("sigmas", "needs at least one noise level")
+        roles = {"ablation_arms": "the baseline first, at least one variant, the natural reference last",
+                 "pretraining_arms": "dead leaves, natural, pre-trained then fine-tuned, fine-tuned on one photo",
+                 "deblur_arms": "dead leaves, natural, pre-trained then fine-tuned"}
+        sizes = {"ablation_arms": (3, None), "pretraining_arms": (4, 4), "deblur_arms": (3, 3)}
+        for key, (low, high) in sizes.items():
+            arms = getattr(self, key)
+            if len(arms) < low or (high and len(arms) > high):
+                raise ConfigError(key, f"needs {low if high else f'at least {low}'} arms ({roles[key]}), "
+                                       f"got {list(arms)}")
+        if list(self.deblur_arms) != list(self.pretraining_arms)[:3]:
+            raise ConfigError("deblur_arms", f"needs the labels of the first three pretraining_arms, "
+                                             f"{list(self.pretraining_arms)[:3]}, got {list(self.deblur_arms)}")
 
 # Chapter notebook (as named in _toc.yml) -> its section of a profile and the section's config.
 CHAPTER_SECTIONS = {"01_data_generation": ("data_generation", DataGenerationConfig),
