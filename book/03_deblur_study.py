@@ -47,10 +47,8 @@ device = None  # None: cuda when available
 staging_dir = None  # the runner's: figures and tables wait there until every cell has run
 publish = False  # True: write figures and tables into output_dir; else outputs/scratch/<profile>
 seed = 0
-dead_leaves_experiment = "deblur_dead_leaves"
-natural_experiment = "deblur_natural"
-gaussian_dead_leaves_experiment = "deblur_gaussian_dead_leaves"
-gaussian_natural_experiment = "deblur_gaussian_natural"
+motion_arms = {"dead leaves": "deblur_dead_leaves", "natural": "deblur_natural"}  # label: name
+gaussian_arms = {"dead leaves": "deblur_gaussian_dead_leaves", "natural": "deblur_gaussian_natural"}
 runs = 3  # networks per arm (independent draws; natural ones on other folds of the photos)
 test_images = "skimage"
 n_images = None
@@ -65,28 +63,27 @@ wiener_balance = 0.01
 lpips = True
 grid_kernel = 0
 zoom = 192
-recipe_trials = ["recipe_baseline", "recipe_nafnet", "recipe_warm", "recipe_warm_constant", "recipe_warm_identity",
-                 "recipe_warm_curriculum", "recipe_wide", "recipe_natural_baseline", "recipe_natural_warm"]
+recipe_trials = ["recipe_baseline", "recipe_nafnet", "recipe_warm", "recipe_warm_constant",
+                 "recipe_warm_identity", "recipe_warm_curriculum", "recipe_wide",
+                 "recipe_natural_baseline", "recipe_natural_warm"]
 first_recipe = ["recipe_baseline", "recipe_natural_baseline"]
 scaling_steps = [200, 400, 800]
 long_runs = ["deblur_dead_leaves_long", "deblur_natural_long"]
 
 # %% tags=["remove-input"]
-import pandas as pd
 from IPython.display import display
 
-from rstor_core.book import figures, recipe, tables, widgets
+from rstor_core.book import deblurring, figures, tables, widgets
 from rstor_core.book.chapter import open_chapter
 from rstor_core.degradation.degrade import FAMILIES
-from rstor_core.images.deadleaves import dead_leaves_test_set
-from rstor_core.images.photos import centre_crop, test_photos
-from rstor_core.measurement import intervals, published, readings, study
-from rstor_core.networks.evaluate import bank_degraders, degradation_grid, non_blind_anchors
+from rstor_core.images.photos import centre_crop
+from rstor_core.measurement import intervals, published, readings, recipes, scaling, study
+from rstor_core.networks.evaluate import bank_degraders
 
 chapter = open_chapter("03_deblur_study", globals())
 config = chapter.config
-motion = {"dead leaves": config.dead_leaves_experiment, "natural": config.natural_experiment}
-gaussian = {"dead leaves": config.gaussian_dead_leaves_experiment, "natural": config.gaussian_natural_experiment}
+motion, gaussian = config.motion_arms, config.gaussian_arms
+arm_names = {"dead leaves": "gain_dl", "natural": "gain_nat"}  # each arm's glue suffix
 
 # %% [markdown]
 # ## Training
@@ -96,17 +93,19 @@ gaussian = {"dead leaves": config.gaussian_dead_leaves_experiment, "natural": co
 # `make book FRESH=1` retrains them; `python -m rstor_core train` does the same from a shell).
 
 # %% tags=["remove-output", "hide-input"]
-models, gaussian_models = chapter.trained_arms(motion, config.runs), chapter.trained_arms(gaussian, config.runs)
-shown = {f"{label.replace(' ', '-')}-trained": runs[0] for label, runs in models.items()}  # each arm's first
-chapter.glue(**chapter.training_facts(motion["dead leaves"]),
+models = chapter.trained_arms(motion, config.runs)
+chapter.trained_arms(gaussian, config.runs)  # the Gaussian pair's, read again where it is tested
+shown = {f"{label.replace(' ', '-')}-trained": runs[0] for label, runs in models.items()}  # run 0
+chapter.glue(**chapter.training_facts(motion["dead leaves"]), test_sigma=f"{config.sigma:g}",
              **chapter.training_facts(gaussian["dead leaves"], prefix="gaussian_"))
 
 # %% tags=["remove-output", "hide-input"]
-pairs = {f"{kind}, {label}": name for kind, arms in (("motion", motion), ("Gaussian", gaussian)) for label, name in arms.items()}
+pairs = {f"{kind}, {label}": name for kind, arms in (("motion", motion), ("Gaussian", gaussian))
+         for label, name in arms.items()}
 curves = chapter.save_table(chapter.training_curves(pairs, config.runs), "03_training_curves.csv")
-chapter.publish("fig_curves", figures.training_curves_figure(curves, baselines=chapter.validation_baselines(
-    pairs, config.runs), panels=lambda label: "trained on " + ("dead leaves" if "dead" in label else "natural photos")),
-    "03_training_curves.png")
+baselines = chapter.validation_baselines(pairs, config.runs)  # each network's blurred inputs
+chapter.publish("fig_curves", figures.training_curves_figure(
+    curves, baselines=baselines, panels=figures.by_training_data), "03_training_curves.png")
 chapter.glue(runs=config.runs, **readings.convergence(curves))
 
 # %% [markdown]
@@ -136,26 +135,15 @@ chapter.glue(runs=config.runs, **readings.convergence(curves))
 # the scoring code): a run with the same inputs reads them back, any change scores again.
 
 # %% tags=["hide-input"]
-unseen = chapter.unseen_photos(motion, config.runs, config.test_images)
-photos = chapter.comparable_photos(test_photos(config.test_images), unseen, motion, config.runs)
-test_sets = {"natural": photos, "dead leaves": dead_leaves_test_set(  # the dead-leaves network's own generator
-    config.n_dead_leaves, config.dead_leaves_size, chapter.experiment(config.dead_leaves_experiment).dead_leaves,
-    seed=config.seed)}
-anchors = non_blind_anchors(config.classical, balance=config.wiener_balance, iterations=config.rl_iterations)
-banks = degradation_grid(blurs=[f"{family}:0-{config.n_kernels - 1}" for family in FAMILIES], blur_sigma=config.sigma)
-# ST-LPIPS on the photos only (it costs a quarter of a second per output here); a natural network
-# is tested on photos it never saw, every network on the dead-leaves images.
-results = pd.concat([chapter.evaluate(f"03_deblur_{name.replace(' ', '_')}", models, images, banks, test_set=name,
-                                      lpips=config.lpips, st_lpips=name == "natural", classical=anchors,
-                                      photos_of=unseen if name == "natural" else None)
-                     for name, images in test_sets.items()])
-natural_rows = results[results.test_set == "natural"].assign(family=lambda r: study.family_of(r.blur))
-chapter.save_table(results.assign(family=study.family_of(results.blur)), "03_deblur_rows.csv")
-table = chapter.save_table(study.deblur_table(results, n_kernels=config.n_kernels, sigma=config.sigma),
-                           "03_deblur_table.csv")
-chapter.glue(test_sigma=f"{config.sigma:g}", n_kernels=config.n_kernels,
-             lpips_note=results.lpips_note.iloc[0] or "computed")
-tables.show(table, "Blind deblurring (PSNR in dB, 95 % interval), blur", ["test_set", "model"], {f: f"^{f}_" for f in FAMILIES})
+bench = deblurring.bench_of(chapter, motion)  # photos, banks, anchors: the section's test settings
+# a natural network is tested on photos it never saw, every network on the dead-leaves images
+results = deblurring.deblurring_rows(chapter, "03_deblur", models, bench)
+natural_rows = chapter.save_table(results, "03_deblur_rows.csv").query("test_set == 'natural'")
+table = chapter.save_table(study.deblur_table(results, n_kernels=config.n_kernels,
+                                              sigma=config.sigma), "03_deblur_table.csv")
+chapter.glue(lpips_note=results.lpips_note.iloc[0] or "computed", n_kernels=config.n_kernels)
+tables.show(table, "Blind deblurring (PSNR in dB, 95 % interval), blur", ["test_set", "model"],
+            {f: f"^{f}_" for f in FAMILIES})
 
 # %% [markdown]
 # The deblurring table ({download}`tables/03_deblur_table.csv`): one row per (model, test set), one column
@@ -173,9 +161,11 @@ tables.show(table, "Blind deblurring (PSNR in dB, 95 % interval), blur", ["test_
 # input and against Richardson–Lucy told the kernel, on the same images.
 
 # %% tags=["hide-input"]
-own = chapter.save_table(study.in_distribution(results, {a: a for a in motion}, anchors), "03_in_distribution.csv")
+own = chapter.save_table(study.in_distribution(results, {a: a for a in motion}, bench.anchors),
+                         "03_in_distribution.csv")
 chapter.glue(**readings.in_distribution_reading(own, {"dead leaves": "dl", "natural": "nat"}))
-tables.styled(own.drop(columns=["test_set", "n_runs"]), "Each network on its own kind of images: PSNR gain (dB)")
+tables.styled(own.drop(columns=["test_set", "n_runs"]),
+              "Each network on its own kind of images: PSNR gain (dB)")
 
 # %% [markdown]
 # On its own kind of images ({download}`tables/03_in_distribution.csv`), the dead-leaves network gains
@@ -185,14 +175,15 @@ tables.styled(own.drop(columns=["test_set", "n_runs"]), "Each network on its own
 
 # %% tags=["hide-input"]
 gain = study.family_gains(table)  # dB over the blurred input, natural test photos
-glue_names = {"dead leaves": "gain_dl", "natural": "gain_nat", **{name: "anchor" for name in anchors}}
-chapter.glue(**readings.glue_values(gain, glue_names))
-gap = chapter.save_table(intervals.paired_difference(natural_rows, "natural", "dead leaves", ["family"]),
-                         "03_paired_gap.csv")
+glue_names = {**arm_names, **{name: "anchor" for name in bench.anchors}}
+gap = chapter.save_table(intervals.paired_difference(natural_rows, "natural", "dead leaves",
+                                                     ["family"]), "03_paired_gap.csv")
 by_photo = chapter.save_table(study.gain_by_photo(natural_rows), "03_gain_by_photo.csv")
-chapter.glue(**{f"gap_{row.family}": intervals.describe(row) for _, row in gap.iterrows()},
-             **readings.deblurring_reading(gain, list(motion)), **readings.photo_extremes(by_photo, glue_names))
-tables.styled(study.losses(gain.drop(index=list(anchors), errors="ignore")), "Where a network makes the blurred photo worse")
+chapter.glue(**readings.glue_values(gain, glue_names), **readings.gaps_by_family(gap),
+             **readings.deblurring_reading(gain, list(motion)),
+             **readings.photo_extremes(by_photo, glue_names))
+tables.styled(study.losses(gain.drop(index=list(bench.anchors), errors="ignore")),
+              "Where a network makes the blurred photo worse")
 
 # %% [markdown]
 # On the natural test photos, the gain in mean PSNR over the blurred input is, for the
@@ -224,9 +215,11 @@ tables.styled(study.losses(gain.drop(index=list(anchors), errors="ignore")), "Wh
 # as the table above.
 
 # %% tags=["remove-output", "hide-input"]
-scaling = recipe.compute_scaling(chapter, motion, results, photos, banks, curves)  # and saves its tables
-chapter.publish("fig_scaling", figures.compute_scaling_figure(scaling.table), "03_compute_scaling.png")
-chapter.glue(**recipe.scaling_prose(scaling, glue_names))
+budgets = deblurring.compute_scaling(chapter, motion, results, bench, curves)
+chapter.save_tables(budgets.tables("03_"))
+chapter.publish("fig_scaling", figures.compute_scaling_figure(budgets.table),
+                "03_compute_scaling.png")
+chapter.glue(**scaling.scaling_reading(budgets, arm_names))
 
 # %% [markdown]
 # ```{glue:figure} fig_scaling
@@ -256,9 +249,10 @@ chapter.glue(**recipe.scaling_prose(scaling, glue_names))
 # kernels as the table above.
 
 # %% tags=["remove-output", "hide-input"]
-long = recipe.long_runs(chapter, dict(zip(motion, config.long_runs)), test_sets, banks)  # read, never trained here
+long = deblurring.long_runs(chapter, motion, bench)  # read, never trained here
+chapter.save_tables(long.tables("03_"))
 chapter.publish("fig_long", figures.long_runs_figure(long.table), "03_long_runs.png")
-chapter.glue(**recipe.long_runs_prose(long, {"dead leaves": "dl", "natural": "nat"}))
+chapter.glue(**scaling.long_runs_reading(long, {"dead leaves": "dl", "natural": "nat"}))
 
 # %% [markdown]
 # ```{glue:figure} fig_long
@@ -282,10 +276,11 @@ chapter.glue(**recipe.long_runs_prose(long, {"dead leaves": "dl", "natural": "na
 # ## Small, mild and big blur on one photo
 
 # %% tags=["remove-output", "hide-input"]
-first = next(iter(chapter.comparable_photos(photos, unseen, motion, 1)))  # no first network saw it
+first = next(iter(bench.figure_photos))
 columns = bank_degraders(FAMILIES, config.grid_kernel, config.sigma, seed=config.seed, image=first)
-chapter.publish("fig_grid", figures.restoration_grid({first: centre_crop(photos[first], config.zoom)}, columns, shown,
-                                                    input_label="blurred input")[0], "03_deblur_grid.png")
+grid, _ = figures.restoration_grid({first: centre_crop(bench.photos[first], config.zoom)}, columns,
+                                   shown, input_label="blurred input")
+chapter.publish("fig_grid", grid, "03_deblur_grid.png")
 chapter.glue(first_photo=first, grid_kernel=config.grid_kernel)
 
 # %% [markdown]
@@ -306,9 +301,9 @@ chapter.glue(first_photo=first, grid_kernel=config.grid_kernel)
 # %% tags=["remove-output", "hide-input"]
 per_kernel = study.gain_by_kernel(natural_rows)
 chapter.save_table(per_kernel.reset_index(), "03_gain_vs_radius.csv")
-chapter.publish("fig_gain", figures.gain_vs_radius_figure(per_kernel, blind=list(models)), "03_gain_vs_radius.png")
-below = study.share_below_zero(per_kernel.drop(columns=list(anchors)))
-chapter.glue(crossing=", ".join(f"{name}: {share:.0%}" for name, share in below.items()))
+chapter.publish("fig_gain", figures.gain_vs_radius_figure(per_kernel, blind=list(models)),
+                "03_gain_vs_radius.png")
+chapter.glue(**readings.crossing_reading(per_kernel.drop(columns=list(bench.anchors))))
 
 # %% [markdown]
 # ```{glue:figure} fig_gain
@@ -326,9 +321,10 @@ chapter.glue(crossing=", ".join(f"{name}: {share:.0%}" for name, share in below.
 # {glue:text}`gaussian_blur_sigma` px, any orientation), tested on the fixed Gaussian bank.
 
 # %% tags=["hide-input"]
-gaussian_table, gaussian_gains = recipe.gaussian_pair(chapter, gaussian, gaussian_models, photos, anchors)  # and saves
-chapter.glue(**gaussian_gains)
-tables.styled(gaussian_table, "Deblurring the Gaussian bank (natural test photos)")
+pair = deblurring.gaussian_pair(chapter, gaussian, bench)
+chapter.save_tables(pair.tables("03_"))
+chapter.glue(**readings.gaussian_reading(pair.rows))
+tables.styled(pair.table, "Deblurring the Gaussian bank (natural test photos)")
 
 # %% [markdown]
 # On the Gaussian bank, the PSNR change over the blurred input is {glue:text}`gaussian_gain_dl`
@@ -347,9 +343,9 @@ tables.styled(gaussian_table, "Deblurring the Gaussian bank (natural test photos
 # family.
 
 # %% tags=["remove-output", "hide-input"]
-chapter.publish("fig_inspector", widgets.inspect_blur(photos[first], blur_kind="big", index=config.grid_kernel,
-                                              noise=config.sigma, crop=config.zoom, models=shown, seed=config.seed)[0],
-                "03_inspector_big.png")
+chapter.publish("fig_inspector", widgets.inspect_blur(
+    bench.photos[first], blur_kind="big", index=config.grid_kernel, noise=config.sigma,
+    crop=config.zoom, models=shown, seed=config.seed)[0], "03_inspector_big.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_inspector
@@ -361,8 +357,9 @@ chapter.publish("fig_inspector", widgets.inspect_blur(photos[first], blur_kind="
 # ```
 
 # %% tags=["hide-input"]
-display(widgets.blur_inspector(chapter.comparable_photos(photos, unseen, motion, 1), shown) if chapter.live_widgets
-        else widgets.player(widgets.blur_tour(photos[first], shown, noise=config.sigma, crop=config.zoom, seed=config.seed)))
+display(widgets.blur_inspector(bench.figure_photos, shown)
+        if chapter.live_widgets else widgets.player(widgets.blur_tour(
+            bench.photos[first], shown, noise=config.sigma, crop=config.zoom, seed=config.seed)))
 
 # %% [markdown]
 # ## Next to the published study
@@ -377,11 +374,11 @@ display(widgets.blur_inspector(chapter.comparable_photos(photos, unseen, motion,
 # comparable; the *pattern* across families is the quantity to read.
 
 # %% tags=["hide-input"]
-comparison = chapter.save_table(published.deblur_comparison(natural_rows, list(models), source=chapter.ours),
-                                "03_published_comparison.csv")
-agreement = chapter.save_table(published.published_deblur_agreement(comparison, gap), "03_published_agreement.csv")
-chapter.glue(**{f"published_{row.family}": f"{row.published_gap_db:+.2f} dB, {row.verdict}"
-                for row in agreement.itertuples()}, **published.published_disagreement(agreement))
+comparison = chapter.save_table(published.deblur_comparison(
+    natural_rows, list(models), source=chapter.ours), "03_published_comparison.csv")
+agreement = chapter.save_table(published.published_deblur_agreement(comparison, gap),
+                               "03_published_agreement.csv")
+chapter.glue(**published.deblur_agreement_reading(agreement))
 tables.styled(agreement, "The original study's gap natural - dead leaves and ours (dB)")
 
 # %% [markdown]
@@ -408,9 +405,10 @@ tables.styled(agreement, "The original study's gap natural - dead leaves and our
 # ones on photo crops, held back from training in `recipe_natural_warm`: compare within an arm).
 
 # %% tags=["hide-input"]
-trials = recipe.recipe_trials(chapter, photos, banks)  # read from their logs and weights, never trained here
-chapter.glue(**recipe.trials_prose(chapter, trials, results, motion, glue_names))
-tables.show(trials.table, "Recipe trials, one network each", ["trial"], recipe.TRIAL_TABLE_PARTS)
+trials = deblurring.recipe_trials(chapter, motion, results, bench)  # never trained here
+chapter.save_tables(trials.tables("03_"))
+chapter.glue(**recipes.trials_reading(trials, arm_names))
+tables.show(trials.table, "Recipe trials, one network each", ["trial"], recipes.TRIAL_TABLE_PARTS)
 
 # %% [markdown]
 # {glue:text}`n_trials` trials ({download}`tables/03_recipe_trials.csv`). The choice reads only the
@@ -441,8 +439,9 @@ tables.show(trials.table, "Recipe trials, one network each", ["trial"], recipe.T
 # the chapter's networks minus the first recipe's (fewer steps included):
 
 # %% tags=["hide-input"]
-change, unread = recipe.first_recipe_change(chapter, motion, results, photos, banks)  # and saves it
-chapter.glue(**recipe.change_prose(change, unread, glue_names))
+change, unread = deblurring.first_recipe_change(chapter, motion, results, bench)
+chapter.save_table(change, "03_recipe_change.csv")
+chapter.glue(**recipes.change_reading(change, unread, arm_names))
 tables.styled(change, "The chapter's recipe minus the first, paired per photo (PSNR, dB)")
 
 # %% [markdown]

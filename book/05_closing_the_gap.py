@@ -49,7 +49,8 @@ ablation_arms = {  # label: name@step; flat discs first (the baseline), natural 
     "primitives + looks": "denoise_primitives@1000", "natural": "denoise_natural@1000"}
 pretraining_arms = {  # dead leaves, natural, pre-trained then fine-tuned, on one photo
     "dead leaves": "denoise_dead_leaves", "natural": "denoise_natural",
-    "dead leaves → natural": "denoise_finetuned", "dead leaves → 1 photo": "denoise_finetuned_one_photo"}
+    "dead leaves → natural": "denoise_finetuned",
+    "dead leaves → 1 photo": "denoise_finetuned_one_photo"}
 deblur_arms = {"dead leaves": "deblur_dead_leaves", "natural": "deblur_natural",
                "dead leaves → natural": "deblur_finetuned"}
 test_images = "skimage"
@@ -60,15 +61,14 @@ n_kernels = 6
 blur_sigma = 1.0
 
 # %% tags=["remove-input"]
-from rstor_core.book import figures, tables
+from rstor_core.book import deblurring, figures, tables
 from rstor_core.book.chapter import open_chapter
-from rstor_core.degradation.degrade import FAMILIES
 from rstor_core.measurement import readings, study
 from rstor_core.networks.evaluate import degradation_grid
 
 chapter = open_chapter("05_closing_the_gap", globals())
 config = chapter.config
-arms, pretraining_arms, deblur_arms = config.ablation_arms, config.pretraining_arms, config.deblur_arms
+arms, pretraining_arms = config.ablation_arms, config.pretraining_arms
 BASELINE, *_, NATURAL = arms  # labels: the ablation's baseline and natural reference
 variants = list(arms)[:-1]  # the ablation table's rows: every arm but the natural reference
 DEAD_LEAVES, NATURAL_ONLY, FINETUNED, ONE_PHOTO = pretraining_arms  # deblur_arms: the first three
@@ -86,10 +86,10 @@ DEAD_LEAVES, NATURAL_ONLY, FINETUNED, ONE_PHOTO = pretraining_arms  # deblur_arm
 
 # %% tags=["remove-output", "hide-input"]
 every_arm = {**arms, **pretraining_arms,
-             **{f"deblur: {label}": name for label, name in deblur_arms.items()}}
+             **{f"deblur: {label}": name for label, name in config.deblur_arms.items()}}
 models = chapter.trained_arms(arms, config.runs)
 pretraining_models = chapter.trained_arms(pretraining_arms, config.runs)
-deblur_models = chapter.trained_arms(deblur_arms, config.runs)
+deblur_models = chapter.trained_arms(config.deblur_arms, config.runs)
 steps = {label: chapter.lineage_steps(name, total=False) for label, name in every_arm.items()}
 chapter.save_table(study.arms_table(every_arm, steps, config.runs), "05_arms.csv")
 chapter.glue(runs=config.runs, steps=sum(steps[BASELINE]), full_steps=sum(steps[NATURAL_ONLY]),
@@ -126,7 +126,7 @@ per_run = chapter.save_table(study.run_gains(results),  # each network over its 
 preset = arms.get("original-study preset")  # its stored pool of crops, if the profile compares it
 chapter.glue(**readings.weak_runs_reading(study.weak_runs(per_run)),
              pool=preset and chapter.experiment(preset).dead_leaves_pool or "no")
-tables.styled(ablation, f"Gain over {BASELINE} and gap left to {NATURAL} training (dB), 95 % intervals")
+tables.styled(ablation, f"Gain over {BASELINE} and gap left to {NATURAL} (dB), 95 % intervals")
 
 # %% [markdown]
 # ```{glue:figure} fig_ablation
@@ -174,9 +174,8 @@ pairs = [(FINETUNED, NATURAL_ONLY), (FINETUNED, DEAD_LEAVES), (ONE_PHOTO, FINETU
          (ONE_PHOTO, NATURAL_ONLY), (NATURAL_ONLY, DEAD_LEAVES)]
 denoise_gain = chapter.save_table(study.paired_differences(pretraining_rows, pairs, ["sigma_255"]),
                                   "05_pretraining_denoise.csv")
-banks = degradation_grid(blurs=[f"{family}:0-{config.n_kernels - 1}" for family in FAMILIES],
-                         blur_sigma=config.blur_sigma)
-deblur_rows = chapter.compare_arms("05_deblur", deblur_arms, banks, models=deblur_models,
+banks = deblurring.motion_banks(config.n_kernels, config.blur_sigma)
+deblur_rows = chapter.compare_arms("05_deblur", config.deblur_arms, banks, models=deblur_models,
                                    lpips=False, st_lpips=False)
 deblur_rows = deblur_rows.assign(family=study.family_of(deblur_rows.blur))
 pairs = [(FINETUNED, NATURAL_ONLY), (FINETUNED, DEAD_LEAVES)]

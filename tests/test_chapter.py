@@ -75,14 +75,15 @@ def test_the_opener_builds_the_typed_section_from_the_cell_values(tmp_path):
     chapter = open_chapter("03_deblur_study", values)
     assert chapter.config.n_kernels == 8 and chapter.output_dir == tmp_path
     assert chapter.device.type in ("cpu", "cuda") and chapter.profile.name == "quick"
-    assert chapter.experiment(chapter.config.natural_experiment).blur == "motion"
+    assert chapter.experiment(chapter.config.motion_arms["natural"]).blur == "motion"
 
 
 @pytest.mark.parametrize("override, key, allowed", [
     ({"n_kernels": 40}, "deblur_study.n_kernels", "<= 32"),
     ({"n_kernels": "8"}, "deblur_study.n_kernels", "expected int"),
     ({"classical": "magic"}, "deblur_study.classical", "'richardson_lucy'"),
-    ({"natural_experiment": "nope"}, "natural_experiment", "no experiment 'nope'"),
+    ({"motion_arms": {"dead leaves": "deblur_dead_leaves", "natural": "nope"}}, "motion_arms.natural",
+     "no experiment 'nope'"),
     ({"test_images": "no/such/folder"}, "test_images", "does not exist"),
     ({"device": "cuda:7"} if not __import__("torch").cuda.is_available() else {"device": "tpu"}, "device", "cuda"),
 ])

@@ -68,9 +68,10 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("deblur_study:\n  n_kernels: 4\n  grid_kernel: 4\n", "deblur_study.grid_kernel", "< n_kernels"),
     ("denoise_study: {dead_leaves_experiment: x, primitives_experiment: x, natural_experiment: x}\n"
      "cross_validation: {dead_leaves_experiment: x, natural_experiment: x}\n"
-     "deblur_study: {dead_leaves_experiment: x, natural_experiment: nope, gaussian_dead_leaves_experiment: x,"
-     " gaussian_natural_experiment: x}\nexperiments:\n  x: {}\n", "deblur_study.natural_experiment",
-     "no experiment 'nope'"),
+     "deblur_study: {motion_arms: {dead leaves: x, natural: nope}, gaussian_arms: {dead leaves: x, natural: x}}\n"
+     "experiments:\n  x: {}\n", "deblur_study.motion_arms.natural", "no experiment 'nope'"),
+    ("deblur_study:\n  motion_arms: {natural: a, dead leaves: b}\n", "deblur_study.motion_arms",
+     "'dead leaves' then 'natural'"),
 ])
 def test_bad_profile_raises_naming_file_key_and_allowed(tmp_path, text, key, allowed):
     path = _write(tmp_path, text)
@@ -151,8 +152,8 @@ def test_a_duplicate_key_is_refused_naming_it_and_its_lines(tmp_path, text, key,
 # Chapter sections that name only experiments ``a`` and ``b``, so a test profile may define just those.
 _USE_A_AND_B = ("denoise_study: {dead_leaves_experiment: a, primitives_experiment: a, natural_experiment: b}\n"
                 "cross_validation: {dead_leaves_experiment: a, natural_experiment: b}\n"
-                "deblur_study: {dead_leaves_experiment: a, natural_experiment: b, gaussian_dead_leaves_experiment: a,"
-                " gaussian_natural_experiment: b, recipe_trials: [], first_recipe: [], scaling_steps: [],"
+                "deblur_study: {motion_arms: {dead leaves: a, natural: b}, gaussian_arms: {dead leaves: a, natural: b},"
+                " recipe_trials: [], first_recipe: [], scaling_steps: [],"
                 " long_runs: []}\n"
                 "gap_study: " + json.dumps(sections_naming("a")["gap_study"], ensure_ascii=False) + "\n")
 
@@ -184,7 +185,8 @@ def test_a_new_arm_of_chapter_05_is_a_line_of_the_profile_and_is_trained_with_th
      "    anti-aliased discs: denoise_antialiased\n    photo colours: denoise_natural_colours\n"
      "    primitives + looks: denoise_primitives@50\n", "", "gap_study.ablation_arms", "at least 3 arms"),
     ("    dead leaves → 1 photo: denoise_finetuned_one_photo\n", "", "gap_study.pretraining_arms", "needs 4 arms"),
-    ("    natural: deblur_natural\n", "    photos: deblur_natural\n", "gap_study.deblur_arms",
+    ("    natural: deblur_natural\n    dead leaves → natural: deblur_finetuned\n",
+     "    photos: deblur_natural\n    dead leaves → natural: deblur_finetuned\n", "gap_study.deblur_arms",
      "labels of the first three pretraining_arms"),
 ])
 def test_arms_of_the_wrong_shape_are_refused_naming_the_section_key(tmp_path, old, new, key, says):

@@ -162,9 +162,10 @@ def test_chapter_03_reads_its_recipe_trials_and_scaling_snapshots_but_never_trai
     data = yaml.safe_load(quick.path.read_text())
     for change, problem in (({"recipe_trials": ["recipe_nafnet", "no_such_trial"]},
                              "recipe_trials[1]: no experiment 'no_such_trial'"),
-                            ({"scaling_steps": [200, 276]}, "scaling_steps[1] of dead_leaves_experiment: experiment "
+                            ({"scaling_steps": [200, 276]}, "scaling_steps[1] of motion_arms.dead leaves: experiment "
                              "'deblur_dead_leaves' keeps no weights at step 276")):
-        (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**data, "deblur_study": {**data["deblur_study"], **change}}))
+        changed = {**data, "deblur_study": {**data["deblur_study"], **change}}  # arms keep their order
+        (tmp_path / "bad.yaml").write_text(yaml.safe_dump(changed, sort_keys=False, allow_unicode=True))
         with pytest.raises(ProfileError, match=re.escape(problem)):
             load_profile(tmp_path / "bad.yaml")
 

@@ -13,7 +13,7 @@ import scipy.stats
 
 from rstor_core.book import figures
 from rstor_core.images.leaf_sampling import power_law_radii
-from rstor_core.measurement import published, readings, recipes, scaling, study
+from rstor_core.measurement import intervals, published, readings, recipes, scaling, study
 from rstor_core.measurement.rows import INPUT
 from rstor_core.settings.configs import DeadLeavesConfig
 
@@ -129,6 +129,16 @@ def test_single_bank_table_means_each_model_over_images_and_kernels(deblur_rows)
     table = study.single_bank_table(deblur_rows[deblur_rows.test_set == "natural"], n_kernels=2).set_index("model")
     assert table.loc["natural", "psnr_db"] - table.loc[INPUT, "psnr_db"] == pytest.approx(0.5)
     assert "st_lpips" in table and "lpips" not in table
+    gain = table.loc["natural", ["psnr_gain_lo_db", "psnr_gain_db", "psnr_gain_hi_db"]].to_numpy(float)
+    assert gain[1] == pytest.approx(0.5) and gain[0] <= gain[1] <= gain[2]  # paired per photo, its interval
+    assert table.loc[INPUT, ["psnr_gain_db", "psnr_gain_lo_db"]].isna().all()  # no gain over itself
+
+
+def test_the_gaussian_pair_is_said_as_each_arms_gain_and_the_paired_gap(deblur_rows):
+    said = readings.gaussian_reading(deblur_rows[deblur_rows.test_set == "natural"])
+    gap = intervals.paired_difference(deblur_rows[deblur_rows.test_set == "natural"], "natural", "dead leaves")
+    assert said["gaussian_gap"] == intervals.describe(gap.iloc[0])
+    assert said["gaussian_gain_nat"].startswith("+0.50 dB") and said["gaussian_gain_dl"].startswith("-")
 
 
 def test_cross_table_works_without_sigma_25(denoise_rows):
@@ -347,6 +357,62 @@ def test_scaling_gaps_pair_the_arms_at_each_budget_and_the_budget_reads_in_words
     assert scaling.extrapolated_budget(within).startswith("at most 1 thousand steps, within the budgets measured")
 
 
+def test_the_scaling_paragraph_reads_the_budgets_gaps_and_each_arms_slope():
+    table = pd.DataFrame({"steps": [200, 400, 800, 1600] * 2})
+    gaps = pd.DataFrame({"family": "big", "steps": [200, 1600], "psnr_diff": [0.1, 0.4], "psnr_diff_lo": [0.0, 0.2],
+                         "psnr_diff_hi": [0.2, 0.6], "measurable": True, "verdict": "a"})
+    reach = pd.DataFrame({"arm": ["dead leaves"], "gain_per_doubling_db": [0.2], "gain_per_doubling_lo_db": [-0.1],
+                          "gain_per_doubling_hi_db": [0.5], "estimable": [False], "steps_lo": [900.0],
+                          "steps_hi": [np.inf], "largest_budget": [1600.0], "times_largest_budget": [3.6]})
+    said = scaling.scaling_reading(scaling.Budgets(table, gaps, reach), {"dead leaves": "dl"})
+    assert said["scaling_fractions"] == "0.125, 0.25, 0.5" and said["budget_span"] == "8"
+    assert (said["fewest_steps"], said["most_steps"], said["n_budgets"]) == (200, 1600, 4)
+    assert said["gap_fewest"] == intervals.describe(gaps.iloc[0]) and said["gap_most"] == intervals.describe(gaps.iloc[1])
+    assert said["per_doubling_dl"] == intervals.format_interval(0.2, -0.1, 0.5)
+    assert said["reach_dl"].startswith("no estimable budget")
+
+
+def test_the_recipe_paragraphs_say_each_arms_choice_and_what_the_chapters_networks_change():
+    from rstor_core.settings.configs import ExperimentConfig
+
+    base = ExperimentConfig(blur="motion", steps=4)
+    configs = {"base": base, "wide": dataclasses.replace(base, lr=0.01),
+               "photos": dataclasses.replace(base, data="natural")}
+    table = pd.DataFrame({"trial": ["base", "wide", "photos"], "data": ["dead_leaves", "dead_leaves", "natural"],
+                          "selection_mild_gain_db": [0.1, 0.2, -0.3], "selection_big_gain_db": [0.5, 0.9, 0.2]})
+    arms = {"dead leaves": dataclasses.replace(base, lr=0.01, steps=8), "natural": configs["photos"]}
+    names = {"dead leaves": "dl", "natural": "nat"}
+    said = recipes.trials_reading(recipes.Trials(table, configs, arms, "base", {"x": "not trained: `python -m ...`"},
+                                                 ["astronaut"], 0.3), names)
+    assert said["chosen_dl"] == "wide" and said["chosen_differs_dl"] == recipes.config_changes(configs["wide"],
+                                                                                              arms["dead leaves"])
+    assert said["chosen_nat"].startswith("none") and said["chosen_differs_nat"] == "not compared"  # it harms mild
+    assert said["main_changes"] == recipes.config_changes(base, arms["dead leaves"])
+    assert (said["below_baseline_big"], said["harm_mild"], said["n_trials"]) == ("none", "photos", 3)
+    assert said["untrained"] == "`x` (not trained: `python -m ...`)" and said["trial_photos"] == "astronaut"
+    assert said["run_spread_big"] == 0.3
+    empty = recipes.trials_reading(recipes.Trials(table.iloc[:0], {}, arms, None, {}, [], 0.0), names)
+    assert empty["main_changes"] == "no baseline" and empty["chosen_dl"].startswith("none")
+
+
+def test_the_recipe_change_is_said_per_arm_and_family_and_not_measured_when_unread():
+    change = pd.DataFrame({"a": ["dead leaves"] * 2, "b": ["dead leaves, first recipe"] * 2, "family": ["mild", "big"],
+                           "psnr_diff": [0.2, -0.1], "psnr_diff_lo": [0.1, -0.3], "psnr_diff_hi": [0.3, 0.1],
+                           "measurable": True, "verdict": ["better", "inconclusive"]})
+    said = recipes.change_reading(change, {"n_first": "not trained"}, {"dead leaves": "dl", "natural": "nat"})
+    assert said["change_dl_mild"] == intervals.describe(change.iloc[0])
+    assert said["change_nat_big"] == "not measured" and "`n_first`" in said["change_unread"]
+
+
+def test_the_gap_per_family_is_said_with_its_interval_and_the_curves_panel_by_training_data(deblur_rows):
+    natural = deblur_rows[deblur_rows.test_set == "natural"].assign(family=lambda r: study.family_of(r.blur))
+    gap = intervals.paired_difference(natural, "natural", "dead leaves", ["family"])
+    said = readings.gaps_by_family(gap)
+    assert list(said) == [f"gap_{f}" for f in gap.family] and said["gap_big"].startswith("+1.50 dB")
+    assert figures.by_training_data("motion, dead leaves") == "trained on dead leaves"
+    assert figures.by_training_data("Gaussian, natural") == "trained on natural photos"
+
+
 def test_the_published_deblurring_gap_is_set_against_our_interval_per_family(deblur_rows):
     comparison = published.deblur_comparison(deblur_rows[deblur_rows.test_set == "natural"], ["dead leaves", "natural"],
                                          source="ours")
@@ -382,14 +448,12 @@ def test_the_gain_figure_labels_the_blind_networks_by_their_data_and_the_rest_by
 
 
 def test_the_longer_runs_are_said_as_multiples_of_the_chapters_steps_own_kind_solid_other_dashed():
-    from rstor_core.book.recipe import LongRuns, long_runs_prose
-
     runs = pd.DataFrame([{"arm": arm, "test_set": test_set, "steps": steps, "family": family,
                           "gain_db": 0.1 * steps / 1600 if test_set == arm else -0.1 * steps / 1600,
                           "gain_lo_db": -1.0, "gain_hi_db": 2.0}
                          for arm in ("dead leaves", "natural") for test_set in ("dead leaves", "natural")
                          for steps in (1600, 3200, 12800) for family in ("small", "mild", "big")])
-    said = long_runs_prose(LongRuns(runs, {}, 1600), {"dead leaves": "dl", "natural": "nat"})
+    said = scaling.long_runs_reading(scaling.LongRuns(runs, {}, 1600), {"dead leaves": "dl", "natural": "nat"})
     assert said["long_most"] == "8×" and "(1×, 2×, 8× the chapter's steps)" in said["long_what"]
     assert said["long_unread"] == "none"
     assert said["long_dl_on_dl"] == "+0.10 / +0.10 / +0.10 dB at 1× and +0.80 / +0.80 / +0.80 dB at 8×"
@@ -403,8 +467,12 @@ def test_the_longer_runs_are_said_as_multiples_of_the_chapters_steps_own_kind_so
                       "trained on dead leaves, tested on natural": "--",
                       "trained on natural, tested on dead leaves": "--", "trained on natural, tested on natural": "-"}
     plt.close(fig)
-    empty = long_runs_prose(LongRuns(pd.DataFrame(), {"x_long": "not trained: python -m ..."}, 1600), {})
+    unread = scaling.LongRuns(pd.DataFrame(), {"x_long": "not trained: `python -m ...`"}, 1600)
+    empty = scaling.long_runs_reading(unread, {})
     assert empty["long_what"] == "No longer run is read in this profile." and "`x_long`" in empty["long_unread"]
+    assert unread.tables("03_")["03_long_runs.csv"].to_dict("list") == {  # the file the prose links says why
+        "experiment": ["x_long"], "not_read": ["not trained: python -m ..."]}
+    assert scaling.LongRuns(runs, {}, 1600).tables("03_")["03_long_runs.csv"] is runs
     plt.close(figures.long_runs_figure(pd.DataFrame()))
 
 

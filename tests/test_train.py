@@ -455,8 +455,7 @@ def test_a_longer_runs_snapshot_at_the_chapters_steps_is_the_chapters_first_netw
 
     folder = ROOT / "outputs" / "quick" / "checkpoints"
     quick = load_profile("quick")
-    for long, chapter in zip(quick.deblur_study.long_runs, (quick.deblur_study.dead_leaves_experiment,
-                                                            quick.deblur_study.natural_experiment)):
+    for long, chapter in zip(quick.deblur_study.long_runs, quick.deblur_study.motion_arms.values()):
         steps = quick.experiments[chapter].steps
         snapshot = read_checkpoint(folder / long / snapshot_file(steps))[0]["model"]
         weights = read_checkpoint(folder / chapter / MODEL_FILE)[0]["model"]

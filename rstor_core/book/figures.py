@@ -180,6 +180,11 @@ def kernel_radius_histogram(drawn: Mapping[str, torch.Tensor], bank_radius: np.n
 
 # --- training and evaluation (chapters 02-04) ------------------------------------------------------
 
+def by_training_data(label: str) -> str:
+    """The panel of :func:`training_curves_figure` an experiment label falls in: what its networks trained on."""
+    return "trained on " + ("dead leaves" if "dead" in label else "natural photos")
+
+
 def training_curves_figure(curves: pd.DataFrame, *, baselines: Mapping[str, float] | None = None,
                            panels: Callable[[str], str] | None = None, smooth: int = 25) -> plt.Figure:
     """Training curves of ``curves`` (``read_log`` rows with an ``experiment`` and, for several trained
@@ -332,7 +337,7 @@ def compute_scaling_figure(scaling: pd.DataFrame, *, targets: Sequence[float] = 
 def long_runs_figure(runs: pd.DataFrame, *, learned_db: float = 1.0) -> plt.Figure:
     """Chapter 03's longer runs: PSNR gain over the blurred input against training steps (log scale), one
     panel per family, one colour per arm, a solid line on the arm's own kind of test images and a dashed one
-    on the other kind, each point with its 95 % interval (``recipe.long_runs``' table: ``arm``, ``test_set``,
+    on the other kind, each point with its 95 % interval (``deblurring.long_runs``' table: ``arm``, ``test_set``,
     ``steps``, ``family``, ``gain_db`` and its bounds). Where in-distribution and transfer gains part."""
     if runs.empty:  # not trained (the profile's command trains them): say so where the figure would be
         fig, ax = plt.subplots(figsize=(6, 1.5))

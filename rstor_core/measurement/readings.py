@@ -17,7 +17,7 @@ import pandas as pd
 from rstor_core.degradation.degrade import FAMILIES
 from rstor_core.measurement import intervals
 from rstor_core.measurement.rows import INPUT
-from rstor_core.measurement.study import ablation_ranking, late_rise
+from rstor_core.measurement.study import ablation_ranking, late_rise, share_below_zero
 
 LEARNED_DB = 1.0  # a blind network that gains less than this over the blurred input on every family has not learned to deblur
 
@@ -218,3 +218,27 @@ def pretraining_reading(denoise: pd.DataFrame, deblur: pd.DataFrame, arms: Seque
             "one_vs_nat": said[one_photo, natural, sigma],
             **{f"deblur_ft_{family}": said[finetuned, natural, family] for family in FAMILIES},
             **{f"deblur_dl_{family}": said[finetuned, dead_leaves, family] for family in FAMILIES}}
+
+
+def gaussian_reading(rows: pd.DataFrame, dead_leaves: str = "dead leaves", natural: str = "natural") -> dict[str, str]:
+    """What chapter 03 says of its Gaussian-blur pair (``rows``: its evaluation on the natural photos): each
+    arm's PSNR gain over the blurred input and the gap natural minus dead leaves, paired per photo, with
+    their 95 % intervals."""
+    gains = intervals.gain_over_input_with_interval(rows).set_index("model")
+    gap = intervals.paired_difference(rows, natural, dead_leaves).iloc[0]
+    return {"gaussian_gain_dl": intervals.describe(gains.loc[dead_leaves], "psnr_gain"),
+            "gaussian_gain_nat": intervals.describe(gains.loc[natural], "psnr_gain"),
+            "gaussian_gap": intervals.describe(gap)}
+
+
+def gaps_by_family(gap: pd.DataFrame) -> dict[str, str]:
+    """``gap_<family>``: a paired difference per family (:func:`~rstor_core.measurement.intervals.paired_difference`
+    rows with a ``family`` column) with its interval and verdict, as the prose says it."""
+    return {f"gap_{row.family}": intervals.describe(row) for _, row in gap.iterrows()}
+
+
+def crossing_reading(gains: pd.DataFrame) -> dict[str, str]:
+    """``crossing``: per method, the share of its (photo, kernel) rows where it makes the blurred input worse
+    (``gains``: :func:`~rstor_core.measurement.study.gain_by_kernel`, one column per method)."""
+    below = share_below_zero(gains)
+    return {"crossing": ", ".join(f"{name}: {share:.0%}" for name, share in below.items())}

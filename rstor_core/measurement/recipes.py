@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from rstor_core.degradation.degrade import FAMILIES
+from rstor_core.measurement.intervals import describe
 from rstor_core.measurement.rows import INPUT
 from rstor_core.measurement.study import family_of, gain_over_input, metric_means
 
@@ -108,3 +110,67 @@ def run_spread(rows: pd.DataFrame, model: str) -> pd.Series:
     per_run = gains_by_family(pd.concat([rows[rows.model == INPUT],
                                          networks.assign(model=model + " run " + networks.run.astype(str))]))
     return per_run.max() - per_run.min()
+
+
+#: The trial table read as three narrower ones (:func:`rstor_core.book.tables.show`): what each trial changes,
+#: its gains on the selection images that choose, and on the test photos, shown after the choice.
+TRIAL_TABLE_PARTS = {"what each changes": "^(change|steps|val_gain)",
+                     "gain on selection images (the choice)": "^selection_",
+                     "gain on test photos": "^(small|mild|big)_gain"}
+
+
+@dataclass(frozen=True)
+class Trials:
+    """The recipe trials as a chapter read them, beside the networks they are set against."""
+
+    table: pd.DataFrame  # recipe_table
+    configs: dict[str, Any]  # each trial read, and the baseline, by name (ExperimentConfig)
+    arms: dict[str, Any]  # the chapter's arms, label -> config; the dead-leaves one is the chapter's recipe
+    baseline: str | None  # the trial the others' changes are read against
+    untrained: dict[str, str]  # trials not read, and why (with the command that trains them)
+    photos: list[str]  # the test photos: those no trial saw
+    spread_big: float  # run_spread of the chapter's dead-leaves networks on big blur, dB
+
+    def tables(self, prefix: str) -> dict[str, pd.DataFrame]:
+        """``{file: table}`` for a chapter to save."""
+        return {f"{prefix}recipe_trials.csv": self.table}
+
+
+def trials_reading(trials: Trials, names: Mapping[str, str]) -> dict[str, object]:
+    """What chapter 03's recipe paragraphs glue (``names``: arm label -> glue suffix): the images that chose,
+    each arm's choice (:func:`chosen_recipe` on its own kind of selection images) and how the chapter's
+    networks differ from it, the trials below the baseline on big blur or harmful on mild blur, the trials
+    not read, and how far apart one recipe's networks land."""
+    table, configs, arms, baseline = trials.table, trials.configs, trials.arms, trials.baseline
+    photos, untrained, spread_big = trials.photos, trials.untrained, trials.spread_big
+    said: dict[str, object] = {}
+    for label, arm in arms.items():
+        chosen = chosen_recipe(table, arm.data) if len(table) else None
+        said[f"chosen_{names[label]}"] = chosen or "none (no trial does no harm on mild blur)"
+        said[f"chosen_differs_{names[label]}"] = config_changes(configs[chosen], arm) if chosen else "not compared"
+    gains = table.set_index("trial") if len(table) else table
+    below: Any = []
+    if baseline in gains.index:  # within the baseline's arm: another arm's selection images are another scale
+        same = gains[gains.data == gains.data[baseline]]
+        below = same.index[same.selection_big_gain_db < same.selection_big_gain_db[baseline]]
+    harm = gains.index[gains.selection_mild_gain_db < 0] if len(gains) else []
+    photo = f"{SELECTION_CROPS} crops of {SELECTION_SIZE} px from matplotlib's bundled portrait of Grace Hopper"
+    return {"selection_dead_leaves": f"{SELECTION_CROPS} dead-leaves images of {SELECTION_SIZE} px from a stream "
+                                     "no training draws", "selection_natural": photo,
+            "trial_photos": ", ".join(photos) or "no photos", "n_trials": len(table),
+            "recipe_baseline": baseline or "none", **said,
+            "main_changes": (config_changes(configs[baseline], arms["dead leaves"]) if baseline
+                             else "no baseline"),
+            "below_baseline_big": ", ".join(below) or "none", "harm_mild": ", ".join(harm) or "none",
+            "run_spread_big": spread_big,
+            "untrained": "; ".join(f"`{name}` ({why})" for name, why in untrained.items()) or "none"}
+
+
+def change_reading(change: pd.DataFrame, unread: Mapping[str, str], names: Mapping[str, str]) -> dict[str, object]:
+    """What chapter 03's "what the recipe changed" sentence glues: each arm's paired change (``change``:
+    :func:`~rstor_core.measurement.intervals.paired_difference` rows per family) on mild and big blur
+    (``names``: arm -> glue suffix), and the first recipe's experiments that were not read (``unread``)."""
+    said = {(row.a, row.family): describe(row._asdict()) for row in change.itertuples()} if len(change) else {}
+    return {f"change_{names[arm]}_{family}": said.get((arm, family), "not measured")
+            for arm in names for family in ("mild", "big")} | {
+        "change_unread": "; ".join(f"`{name}` ({why})" for name, why in unread.items()) or "none"}

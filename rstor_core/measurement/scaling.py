@@ -9,6 +9,7 @@ at some step) and the input, and returns a DataFrame.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -113,3 +114,94 @@ def _about(value: float) -> str:
         if rounded >= size:
             return f"{rounded / size:g} {word}"
     return f"{rounded:g}"
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Gains against training steps: :func:`scaling_table`, :func:`scaling_gaps` and :func:`steps_to_reach`."""
+
+    table: pd.DataFrame  # gain per arm, steps and family
+    gaps: pd.DataFrame  # one arm minus the other at each budget
+    reach: pd.DataFrame  # per arm, the line through its big-blur gains
+
+    def tables(self, prefix: str) -> dict[str, pd.DataFrame]:
+        """``{file: table}`` for a chapter to save (``prefix``: the chapter's, e.g. ``"03_"``)."""
+        return {f"{prefix}compute_scaling.csv": self.table, f"{prefix}compute_scaling_gap.csv": self.gaps,
+                f"{prefix}steps_to_1p5db.csv": self.reach}  # TARGET_DB
+
+
+@dataclass(frozen=True)
+class LongRuns:
+    """Longer runs read at every step they keep: :func:`scaling_table` per test set (a ``test_set`` column;
+    empty when none was read), the runs not read and why, and the chapter's own steps (the unit)."""
+
+    table: pd.DataFrame
+    unread: dict[str, str]  # experiment -> why it was not read (with the command that trains it)
+    chapter_steps: int  # the steps of the chapter's own networks: the budgets are said as multiples of it
+
+    def tables(self, prefix: str) -> dict[str, pd.DataFrame]:
+        """``{file: table}`` for a chapter to save: the gains, or, when no run was read, why (the prose links
+        to the file either way)."""
+        reasons = [why.replace("`", "") for why in self.unread.values()]  # a table cell shows no code span
+        why = pd.DataFrame({"experiment": list(self.unread) or ["none"],
+                            "not_read": reasons or ["the profile names no longer run"]})
+        return {f"{prefix}long_runs.csv": self.table if len(self.table) else why}
+
+
+def scaling_reading(budgets: Budgets, names: Mapping[str, str]) -> dict[str, object]:
+    """What chapter 03's scaling paragraph glues (``names``: each arm's glue suffix): the budgets as fractions
+    of the most, the big-blur gap at the fewest and the most steps, each arm's gain per doubling and the
+    budget it would need."""
+    reach = budgets.reach
+    steps = sorted(budgets.table.steps.unique())
+    big_gap = budgets.gaps[budgets.gaps.family == "big"].set_index("steps")
+    return {"scaling_fractions": ", ".join(f"{s / steps[-1]:.3g}" for s in steps[:-1]), "n_budgets": len(steps),
+            "budget_span": f"{steps[-1] / steps[0]:g}", "fewest_steps": int(steps[0]), "most_steps": int(steps[-1]),
+            "gap_fewest": intervals.describe(big_gap.loc[steps[0]]),
+            "gap_most": intervals.describe(big_gap.loc[steps[-1]]),
+            **{f"per_doubling_{names[row.arm]}": intervals.format_interval(
+                row.gain_per_doubling_db, row.gain_per_doubling_lo_db, row.gain_per_doubling_hi_db)
+               for row in reach.itertuples()},
+            **{f"reach_{names[row.arm]}": extrapolated_budget(row) for row in reach.itertuples()}}
+
+
+def long_runs_reading(long: LongRuns, names: Mapping[str, str]) -> dict[str, object]:
+    """What chapter 03's longer-runs paragraph glues (``names``: arm or test set -> glue suffix): per arm and
+    test set, the gains on small / mild / big blur at the chapter's own networks' steps and at the most
+    steps, the budgets as multiples of the chapter's steps (no step count to read as precision), whether
+    in-distribution and transfer gains part, and the runs not read."""
+    table, unread, chapter_steps = long.table, long.unread, long.chapter_steps
+    said: dict[str, object] = {"long_unread": "; ".join(f"`{name}` ({why})" for name, why in unread.items())
+                               or "none"}
+    if table.empty:  # the prose still reads: every value it glues says so
+        keys = [f"long_trend_{a}" for a in names.values()] + [f"long_{a}_on_{b}" for a in names.values()
+                                                                for b in names.values()]
+        return said | {"long_most": "no", "long_what": "No longer run is read in this profile."} | dict.fromkeys(
+            keys, "not measured")
+    first, most = chapter_steps, int(table.steps.max())
+    budgets = ", ".join(f"{s / first:g}×" for s in sorted(table.steps.unique()))
+    said |= {"long_most": f"{most / first:g}×",
+             "long_what": f"One network per arm (run 0: the same draws as the chapter's first network, whose "
+                          "weights it holds at the chapter's steps, weight for weight; a test checks it) trained on "
+                          f"to {most / first:g}× the chapter's steps and kept its weights at each doubling "
+                          f"({budgets} the chapter's steps)."}
+    gains = table.set_index(["arm", "test_set", "steps", "family"]).gain_db
+    for (arm, test_set), rows in table.groupby(["arm", "test_set"], sort=False):
+        by = rows.set_index(["steps", "family"]).gain_db
+        at = {steps: " / ".join(f"{by.get((steps, f), float('nan')):+.2f}" for f in FAMILIES)
+              for steps in (first, most)}
+        said[f"long_{names[arm]}_on_{names[test_set]}"] = (f"{at[first]} dB at 1× and {at[most]} dB at "
+                                                           f"{most / first:g}×")
+
+    def change(arm: str, test_set: str, family: str) -> float:  # from the chapter's steps to the most
+        before, after = (gains.get((arm, test_set, steps, family), np.nan) for steps in (first, most))
+        return after - before
+
+    for arm in table.arm.unique():
+        others = [test_set for test_set in table.test_set.unique() if test_set != arm]
+        part = [f for f in FAMILIES if change(arm, arm, f) > 0 and others and change(arm, others[0], f) < 0]
+        said[f"long_trend_{names[arm]}"] = (
+            f"on {', '.join(part)} blur it gains more on its own kind of images and less on the other kind: "
+            "there in-distribution and transfer gains part" if part else
+            "its gains on its own kind of images and on the other kind do not part")
+    return said

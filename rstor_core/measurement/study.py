@@ -198,9 +198,14 @@ def share_below_zero(gains: pd.DataFrame) -> pd.Series:
 
 def single_bank_table(rows: pd.DataFrame, *, n_kernels: int, test_set: str = "natural") -> pd.DataFrame:
     """One row per model on one bank (chapter 03's Gaussian pair): mean PSNR (dB), SSIM, ST-LPIPS (and
-    LPIPS where measured)."""
+    LPIPS where measured), and each method's PSNR gain over the input paired per photo with its 95 %
+    interval (``psnr_gain_db``, ``_lo_db``, ``_hi_db``; none for the input itself)."""
+    gains = intervals.gain_over_input_with_interval(rows).set_index("model")
+    shown = gains[["psnr_gain", "psnr_gain_lo", "psnr_gain_hi"]].set_axis(
+        ["psnr_gain_db", "psnr_gain_lo_db", "psnr_gain_hi_db"], axis="columns")
     return (metric_means(rows, ["model"]).rename(columns={"psnr": "psnr_db"}).reset_index()
-            .assign(test_set=test_set, n_images=rows.image.nunique(), n_kernels=n_kernels))
+            .assign(test_set=test_set, n_images=rows.image.nunique(), n_kernels=n_kernels)
+            .merge(shown, left_on="model", right_index=True, how="left"))
 
 
 def cross_table(rows: pd.DataFrame) -> pd.DataFrame:

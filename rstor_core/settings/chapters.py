@@ -110,10 +110,12 @@ class DeblurStudyConfig:
     banks of each family, a Gaussian pair, and a non-blind deconvolution told the true kernel."""
 
     seed: int = knob(0, ge=0)
-    dead_leaves_experiment: str = knob("deblur_dead_leaves", experiment=True)  # names under `experiments`
-    natural_experiment: str = knob("deblur_natural", experiment=True)
-    gaussian_dead_leaves_experiment: str = knob("deblur_gaussian_dead_leaves", experiment=True)
-    gaussian_natural_experiment: str = knob("deblur_gaussian_natural", experiment=True)
+    # The compared networks, {label: experiment}: trained on dead leaves, then on natural photos (each
+    # label names the kind of test images that is the arm's own), for motion blur and for Gaussian blur.
+    motion_arms: dict[str, str] = knob(default_factory=lambda: {
+        "dead leaves": "deblur_dead_leaves", "natural": "deblur_natural"}, arms=True)
+    gaussian_arms: dict[str, str] = knob(default_factory=lambda: {
+        "dead leaves": "deblur_gaussian_dead_leaves", "natural": "deblur_gaussian_natural"}, arms=True)
     runs: int = knob(3, ge=1, le=MAX_RUNS)  # networks per arm (runs 0 .. runs - 1): 3 give an interval
     test_images: str = knob("skimage", source=True)  # "skimage" (the five bundled photos), a public set or a folder
     n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
@@ -139,7 +141,7 @@ class DeblurStudyConfig:
     # Compute scaling: each arm's networks at these steps (weights they keep: a constant lr makes them
     # shorter runs) beside their final weights; () leaves the figure out.
     scaling_steps: tuple[int, ...] = knob((200, 400, 800), ge=1,
-                                          snapshots_of=("dead_leaves_experiment", "natural_experiment"))
+                                          snapshots_of=("motion_arms",))
     # Longer runs: run 0 of one experiment per arm, dead leaves then natural, at each step it keeps (read from
     # its weights, never trained here: `python -m rstor_core train --experiment ...`); () leaves them out.
     long_runs: tuple[str, ...] = knob(("deblur_dead_leaves_long", "deblur_natural_long"), trials=True)
@@ -147,6 +149,9 @@ class DeblurStudyConfig:
     def __post_init__(self) -> None:
         as_tuples(self, "recipe_trials", "first_recipe", "scaling_steps", "long_runs")
         check_bounds(self)
+        for key in ("motion_arms", "gaussian_arms"):  # the labels name the chapter's two test sets
+            if list(getattr(self, key)) != ["dead leaves", "natural"]:
+                raise ConfigError(key, f"needs the arms 'dead leaves' then 'natural', got {list(getattr(self, key))}")
         if self.grid_kernel >= self.n_kernels:
             raise ConfigError("grid_kernel", f"must be < n_kernels ({self.n_kernels}), got {self.grid_kernel}")
 
@@ -286,7 +291,9 @@ def unknown_experiments(section: Any, experiments: typing.Mapping[str, Experimen
             problems.update({f"{f.name}[{i}]": reference_problem(name, experiments)
                              for i, name in enumerate(getattr(section, f.name))})
         for other in f.metadata.get("snapshots_of", ()):
-            problems.update({f"{f.name}[{i}] of {other}": reference_problem(f"{getattr(section, other)}@{step}",
-                                                                             experiments)
-                             for i, step in enumerate(getattr(section, f.name))})
+            named = getattr(section, other)  # an experiment, or arms: {label: experiment}
+            for where, reference in (named.items() if isinstance(named, dict) else [(other, named)]):
+                where = f"{other}.{where}" if isinstance(named, dict) else other
+                problems.update({f"{f.name}[{i}] of {where}": reference_problem(f"{reference}@{step}", experiments)
+                                 for i, step in enumerate(getattr(section, f.name))})
     return {key: problem for key, problem in problems.items() if problem is not None}
