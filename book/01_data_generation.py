@@ -51,32 +51,36 @@ benchmark_repeats = 2
 benchmark_naive_max_size = 256
 n_kernel_draws = 2000
 example_crop = 128
-dead_leaves = {"n_leaves": None, "leaf_density": 30.0, "until_covered": False, "alpha": 3.0, "r_min": 1.0,
-               "r_max": 2000.0, "radius_reference": None, "window_of": None, "ds_factor": 1, "aa_sigma": None,
-               "shapes": {"disc": 1.0, "ellipse": 0.0, "square": 0.0, "rectangle": 0.0, "diamond": 0.0, "polygon": 0.0,
-                          "bar": 0.0},
-               "appearance": {"flat": 1.0, "gradient": 0.0, "texture": 0.0}, "colour": "uniform", "palette": "skimage",
-               "palette_run": None, "background": 0.5, "swap_red_blue": False, "anisotropy": [0.3, 1.0], "angle": None,
-               "polygon_sides": [3, 8], "bar_width": 0.15, "texture_amplitude": 0.3, "texture_cells": 6}
+dead_leaves = {"n_leaves": None, "leaf_density": 30.0, "until_covered": False, "alpha": 3.0,
+               "r_min": 1.0, "r_max": 2000.0, "radius_reference": None, "window_of": None,
+               "ds_factor": 1, "aa_sigma": None,
+               "shapes": {"disc": 1.0, "ellipse": 0.0, "square": 0.0, "rectangle": 0.0,
+                          "diamond": 0.0, "polygon": 0.0, "bar": 0.0},
+               "appearance": {"flat": 1.0, "gradient": 0.0, "texture": 0.0}, "colour": "uniform",
+               "palette": "skimage", "palette_run": None, "background": 0.5, "swap_red_blue": False,
+               "anisotropy": [0.3, 1.0], "angle": None, "polygon_sides": [3, 8], "bar_width": 0.15,
+               "texture_amplitude": 0.3, "texture_cells": 6}
 
 # %% tags=["remove-input"]
 import dataclasses
-import textwrap
+
+from IPython.display import display
 
 from rstor_core.book import figures, tables, widgets
 from rstor_core.book.chapter import open_chapter
 from rstor_core.degradation import degrade
-from rstor_core.images.deadleaves import dead_leaves as render, dead_leaves_batch, image_rng
-from rstor_core.images.leaf_sampling import APPEARANCES, SHAPES, power_law_radii
-from rstor_core.images.photos import centre_crop, natural_images as load_photos
-from rstor_core.images.speed import end_to_end_table, rendering_speed_table, speed_facts
-from rstor_core.measurement import intervals, study
-from rstor_core.settings import configs, rng
+from rstor_core.degradation.examples import example_degradations
+from rstor_core.images import showcase, speed
+from rstor_core.images.deadleaves import dead_leaves as render, dead_leaves_batch
+from rstor_core.images.leaf_sampling import power_law_radii
+from rstor_core.images.photos import natural_images as load_photos
+from rstor_core.measurement import study
+from rstor_core.settings import rng
 
 chapter = open_chapter("01_data_generation", globals())
 config = chapter.config
 leaves = config.dead_leaves  # the profile's dead-leaves model, shown in lines that fit the page
-print(textwrap.fill(", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(leaves).items()), 88))
+print(showcase.described(leaves))
 
 # %% [markdown]
 # ## A gallery
@@ -87,9 +91,9 @@ print(textwrap.fill(", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(leaves
 
 # %% tags=["remove-output", "hide-input"]
 gallery = dead_leaves_batch(config.n_gallery, config.size, seed=config.seed, params=leaves)
-chapter.publish("fig_gallery", figures.image_row({f"image {i}": im for i, im in enumerate(gallery)}), "01_gallery.png")
-presets = {"the profile's model": gallery[0], **{f"preset {name}": render(config.size, image_rng(config.seed, 0), params=
-           configs.DeadLeavesConfig.from_preset(name)) for name in configs.DEAD_LEAVES_PRESETS}}  # the same image's draws
+fig = figures.image_row({f"image {i}": im for i, im in enumerate(gallery)})
+chapter.publish("fig_gallery", fig, "01_gallery.png")
+presets = {"the profile's model": gallery[0], **showcase.preset_images(config.size, config.seed)}
 chapter.publish("fig_presets", figures.image_row(presets), "01_presets.png")
 
 # %% [markdown]
@@ -129,11 +133,9 @@ chapter.publish("fig_presets", figures.image_row(presets), "01_presets.png")
 # of this section draw leaves of at least `showcase_r_min` pixels, so that shapes and looks show.
 
 # %% tags=["remove-output", "hide-input"]
-def showcase(**overrides):  # one gallery image: same seed, leaves big enough to see
-    return render(config.showcase_size, config.seed, params=leaves, r_min=config.showcase_r_min, **overrides)
-
-
-fig = figures.image_row({name: showcase(shapes=configs.ShapeWeights.only(name)) for name in SHAPES}, ncols=4, panel_size=2.6)
+galleries = showcase.one_at_a_time(config.showcase_size, config.seed, leaves,
+                                   r_min=config.showcase_r_min)  # leaves big enough to see
+fig = figures.image_row(galleries["primitives"], ncols=4, panel_size=2.6)
 chapter.publish("fig_primitives", fig, "01_primitives.png")
 
 # %% [markdown]
@@ -151,10 +153,8 @@ chapter.publish("fig_primitives", fig, "01_primitives.png")
 # on photo colours draws them from its own training photos only, never from its test photos.
 
 # %% tags=["remove-output", "hide-input"]
-looks = {name: showcase(appearance=configs.AppearanceWeights.only(name)) for name in APPEARANCES}
-chapter.publish("fig_looks", figures.image_row(looks), "01_appearances.png")
-samplers = {name: showcase(colour=name) for name in configs.COLOUR_SAMPLERS}
-chapter.publish("fig_colours", figures.image_row(samplers), "01_colour_samplers.png")
+chapter.publish("fig_looks", figures.image_row(galleries["looks"]), "01_appearances.png")
+chapter.publish("fig_colours", figures.image_row(galleries["colours"]), "01_colour_samplers.png")
 
 # %% [markdown]
 # ```{glue:figure} fig_looks
@@ -181,17 +181,15 @@ chapter.publish("fig_colours", figures.image_row(samplers), "01_colour_samplers.
 # below shows the leaf-index map (which leaf each pixel shows; black is background).
 
 # %% tags=["remove-output", "hide-input"]
-chapter.publish("fig_explorer", widgets.explore_dead_leaves(config.showcase_size, config.seed, **dataclasses.asdict(leaves)),
-                "01_explorer_default.png")
-index_maps = {mode: [render(config.size, image_rng(config.seed, i), params=leaves, until_covered=mode,
-                            return_index=True)[1] for i in range(config.n_gallery)] for mode in (False, True)}
+fig = widgets.explore_dead_leaves(config.showcase_size, config.seed, **dataclasses.asdict(leaves))
+chapter.publish("fig_explorer", fig, "01_explorer_default.png")
+index_maps = showcase.leaf_index_maps(config.size, config.seed, leaves, config.n_gallery)
 coverage = chapter.save_table(study.coverage_table(index_maps), "01_coverage.csv")
-coverage_summary = coverage.groupby("until_covered")[["background_fraction", "visible_leaves"]].mean()
-chapter.glue(background_fixed=f"{coverage_summary.loc[False, 'background_fraction']:.2%}",
-             background_covered=f"{coverage_summary.loc[True, 'background_fraction']:.2%}")
+chapter.glue(**study.coverage_facts(coverage))
 
 # %% tags=["hide-input"]
-tables.styled(coverage_summary.reset_index(), "Leaves left visible and background left bare, mean per image")
+tables.styled(study.coverage_summary(coverage).reset_index(),
+              "Leaves left visible and background left bare, mean per image")
 
 # %% [markdown]
 # ```{glue:figure} fig_explorer
@@ -221,10 +219,10 @@ display(widgets.dead_leaves_explorer(size=config.showcase_size) if chapter.live_
 # decimated, as Achddou et al. do; the close-up compares the same crop.
 
 # %% tags=["remove-output", "hide-input"]
-fig = figures.image_row({f"ds_factor = {d}": render(config.showcase_size, config.seed, params=leaves, ds_factor=d)
-                         for d in (1, 2, 4)}, crop=(slice(0, config.zoom), slice(0, config.zoom)), panel_size=3.0)
+aliased = showcase.antialiasing_images(config.showcase_size, config.seed, leaves)
+fig = figures.image_row(aliased, crop=(slice(config.zoom), slice(config.zoom)), panel_size=3.0)
 chapter.publish("fig_aa", fig, "01_anti_aliasing.png")
-chapter.glue(zoom=config.zoom, gallery_size=config.size, n_kernel_draws=f"{config.n_kernel_draws:,}")
+chapter.glue(zoom=config.zoom, gallery_size=config.size)
 
 # %% [markdown]
 # ```{glue:figure} fig_aa
@@ -242,12 +240,13 @@ chapter.glue(zoom=config.zoom, gallery_size=config.size, n_kernel_draws=f"{confi
 # and a Kolmogorov–Smirnov test compares the sample with the exact law.
 
 # %% tags=["remove-output", "hide-input"]
-radii = power_law_radii(config.n_radii, leaves.alpha, leaves.r_min, leaves.r_max, rng.stream(config.seed, "radii"))
+radii = power_law_radii(config.n_radii, leaves.alpha, leaves.r_min, leaves.r_max,
+                        rng.stream(config.seed, "radii"))
 ks_table = chapter.save_table(study.radius_ks_table(radii, leaves), "01_radius_ks.csv")
 centres, density = study.log_binned_density(radii, leaves.r_min)
-chapter.publish("fig_radius", figures.radius_law_figure(centres, density, leaves, config.n_radii), "01_radius_law.png")
-chapter.glue(ks_stat=float(ks_table.ks_statistic[0]), ks_pvalue=float(ks_table.ks_pvalue[0]),
-             n_radii=f"{config.n_radii:,}")
+fig = figures.radius_law_figure(centres, density, leaves, config.n_radii)
+chapter.publish("fig_radius", fig, "01_radius_law.png")
+chapter.glue(**study.radius_ks_facts(ks_table))
 
 # %% tags=["hide-input"]
 tables.styled(ks_table, "Drawn radii against the power law (Kolmogorov-Smirnov)")
@@ -273,20 +272,17 @@ tables.styled(ks_table, "Drawn radii against the power law (Kolmogorov-Smirnov)"
 
 # %% tags=["remove-output", "hide-input"]
 photos = load_photos(config.natural_images)
-leaf_batch = dead_leaves_batch(config.n_spectrum, config.size, seed=config.seed, key="spectrum", params=leaves)
-spectra = {"dead leaves": study.power_spectra({f"dead leaves {i}": im for i, im in enumerate(leaf_batch)}),
-           "natural": study.power_spectra(photos)}
+leaf_batch = dead_leaves_batch(config.n_spectrum, config.size, seed=config.seed, key="spectrum",
+                               params=leaves)
+spectra = study.spectra_by_source(leaf_batch, photos)  # "dead leaves" and "natural"
 slopes = chapter.save_table(study.spectral_slope_table(spectra), "01_spectral_slopes.csv")
-chapter.publish("fig_spectra", figures.power_spectra_figure(spectra["dead leaves"], spectra["natural"]),
-                "01_power_spectra.png")
-summary = slopes.groupby("source")["slope"].agg(["mean", "std", "count"])
-difference = study.spectral_slope_comparison(slopes, "dead leaves", "natural")
-chapter.glue(slope_leaves=float(summary.loc["dead leaves", "mean"]), slope_natural=float(summary.loc["natural", "mean"]),
-             slope_difference=intervals.format_interval(difference["difference"], difference["lo"], difference["hi"], ""),
-             slope_verdict=difference["verdict"], slope_p=difference["p_value"])
+fig = figures.power_spectra_figure(spectra["dead leaves"], spectra["natural"])
+chapter.publish("fig_spectra", fig, "01_power_spectra.png")
+chapter.glue(**study.spectral_slope_facts(slopes))
 
 # %% tags=["hide-input"]
-tables.styled(summary.reset_index(), "Spectral slope per source (mean, standard deviation, images)")
+summary = study.spectral_slope_summary(slopes).reset_index()
+tables.styled(summary, "Spectral slope per source (mean, standard deviation, images)")
 
 # %% [markdown]
 # ```{glue:figure} fig_spectra
@@ -322,9 +318,12 @@ tables.styled(summary.reset_index(), "Spectral slope per source (mean, standard 
 family_table = chapter.save_table(study.blur_family_table(), "01_blur_families.csv")
 banks = {name: degrade.motion_blur_bank(name) for name in degrade.FAMILIES}
 chapter.publish("fig_kernels", figures.kernel_bank_figure(banks), "01_blur_kernels.png")
-drawn = degrade.motion_blur_kernels(config.n_kernel_draws, seed=rng.stream_seed(config.seed, "kernel draws"))
+draw_seed = rng.stream_seed(config.seed, "kernel draws")
+drawn = degrade.motion_blur_kernels(config.n_kernel_draws, seed=draw_seed)
 bank_radius = degrade.kernel_radius(degrade.bank_kernels(list(degrade.FAMILIES))).numpy()
-chapter.publish("fig_radius_hist", figures.kernel_radius_histogram(drawn, bank_radius), "01_blur_radius_histogram.png")
+fig = figures.kernel_radius_histogram(drawn, bank_radius)
+chapter.publish("fig_radius_hist", fig, "01_blur_radius_histogram.png")
+chapter.glue(n_kernel_draws=f"{config.n_kernel_draws:,}")
 
 # %% tags=["hide-input"]
 tables.styled(family_table, "The three motion-blur families")
@@ -351,14 +350,9 @@ tables.styled(family_table, "The three motion-blur families")
 # task), and noise alone at σ = 25/255.
 
 # %% tags=["remove-output", "hide-input"]
-photo_name, photo = next(iter(photos.items()))
-examples = {"dead leaves": render(config.example_crop, config.seed, params=leaves),
-            photo_name: centre_crop(photo, config.example_crop)}
-kernels = {name: degrade.bank_kernels(name) for name in ("small:0", "mild:0", "big:0")}
-examples_degradations = {**{name: (lambda x, k=k: degrade.blur(x, k)) for name, k in kernels.items()},
-                         "Gaussian 2.0/0.7 px": lambda x: degrade.blur(x, degrade.gaussian_kernel(2.0, 0.7, 30.0)),
-                         "noise 25/255": lambda x: degrade.add_noise(x, 25 / 255, seed=rng.stream_seed(config.seed, "examples"))}
-fig, _ = figures.restoration_grid(examples, examples_degradations, show_clean=True, input_label="degraded", panel_size=2.4)
+examples = showcase.example_crops(config.example_crop, config.seed, leaves, photos)
+fig, _ = figures.restoration_grid(examples, example_degradations(config.seed), show_clean=True,
+                                  input_label="degraded", panel_size=2.4)
 chapter.publish("fig_degradations", fig, "01_degradations.png")
 
 # %% [markdown]
@@ -376,8 +370,9 @@ chapter.publish("fig_degradations", fig, "01_degradations.png")
 # next cell opens it live.
 
 # %% tags=["remove-output", "hide-input"]
-inspector_images = {"dead leaves": render(2 * config.example_crop, config.seed, params=leaves), **photos}
-fig, _ = widgets.inspect_blur(inspector_images["dead leaves"], crop=config.example_crop, seed=config.seed)
+big_leaves = render(2 * config.example_crop, config.seed, params=leaves)
+inspector_images = {"dead leaves": big_leaves, **photos}
+fig, _ = widgets.inspect_blur(big_leaves, crop=config.example_crop, seed=config.seed)
 chapter.publish("fig_inspector", fig, "01_blur_inspector_default.png")
 
 # %% [markdown]
@@ -391,8 +386,8 @@ chapter.publish("fig_inspector", fig, "01_blur_inspector_default.png")
 # ```
 
 # %% tags=["hide-input"]
-display(widgets.blur_inspector(inspector_images) if chapter.live_widgets
-        else widgets.player(widgets.blur_tour(inspector_images["dead leaves"], crop=config.example_crop, seed=config.seed)))
+display(widgets.blur_inspector(inspector_images) if chapter.live_widgets else widgets.player(
+    widgets.blur_tour(big_leaves, crop=config.example_crop, seed=config.seed)))
 
 # %% [markdown]
 # ## Speed
@@ -411,11 +406,13 @@ display(widgets.blur_inspector(inspector_images) if chapter.live_widgets
 # on a first call), on the machine that built this chapter, while the chapter ran.
 
 # %% tags=["hide-input"]
-bench = rendering_speed_table(config.benchmark_sizes, batch=config.benchmark_batch, repeats=config.benchmark_repeats,
-                              naive_max_size=config.benchmark_naive_max_size, seed=config.seed)
-whole = end_to_end_table(config.benchmark_sizes, ["flat discs", "primitives, gradients, textures", "until covered"],
-                         images=config.benchmark_batch, repeats=config.benchmark_repeats, seed=config.seed)
-chapter.glue(**speed_facts(chapter.save_table(bench, "01_benchmark.csv"), chapter.save_table(whole, "01_end_to_end.csv")))
+sizes, batch, repeats = config.benchmark_sizes, config.benchmark_batch, config.benchmark_repeats
+bench = speed.rendering_speed_table(sizes, batch=batch, repeats=repeats, seed=config.seed,
+                                    naive_max_size=config.benchmark_naive_max_size)
+whole = speed.end_to_end_table(sizes, speed.CHAPTER_MODELS, images=batch, repeats=repeats,
+                               seed=config.seed)
+chapter.glue(**speed.speed_facts(chapter.save_table(bench, "01_benchmark.csv"),
+                                 chapter.save_table(whole, "01_end_to_end.csv")))
 display(tables.styled(whole, "Whole images, sampling included (ms per image) on this machine"))
 tables.styled(bench, "Rendering alone (Mpixel/s) on this machine")
 

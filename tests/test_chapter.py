@@ -21,6 +21,9 @@ from rstor_core.settings.profiles import ProfileError, as_parameters, load_profi
 
 CHAPTERS = toc_chapters(ROOT)
 MAX_CODE_LINES = 120
+MAX_LINE_LENGTH = 100  # characters: a line of the folded code reads without scrolling sideways
+# Chapters whose code another branch rewraps: expected to fail until it merges (strict: then the mark must go).
+REWORKED_ELSEWHERE = ("03_deblur_study", "05_closing_the_gap")
 
 
 def parameters_cell(name: str) -> dict:
@@ -30,10 +33,15 @@ def parameters_cell(name: str) -> dict:
     return {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body}
 
 
-def code_lines(name: str) -> int:
+def code_lines_of(name: str) -> list[str]:
+    """The lines of a chapter's code cells that hold code: neither blank nor a comment alone."""
     notebook = jupytext.read(ROOT / "book" / f"{name}.py")
-    return sum(1 for cell in notebook.cells if cell.cell_type == "code" for line in cell.source.splitlines()
-               if line.strip() and not line.strip().startswith("#"))
+    return [line for cell in notebook.cells if cell.cell_type == "code" for line in cell.source.splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+
+
+def code_lines(name: str) -> int:
+    return len(code_lines_of(name))
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
@@ -47,6 +55,21 @@ def test_parameters_cell_defaults_are_the_quick_profile(name):
 def test_every_chapter_has_a_section_and_stays_narrative(name):
     assert name in CHAPTER_SECTIONS
     assert code_lines(name) <= MAX_CODE_LINES
+
+
+def _reworked_elsewhere(name: str):
+    """``name``, marked as expected to fail where another branch reworks the chapter."""
+    if name not in REWORKED_ELSEWHERE:
+        return name
+    reason = f"chapter {name[:2]} is reworked in another branch"
+    return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
+@pytest.mark.parametrize("name", [_reworked_elsewhere(name) for name in CHAPTERS])
+def test_chapter_code_lines_fit_100_characters(name):
+    """Unfolded in the HTML (or read in JupyterLab), a code line fits the page without scrolling sideways."""
+    too_long = [line for line in code_lines_of(name) if len(line) > MAX_LINE_LENGTH]
+    assert not too_long, [f"{len(line)}: {line.strip()[:60]}" for line in too_long]
 
 
 FOLDED = {"hide-input", "remove-input", "remove-cell"}

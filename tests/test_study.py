@@ -585,3 +585,44 @@ def test_the_two_reference_levels_are_told_apart_by_their_dashes():
     dashes = {label: handle.get_linestyle() for handle, label in zip(handles, labels) if label.endswith("dB")}
     assert len(set(dashes.values())) == 2, dashes
     plt.close(fig)
+
+
+def test_coverage_summary_and_facts_average_each_mode_over_its_images():
+    maps = {False: [np.array([[-1, 0], [1, 1]]), np.array([[-1, -1], [-1, 2]])], True: [np.array([[0, 1], [1, 1]])]}
+    coverage = study.coverage_table(maps)
+    summary = study.coverage_summary(coverage)
+    assert summary.background_fraction.to_dict() == {False: 0.5, True: 0.0}  # (1/4 + 3/4) / 2, then none
+    assert summary.visible_leaves.to_dict() == {False: 1.5, True: 2.0}
+    assert study.coverage_facts(coverage) == {"background_fixed": "50.00%", "background_covered": "0.00%"}
+
+
+def test_radius_ks_facts_quote_the_tables_test_and_its_sample_size():
+    config = DeadLeavesConfig(alpha=3.0, r_min=1.0, r_max=100.0)
+    table = study.radius_ks_table(power_law_radii(20_000, 3.0, 1.0, 100.0, np.random.default_rng(0)), config)
+    facts = study.radius_ks_facts(table)
+    assert facts == {"ks_stat": table.ks_statistic[0], "ks_pvalue": table.ks_pvalue[0], "n_radii": "20,000"}
+    assert type(facts["ks_stat"]) is float and 0 < facts["ks_stat"] < 0.05
+
+
+def test_spectra_by_source_names_each_dead_leaves_image_and_keeps_the_photos_names():
+    gen = np.random.default_rng(3)
+    leaves = [gen.random((32, 32, 3)) for _ in range(2)]
+    spectra = study.spectra_by_source(leaves, {"cat": gen.random((32, 32, 3))})
+    assert {source: list(by_name) for source, by_name in spectra.items()} == {
+        "dead leaves": ["dead leaves 0", "dead leaves 1"], "natural": ["cat"]}
+    table = study.spectral_slope_table(spectra)
+    assert table.source.tolist() == ["dead leaves", "dead leaves", "natural"]
+
+
+def test_spectral_slope_facts_quote_each_sources_mean_and_their_difference():
+    gen = np.random.default_rng(0)
+    slopes = pd.DataFrame({"source": ["dead leaves"] * 16 + ["natural"] * 5,
+                           "slope": np.r_[gen.normal(-1.9, 0.15, 16), gen.normal(-2.7, 0.3, 5)]})
+    summary = study.spectral_slope_summary(slopes)
+    assert summary["count"].to_dict() == {"dead leaves": 16, "natural": 5}
+    assert summary.loc["natural", "std"] == pytest.approx(slopes.slope[16:].std())
+    facts = study.spectral_slope_facts(slopes)
+    leaves, natural = slopes.slope[:16].mean(), slopes.slope[16:].mean()
+    assert facts["slope_leaves"] == pytest.approx(leaves) and facts["slope_natural"] == pytest.approx(natural)
+    assert facts["slope_difference"].startswith(f"{leaves - natural:+.2f} (95 % CI +")  # flatter, interval above 0
+    assert facts["slope_verdict"] == "dead leaves are flatter (more fine detail)" and facts["slope_p"] < 0.01

@@ -170,6 +170,9 @@ END_TO_END_MODELS = {
     "until covered": {"until_covered": True},
 }
 ORIGINAL_MODELS = ("flat discs", "original_study")
+# Those chapter 01 times, all but the preset (the original's rows of it take seconds an image:
+# benchmarks/deadleaves.py times it).
+CHAPTER_MODELS = ("flat discs", "primitives, gradients, textures", "until covered")
 
 
 def original_end_to_end(size: int, params: DeadLeavesConfig, seed: int) -> np.ndarray:

@@ -295,3 +295,49 @@ def arms_table(arms: Mapping[str, str], steps: Mapping[str, Sequence[int]], runs
     the networks per arm: what a reader needs to tell which arms had the same budget."""
     return pd.DataFrame([{"arm": label, "experiment": name, "steps": " + ".join(map(str, steps[label])),
                           "total_steps": sum(steps[label]), "runs": runs} for label, name in arms.items()])
+
+
+# --- chapter 01: what its prose quotes (chapters 02-05's: readings) -----------------------------
+
+def coverage_summary(coverage: pd.DataFrame) -> pd.DataFrame:
+    """Means of :func:`coverage_table` per ``until_covered``: what covering changes, in two rows."""
+    return coverage.groupby("until_covered")[["background_fraction", "visible_leaves"]].mean()
+
+
+def coverage_facts(coverage: pd.DataFrame) -> dict[str, str]:
+    """Mean bare share with a fixed leaf count and until covered, in percent, for the prose."""
+    bare = coverage_summary(coverage).background_fraction
+    return {"background_fixed": f"{bare.loc[False]:.2%}",
+            "background_covered": f"{bare.loc[True]:.2%}"}
+
+
+def radius_ks_facts(ks: pd.DataFrame) -> dict[str, float | str]:
+    """Statistic, p-value and sample size of :func:`radius_ks_table`, as the prose quotes them."""
+    return {"ks_stat": float(ks.ks_statistic[0]), "ks_pvalue": float(ks.ks_pvalue[0]),
+            "n_radii": f"{int(ks.n_radii[0]):,}"}
+
+
+SPECTRUM_SOURCES = ("dead leaves", "natural")  # the sources chapter 01 compares the spectra of
+
+
+def spectra_by_source(leaves: Sequence[np.ndarray], photos: Mapping[str, np.ndarray]
+                      ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """:func:`power_spectra` of each source, keyed as :func:`spectral_slope_table` reads them."""
+    named = {f"{SPECTRUM_SOURCES[0]} {i}": image for i, image in enumerate(leaves)}
+    return dict(zip(SPECTRUM_SOURCES, (power_spectra(named), power_spectra(photos))))
+
+
+def spectral_slope_summary(slopes: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std and count of the slopes per source: the spread a mean slope alone hides."""
+    return slopes.groupby("source")["slope"].agg(["mean", "std", "count"])
+
+
+def spectral_slope_facts(slopes: pd.DataFrame) -> dict[str, float | str]:
+    """Each source's mean slope and their Welch comparison, as chapter 01's prose quotes them."""
+    leaves, natural = SPECTRUM_SOURCES
+    means = spectral_slope_summary(slopes)["mean"]
+    diff = spectral_slope_comparison(slopes, leaves, natural)
+    interval = intervals.format_interval(diff["difference"], diff["lo"], diff["hi"], "")
+    return {"slope_leaves": float(means.loc[leaves]), "slope_natural": float(means.loc[natural]),
+            "slope_difference": interval, "slope_verdict": diff["verdict"],
+            "slope_p": diff["p_value"]}
