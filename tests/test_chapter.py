@@ -23,7 +23,6 @@ CHAPTERS = toc_chapters(ROOT)
 MAX_CODE_LINES = 120
 MAX_LINE_LENGTH = 100  # characters: a line of the folded code reads without scrolling sideways
 # Chapters whose code another branch rewraps: expected to fail until it merges (strict: then the mark must go).
-REWORKED_ELSEWHERE = ("03_deblur_study", "05_closing_the_gap")
 
 
 def parameters_cell(name: str) -> dict:
@@ -57,15 +56,7 @@ def test_every_chapter_has_a_section_and_stays_narrative(name):
     assert code_lines(name) <= MAX_CODE_LINES
 
 
-def _reworked_elsewhere(name: str):
-    """``name``, marked as expected to fail where another branch reworks the chapter."""
-    if name not in REWORKED_ELSEWHERE:
-        return name
-    reason = f"chapter {name[:2]} is reworked in another branch"
-    return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
-
-
-@pytest.mark.parametrize("name", [_reworked_elsewhere(name) for name in CHAPTERS])
+@pytest.mark.parametrize("name", CHAPTERS)
 def test_chapter_code_lines_fit_100_characters(name):
     """Unfolded in the HTML (or read in JupyterLab), a code line fits the page without scrolling sideways."""
     too_long = [line for line in code_lines_of(name) if len(line) > MAX_LINE_LENGTH]
