@@ -8,6 +8,8 @@ import ast
 
 from conftest import ROOT
 
+from rstor_core.book.site import toc_chapters
+
 PACKAGE = ROOT / "rstor_core"
 # The stages, lowest first: a module imports only from its own stage or those before it.
 STAGES = ("settings", "images", "degradation", "measurement", "networks", "book")
@@ -129,3 +131,12 @@ def test_init_from_is_followed_only_by_the_config_that_declares_it_and_the_exper
 
 def test_the_cli_module_only_parses_and_calls():
     assert len((PACKAGE / "__main__.py").read_text().splitlines()) <= 220
+
+
+def test_every_module_holds_one_concern_in_at_most_400_lines_and_none_is_named_after_a_chapter():
+    """Issue 33: a module past 400 lines held several concerns; one named after a chapter held its glue."""
+    sizes = {name: len(path.read_text().splitlines()) for name, path in modules().items()}
+    assert max(sizes.values()) <= 400, {name: n for name, n in sizes.items() if n > 400}
+    slugs = [name.split("_", 1)[1] for name in toc_chapters(ROOT)]  # "deblur_study", ...
+    chapters = {*slugs, *(slug.split("_")[0] for slug in slugs)}
+    assert not {name for name in sizes if name.split(".")[-1] in chapters}
