@@ -60,8 +60,7 @@ def bench_of(chapter: ChapterRun, arms: Mapping[str, str]) -> Bench:
                                   chapter.experiment(arms["dead leaves"]).dead_leaves, seed=config.seed)
     anchors = non_blind_anchors(config.classical, balance=config.wiener_balance, iterations=config.rl_iterations)
     return Bench(photos, unseen, chapter.comparable_photos(photos, unseen, arms, 1),
-                 {"natural": photos, "dead leaves": leaves},
-                   motion_banks(config.n_kernels, config.sigma), anchors)
+                 {"natural": photos, "dead leaves": leaves}, motion_banks(config.n_kernels, config.sigma), anchors)
 
 
 def deblurring_rows(chapter: ChapterRun, name: str, models: Mapping, bench: Bench) -> pd.DataFrame:
@@ -114,8 +113,7 @@ def compute_scaling(chapter: ChapterRun, arms: Mapping[str, str], results: pd.Da
     final weights (``results``: the chapter's evaluation rows, reused rather than recomputed), tested on the
     natural photos of ``bench`` each network never saw; wall minutes per step from ``curves`` (the chapter's
     training logs, labelled ``"motion, <arm>"``); ``gap``: the arms whose difference is paired at each budget."""
-    config = chapter.config
-    unseen = chapter.unseen_photos(arms, config.runs, config.test_images)
+    config, unseen = chapter.config, bench.unseen
     budgets = {f"{label} @{step}": (label, step) for label in arms for step in config.scaling_steps}
     snapshots = {model: chapter.trained_models(f"{arms[label]}@{step}", config.runs)
                  for model, (label, step) in budgets.items()}
