@@ -109,10 +109,11 @@ def gaussian_pair(chapter: ChapterRun, arms: Mapping[str, str], bench: Bench) ->
 def compute_scaling(chapter: ChapterRun, arms: Mapping[str, str], results: pd.DataFrame, bench: Bench,
                     curves: pd.DataFrame,
                     gap: tuple[str, str] = ("natural", "dead leaves")) -> scaling.Budgets:
-    """Each arm (``{label: experiment}``, ``config.runs`` networks) at ``config.scaling_steps`` and at its
-    final weights (``results``: the chapter's evaluation rows, reused rather than recomputed), tested on the
-    natural photos of ``bench`` each network never saw; wall minutes per step from ``curves`` (the chapter's
-    training logs, labelled ``"motion, <arm>"``); ``gap``: the arms whose difference is paired at each budget."""
+    """Each arm (``{label: experiment}``, the arms ``bench`` was made for, ``config.runs`` networks each) at
+    ``config.scaling_steps`` and at its final weights (``results``: the chapter's evaluation rows, reused
+    rather than recomputed), tested on the natural photos of ``bench`` each network never saw; wall minutes
+    per step from ``curves`` (the chapter's training logs, labelled ``"motion, <arm>"``); ``gap``: the arms
+    whose difference is paired at each budget."""
     config, unseen = chapter.config, bench.unseen
     budgets = {f"{label} @{step}": (label, step) for label in arms for step in config.scaling_steps}
     snapshots = {model: chapter.trained_models(f"{arms[label]}@{step}", config.runs)
