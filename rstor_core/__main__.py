@@ -2,7 +2,7 @@
 
     python -m rstor_core check-profile parameters/quick.yaml
     python -m rstor_core book --profile quick [--chapters 01 03] [--fresh] [--no-build] [--device cpu]
-    python -m rstor_core train --profile smoke --experiment NAME [--run R] [--force] [--device cpu]
+    python -m rstor_core train --profile smoke --experiment NAME [--run R] [--force] [--device cpu] [--tensorboard DIR]
     python -m rstor_core infer --checkpoints A/model.pt B/model.pt --images DIR --sizes 256,512 \
         --sigmas 5,25,50 --blur small:0-7 big:3 --n 5 --out results.csv [--save-images DIR] [--no-lpips] [--no-st-lpips] \
         [--device cpu]
@@ -119,12 +119,13 @@ def _train(profile, args: argparse.Namespace) -> int:
     check_outputs_owner(profile, args.outputs / profile.name)  # a quick.yaml elsewhere: not over outputs/quick
     store = ExperimentStore(args.outputs / profile.name / "checkpoints", profile.experiments,
                             device=pick_device(args.device), fresh={args.experiment} if args.force else False,
-                            where=str(profile.path))
+                            where=str(profile.path), tracking=args.tensorboard)
     problems = [f"{profile.path}: experiments.{name}.{p}" for name in store.lineage(args.experiment)
                 for p in experiment_missing_data(store.config(name, args.run))]  # missing, or no readable image
     if problems:
         raise ValueError("\nerror: ".join(problems))
     check_writable(store.folder(args.experiment, args.run), "--outputs")
+    check_writable(args.tensorboard, "--tensorboard")
     try:
         path = store.train(args.experiment, args.run)  # after the ones it starts from (init_from)
     except TrainingDiverged as err:
@@ -154,8 +155,7 @@ def _infer(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         raise ValueError(f"--out {str(args.out)!r} is a folder; give the CSV file to write")
     check_writable(args.out.parent, "--out")
-    if args.save_images is not None:
-        check_writable(args.save_images, "--save-images")
+    check_writable(args.save_images, "--save-images")
     missing = [str(p) for p in args.checkpoints if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"checkpoint(s) not found: {missing}")

@@ -197,7 +197,7 @@ def profile_with(tmp_path: Path, **experiment) -> Path:
 
     chapters = sections_naming("run")
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump({**chapters, "experiments": {"run": {**TINY, **experiment}}}))
+    path.write_text(yaml.safe_dump({**chapters, "experiments": {"run": {**TINY, **experiment}}}, sort_keys=False))
     return path
 
 

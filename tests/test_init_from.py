@@ -112,7 +112,7 @@ def _profile(tmp_path: Path, experiments: dict | None = None, **child) -> Path:
     chapters = sections_naming("parent")
     experiments = experiments or {"parent": _plain(PARENT), "child": {**_plain(CHILD), **child}}
     path = tmp_path / "lineage.yaml"
-    path.write_text(yaml.safe_dump({**chapters, "experiments": experiments}))
+    path.write_text(yaml.safe_dump({**chapters, "experiments": experiments}, sort_keys=False))
     return path
 
 

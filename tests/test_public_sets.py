@@ -189,7 +189,7 @@ def _profile(tmp_path: Path, **denoise_study) -> Path:
     chapters["denoise_study"].update(denoise_study)
     path = tmp_path / "sets.yaml"
     path.write_text(yaml.safe_dump({**chapters, "experiments": {
-        "run": {**TINY, "data": "natural", "natural_images": "kodak24"}}}))
+        "run": {**TINY, "data": "natural", "natural_images": "kodak24"}}}, sort_keys=False))
     return path
 
 

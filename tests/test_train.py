@@ -214,7 +214,7 @@ def tiny_profile(tmp_path) -> Path:
     """A profile with one experiment, the tiny config trained for 3 steps, that every chapter names."""
     chapters = sections_naming("tiny_run")
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump({**chapters, "experiments": {"tiny_run": {**TINY, "steps": 3}}}))
+    path.write_text(yaml.safe_dump({**chapters, "experiments": {"tiny_run": {**TINY, "steps": 3}}}, sort_keys=False))
     assert load_profile(path).experiments.keys() == {"tiny_run"}
     return path
 
@@ -492,7 +492,7 @@ def test_a_profile_experiment_other_than_run_0_is_refused(tiny_profile):
 
     profile = yaml.safe_load(tiny_profile.read_text())
     profile["experiments"]["tiny_run"]["run"] = 1
-    tiny_profile.write_text(yaml.safe_dump(profile))
+    tiny_profile.write_text(yaml.safe_dump(profile, sort_keys=False))
     with pytest.raises(ProfileError, match="experiments.tiny_run.run: must be 0 in a profile, got 1"):
         load_profile(tiny_profile)
 

@@ -31,6 +31,7 @@ from rstor_core.images.sources import experiment_missing_data
 from rstor_core.networks.checkpoints import (LOG_FILE, MODEL_FILE, RESUME_ADVICE, STATE_FILE, CheckpointError,
                                              read_checkpoint, snapshot_file)
 from rstor_core.networks.device import pick_device
+from rstor_core.networks.tracking import summary_writer
 from rstor_core.networks.train import Parent, Trainer
 from rstor_core.settings.configs import ExperimentConfig, lineage_of, split_reference
 from rstor_core.settings.files import remove_stale_temporaries
@@ -103,8 +104,9 @@ def load_parent(config: ExperimentConfig, init_weights: str | Path | None,
 
 def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bool = False,
                      device: torch.device | str | None = None, progress: bool = True,
-                     init_weights: str | Path | None = None) -> Path:
-    """Train unless ``out_dir/model.pt`` already holds this experiment (``force``: start over).
+                     init_weights: str | Path | None = None, tracking: str | Path | None = None) -> Path:
+    """Train unless ``out_dir/model.pt`` already holds this experiment (``force``: start over); ``tracking``: a
+    folder for the training's TensorBoard events (:mod:`rstor_core.networks.tracking`).
 
     A trained model is never deleted before its replacement exists: when ``model.pt`` holds another
     configuration, or ``force`` asks for a retraining, the new run trains (and resumes, if killed) in
@@ -116,6 +118,8 @@ def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bo
     when those weights change.
     """
     out_dir = Path(out_dir)
+    if tracking is not None:
+        summary_writer()  # TensorBoard missing: refused before any work
     parent = parent_record(config, init_weights)
     problems = experiment_missing_data(config)
     if problems:
@@ -123,7 +127,7 @@ def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bo
     with _one_run_at_a_time(out_dir):
         remove_stale_temporaries(out_dir)  # what a killed run of this folder left half-written
         return _train_or_skip(config, out_dir, force=force, device=device, progress=progress,
-                              init_weights=init_weights, parent=parent)
+                              init_weights=init_weights, parent=parent, tracking=tracking)
 
 
 @contextmanager
@@ -157,7 +161,8 @@ def _one_run_at_a_time(out_dir: Path) -> Iterator[None]:
 
 
 def _train_or_skip(config: ExperimentConfig, out_dir: Path, *, force: bool, device: torch.device | str | None,
-                   progress: bool, init_weights: str | Path | None, parent: dict[str, str] | None) -> Path:
+                   progress: bool, init_weights: str | Path | None, parent: dict[str, str] | None,
+                   tracking: str | Path | None) -> Path:
     model_path = out_dir / MODEL_FILE
     replacing = model_path.is_file()
     if replacing and not force:
@@ -187,7 +192,7 @@ def _train_or_skip(config: ExperimentConfig, out_dir: Path, *, force: bool, devi
     try:
         device = pick_device(device)
         trained = Trainer(config, run_dir, device=device, progress=progress,
-                          parent=load_parent(config, init_weights, device)).fit(resume=True)
+                          parent=load_parent(config, init_weights, device), tracking=tracking).fit(resume=True)
         if run_dir != out_dir and (not dist.is_initialized() or dist.get_rank() == 0):
             for path in _snapshots_in(out_dir):  # the old run's: the new one keeps its own
                 path.unlink()
@@ -224,7 +229,8 @@ class ExperimentStore:
     trained weights, by reference (``name``, or ``name@step`` for the weights it keeps at that step).
 
     ``fresh`` retrains every experiment (``True``) or those named, each run once per store (a chapter run
-    or a command), so two arms sharing a parent do not retrain it twice.
+    or a command), so two arms sharing a parent do not retrain it twice. ``tracking``: a folder where each
+    run trained writes its TensorBoard events, in a subfolder named as its own (:func:`experiment_dir`).
     """
 
     checkpoints: Path
@@ -233,6 +239,7 @@ class ExperimentStore:
     fresh: bool | Collection[str] = False
     progress: bool = True
     where: str = "the profile"  # names the profile in errors
+    tracking: Path | None = None
     _trained: set[tuple[str, int]] = field(default_factory=set, repr=False)  # (experiment, run) trained here
 
     def config(self, reference: str, run: int = 0) -> ExperimentConfig:
@@ -272,7 +279,9 @@ class ExperimentStore:
             log.info("%s starts from %s: training (or reusing) that first", name, config.init_from)
             init = self.train(config.init_from, run)
         wanted = self.fresh is True or (self.fresh is not False and name in self.fresh)
-        path = train_experiment(config, self.folder(name, run), force=wanted and (name, run) not in self._trained,
-                                device=self.device, progress=self.progress, init_weights=init)
+        folder = self.folder(name, run)
+        path = train_experiment(config, folder, force=wanted and (name, run) not in self._trained,
+                                device=self.device, progress=self.progress, init_weights=init,
+                                tracking=None if self.tracking is None else Path(self.tracking) / folder.name)
         self._trained.add((name, run))
         return path.with_name(weights_file(config, step))

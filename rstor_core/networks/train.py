@@ -7,7 +7,8 @@ One experiment (:class:`rstor_core.settings.configs.ExperimentConfig`) trains in
 ``last.opt.pt`` (model, optimiser, scheduler, step and RNG state: enough to resume; not
 committed), ``model.pt`` (the final weights and config, a few MB: what the chapters load), the
 weights at each of its ``snapshots`` steps (``model.step<N>.pt``, :func:`snapshot_file`) and
-``log.csv`` (loss, learning rate, validation PSNR, throughput per step). Batches depend only on
+``log.csv`` (loss, learning rate, validation PSNR, throughput per step), also in TensorBoard when asked
+(``tracking``: :mod:`rstor_core.networks.tracking`). Batches depend only on
 (seed, run, step, rank) (:class:`rstor_core.networks.batches.TrainingBatches`), so a run killed at any point and
 resumed from its last checkpoint ends with the very weights of an uninterrupted run. Where a run
 trains, and whether it needs to, is :mod:`rstor_core.networks.runs`; the files' format :mod:`rstor_core.networks.checkpoints`.
@@ -21,6 +22,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,7 @@ from rstor_core.networks.checkpoints import (LOG_FILE, MODEL_FILE, RESUME_ADVICE
                                              checksummed, one_line, read_checkpoint, snapshot_file, write_checkpoint)
 from rstor_core.networks.device import pick_device
 from rstor_core.networks.models import model_from_config
+from rstor_core.networks.tracking import Tracker, summary_writer
 from rstor_core.settings.configs import ExperimentConfig
 from rstor_core.settings.files import atomic_path, git_state
 from rstor_core.settings.rng import stream_seed
@@ -71,11 +74,15 @@ class Parent:
 
 
 class Trainer:
-    """Fit one experiment into ``out_dir``; see the module docstring for the files it keeps."""
+    """Fit one experiment into ``out_dir``; see the module docstring for the files it keeps. ``tracking``: a
+    folder for its TensorBoard events (rank 0 writes them), which needs TensorBoard installed."""
 
     def __init__(self, config: ExperimentConfig, out_dir: str | Path, *, device: torch.device | None = None,
-                 progress: bool = True, parent: Parent | None = None) -> None:
+                 progress: bool = True, parent: Parent | None = None, tracking: str | Path | None = None) -> None:
         self.config, self.out_dir, self.progress = config, Path(out_dir), progress
+        if tracking is not None:
+            summary_writer()  # TensorBoard missing: refused before any work
+        self.tracking, self.tracker = tracking, None
         self.parent = parent.record if parent is not None else None
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
@@ -121,8 +128,11 @@ class Trainer:
         self._trim_log()
         validation = tuple(t.to(self.device) for t in self.batches.validation())
         batches = self._batches_from(self.step)
+        if self.tracking is not None and self.rank == 0:
+            self.tracker = Tracker(self.tracking, self.step)
+        tracking = self.tracker or nullcontext()  # closed on an error too: the events so far are kept
         with tqdm(total=self.config.steps, initial=self.step, desc=self.out_dir.name, unit="step",
-                  disable=not self.progress or self.rank != 0) as bar:  # closed on an error too: its line ends
+                  disable=not self.progress or self.rank != 0) as bar, tracking:  # the bar's line ends on an error
             while self.step < self.config.steps:
                 start = time.perf_counter()
                 loss = self.train_step(*(t.to(self.device) for t in next(batches)))
@@ -132,6 +142,8 @@ class Trainer:
                        "img_per_s": self.config.batch_size * self.world_size / (time.perf_counter() - start)}
                 if self.step % self.config.val_every == 0 or self.step == self.config.steps:
                     row["val_psnr"] = self.validate(*validation)
+                    if self.tracker is not None:
+                        self.tracker.restorations(self.model, *validation, self.step)
                     if self.config.schedule == "plateau":
                         self.scheduler.step(row["val_psnr"])
                 self._log(row)
@@ -143,6 +155,8 @@ class Trainer:
                                 img_s=f"{row['img_per_s']:.1f}", refresh=False)
                 bar.update(1)
                 if self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps:
+                    if self.tracker is not None:  # the events of the steps this state holds are on disk first
+                        self.tracker.flush()
                     self.save_state(self.out_dir / STATE_FILE)
         if self.rank == 0:
             self.save_model(self.out_dir / MODEL_FILE)
@@ -256,6 +270,8 @@ class Trainer:
             if new:
                 writer.writeheader()
             writer.writerow(row)
+        if self.tracker is not None:
+            self.tracker.scalars(row)
 
     def _trim_log(self) -> None:
         """Drop log rows past the resumed step: those steps run again."""

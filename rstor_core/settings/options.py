@@ -50,10 +50,12 @@ def bounded(option: str, given: Any, config: type, **fields: Any) -> None:
         raise ValueError(f"{option} {given}: {err.message}") from None
 
 
-def check_writable(path: Path, option: str) -> None:
+def check_writable(path: Path | None, option: str) -> None:
     """Refuse, before any work, a ``path`` that cannot be created or written: a temporary file is made and
     dropped in the nearest folder that exists (mode bits alone mislead: root ignores them, and a read-only
-    mount or /proc refuses root too)."""
+    mount or /proc refuses root too). ``None`` (an option not given) passes."""
+    if path is None:
+        return
     path = Path(os.path.abspath(path))
     folder = next(p for p in (path, *path.parents) if p.exists())
     if not folder.is_dir():
@@ -125,6 +127,10 @@ def command_line(fill: Callable[[str], str] = lambda text: text) -> argparse.Arg
     train.add_argument("--force", action="store_true", help="start over even if trained or interrupted")
     train.add_argument("--outputs", type=Path, default=Path("outputs"), help="outputs root (default: outputs)")
     train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    train.add_argument("--tensorboard", type=Path, metavar="DIR",
+                       help="also log loss, learning rate, throughput, validation PSNR and restored validation "
+                            "images to TensorBoard, in DIR/<experiment>/ (each experiment trained: those it starts "
+                            "from too); needs pip install 'rstor_core[tracking]'")
     infer = command(commands, "infer", "Evaluate checkpoints on a folder of images or a public set",
                     "Writes one CSV row per model, image, degradation and size to --out (PSNR, SSIM, LPIPS;\n"
                     "model 'input' is the degraded input), and PNGs to --save-images if given. Each model\n"
