@@ -224,7 +224,7 @@ def test_a_reference_to_a_step_the_parent_does_not_keep_is_refused(tmp_path):
     experiments = {"parent": {**_plain(PARENT), "snapshots": [2]}, "child": {**_plain(CHILD), "init_from": "parent@2"}}
     profile = load_profile(_profile(tmp_path, experiments))
     assert profile.lineage("child") == ["parent", "child"]
-    assert profile.chapter_experiments("05_closing_the_gap") == {"parent"}
+    assert profile.chapter_experiments("02_denoise_study") == {"parent"}
 
 
 def test_train_cli_starts_a_child_from_its_parents_snapshot(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -30,9 +31,12 @@ def test_profile_values_reach_the_dataclasses():
 
 @pytest.mark.parametrize("name", ["data_generation", "denoise_study", "deblur_study", "cross_validation", "gap_study"])
 def test_the_dataclass_defaults_are_the_quick_profile(name):
-    """One default per knob: a key left out of a profile means what the quick profile says."""
+    """One default per knob: a key left out of a profile means what the quick profile says; arms have none
+    (which networks a chapter compares is the profile's to say, so a new arm is a line of the profile)."""
     section = getattr(load_profile("quick"), name)
-    assert section == type(section)()
+    arms = {f.name for f in dataclasses.fields(section) if f.metadata.get("arms")}
+    assert dataclasses.replace(section, **{key: {} for key in arms}) == type(section)()
+    assert all(getattr(type(section)(), key) == {} for key in arms)
 
 
 def test_a_folder_that_does_not_exist_is_not_a_profile_error(tmp_path):
@@ -95,8 +99,9 @@ def test_a_profile_name_outside_the_repository_says_where_to_run_from(tmp_path, 
 
 def test_an_empty_profile_says_it_means_the_quick_defaults(tmp_path, caplog):
     profile = load_profile(_write(tmp_path, ""))
-    assert profile.deblur_study == load_profile("quick").deblur_study
-    assert "is empty: every knob takes its default" in caplog.text
+    quick = load_profile("quick").deblur_study
+    assert profile.deblur_study == dataclasses.replace(quick, motion_arms={}, gaussian_arms={})
+    assert "is empty: every knob takes its default" in caplog.text and "arms have no default" in caplog.text
 
 
 def test_missing_profile_lists_the_known_ones():
@@ -178,6 +183,20 @@ def test_a_new_arm_of_chapter_05_is_a_line_of_the_profile_and_is_trained_with_th
     assert "denoise_oriented" in profile.chapter_experiments("05_closing_the_gap")
     with pytest.raises(ProfileError, match="ablation_arms.oriented leaves.*denoise_elsewhere"):
         load_profile(_write(tmp_path, added.replace("leaves: denoise_oriented", "leaves: denoise_elsewhere")))
+
+
+def test_a_chapter_that_compares_arms_refuses_a_profile_naming_none_before_any_work(tmp_path):
+    from rstor_core.book.chapter import open_chapter
+    from rstor_core.book.runner import run_book
+
+    path = tmp_path / "bare.yaml"
+    path.write_text("data_generation:\n  size: 64\n")  # chapter 01 runs on it, chapters 03 and 05 do not
+    with pytest.raises(ProfileError, match="ablation_arms: names no network to compare") as err:
+        open_chapter("05_closing_the_gap", {"profile": str(path)})
+    assert "gap_study.ablation_arms" in str(err.value) and "pretraining_arms" in str(err.value)
+    with pytest.raises(ValueError, match="deblur_study.motion_arms: names no network for chapter 03"):
+        run_book(load_profile(path), root=ROOT, outputs_root=tmp_path / "outputs", build=False)
+    assert not (tmp_path / "outputs").exists()
 
 
 @pytest.mark.parametrize("old, new, key, says", [

@@ -34,7 +34,7 @@ from rstor_core.networks.evaluate import evaluate
 from rstor_core.networks.models import count_parameters, model_from_config
 from rstor_core.networks.runs import ExperimentStore
 from rstor_core.networks.train import read_log, validation_input_psnr
-from rstor_core.settings.chapters import Profile, unknown_experiments
+from rstor_core.settings.chapters import CHAPTER_SECTIONS, Profile, unknown_experiments, unnamed_arms
 from rstor_core.settings.configs import ExperimentConfig
 from rstor_core.settings.files import project_root, save_table
 from rstor_core.settings.profiles import ProfileError, load_profile, section_from_parameters
@@ -295,6 +295,8 @@ def open_chapter(name: str, parameters: Mapping[str, Any]) -> ChapterRun:
     unknown = unknown_experiments(config, profile.experiments)
     problems = [f"{where}: {key}: {problem}" for key, problem in unknown.items()]
     problems += [f"{where}: {problem}" for problem in missing_sources(config)]
+    problems += [f"{where}: {key}: names no network to compare: add {{label: experiment}} lines under the "
+                 f"profile's {CHAPTER_SECTIONS[name][0]}.{key}" for key in unnamed_arms(config)]
     if problems:
         raise ProfileError("\n".join(problems))
     try:

@@ -38,7 +38,7 @@ from traitlets.config import Config
 
 from rstor_core.book.site import build_book, toc_chapters
 from rstor_core.images.sources import chapter_missing_data
-from rstor_core.settings.chapters import Profile
+from rstor_core.settings.chapters import CHAPTER_SECTIONS, Profile, unnamed_arms
 from rstor_core.settings.files import git_state, remove_stale_temporaries, write_json
 from rstor_core.settings.profiles import as_parameters
 
@@ -192,13 +192,16 @@ def run_book(profile: Profile, *, chapters: list[str] | None = None, root: Path 
     ``fresh`` retrains each experiment once: a chapter whose experiments an earlier chapter of this run
     already retrained (chapter 04 reuses chapter 02's denoisers) loads them instead. Raises
     :class:`OutputsConflict` before any work when the outputs folder holds another profile file's
-    results, and ValueError when a folder or public set the chapters read is missing. One run at a time writes an outputs folder (a second waits, saying so); it first removes
-    what killed runs left there.
+    results, and ValueError when a folder or public set the chapters read is missing or a chapter that
+    compares arms has none named. One run at a time writes an outputs folder (a second waits, saying so);
+    it first removes what killed runs left there.
     """
     out_dir = outputs_root / profile.name
     check_outputs_owner(profile, out_dir, root=root)
     names = select_chapters(toc_chapters(root), chapters)
     missing = dict.fromkeys(problem for name in names for problem in chapter_missing_data(profile, name))
+    missing |= {f"{CHAPTER_SECTIONS[name][0]}.{key}: names no network for chapter {name} to compare": None
+                for name in names for key in unnamed_arms(profile.section(name))}
     if missing:  # a folder or a public set that is not here: refused before the outputs folder exists
         raise ValueError("\nerror: ".join(f"{profile.path}: {problem}" for problem in missing))
     with _only_run(out_dir):

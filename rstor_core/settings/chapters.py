@@ -31,12 +31,19 @@ def experiment_fields(config: Any) -> dict[str, str]:
     return fields
 
 
+def unnamed_arms(config: Any) -> list[str]:
+    """The ``arms`` fields of a chapter section that name no network: a chapter that compares arms refuses
+    to run without them (they have no default: which networks to compare is the profile's to say)."""
+    return [f.name for f in dataclasses.fields(config) if f.metadata.get("arms") and not getattr(config, f.name)]
+
+
 def sections_naming(name: str) -> dict[str, dict[str, Any]]:
-    """Every chapter section with each experiment reference set to ``name`` and no read-only evidence (recipe
-    trials, scaling snapshots): the sections of the smallest profile that defines one experiment."""
+    """Every chapter section with each experiment reference set to ``name``, no arms and no read-only evidence
+    (recipe trials, scaling snapshots): the sections of the smallest profile that defines one experiment
+    (the chapters that compare arms do not run on it: :func:`unnamed_arms`)."""
     def naming(f: dataclasses.Field, default: Any) -> Any:
         if f.metadata.get("arms"):
-            return dict.fromkeys(default, name)  # the same labels: a chapter may name its arms
+            return {}  # a chapter that compares arms is not run by such a profile
         return [] if f.metadata.get("trials") or f.metadata.get("snapshots_of") else name
 
     return {key: {f.name: naming(f, getattr(section(), f.name)) for f in dataclasses.fields(section)
@@ -112,10 +119,9 @@ class DeblurStudyConfig:
     seed: int = knob(0, ge=0)
     # The compared networks, {label: experiment}: trained on dead leaves, then on natural photos (each
     # label names the kind of test images that is the arm's own), for motion blur and for Gaussian blur.
-    motion_arms: dict[str, str] = knob(default_factory=lambda: {
-        "dead leaves": "deblur_dead_leaves", "natural": "deblur_natural"}, arms=True)
-    gaussian_arms: dict[str, str] = knob(default_factory=lambda: {
-        "dead leaves": "deblur_gaussian_dead_leaves", "natural": "deblur_gaussian_natural"}, arms=True)
+    # Arms have no default here: which networks a chapter compares is the profile's to say.
+    motion_arms: dict[str, str] = knob(default_factory=dict, arms=True)
+    gaussian_arms: dict[str, str] = knob(default_factory=dict, arms=True)
     runs: int = knob(3, ge=1, le=MAX_RUNS)  # networks per arm (runs 0 .. runs - 1): 3 give an interval
     test_images: str = knob("skimage", source=True)  # "skimage" (the five bundled photos), a public set or a folder
     n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
@@ -150,7 +156,7 @@ class DeblurStudyConfig:
         as_tuples(self, "recipe_trials", "first_recipe", "scaling_steps", "long_runs")
         check_bounds(self)
         for key in ("motion_arms", "gaussian_arms"):  # the labels name the chapter's two test sets
-            if list(getattr(self, key)) != ["dead leaves", "natural"]:
+            if getattr(self, key) and list(getattr(self, key)) != ["dead leaves", "natural"]:
                 raise ConfigError(key, f"needs the arms 'dead leaves' then 'natural', got {list(getattr(self, key))}")
         if self.grid_kernel >= self.n_kernels:
             raise ConfigError("grid_kernel", f"must be < n_kernels ({self.n_kernels}), got {self.grid_kernel}")
@@ -186,22 +192,15 @@ class GapStudyConfig:
     seed: int = knob(0, ge=0)
     runs: int = knob(3, ge=1, le=MAX_RUNS)  # networks per arm (runs 0 .. runs - 1): 3 give an interval
     # The compared networks, {label: experiment} ("name@step": an experiment's weights at that step, one of its
-    # snapshots); a new arm is a line of the profile. The ablation: flat uniform discs first (the baseline),
-    # each variant, the natural-trained reference last, all at the same steps.
-    ablation_arms: dict[str, str] = knob(default_factory=lambda: {
-        "flat discs": "denoise_dead_leaves@1000", "original-study preset": "denoise_original_study",
-        "anti-aliased discs": "denoise_antialiased", "photo colours": "denoise_natural_colours",
-        "primitives + looks": "denoise_primitives@1000", "natural": "denoise_natural@1000"}, arms=True)
+    # snapshots); a new arm is a line of the profile (arms have no default here: which networks a chapter
+    # compares is the profile's to say). The ablation: flat uniform discs first (the baseline), each variant,
+    # the natural-trained reference last, all at the same steps.
+    ablation_arms: dict[str, str] = knob(default_factory=dict, arms=True)
     # Pre-training then fine-tuning (init_from), against dead-leaves-only and natural-only training of the
     # same total steps, in this order: dead leaves, natural, pre-trained then fine-tuned, fine-tuned on one
     # photo (denoising); dead leaves, natural, pre-trained then fine-tuned (blind deblurring).
-    pretraining_arms: dict[str, str] = knob(default_factory=lambda: {
-        "dead leaves": "denoise_dead_leaves", "natural": "denoise_natural",
-        "dead leaves → natural": "denoise_finetuned", "dead leaves → 1 photo": "denoise_finetuned_one_photo"},
-        arms=True)
-    deblur_arms: dict[str, str] = knob(default_factory=lambda: {
-        "dead leaves": "deblur_dead_leaves", "natural": "deblur_natural",
-        "dead leaves → natural": "deblur_finetuned"}, arms=True)
+    pretraining_arms: dict[str, str] = knob(default_factory=dict, arms=True)
+    deblur_arms: dict[str, str] = knob(default_factory=dict, arms=True)
     test_images: str = knob("skimage", source=True)  # "skimage" (the five bundled photos), a public set or a folder
     n_images: int | None = knob(None, ge=1)  # first N test images (None: all)
     eval_size: int | None = knob(256, ge=32)  # centre crop side, as chapters 02-04 (None: whole images)
@@ -220,10 +219,10 @@ class GapStudyConfig:
         sizes = {"ablation_arms": (3, None), "pretraining_arms": (4, 4), "deblur_arms": (3, 3)}
         for key, (low, high) in sizes.items():
             arms = getattr(self, key)
-            if len(arms) < low or (high and len(arms) > high):
+            if arms and (len(arms) < low or (high and len(arms) > high)):
                 raise ConfigError(key, f"needs {low if high else f'at least {low}'} arms ({roles[key]}), "
                                        f"got {list(arms)}")
-        if list(self.deblur_arms) != list(self.pretraining_arms)[:3]:
+        if self.deblur_arms and list(self.deblur_arms) != list(self.pretraining_arms)[:3]:
             raise ConfigError("deblur_arms", f"needs the labels of the first three pretraining_arms, "
                                              f"{list(self.pretraining_arms)[:3]}, got {list(self.deblur_arms)}")
 

@@ -100,7 +100,8 @@ def load_profile(name_or_path: str | Path) -> Profile:
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     if not data:
-        log.warning("%s is empty: every knob takes its default, the quick study's", path)
+        log.warning("%s is empty: every knob takes its default, the quick study's, and no chapter compares "
+                    "networks (arms have no default)", path)
     unknown = sorted(set(data) - _SECTIONS)
     if unknown:
         raise ProfileError(f"{path}: unknown section {unknown[0]!r}; allowed sections: {sorted(_SECTIONS)}")
