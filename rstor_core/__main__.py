@@ -5,7 +5,7 @@
     python -m rstor_core train --profile smoke --experiment NAME [--run R] [--force] [--device cpu] [--tensorboard DIR]
     python -m rstor_core infer --checkpoints A/model.pt B/model.pt --images DIR --sizes 256,512 \
         --sigmas 5,25,50 --blur small:0-7 big:3 --n 5 --out results.csv [--save-images DIR] [--no-lpips] [--no-st-lpips] \
-        [--device cpu]
+        [--device cpu]    (or --pairs DIR|kohler instead of --images and the degradations)
     python -m rstor_core deadleaves save --n 1000 --size 256 --out DIR [--profile quick | --params FILE]
     python -m rstor_core check-gpu
 
@@ -21,9 +21,9 @@ import logging
 import sys
 from pathlib import Path
 
-from rstor_core.settings.chapters import DataGenerationConfig, DeblurStudyConfig, DenoiseStudyConfig
+from rstor_core.settings.chapters import DataGenerationConfig
 from rstor_core.settings.configs import BANK_SIZE, DeadLeavesConfig, ExperimentConfig
-from rstor_core.settings.options import bounded, check_writable, comma_numbers, command_line
+from rstor_core.settings.options import bounded, check_writable, command_line, infer_options
 from rstor_core.settings.profiles import ProfileError, load_profile
 
 log = logging.getLogger("rstor_core")
@@ -137,31 +137,23 @@ def _train(profile, args: argparse.Namespace) -> int:
 
 def _infer(args: argparse.Namespace) -> int:
     from rstor_core.measurement import study
-    from rstor_core.networks.evaluate import degradation_grid, score_checkpoints
     from rstor_core.settings.files import save_table
 
-    sizes, sigmas = comma_numbers("--sizes", args.sizes, int), comma_numbers("--sigmas", args.sigmas, float)
-    for raw, size in sizes:
-        bounded("--sizes", raw, DenoiseStudyConfig, eval_size=size)
-    for raw, sigma in sigmas:
-        bounded("--sigmas", raw, ExperimentConfig, noise=(sigma, sigma))
-    bounded("--blur-sigma", args.blur_sigma, DeblurStudyConfig, sigma=args.blur_sigma)
-    bounded("--n", args.n, DenoiseStudyConfig, n_images=args.n)
-    bounded("--seed", args.seed, DenoiseStudyConfig, seed=args.seed)
-    grid = degradation_grid([sigma for _, sigma in sigmas], args.blur, blur_sigma=args.blur_sigma)
-    twice = next((d.blur for d in grid if d.blur and grid.count(d) > 1), None)
-    if twice is not None:  # overlapping specs (small:0-3 small:2): the kernel's rows would count twice
-        raise ValueError(f"--blur {' '.join(args.blur)!r}: kernel {twice} is given twice")
-    if args.out.is_dir():
-        raise ValueError(f"--out {str(args.out)!r} is a folder; give the CSV file to write")
-    check_writable(args.out.parent, "--out")
-    check_writable(args.save_images, "--save-images")
-    missing = [str(p) for p in args.checkpoints if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"checkpoint(s) not found: {missing}")
-    table = score_checkpoints(args.checkpoints, args.images, grid, device=args.device, n_images=args.n,
-                              sizes=[size for _, size in sizes] or [None], seed=args.seed, lpips=not args.no_lpips,
-                              st_lpips=not args.no_st_lpips, save_images=args.save_images)
+    sizes, sigmas = infer_options(args)  # numbers in bounds, paths writable, checkpoints there: before any work
+    options = dict(device=args.device, n_images=args.n, sizes=sizes or [None], lpips=not args.no_lpips,
+                   st_lpips=not args.no_st_lpips, save_images=args.save_images)
+    if args.pairs is not None:  # recorded blur: each blurred image scored against its sharp one
+        from rstor_core.networks.pair_scoring import score_pair_checkpoints
+
+        table = score_pair_checkpoints(args.checkpoints, args.pairs, **options)
+    else:
+        from rstor_core.networks.evaluate import degradation_grid, score_checkpoints
+
+        grid = degradation_grid(sigmas, args.blur, blur_sigma=args.blur_sigma)
+        twice = next((d.blur for d in grid if d.blur and grid.count(d) > 1), None)
+        if twice is not None:  # overlapping specs (small:0-3 small:2): the kernel's rows would count twice
+            raise ValueError(f"--blur {' '.join(args.blur)!r}: kernel {twice} is given twice")
+        table = score_checkpoints(args.checkpoints, args.images, grid, seed=args.seed, **options)
     save_table(table, args.out)
     print(study.metric_means(table, ["model", "degradation"]).round(3).to_string())
     print(f"{len(table)} rows -> {args.out}")

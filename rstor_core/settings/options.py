@@ -67,6 +67,34 @@ def check_writable(path: Path | None, option: str) -> None:
         raise ValueError(f"{option} {str(path)!r}: cannot write into {str(folder)!r} ({err.strerror})") from None
 
 
+def infer_options(args: argparse.Namespace) -> tuple[list[int], list[float]]:
+    """The sizes and sigmas of ``infer``, every number held to its profile bound and every path checked
+    (``--out``, ``--save-images``, the checkpoints) before any work; ``--pairs`` takes no degradation (its
+    blur is recorded), so ``--sigmas``, ``--blur`` and ``--blur-sigma`` are refused beside it."""
+    from rstor_core.settings.chapters import DeblurStudyConfig, DenoiseStudyConfig
+    from rstor_core.settings.configs import ExperimentConfig
+
+    if args.pairs is not None and (args.sigmas or args.blur or args.blur_sigma):
+        raise ValueError(f"--pairs {args.pairs}: the pairs' blur is recorded, not made: leave out --sigmas, --blur "
+                         "and --blur-sigma")
+    sizes, sigmas = comma_numbers("--sizes", args.sizes, int), comma_numbers("--sigmas", args.sigmas, float)
+    for raw, size in sizes:
+        bounded("--sizes", raw, DenoiseStudyConfig, eval_size=size)
+    for raw, sigma in sigmas:
+        bounded("--sigmas", raw, ExperimentConfig, noise=(sigma, sigma))
+    bounded("--blur-sigma", args.blur_sigma, DeblurStudyConfig, sigma=args.blur_sigma)
+    bounded("--n", args.n, DenoiseStudyConfig, n_images=args.n)
+    bounded("--seed", args.seed, DenoiseStudyConfig, seed=args.seed)
+    if args.out.is_dir():
+        raise ValueError(f"--out {str(args.out)!r} is a folder; give the CSV file to write")
+    check_writable(args.out.parent, "--out")
+    check_writable(args.save_images, "--save-images")
+    missing = [str(p) for p in args.checkpoints if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"checkpoint(s) not found: {missing}")
+    return [size for _, size in sizes], [sigma for _, sigma in sigmas]
+
+
 def physical_memory() -> int | None:
     """Bytes of physical memory (None where the OS does not say): what no single image may need more of."""
     try:
@@ -131,17 +159,26 @@ def command_line(fill: Callable[[str], str] = lambda text: text) -> argparse.Arg
                        help="also log loss, learning rate, throughput, validation PSNR and restored validation "
                             "images to TensorBoard, in DIR/<experiment>/ (each experiment trained: those it starts "
                             "from too); needs pip install 'rstor_core[tracking]'")
-    infer = command(commands, "infer", "Evaluate checkpoints on a folder of images or a public set",
+    infer = command(commands, "infer", "Evaluate checkpoints on a folder of images, a public set or pairs",
                     "Writes one CSV row per model, image, degradation and size to --out (PSNR, SSIM, LPIPS;\n"
                     "model 'input' is the degraded input), and PNGs to --save-images if given. Each model\n"
                     "is named by its folder, with parent folders added where two would share a name.\n"
-                    "--sigmas or --blur is required (or both). Blur banks of {bank_size} fixed kernels each:\n"
-                    "{banks}.")
+                    "With --images, --sigmas or --blur is required (or both). Blur banks of {bank_size} fixed\n"
+                    "kernels each: {banks}.\n"
+                    "With --pairs, the blur is recorded: each network restores blurred/NAME.png, scored against\n"
+                    "sharp/NAME.png. 'kohler' (Koehler et al. 2012, 48 shots of real camera shake) is fetched\n"
+                    "once into $RSTOR_DATA/kohler through deepinv; its sharp reference is deepinv's\n"
+                    "frames='middle', the middle one of the ~200 video frames recorded with each shot, not the\n"
+                    "benchmark's best over aligned frames: scores do not compare with the paper's.")
     infer.add_argument("--checkpoints", nargs="+", type=Path, required=True, help="model.pt files")
-    infer.add_argument("--images", required=True,
-                       help="a folder of images, 'skimage' (the five bundled photos; a natural network trained "
-                            "on them is scored on its run's fold only), or a public set fetched into the "
-                            "cache ($RSTOR_DATA): {public_sets}")
+    test_set = infer.add_mutually_exclusive_group(required=True)
+    test_set.add_argument("--pairs", metavar="DIR|kohler",
+                          help="a folder of pairs, blurred/NAME.png beside sharp/NAME.png (GoPro, RealBlur, your "
+                               "own shots), or 'kohler' (middle sharp frame, as deepinv documents)")
+    test_set.add_argument("--images",
+                          help="a folder of images, 'skimage' (the five bundled photos; a natural network trained "
+                               "on them is scored on its run's fold only), or a public set fetched into the "
+                               "cache ($RSTOR_DATA): {public_sets}")
     infer.add_argument("--sizes", default="", help="centre-crop sides, comma-separated (default: whole images)")
     infer.add_argument("--sigmas", default="", help="AWGN sigmas in /255, comma-separated")
     infer.add_argument("--blur", nargs="*", default=[], metavar="BANK:INDICES",

@@ -1,0 +1,101 @@
+"""Networks scored on recorded blur: each restores the blurred image of each pair, measured against its
+sharp image, in the very rows :func:`~rstor_core.networks.evaluate.evaluate` writes.
+
+The blurred input is the :data:`~rstor_core.measurement.rows.INPUT` model, so a gain is a paired
+difference as for synthetic degradations; the degradation is :data:`RECORDED` (its kernel and noise
+are unknown: ``blur`` is ``"recorded"``, ``sigma_255`` NaN). ``python -m rstor_core infer --pairs`` writes
+:func:`score_pair_checkpoints`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from rstor_core.images.pairs import PairsFolder, pairs_folder
+from rstor_core.images.photos import centre_crop
+from rstor_core.measurement.metrics import (ALEXNET_URL, LPIPS_MIN_SIZE, SSIM_MIN_SIZE, ST_LPIPS_MIN_SIZE,
+                                            LPIPSWeightsMissing, lpips_distance, lpips_model, psnr, ssim,
+                                            st_lpips_distance, st_lpips_model)
+from rstor_core.measurement.rows import INPUT
+from rstor_core.networks.batches import to_tensor
+from rstor_core.networks.checkpoints import load_model
+from rstor_core.networks.device import pick_device
+from rstor_core.networks.evaluate import _save_png, model_names
+from rstor_core.networks.models import restore
+
+log = logging.getLogger(__name__)
+
+RECORDED = "recorded blur"  # the degradation column of a pair: blurred by a camera, not by a bank kernel
+
+
+def evaluate_pairs(models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], pairs: PairsFolder, *,
+                   test_set: str, sizes: Sequence[int | None] = (None,), n_images: int | None = None,
+                   lpips: bool = True, st_lpips: bool = True, device: torch.device | str | None = None,
+                   save_images: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
+    """Each model restores each pair's blurred image (centre-cropped to each size, the sharp one alike;
+    None: whole); PSNR, SSIM, LPIPS and ST-LPIPS against the sharp image, the blurred input as model
+    :data:`INPUT`. One row per (model, image, size), :func:`~rstor_core.networks.evaluate.evaluate`'s
+    columns (``run`` 0). A pair smaller than a size, or than a metric needs, is skipped with a warning;
+    none usable is an error. ``lpips=False`` or AlexNet's weights missing leave ``lpips`` NaN with a note."""
+    if INPUT in models:
+        raise ValueError(f"a model named {INPUT!r} would merge with the blurred input's rows; rename it")
+    names = pairs.names[:n_images]
+    device = pick_device(device)
+    lpips_net, lpips_note = None, "skipped (lpips=False)"
+    if lpips:
+        try:
+            lpips_net, lpips_note = lpips_model(device=str(device)), ""
+        except LPIPSWeightsMissing as err:
+            log.info("%s", err)
+            lpips_note = f"skipped: AlexNet weights ({Path(ALEXNET_URL).name}) missing from the torch hub cache"
+    minimum = max(SSIM_MIN_SIZE, ST_LPIPS_MIN_SIZE if st_lpips else 0, LPIPS_MIN_SIZE if lpips_net else 0)
+    shapes = {name: pairs.shape(name) for name in names}
+    usable = [(name, size) for size in sizes for name in names
+              if min(shapes[name]) >= (size or 0) and (size or min(shapes[name])) >= minimum]
+    for size in sizes:
+        for name in names:
+            if (name, size) not in usable:
+                log.warning("%s: pair %r (%d x %d) is smaller than %s: skipped", test_set, name, *shapes[name],
+                            f"the {size}-pixel crop" if size and min(shapes[name]) < size else
+                            f"the {minimum} px a side the metrics need")
+    if not usable:
+        raise ValueError(f"no pair of {test_set!r} can be scored at sizes {list(sizes)}: the metrics need "
+                         f"{minimum} px a side; give larger pairs or sizes")
+    st_lpips_net = st_lpips_model(device=str(device)) if st_lpips else None
+    rows = []
+    with torch.inference_mode():
+        for name, size in tqdm(usable, desc=f"pairs {test_set}", unit="pair", disable=not progress):
+            blurred, sharp = ((to_tensor(centre_crop(image, size) if size else image)[None].to(device))
+                              for image in pairs.pair(name))
+            outputs = {INPUT: blurred.clamp(0, 1), **{label: restore(model, blurred) for label, model in models.items()}}
+            for label, restored in outputs.items():
+                scores = {"psnr": psnr(restored, sharp), "ssim": ssim(restored, sharp),
+                          **{metric: distance(restored, sharp, model=net) if net is not None else float("nan")
+                             for metric, distance, net in (("lpips", lpips_distance, lpips_net),
+                                                           ("st_lpips", st_lpips_distance, st_lpips_net))}}
+                rows.append({"model": label, "run": 0, "test_set": test_set, "image": name, "degradation": RECORDED,
+                             "blur": "recorded", "sigma_255": float("nan"), "size_px": size or max(sharp.shape[-2:]),
+                             **{m: float(v[0]) if torch.is_tensor(v) else v for m, v in scores.items()},
+                             "lpips_note": lpips_note})
+                if save_images is not None:
+                    _save_png(restored[0], Path(save_images) / test_set / f"{name}_{size or 'full'}" / f"{label}.png")
+    return pd.DataFrame(rows)
+
+
+def score_pair_checkpoints(checkpoints: Sequence[str | Path], pairs: str | Path, *,
+                           device: torch.device | str | None = None, **options: Any) -> pd.DataFrame:
+    """:func:`evaluate_pairs` of the networks saved at ``checkpoints`` (named by their folders:
+    :func:`~rstor_core.networks.evaluate.model_names`) on ``pairs``, ``"kohler"`` or a pairs folder (its
+    name is the ``test_set``): what ``python -m rstor_core infer --pairs`` writes. The pairs are checked
+    (or fetched) before any checkpoint is read."""
+    names, device = model_names(checkpoints), pick_device(device)
+    folder = pairs_folder(pairs)
+    models = {name: load_model(path, device=device) for name, path in zip(names, checkpoints)}
+    return evaluate_pairs(models, folder, test_set=Path(pairs).name, device=device, **options)
