@@ -94,8 +94,7 @@ def test_infer_pairs_writes_evaluates_columns_with_the_input_scored_against_the_
 
 def test_an_identity_network_scores_as_the_blurred_input_and_a_perfect_one_is_infinite(tmp_path):
     folder = pairs_folder(write_pairs(tmp_path / "p", n=2))
-    sharp = {name: to_tensor(folder.pair(name)[1])[None] for name in folder.names}
-    oracle = _Oracle(sharp)
+    oracle = _Oracle([tuple(to_tensor(image)[None] for image in folder.pair(name)) for name in folder.names])
     table = evaluate_pairs({"identity": torch.nn.Identity(), "oracle": oracle}, folder, test_set="p", lpips=False,
                            st_lpips=False, device="cpu", progress=False)
     by = table.set_index(["model", "image"]).psnr
@@ -105,16 +104,14 @@ def test_an_identity_network_scores_as_the_blurred_input_and_a_perfect_one_is_in
 
 
 class _Oracle(torch.nn.Module):
-    """Returns the sharp image of whichever blurred image it is given (looked up by its pixels)."""
+    """Returns the sharp image of the blurred image it is given: a network that deblurs perfectly."""
 
-    def __init__(self, sharp: dict[str, torch.Tensor]) -> None:
+    def __init__(self, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         super().__init__()
-        self.sharp = list(sharp.values())
-        self.calls = 0
+        self.pairs = pairs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        return self.sharp[self.calls - 1].to(x)
+        return next(sharp for blurred, sharp in self.pairs if torch.equal(blurred, x.cpu())).to(x)
 
 
 def test_sizes_centre_crop_both_images_of_a_pair_and_n_takes_the_first_pairs(checkpoint, tmp_path):
@@ -124,11 +121,19 @@ def test_sizes_centre_crop_both_images_of_a_pair_and_n_takes_the_first_pairs(che
     assert sorted(set(table.size_px)) == [24, 32] and sorted(set(table.image)) == ["shot0", "shot1"]
 
 
+def test_save_images_writes_the_blurred_input_and_each_output(checkpoint, tmp_path):
+    saved = tmp_path / "saved"
+    assert infer_pairs(checkpoint, write_pairs(tmp_path / "p", n=1), tmp_path / "r.csv", "--save-images", str(saved)) == 0
+    assert sorted(p.name for p in (saved / "p" / "shot0_full").iterdir()) == ["input.png", "tiny.png"]
+    assert np.array_equal(png(saved / "p" / "shot0_full" / "input.png"), png(tmp_path / "p" / "blurred" / "shot0.png"))
+
+
 @pytest.mark.parametrize("damage, named", [
     (lambda p: (p / "sharp" / "shot1.png").unlink(), "shot1.png"),
     (lambda p: (p / "blurred" / "shot2.png").rename(p / "blurred" / "other.png"), "other.png"),
     (lambda p: PIL.Image.new("RGB", (40, 36)).save(p / "sharp" / "shot0.png"), "shot0.png"),
     (lambda p: (p / "blurred" / "shot0.png").write_bytes(b"not a png"), "shot0.png"),
+    (lambda p: PIL.Image.new("RGB", (40, 40)).save(p / "blurred" / "shot1.jpg"), "shot1.jpg"),
 ])
 def test_a_bad_pair_is_refused_naming_its_file_before_any_checkpoint_is_read(tmp_path, capsys, damage, named):
     pairs = write_pairs(tmp_path / "p")
