@@ -114,6 +114,17 @@ class _Oracle(torch.nn.Module):
         return next(sharp for blurred, sharp in self.pairs if torch.equal(blurred, x.cpu())).to(x)
 
 
+def test_a_pair_too_small_for_a_crop_or_a_metric_is_skipped_and_none_usable_is_refused(tmp_path, caplog):
+    folder = pairs_folder(write_pairs(tmp_path / "p", n=1, size=40))
+    identity = {"identity": torch.nn.Identity()}
+    table = evaluate_pairs(identity, folder, test_set="p", sizes=(32, 48), lpips=False, st_lpips=False,
+                           device="cpu", progress=False)
+    assert set(table.size_px) == {32} and "is smaller than the 48-pixel crop: skipped at size 48" in caplog.text
+    with pytest.raises(ValueError, match="no pair of 'p' can be scored at sizes \\[16\\]: .*21 px a side ST-LPIPS"):
+        evaluate_pairs(identity, folder, test_set="p", sizes=(16,), lpips=False, st_lpips=True, device="cpu",
+                       progress=False)
+
+
 def test_sizes_centre_crop_both_images_of_a_pair_and_n_takes_the_first_pairs(checkpoint, tmp_path):
     out = tmp_path / "s.csv"
     assert infer_pairs(checkpoint, write_pairs(tmp_path / "p", n=3), out, "--sizes", "24,32", "--n", "2") == 0

@@ -14,20 +14,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from rstor_core.images.pairs import PairsFolder, pairs_folder
 from rstor_core.images.photos import centre_crop
-from rstor_core.measurement.metrics import (ALEXNET_URL, LPIPS_MIN_SIZE, SSIM_MIN_SIZE, ST_LPIPS_MIN_SIZE,
-                                            LPIPSWeightsMissing, lpips_distance, lpips_model, psnr, ssim,
-                                            st_lpips_distance, st_lpips_model)
+from rstor_core.measurement.metrics import (ALEXNET_URL, LPIPSWeightsMissing, lpips_distance, lpips_model, psnr,
+                                            ssim, st_lpips_distance, st_lpips_model)
 from rstor_core.measurement.rows import INPUT
 from rstor_core.networks.batches import to_tensor
 from rstor_core.networks.checkpoints import load_model
 from rstor_core.networks.device import pick_device
-from rstor_core.networks.evaluate import _save_png, model_names
+from rstor_core.networks.evaluate import _save_png, _unusable, model_names
 from rstor_core.networks.models import restore
 
 log = logging.getLogger(__name__)
@@ -55,19 +55,16 @@ def evaluate_pairs(models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]],
         except LPIPSWeightsMissing as err:
             log.info("%s", err)
             lpips_note = f"skipped: AlexNet weights ({Path(ALEXNET_URL).name}) missing from the torch hub cache"
-    minimum = max(SSIM_MIN_SIZE, ST_LPIPS_MIN_SIZE if st_lpips else 0, LPIPS_MIN_SIZE if lpips_net else 0)
-    shapes = {name: pairs.shape(name) for name in names}
-    usable = [(name, size) for size in sizes for name in names
-              if min(shapes[name]) >= (size or 0) and (size or min(shapes[name])) >= minimum]
-    for size in sizes:
-        for name in names:
-            if (name, size) not in usable:
-                log.warning("%s: pair %r (%d x %d) is smaller than %s: skipped", test_set, name, *shapes[name],
-                            f"the {size}-pixel crop" if size and min(shapes[name]) < size else
-                            f"the {minimum} px a side the metrics need")
+    shapes = {name: pairs.shape(name) for name in names}  # from the headers: no image is read to check sizes
+    unusable = _unusable({name: np.broadcast_to(np.float32(0), (*shape, 3)) for name, shape in shapes.items()},
+                         names, sizes, lpips=lpips_net is not None, st_lpips=st_lpips)
+    for (name, size), why in unusable.items():
+        log.warning("%s: pair %r (%d x %d) %s: skipped%s", test_set, name, *shapes[name], why,
+                    f" at size {size}" if size else "")
+    usable = [(name, size) for size in sizes for name in names if (name, size) not in unusable]
     if not usable:
-        raise ValueError(f"no pair of {test_set!r} can be scored at sizes {list(sizes)}: the metrics need "
-                         f"{minimum} px a side; give larger pairs or sizes")
+        raise ValueError(f"no pair of {test_set!r} can be scored at sizes {list(sizes)}: "
+                         f"{'; '.join(dict.fromkeys(unusable.values()))}; give larger pairs or sizes")
     st_lpips_net = st_lpips_model(device=str(device)) if st_lpips else None
     rows = []
     with torch.inference_mode():
