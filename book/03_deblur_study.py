@@ -57,6 +57,7 @@ n_kernels = 6
 sigma = 1.0
 n_dead_leaves = 8
 dead_leaves_size = 256
+real_pairs = ""
 classical = "richardson_lucy"
 rl_iterations = 30
 wiener_balance = 0.01
@@ -76,9 +77,7 @@ from IPython.display import display
 from rstor_core.book import deblurring, figures, tables, widgets
 from rstor_core.book.chapter import open_chapter
 from rstor_core.degradation.degrade import FAMILIES
-from rstor_core.images.photos import centre_crop
 from rstor_core.measurement import intervals, published, readings, recipes, scaling, study
-from rstor_core.networks.evaluate import bank_degraders
 
 chapter = open_chapter("03_deblur_study", globals())
 config = chapter.config
@@ -276,10 +275,7 @@ chapter.glue(**scaling.long_runs_reading(long, {"dead leaves": "dl", "natural": 
 # ## Small, mild and big blur on one photo
 
 # %% tags=["remove-output", "hide-input"]
-first = next(iter(bench.figure_photos))
-columns = bank_degraders(FAMILIES, config.grid_kernel, config.sigma, seed=config.seed, image=first)
-grid, _ = figures.restoration_grid({first: centre_crop(bench.photos[first], config.zoom)}, columns,
-                                   shown, input_label="blurred input")
+first, grid = deblurring.family_grid(chapter, bench, shown)  # the first photo no run 0 saw
 chapter.publish("fig_grid", grid, "03_deblur_grid.png")
 chapter.glue(first_photo=first, grid_kernel=config.grid_kernel)
 
@@ -362,6 +358,20 @@ display(widgets.blur_inspector(bench.figure_photos, shown)
             bench.photos[first], shown, noise=config.sigma, crop=config.zoom, seed=config.seed)))
 
 # %% [markdown]
+# ## Real camera shake
+#
+# Every blur above was made by this project: a kernel of a family's bank, convolved, plus noise. Recorded
+# blur, a camera's shake over a real exposure, is the test that matters for practice.
+
+# %% tags=["hide-input"]
+real = deblurring.real_blur(chapter, models)  # empty where the profile names no pairs
+chapter.save_tables(real.tables("03_"))
+chapter.glue(**readings.real_blur_reading(real.rows, real.source))
+tables.styled(real.table, "Recorded blur: PSNR gain (dB)") if real.rows is not None else None
+
+# %% [markdown]
+# {glue:md}`real_blur`
+#
 # ## Next to the published study
 #
 # The original study reports, on DIV2K validation images, PSNR / SSIM / LPIPS of NAFNets

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _with_bank_names(text: str) -> str:
     if "{public_sets}" in text:  # photos reads images with PIL and scikit-image: only for help
-        from rstor_core.images.photos import PUBLIC_SETS
+        from rstor_core.images.public_sets import PUBLIC_SETS
 
         text = text.replace("{public_sets}", ", ".join(PUBLIC_SETS))
     if "{banks}" not in text:

@@ -105,7 +105,9 @@ def third_party_imports(module: str) -> set[str]:
 
 
 def test_photos_are_numpy_only_and_evaluation_needs_no_plotting():
-    assert not {"torch", "matplotlib", "rstor_core"} & third_party_imports("images.photos")
+    assert not {"torch", "matplotlib", "rstor_core"} & third_party_imports("images.public_sets")
+    assert not {"torch", "matplotlib"} & third_party_imports("images.photos")
+    assert import_graph()["images.photos"] == {"images.public_sets"}
     assert "book.figures" not in import_graph()["networks.evaluate"]
     assert "matplotlib" not in third_party_imports("networks.evaluate")
 

@@ -325,8 +325,15 @@ def test_a_book_run_removes_what_killed_runs_left_in_its_outputs(tmp_path, monke
 @pytest.fixture(scope="module")
 def smoke_book(tmp_path_factory) -> tuple[Path, Path]:
     """The smoke profile run end to end (every chapter, HTML book) into a temporary folder."""
+    import dataclasses
+
+    from test_pairs import write_pairs
+
     tmp = tmp_path_factory.mktemp("smoke")
-    out = run_book(load_profile("smoke"), root=ROOT, outputs_root=tmp / "outputs", build_root=tmp)
+    profile = load_profile("smoke")  # chapter 03 also scored on recorded-blur pairs the test makes
+    section = dataclasses.replace(profile.deblur_study, real_pairs=str(write_pairs(tmp / "shots", n=2, size=64)))
+    out = run_book(dataclasses.replace(profile, deblur_study=section), root=ROOT, outputs_root=tmp / "outputs",
+                   build_root=tmp)
     return out, tmp / "_build" / "html"
 
 
@@ -489,6 +496,13 @@ def test_deblurring_chapter_writes_one_row_per_model_and_test_set_and_a_column_g
     assert {"03_deblur_grid.png", "03_gain_vs_radius.png", "03_inspector_big.png"} <= written
     page = (html / "book" / "03_deblur_study.html").read_text()
     assert page.count("<img") >= 4 and "Traceback" not in page
+    real = pd.read_csv(tables / "03_real_blur_rows.csv")  # the pairs of the profile: recorded, not bank, blur
+    assert set(real.model) == {"input", "dead leaves", "natural"} and set(real.blur) == {"recorded"}
+    assert set(real.image) == {"shot0"} and set(real.size_px) == {48}  # n_images 1, eval_size 48
+    assert real.groupby("model").run.nunique().to_dict() == {"input": 1, "dead leaves": 2, "natural": 2}
+    real_table = pd.read_csv(tables / "03_real_blur_table.csv").set_index("model")
+    assert real_table.psnr_gain_db.isna()["input"] and real_table.psnr_gain_db.notna().drop("input").all()
+    assert "1 pair of" in page and "shots" in page
 
 
 def test_batch_runs_inject_the_section_and_never_build_live_widgets(tmp_path):

@@ -85,3 +85,19 @@ def test_a_chapter_scores_again_when_a_kernel_changes_under_the_same_address(lea
     monkeypatch.setattr(degrade, "stored_banks", lambda: banks)
     second = chapter.evaluate("rows", {"net": conv(0)}, leaves, grid, lpips=False, st_lpips=False)
     assert len(calls) == 2 and not np.array_equal(first.psnr, second.psnr)
+
+
+def test_the_scoring_code_is_its_syntax_tree_so_a_docstring_or_comment_edit_keeps_the_rows():
+    code = 'def psnr(x):\n    """Peak signal."""\n    return 10 * x  # decibels\n'
+    documented = 'def psnr(x):\n    """Peak signal-to-noise ratio, in dB:\n    why it is so."""\n\n    return (10 * x)\n'
+    assert memo.code_tree(code) == memo.code_tree(documented) == memo.code_tree("def psnr(x):\n    return 10*x\n")
+    assert memo.code_tree(code) != memo.code_tree(code.replace("10", "20"))  # what it computes: a miss
+    assert memo.code_tree(code) != memo.code_tree(code.replace("return", "x = 1\n    return"))
+    assert memo.code_tree('X = "a string"\n') != memo.code_tree("X = 1\n")  # a string that is not a docstring counts
+
+
+def test_the_scoring_code_reads_every_scoring_module():
+    import importlib.util
+
+    assert all(importlib.util.find_spec(module) is not None for module in memo.SCORING_MODULES)
+    assert len(memo.scoring_code()) == 64

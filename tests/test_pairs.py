@@ -22,7 +22,7 @@ from rstor_core.__main__ import main
 from rstor_core.degradation.degrade import bank_kernels, degrade
 from rstor_core.images.deadleaves import dead_leaves
 from rstor_core.images.pairs import KOHLER_SHOTS, PairsFolder, kohler_pairs, pairs_folder
-from rstor_core.images.photos import PublicSetUnavailable
+from rstor_core.images.public_sets import PublicSetUnavailable
 from rstor_core.measurement.rows import INPUT
 from rstor_core.networks.batches import to_image, to_tensor
 from rstor_core.networks.evaluate import Degradation, evaluate
@@ -101,6 +101,16 @@ def test_an_identity_network_scores_as_the_blurred_input_and_a_perfect_one_is_in
     for name in folder.names:
         assert by["identity", name] == by[INPUT, name] and by[INPUT, name] < 40
         assert by["oracle", name] > 100 or np.isinf(by["oracle", name])
+
+
+def test_the_runs_of_an_arm_are_scored_each_under_its_run_number(tmp_path):
+    folder = pairs_folder(write_pairs(tmp_path / "p", n=2))
+    oracle = _Oracle([tuple(to_tensor(image)[None] for image in folder.pair(name)) for name in folder.names])
+    table = evaluate_pairs({"arm": [torch.nn.Identity(), oracle]}, folder, test_set="p", lpips=False,
+                           st_lpips=False, device="cpu", progress=False)
+    assert sorted(zip(table.model, table.run)) == sorted([(INPUT, 0), ("arm", 0), ("arm", 1)] * 2)
+    by = table.set_index(["model", "run", "image"]).psnr
+    assert all(by["arm", 0, n] == by[INPUT, 0, n] < by["arm", 1, n] for n in folder.names)
 
 
 class _Oracle(torch.nn.Module):
@@ -304,3 +314,22 @@ def test_kohler_archives_missing_a_file_are_refused_naming_it(cache, tmp_path, n
         kohler_pairs()
     assert "Blurry1_1.png" in str(error.value) and str(cache / "kohler") in str(error.value)
     assert not (cache / "kohler" / "blurred").exists()
+
+
+# --- a profile's recorded blur: chapter 03's real_pairs ---------------------------------------------
+
+def test_a_profile_naming_pairs_is_checked_before_any_work(tmp_path, cache, monkeypatch):
+    from rstor_core.images.sources import missing_sources
+    from rstor_core.settings.chapters import DeblurStudyConfig
+
+    assert missing_sources(DeblurStudyConfig()) == []  # no pairs named: nothing to check
+    assert missing_sources(DeblurStudyConfig(real_pairs=str(write_pairs(tmp_path / "shots", n=2)))) == []
+    [absent] = missing_sources(DeblurStudyConfig(real_pairs=str(tmp_path / "nowhere")))
+    assert absent.startswith("real_pairs: ") and "nowhere" in absent and "blurred/NAME.png" in absent
+    (tmp_path / "shots" / "sharp" / "shot1.png").unlink()
+    [unmatched] = missing_sources(DeblurStudyConfig(real_pairs=str(tmp_path / "shots")))
+    assert "shot1.png" in unmatched and "no sharp image" in unmatched
+    base = closed_port_url().rsplit("/", 1)[0]
+    serve_kohler_from(monkeypatch, base, {"GroundTruth_pngs_Image1.zip": "0" * 32, "BlurryImages.zip": "0" * 32})
+    [offline] = missing_sources(DeblurStudyConfig(real_pairs="kohler"))
+    assert f"{base}/BlurryImages.zip" in offline and str(cache / "kohler") in offline

@@ -4,9 +4,11 @@ when they cannot be fetched. Downloads are served on 127.0.0.1: no test reaches 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.server
 import socket
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -18,7 +20,8 @@ from train_helpers import TINY
 
 from rstor_core.__main__ import main
 from rstor_core.images import photos
-from rstor_core.images.photos import PUBLIC_SETS, PublicSetUnavailable, data_home, natural_images, public_set
+from rstor_core.images.photos import natural_images
+from rstor_core.images.public_sets import PUBLIC_SETS, PublicSetUnavailable, data_home, public_set
 from rstor_core.images.sources import chapter_missing_data, missing_sources
 from rstor_core.settings.chapters import DenoiseStudyConfig
 from rstor_core.settings.configs import ExperimentConfig
@@ -173,7 +176,7 @@ def test_an_unknown_name_is_reported_as_a_missing_folder_listing_the_set_names(c
 def test_every_set_names_a_deepinv_class_and_a_download_address(name):
     import deepinv.datasets
 
-    from rstor_core.images.photos import source_url
+    from rstor_core.images.public_sets import source_url
 
     assert hasattr(deepinv.datasets, PUBLIC_SETS[name].dataset)
     assert source_url(PUBLIC_SETS[name]).startswith(("http://", "https://"))
@@ -266,3 +269,125 @@ def test_the_book_runner_refuses_a_set_it_cannot_fetch_before_any_chapter_runs(c
     with pytest.raises(ValueError, match="denoise_study.test_images") as error:
         run_book(profile, chapters=["02"], outputs_root=tmp_path / "out", build=False)
     assert url in str(error.value) and not (tmp_path / "out").exists()
+
+
+# --- training sets: flickr2k, bsds500, lsdir ------------------------------------------------------
+
+def test_flickr2k_is_downloaded_through_deepinv_into_its_cache_folder(cache, loopback, monkeypatch, tmp_path):
+    from deepinv.datasets import Flickr2kHR
+    from deepinv.datasets.utils import calculate_md5_for_folder
+
+    source = tiny_pngs(tmp_path / "flickr_source" / "Flickr2K", 5)
+    with zipfile.ZipFile(loopback.served / "Flickr2K.zip", "w") as archive:
+        for path in sorted(source.iterdir()):
+            archive.write(path, f"Flickr2K/{path.name}")
+    monkeypatch.setattr(Flickr2kHR, "_archive_urls", {"Flickr2K.zip": f"{loopback.url}/Flickr2K.zip"})
+    monkeypatch.setattr(Flickr2kHR, "_checksums", {"Flickr2K": calculate_md5_for_folder(str(source))})
+    monkeypatch.setitem(PUBLIC_SETS, "flickr2k", dataclasses.replace(PUBLIC_SETS["flickr2k"], count=5))
+    assert public_set("flickr2k") == cache / "flickr2k"
+    assert list(natural_images("flickr2k")) == ["01", "02", "03", "04", "05"]
+    assert loopback.requests == ["/Flickr2K.zip"]
+
+
+def _lsdir_shards(tmp_path: Path, served: Path, collide: bool = False) -> tuple[str, list[str]]:
+    """LSDIR's train split as deepinv lays it out, one tiny PNG in each of its 85 folders (named as LSDIR's
+    are, so no two collide, unless ``collide`` names the second folder's image as the first's), packed five
+    folders to a shard as ``shard-NN.tar.gz`` in ``served``; returns the split's md5 as deepinv computes
+    it and the names of the images."""
+    import hashlib
+    import tarfile
+
+    import PIL.Image
+    from deepinv.datasets.utils import calculate_md5_for_folder
+
+    folders = [tmp_path / "lsdir_source" / str(i * 1000).zfill(7) for i in range(1, 86)]
+    md5 = hashlib.md5()
+    for i, folder in enumerate(folders):
+        folder.mkdir(parents=True)
+        name = 1 if collide and i == 1 else i * 1000 + 1
+        PIL.Image.fromarray(np.full((6, 8, 3), i, dtype=np.uint8)).save(folder / f"{name:07d}.png")
+        md5.update(calculate_md5_for_folder(str(folder)).encode())
+    for shard in range(17):
+        with tarfile.open(served / f"shard-{shard:02d}.tar.gz", "w:gz") as archive:
+            for folder in folders[5 * shard:5 * shard + 5]:
+                archive.add(folder, folder.name)
+    return md5.hexdigest(), [f"{i * 1000 + 1:07d}" for i in range(85)]
+
+
+def _fake_hub(url: str):
+    """A stand-in for ``huggingface_hub`` (not installed here, and LSDIR is gated) whose ``hf_hub_download``
+    fetches the file from ``url`` over HTTP into ``local_dir``, as the real one does from the Hub."""
+    import types
+    import urllib.request
+
+    def hf_hub_download(repo_id, filename, local_dir, cache_dir, **options):
+        assert repo_id == "ofsoundof/LSDIR"
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        urllib.request.urlretrieve(f"{url}/{filename}", Path(local_dir) / filename)
+        return str(Path(local_dir) / filename)
+
+    return types.SimpleNamespace(hf_hub_download=hf_hub_download)
+
+
+def test_lsdir_is_gathered_from_its_85_folders_into_one_cache_folder(cache, loopback, monkeypatch, tmp_path):
+    from deepinv.datasets import LsdirHR
+
+    checksum, names = _lsdir_shards(tmp_path, loopback.served)
+    monkeypatch.setitem(sys.modules, "huggingface_hub", _fake_hub(loopback.url))
+    monkeypatch.setattr(LsdirHR, "_checksums", {"train": checksum, "val": "0" * 32})
+    monkeypatch.setitem(PUBLIC_SETS, "lsdir", dataclasses.replace(PUBLIC_SETS["lsdir"], count=85))
+    folder = public_set("lsdir")
+    assert folder == cache / "lsdir" and sorted(p.stem for p in folder.iterdir()) == names
+    assert len(loopback.requests) == 17
+    assert sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock")) == ["lsdir"]  # no staging left
+
+
+def test_a_gathered_set_whose_folders_share_an_image_name_is_refused_and_leaves_nothing(cache, loopback, monkeypatch,
+                                                                                       tmp_path):
+    from deepinv.datasets import LsdirHR
+
+    checksum, _ = _lsdir_shards(tmp_path, loopback.served, collide=True)
+    monkeypatch.setitem(sys.modules, "huggingface_hub", _fake_hub(loopback.url))
+    monkeypatch.setattr(LsdirHR, "_checksums", {"train": checksum, "val": "0" * 32})
+    monkeypatch.setitem(PUBLIC_SETS, "lsdir", dataclasses.replace(PUBLIC_SETS["lsdir"], count=85))
+    with pytest.raises(PublicSetUnavailable, match="two images are named '0000001.png' in the download"):
+        public_set("lsdir")
+    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_lsdir_without_the_hub_client_says_what_it_needs_the_url_and_the_folder(cache, monkeypatch):
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # importing it fails, as where it is not installed
+    with pytest.raises(PublicSetUnavailable) as error:
+        public_set("lsdir")
+    message = str(error.value)
+    assert "huggingface-hub" in message and "https://huggingface.co/ofsoundof/LSDIR" in message
+    assert str(cache / "lsdir") in message and "84991 images" in message and "\n" not in message
+    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
+
+
+@pytest.mark.parametrize("name", ["flickr2k", "bsds500", "lsdir"])
+def test_check_profile_accepts_a_training_set_by_name_without_fetching_it(name, cache, tmp_path, no_network):
+    path = _profile(tmp_path)
+    path.write_text(path.read_text().replace("natural_images: kodak24", f"natural_images: {name}"))
+    assert f"natural_images: {name}" in path.read_text()
+    assert main(["check-profile", str(path)]) == 0
+
+
+def test_bsds500_gathers_its_train_and_test_splits_and_leaves_val_to_the_test_sets(cache, loopback, monkeypatch,
+                                                                                   tmp_path):
+    import deepinv.datasets.bsds500 as bsds500
+    import PIL.Image
+
+    images = "BSDS500-master/BSDS500/data/images"
+    with zipfile.ZipFile(loopback.served / "master.zip", "w") as archive:
+        for split, ids in (("train", (2092, 8049)), ("test", (2018,)), ("val", (3096,))):
+            for i in ids:
+                path = tmp_path / f"{i}.jpg"
+                PIL.Image.new("RGB", (8, 6), (i % 255, 0, 0)).save(path)
+                archive.write(path, f"{images}/{split}/{i}.jpg")
+    served = bsds500.download_archive  # deepinv's class names its address and checksum inside __init__
+    monkeypatch.setattr(bsds500, "download_archive", lambda url, path: served(f"{loopback.url}/master.zip", path))
+    monkeypatch.setattr(bsds500, "calculate_md5", lambda fpath: "7bfe17302a219367694200a61ce8256c")
+    monkeypatch.setitem(PUBLIC_SETS, "bsds500", dataclasses.replace(PUBLIC_SETS["bsds500"], count=3))
+    assert sorted(natural_images("bsds500")) == ["2018", "2092", "8049"]
+    assert loopback.requests == ["/master.zip"]

@@ -141,6 +141,30 @@ def test_the_gaussian_pair_is_said_as_each_arms_gain_and_the_paired_gap(deblur_r
     assert said["gaussian_gain_nat"].startswith("+0.50 dB") and said["gaussian_gain_dl"].startswith("-")
 
 
+def recorded_rows() -> pd.DataFrame:
+    """Rows as evaluate_pairs writes them: three shots of a folder "shots", 64-pixel crops, one recorded blur."""
+    return rows([(model, "shots", image, "recorded", np.nan, 25.0 + gain + k)
+                 for model, gain in ((INPUT, 0.0), ("dead leaves", -0.3), ("natural", 0.4))
+                 for k, image in enumerate(("s0", "s1", "s2"))]).assign(size_px=64, run=0)
+
+
+def test_recorded_blur_is_said_with_each_arms_gain_the_gap_and_for_kohler_its_reference():
+    said = readings.real_blur_reading(recorded_rows(), "data/shots")["real_blur"]
+    assert said.startswith("On 3 pairs of `shots` (64-pixel centre crops;")
+    assert "by -0.30 dB" in said and "by +0.40 dB" in said and "natural minus dead leaves, +0.70 dB" in said
+    assert "middle frame" not in said
+    kohler = readings.real_blur_reading(recorded_rows().assign(test_set="kohler"), "kohler")["real_blur"]
+    assert "`kohler`" in kohler and "middle frame" in kohler and "do not compare with the paper" in kohler
+    table = study.single_bank_table(recorded_rows(), test_set="shots")
+    assert "n_kernels" not in table and set(table.n_images) == {3}
+
+
+def test_without_pairs_the_chapter_says_its_blur_is_synthetic_and_how_to_test_real_blur():
+    said = readings.real_blur_reading(None, "")["real_blur"]
+    assert "synthetic" in said and "`deblur_study.real_pairs`" in said and "`kohler`" in said
+    assert "`blurred/NAME.png` beside `sharp/NAME.png`" in said and "infer --pairs" in said
+
+
 def test_cross_table_works_without_sigma_25(denoise_rows):
     leaves = denoise_rows.assign(test_set="dead leaves", psnr=lambda r: r.psnr.where(r.model != "natural", 15.0))
     both = pd.concat([denoise_rows, leaves]).assign(sigma_255=lambda r: r.sigma_255.replace(25.0, 15.0))

@@ -24,14 +24,16 @@ import pandas as pd
 import torch
 
 from rstor_core.degradation.degrade import bank_kernels
+from rstor_core.images.pairs import PairsFolder
 from rstor_core.images.photos import test_photos
 from rstor_core.images.sources import missing_sources, photos_unseen_by
-from rstor_core.measurement.memo import fingerprint, read_rows, scoring_code, write_rows
+from rstor_core.measurement.memo import file_digest, fingerprint, read_rows, scoring_code, write_rows
 from rstor_core.measurement.metrics import alexnet_weights_path
 from rstor_core.networks.checkpoints import load_model, load_trained
 from rstor_core.networks.device import pick_device
 from rstor_core.networks.evaluate import evaluate
 from rstor_core.networks.models import count_parameters, model_from_config
+from rstor_core.networks.pair_scoring import evaluate_pairs
 from rstor_core.networks.runs import ExperimentStore
 from rstor_core.networks.train import read_log, validation_input_psnr
 from rstor_core.settings.chapters import CHAPTER_SECTIONS, Profile, unknown_experiments, unnamed_arms
@@ -201,20 +203,36 @@ class ChapterRun:
         its rows kept as ``evaluations/<name>`` under their :func:`~rstor_core.measurement.memo.fingerprint` (weights,
         images, degradations and their kernels' bytes, options, device, scoring code): a later run with the
         same inputs reads them back instead of recomputing them; a ``fresh`` run always recomputes."""
-        section = {"sizes": [getattr(self.config, "eval_size", None)], "n_images": getattr(self.config, "n_images", None),
-                   "seed": getattr(self.config, "seed", 0)}
-        options = {**section, "progress": False, **options}
+        options = {**self._test_settings(), "seed": getattr(self.config, "seed", 0), **options}
         if options.get("save_images") is not None:  # its side effect is the point: nothing to reuse
             return evaluate(models, images, degradations, device=self.device, **options)
+        kernels = [bank_kernels(d.blur) for d in degradations if getattr(d, "blur", "")]  # their bytes, not addresses
+        return self._kept(name, lambda: evaluate(models, images, degradations, device=self.device, **options),
+                          options, models, images, degradations, kernels)
+
+    def evaluate_pairs(self, name: str, models: Mapping[str, Any], pairs: PairsFolder, **options: Any) -> pd.DataFrame:
+        """:func:`~rstor_core.networks.pair_scoring.evaluate_pairs` as :meth:`evaluate` runs ``evaluate``: the
+        section's ``eval_size`` and ``n_images``, the rows kept under a fingerprint of the pairs' files' bytes
+        (not their pixels: a real-blur set does not fit in memory as float32)."""
+        options = {**self._test_settings(), "test_set": pairs.folder.name, **options}
+        files = {name: [file_digest(path) for path in paths] for name, paths in pairs.paths.items()}
+        return self._kept(name, lambda: evaluate_pairs(models, pairs, device=self.device, **options),
+                          options, models, files)
+
+    def _test_settings(self) -> dict[str, Any]:
+        return {"sizes": [getattr(self.config, "eval_size", None)], "n_images": getattr(self.config, "n_images", None),
+                "progress": False}
+
+    def _kept(self, name: str, score: Any, options: Mapping[str, Any], *inputs: Any) -> pd.DataFrame:
+        """``score()``'s rows, or those kept as ``evaluations/<name>`` under the fingerprint of ``inputs``, the
+        options but the progress bar, whether LPIPS can load, the device and the scoring code."""
         settings = {key: value for key, value in options.items() if key != "progress"}
         lpips_weights = bool(options.get("lpips", True)) and alexnet_weights_path().is_file()
-        kernels = [bank_kernels(d.blur) for d in degradations if getattr(d, "blur", "")]  # their bytes, not addresses
-        key = fingerprint(scoring_code(), self.device.type, lpips_weights, models, images, degradations, kernels,
-                          settings)
+        key = fingerprint(scoring_code(), self.device.type, lpips_weights, *inputs, settings)
         folder = self.output_dir / "evaluations"
         rows = None if self.fresh else read_rows(folder, name, key)
         if rows is None:
-            rows = evaluate(models, images, degradations, device=self.device, **options)
+            rows = score()
             write_rows(rows, folder, name, key)
         return rows
 

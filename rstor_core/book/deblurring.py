@@ -14,18 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
+from rstor_core.book import figures
 from rstor_core.book.chapter import ChapterRun
 from rstor_core.degradation.degrade import FAMILIES
 from rstor_core.images.deadleaves import dead_leaves_test_set
-from rstor_core.images.photos import test_photos
+from rstor_core.images.pairs import pairs_folder
+from rstor_core.images.photos import centre_crop, test_photos
 from rstor_core.measurement import intervals, recipes, scaling, study
 from rstor_core.measurement.rows import INPUT
 from rstor_core.measurement.scaling import TARGET_DB
 from rstor_core.networks.checkpoints import load_model
-from rstor_core.networks.evaluate import Degradation, degradation_grid, non_blind_anchors
+from rstor_core.networks.evaluate import Degradation, bank_degraders, degradation_grid, non_blind_anchors
 from rstor_core.networks.runs import weights_file
 from rstor_core.networks.selection import selection_gains
 from rstor_core.networks.train import validation_input_psnr
@@ -80,6 +83,44 @@ def _natural_rows(chapter: ChapterRun, name: str, models: Mapping, photos: Mappi
     network never saw), PSNR and SSIM only, their rows kept as ``name`` (:meth:`ChapterRun.evaluate`)."""
     return chapter.evaluate(name, models, photos, banks, test_set="natural", lpips=False, st_lpips=False,
                             photos_of=photos_of)
+
+
+def family_grid(chapter: ChapterRun, bench: Bench, shown: Mapping) -> tuple[str, Any]:
+    """The first photo no first network saw, a ``zoom`` crop blurred by kernel ``grid_kernel`` of each family's
+    bank (columns) plus the test noise, restored by the networks ``shown`` (rows): ``(photo, figure)``."""
+    config = chapter.config
+    first = next(iter(bench.figure_photos))
+    columns = bank_degraders(FAMILIES, config.grid_kernel, config.sigma, seed=config.seed, image=first)
+    grid, _ = figures.restoration_grid({first: centre_crop(bench.photos[first], config.zoom)}, columns, shown,
+                                       input_label="blurred input")
+    return first, grid
+
+
+@dataclass(frozen=True)
+class RealBlur:
+    """The motion arms on recorded blur (``source``: the section's ``real_pairs``): their evaluation rows and
+    :func:`~rstor_core.measurement.study.single_bank_table`, both None where the profile names no pairs."""
+
+    source: str
+    rows: pd.DataFrame | None = None
+    table: pd.DataFrame | None = None
+
+    def tables(self, prefix: str) -> dict[str, pd.DataFrame]:
+        """``{file: table}`` for a chapter to save (none without pairs)."""
+        if self.rows is None:
+            return {}
+        return {f"{prefix}real_blur_rows.csv": self.rows, f"{prefix}real_blur_table.csv": self.table}
+
+
+def real_blur(chapter: ChapterRun, models: Mapping) -> RealBlur:
+    """``models`` (``{arm: networks}``) on the pairs of the section's ``real_pairs`` (Köhler's or a folder),
+    each pair centre-cropped to ``eval_size``, kept as ``evaluations/03_real_blur``; the blurred shot is the
+    input. No pairs named: an empty :class:`RealBlur` (the chapter says how to get some)."""
+    config = chapter.config
+    if not config.real_pairs:
+        return RealBlur("")
+    rows = chapter.evaluate_pairs("03_real_blur", models, pairs_folder(config.real_pairs), lpips=config.lpips)
+    return RealBlur(config.real_pairs, rows, study.single_bank_table(rows, test_set=config.real_pairs))
 
 
 @dataclass(frozen=True)

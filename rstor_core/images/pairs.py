@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 
-from rstor_core.images.photos import (IMAGE_SUFFIXES, ImageFolder, PublicSetUnavailable, _is_image_name, _root_cause,
-                                      data_home, read_image)
+from rstor_core.images.photos import ImageFolder, read_image
+from rstor_core.images.public_sets import IMAGE_SUFFIXES, PublicSetUnavailable, data_home, is_image_name, root_cause
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class PairsFolder:
         if not folder.is_dir():
             raise FileNotFoundError(f"pairs folder {str(self.folder)!r} has no {side}/ folder; expected "
                                     f"{PAIRS_LAYOUT}")
-        paths = sorted(p for p in folder.iterdir() if _is_image_name(p))
+        paths = sorted(p for p in folder.iterdir() if is_image_name(p))
         if not paths:
             raise ValueError(f"pairs folder {str(folder)!r} holds no image (looked for {', '.join(IMAGE_SUFFIXES)})")
         images = ImageFolder(folder)  # warns of, and leaves out, files whose header does not read
@@ -123,7 +123,7 @@ def kohler_pairs() -> Path:
     written from deepinv's extracted archives found there (``Kohler(download=False)``); else downloaded
     through deepinv's class (it checks each archive's md5) into a staging folder, written, and moved into
     place whole. Each pair is ``i{printout}_k{trajectory}``, its sharp image deepinv's middle frame.
-    Raises :class:`~rstor_core.images.photos.PublicSetUnavailable` naming the URLs and the folder, leaving
+    Raises :class:`~rstor_core.images.public_sets.PublicSetUnavailable` naming the URLs and the folder, leaving
     nothing behind."""
     folder = data_home() / KOHLER
     if _complete(folder):
@@ -149,7 +149,7 @@ def kohler_pairs() -> Path:
             lock.unlink(missing_ok=True)
             raise PublicSetUnavailable(
                 f"paired set {KOHLER!r} is not in the cache and could not be "
-                f"{'read from the archives there' if folder.is_dir() else 'downloaded'} ({_root_cause(err)}): "
+                f"{'read from the archives there' if folder.is_dir() else 'downloaded'} ({root_cause(err)}): "
                 f"download {' '.join(kohler_urls())} and extract them into {str(folder)!r}") from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -159,7 +159,7 @@ def kohler_pairs() -> Path:
 
 def _complete(folder: Path) -> bool:
     """Whether ``folder`` holds all of Köhler's pairs in :data:`PAIRS_LAYOUT`."""
-    return all((folder / side).is_dir() and sum(1 for p in (folder / side).iterdir() if _is_image_name(p))
+    return all((folder / side).is_dir() and sum(1 for p in (folder / side).iterdir() if is_image_name(p))
                == len(KOHLER_SHOTS) for side in ("blurred", "sharp"))
 
 

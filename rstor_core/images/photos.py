@@ -1,10 +1,11 @@
 """Photos the study reads, numpy only: the bundled scikit-image photographs, folders of images,
-named public sets (kodak24, div2k ...) fetched into a cache, PNG/JPEG reading (8 or 16 bit) and crops.
+named public sets (:mod:`~rstor_core.images.public_sets`) read as folders, PNG/JPEG reading (8 or 16 bit)
+and crops.
 
 The default natural set is the handful of RGB photographs that ship inside scikit-image, so the
 book runs with no network; split into folds (:data:`NATURAL_FOLDS`), each is a test photo of the
 natural networks that never saw it. A profile may name a public set instead (:data:`PUBLIC_SETS`):
-deepinv's dataset class downloads and verifies it once into :func:`data_home`, and after that it
+deepinv's dataset class downloads and verifies it once into a cache, and after that it
 is a folder like any other. Images are (H, W, 3) float32 in [0, 1]. No torch and no matplotlib
 here (deepinv, which imports torch, only when a set is downloaded), so the colour samplers, the
 evaluation and the CLI can read photos without either.
@@ -12,13 +13,7 @@ evaluation and the CLI can read photos without either.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
-import os
-import shutil
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +22,8 @@ import png
 import skimage.data
 import skimage.io
 import skimage.util
+
+from rstor_core.images.public_sets import IMAGE_SUFFIXES, PUBLIC_SETS, is_image_name, public_set
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +35,6 @@ SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle")
 # view is left out altogether: as a test photo it would be scored by networks that trained on its twin,
 # and as a training photo beside the left view it would change run 0's photos.
 NATURAL_FOLDS = (("chelsea", "coffee"), ("astronaut", "motorcycle"), ("rocket",))
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
 def natural_split(run: int) -> dict[str, tuple[str, ...]]:
@@ -126,7 +122,7 @@ class ImageFolder:
             raise ValueError(f"{str(self.folder)!r} is a file: give the folder that holds the images")
         if not self.folder.is_dir():
             raise FileNotFoundError(f"image folder {str(self.folder)!r} does not exist")
-        candidates = sorted(p for p in self.folder.iterdir() if _is_image_name(p))
+        candidates = sorted(p for p in self.folder.iterdir() if is_image_name(p))
         self.paths, bad = [], []
         for path in candidates:
             (self.paths if _opens(path) else bad).append(path)
@@ -268,123 +264,3 @@ def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
     height, width = image.shape[:2]
     top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
     return image[top:top + size, left:left + size]
-
-
-# --- named public sets: deepinv's dataset classes, cached in data_home() --------------------------
-
-@dataclass(frozen=True)
-class PublicSet:
-    """A public image set as deepinv's class ``dataset`` (in ``deepinv.datasets``) fetches it: its
-    images end up in ``images`` under the class's root, and ``archive`` names the download (a key
-    of the class's ``_archive_urls``, or the address itself where the class has none)."""
-
-    dataset: str
-    images: str
-    count: int  # images in the set: what a cached copy is checked against (deepinv checks md5s on download)
-    archive: str
-    options: tuple[tuple[str, str], ...] = ()  # more keyword arguments of the class
-
-
-PUBLIC_SETS = {
-    "kodak24": PublicSet("Kodak24", "Kodak-Lossless-True-Color-Image-Suite-master/PhotoCD_PCD0992", 24,
-                         "Kodak-Lossless-True-Color-Image-Suite-master.zip"),
-    "cbsd68": PublicSet("CBSD68", "png", 68, "https://huggingface.co/datasets/deepinv/CBSD68"),  # needs `datasets`
-    "mcmaster": PublicSet("McMaster", "McM", 18, "McM.zip"),
-    "set14": PublicSet("Set14HR", "Set14_HR", 14, "Set14_HR.tar.gz"),
-    "urban100": PublicSet("Urban100HR", "Urban100_HR", 100, "Urban100_HR.tar.gz"),
-    "div2k": PublicSet("DIV2K", "DIV2K_train_HR", 800, "DIV2K_train_HR.zip", (("mode", "train"),)),
-    "div2k_valid": PublicSet("DIV2K", "DIV2K_valid_HR", 100, "DIV2K_valid_HR.zip", (("mode", "val"),)),
-}
-
-
-class PublicSetUnavailable(FileNotFoundError):
-    """A public set that is not in the cache and could not be fetched (offline, or a bad download)."""
-
-
-def data_home() -> Path:
-    """Where public sets are cached: ``$RSTOR_DATA``, else ``$XDG_CACHE_HOME/rstor`` (``~/.cache/rstor``)."""
-    if os.environ.get("RSTOR_DATA"):
-        return Path(os.environ["RSTOR_DATA"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rstor"
-
-
-def public_set(name: str) -> Path:
-    """The folder of public set ``name`` (its images only): the cached copy, or downloaded there
-    first through deepinv's class, verified, and moved into place whole (a failed download leaves
-    nothing). Raises :class:`PublicSetUnavailable` naming the set, its URL and the folder to fill by
-    hand; one process downloads at a time."""
-    spec, folder = PUBLIC_SETS[name], data_home() / name
-    if _image_count(folder) == spec.count:
-        return folder
-    from filelock import FileLock
-
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    lock = folder.parent / f".{name}.lock"
-    with FileLock(lock):
-        count = _image_count(folder)
-        if count == spec.count:
-            return folder
-        if folder.exists():
-            raise PublicSetUnavailable(f"public set {name!r}: {str(folder)!r} holds {count} images, the set has "
-                                       f"{spec.count}; complete it, or remove it to download it again from "
-                                       f"{source_url(spec)}")
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
-        try:
-            images = _download(spec, staging)
-            if _image_count(images) != spec.count:
-                raise ValueError(f"the download holds {_image_count(images)} images, not {spec.count}")
-            os.replace(images, folder)
-        except Exception as err:  # any failure (network, checksum, archive) means: not available here
-            lock.unlink(missing_ok=True)  # an offline try leaves nothing in the cache (a waiter fails alike)
-            where = "" if spec.dataset == "CBSD68" else f", from {spec.images}/ in the archive,"
-            raise PublicSetUnavailable(
-                f"public set {name!r} is not in the cache and could not be downloaded ({_root_cause(err)}): "
-                f"download {source_url(spec)} and put its {spec.count} images{where} in {str(folder)!r}") from None
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    log.info("public set %s: %d images in %s", name, spec.count, folder)
-    return folder
-
-
-def source_url(spec: PublicSet) -> str:
-    """Where deepinv's class downloads ``spec`` from (read from the class: one source of truth)."""
-    import deepinv.datasets
-
-    return getattr(getattr(deepinv.datasets, spec.dataset), "_archive_urls", {}).get(spec.archive, spec.archive)
-
-
-def _download(spec: PublicSet, root: Path) -> Path:
-    """Run deepinv's class with ``download=True`` into ``root`` (it checks its md5s); the images' folder.
-    CBSD68 arrives as a Hugging Face table: its images are written out as PNGs."""
-    import deepinv.datasets
-
-    dataset_class = getattr(deepinv.datasets, spec.dataset)
-    with contextlib.redirect_stdout(io.StringIO()) as said:  # deepinv prints; the library logs
-        dataset = dataset_class(root=str(root), download=True, use_dict_output=True, **dict(spec.options))
-    log.info("%s: %s", spec.dataset, " ".join(said.getvalue().split()))
-    if spec.dataset == "CBSD68":
-        (root / spec.images).mkdir()
-        for i in range(len(dataset)):
-            dataset[i]["x"].convert("RGB").save(root / spec.images / f"{i + 1:02d}.png")
-    return root / spec.images
-
-
-def _root_cause(err: BaseException) -> str:
-    """The innermost exception behind ``err``, on one line ("Name or service not known", not three
-    layers of requests' wrapping that repeat the URL)."""
-    while err.__cause__ is not None or err.__context__ is not None:
-        err = err.__cause__ or err.__context__
-    return " ".join(str(err).split()) or type(err).__name__
-
-
-def _image_count(folder: Path) -> int:
-    """Image files in ``folder`` (0 when it does not exist): a cached set is complete when it has them all."""
-    if not folder.is_dir():
-        return 0
-    return sum(1 for p in folder.iterdir() if _is_image_name(p))
-
-
-def _is_image_name(path: Path) -> bool:
-    """An image file's name; hidden files are not (a writer's temporary ``.000005.tmp-123.png``, a half-written
-    image a killed run left, is never read as data)."""
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")

@@ -11,7 +11,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from rstor_core.images.photos import PUBLIC_SETS, ImageFolder, PublicSetUnavailable, public_set, unseen_photos
+from rstor_core.images.pairs import pairs_folder
+from rstor_core.images.photos import ImageFolder, unseen_photos
+from rstor_core.images.public_sets import PUBLIC_SETS, PublicSetUnavailable, public_set
 from rstor_core.settings.chapters import CHAPTER_SECTIONS, Profile
 from rstor_core.settings.configs import PALETTE_SAMPLERS, ExperimentConfig
 
@@ -19,7 +21,7 @@ from rstor_core.settings.configs import PALETTE_SAMPLERS, ExperimentConfig
 def missing_sources(config: Any, where: str = "") -> list[str]:
     """Why the image sources a config names are unavailable here: one message per ``source`` field
     (nested configs included) that is neither ``"skimage"``, a public set that is cached (or fetched
-    now) nor an existing folder; empty when all are."""
+    now) nor an existing folder, and per ``pairs`` field whose pairs do not read; empty when all are."""
     problems = []
     for f in dataclasses.fields(config):
         value, key = getattr(config, f.name), f"{where}{f.name}"
@@ -31,6 +33,8 @@ def missing_sources(config: Any, where: str = "") -> list[str]:
                     problems += missing_sources(item, f"{key}.{name}.")
         elif f.metadata.get("source") and value != "skimage":
             problems += [f"{key}: {problem}" for problem in _unavailable_source(value)]
+        elif f.metadata.get("pairs") and value:
+            problems += [f"{key}: {problem}" for problem in _unavailable_pairs(value)]
     return problems
 
 
@@ -47,6 +51,16 @@ def _unavailable_source(value: str) -> list[str]:
         return [str(err)]
     return [f"folder {value!r} does not exist; give 'skimage' (the bundled photos), a public set "
             f"({', '.join(PUBLIC_SETS)}) or a folder of images"]
+
+
+def _unavailable_pairs(value: str) -> list[str]:
+    """Why recorded-blur pairs cannot be read here: ``kohler`` neither cached nor downloadable (fetching it is
+    the check), or a folder that does not exist or is not laid out as pairs (headers only)."""
+    try:
+        pairs_folder(value)
+    except (PublicSetUnavailable, ValueError, FileNotFoundError) as err:
+        return [str(err)]
+    return []
 
 
 def photos_unseen_by(experiment: ExperimentConfig, test_images: str) -> tuple[str, ...] | None:

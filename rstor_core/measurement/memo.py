@@ -11,6 +11,7 @@ back bit for bit: :func:`read_rows`), one file per name, the fingerprint in the 
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import hashlib
@@ -26,9 +27,11 @@ import torch
 
 from rstor_core.settings.files import save_table
 
-# The modules whose code decides an evaluation row's numbers (restoring, degrading, scoring, cropping, seeding).
-SCORING_MODULES = ("rstor_core.networks.evaluate", "rstor_core.measurement.metrics", "rstor_core.degradation.degrade", "rstor_core.networks.models",
-                   "rstor_core.networks.batches", "rstor_core.images.photos", "rstor_core.settings.rng")
+# The modules whose code decides an evaluation row's numbers (restoring, degrading, scoring, cropping, seeding,
+# reading recorded pairs).
+SCORING_MODULES = ("rstor_core.networks.evaluate", "rstor_core.measurement.metrics", "rstor_core.degradation.degrade",
+                   "rstor_core.networks.models", "rstor_core.networks.batches", "rstor_core.images.photos",
+                   "rstor_core.settings.rng", "rstor_core.networks.pair_scoring", "rstor_core.images.pairs")
 LIBRARIES = ("torch", "numpy", "scikit-image", "stlpips-pytorch", "deepinv", "lpips", "bm3d")
 TEXT = ("model", "test_set", "image", "degradation", "blur", "lpips_note")  # evaluate's columns of names
 NA = "NaN"  # how a missing number is written, so that an empty string stays one
@@ -36,17 +39,30 @@ NA = "NaN"  # how a missing number is written, so that an empty string stays one
 
 @functools.cache
 def scoring_code() -> str:
-    """A digest of :data:`SCORING_MODULES`' source and :data:`LIBRARIES`' versions, read once per process (the
-    code a process scores with is the code it imported)."""
+    """A digest of :data:`SCORING_MODULES`' code and :data:`LIBRARIES`' versions, read once per process (the
+    code a process scores with is the code it imported). The code is each module's syntax tree without its
+    docstrings (:func:`code_tree`): a comment, a docstring or a line break edited keeps the saved rows."""
     digest = hashlib.sha256()
     for module in SCORING_MODULES:
-        digest.update(Path(importlib.util.find_spec(module).origin).read_bytes())
+        digest.update(code_tree(Path(importlib.util.find_spec(module).origin).read_text()).encode())
     for library in LIBRARIES:
         try:
             digest.update(f"{library}={importlib.metadata.version(library)}".encode())
         except importlib.metadata.PackageNotFoundError:
             digest.update(f"{library}=absent".encode())
     return digest.hexdigest()
+
+
+def code_tree(source: str) -> str:
+    """``source``'s syntax tree, docstrings dropped, as text: what the code does, not how it is laid out or
+    documented (positions, comments and formatting are not in the tree)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:]
+    return ast.dump(tree)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -56,6 +72,12 @@ def fingerprint(*parts: Any) -> str:
     digest = hashlib.sha256()
     _feed(digest, parts)
     return digest.hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    """A SHA-256 of a file's bytes, read in chunks: an image set stands in a fingerprint by its files."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _feed(digest: Any, value: Any) -> None:

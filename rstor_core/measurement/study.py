@@ -196,16 +196,17 @@ def share_below_zero(gains: pd.DataFrame) -> pd.Series:
     return gains.drop(columns=["radius_px"], errors="ignore").lt(0).mean()
 
 
-def single_bank_table(rows: pd.DataFrame, *, n_kernels: int, test_set: str = "natural") -> pd.DataFrame:
-    """One row per model on one bank (chapter 03's Gaussian pair): mean PSNR (dB), SSIM, ST-LPIPS (and
-    LPIPS where measured), and each method's PSNR gain over the input paired per photo with its 95 %
-    interval (``psnr_gain_db``, ``_lo_db``, ``_hi_db``; none for the input itself)."""
+def single_bank_table(rows: pd.DataFrame, *, n_kernels: int | None = None, test_set: str = "natural") -> pd.DataFrame:
+    """One row per model on one bank (chapter 03's Gaussian pair) or on recorded blur (``n_kernels`` None: no
+    such column): mean PSNR (dB), SSIM, ST-LPIPS (and LPIPS where measured), and each method's PSNR gain
+    over the input paired per photo with its 95 % interval (``psnr_gain_db``, ``_lo_db``, ``_hi_db``; none
+    for the input itself)."""
     gains = intervals.gain_over_input_with_interval(rows).set_index("model")
     shown = gains[["psnr_gain", "psnr_gain_lo", "psnr_gain_hi"]].set_axis(
         ["psnr_gain_db", "psnr_gain_lo_db", "psnr_gain_hi_db"], axis="columns")
+    counts = {"n_images": rows.image.nunique(), **({"n_kernels": n_kernels} if n_kernels is not None else {})}
     return (metric_means(rows, ["model"]).rename(columns={"psnr": "psnr_db"}).reset_index()
-            .assign(test_set=test_set, n_images=rows.image.nunique(), n_kernels=n_kernels)
-            .merge(shown, left_on="model", right_index=True, how="left"))
+            .assign(test_set=test_set, **counts).merge(shown, left_on="model", right_index=True, how="left"))
 
 
 def cross_table(rows: pd.DataFrame) -> pd.DataFrame:

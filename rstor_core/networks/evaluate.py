@@ -103,13 +103,7 @@ def evaluate(models: Mapping[str, torch.nn.Module | list[torch.nn.Module]], imag
     if not names:
         raise ValueError("no test image")
     device = pick_device(device)
-    lpips_net, lpips_note = None, "skipped (lpips=False)"
-    if lpips:
-        try:
-            lpips_net, lpips_note = lpips_model(device=str(device)), ""
-        except LPIPSWeightsMissing as err:  # the table's lpips_note says why; the full message is for logs
-            log.info("%s", err)
-            lpips_note = f"skipped: AlexNet weights ({Path(ALEXNET_URL).name}) missing from the torch hub cache"
+    lpips_net, lpips_note = lpips_or_note(lpips, device)
     unusable = _unusable(images, names, sizes, lpips=lpips_net is not None, st_lpips=st_lpips)
     if len(unusable) == len(names) * len(sizes):
         raise ValueError(f"no test image can be scored: {'; '.join(dict.fromkeys(unusable.values()))}: give larger "
@@ -140,12 +134,7 @@ def evaluate(models: Mapping[str, torch.nn.Module | list[torch.nn.Module]], imag
                     if done:
                         results.append((method, 0, torch.cat([out for out, _ in done]), [d for _, d in done]))
                 for method, run, restored, applied in results:
-                    target = clean.expand_as(restored)
-                    scores = {"psnr": psnr(restored, target), "ssim": ssim(restored, target),
-                              **{metric: distance(restored, clean, model=net) if net is not None  # clean: one target
-                                 else torch.full((len(restored),), float("nan"))
-                                 for metric, distance, net in (("lpips", lpips_distance, lpips_net),
-                                                               ("st_lpips", st_lpips_distance, st_lpips_net))}}
+                    scores = metric_scores(restored, clean, lpips_net, st_lpips_net)
                     for k, degradation in enumerate(applied):
                         rows.append({"model": method, "run": run, "test_set": test_set, "image": name,
                                      "degradation": degradation.name, "blur": degradation.blur or "none",
@@ -157,6 +146,30 @@ def evaluate(models: Mapping[str, torch.nn.Module | list[torch.nn.Module]], imag
                                       f"{f'.run{run}' if run else ''}.png")
                 bar.update(len(degradations))
     return pd.DataFrame(rows)
+
+
+def lpips_or_note(lpips: bool, device: torch.device) -> tuple[torch.nn.Module | None, str]:
+    """LPIPS's network and an empty note, or None and why the ``lpips`` column is NaN (``lpips=False``, or
+    AlexNet's weights missing: the full message goes to the log, the table keeps one line)."""
+    if not lpips:
+        return None, "skipped (lpips=False)"
+    try:
+        return lpips_model(device=str(device)), ""
+    except LPIPSWeightsMissing as err:
+        log.info("%s", err)
+        return None, f"skipped: AlexNet weights ({Path(ALEXNET_URL).name}) missing from the torch hub cache"
+
+
+def metric_scores(restored: torch.Tensor, clean: torch.Tensor, lpips_net: torch.nn.Module | None,
+                  st_lpips_net: torch.nn.Module | None) -> dict[str, torch.Tensor]:
+    """Each of :data:`~rstor_core.measurement.rows.METRICS` of the (N, 3, H, W) ``restored`` against the one
+    (1, 3, H, W) ``clean`` image, N values each; a distance whose network is None is NaN."""
+    target = clean.expand_as(restored)
+    return {"psnr": psnr(restored, target), "ssim": ssim(restored, target),
+            **{metric: distance(restored, clean, model=net) if net is not None  # clean: one target
+               else torch.full((len(restored),), float("nan"))
+               for metric, distance, net in (("lpips", lpips_distance, lpips_net),
+                                             ("st_lpips", st_lpips_distance, st_lpips_net))}}
 
 
 def _runs(models: Mapping[str, torch.nn.Module | list[torch.nn.Module]]) -> dict[str, list[torch.nn.Module]]:

@@ -10,7 +10,7 @@ are unknown: ``blur`` is ``"recorded"``, ``sigma_255`` NaN). ``python -m rstor_c
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,12 @@ from tqdm.auto import tqdm
 
 from rstor_core.images.pairs import PairsFolder, pairs_folder
 from rstor_core.images.photos import centre_crop
-from rstor_core.measurement.metrics import (ALEXNET_URL, LPIPSWeightsMissing, lpips_distance, lpips_model, psnr,
-                                            ssim, st_lpips_distance, st_lpips_model)
+from rstor_core.measurement.metrics import st_lpips_model
 from rstor_core.measurement.rows import INPUT
 from rstor_core.networks.batches import to_tensor
 from rstor_core.networks.checkpoints import load_model
 from rstor_core.networks.device import pick_device
-from rstor_core.networks.evaluate import _save_png, _unusable, model_names
+from rstor_core.networks.evaluate import _runs, _save_png, _unusable, lpips_or_note, metric_scores, model_names
 from rstor_core.networks.models import restore
 
 log = logging.getLogger(__name__)
@@ -35,26 +34,22 @@ log = logging.getLogger(__name__)
 RECORDED = "recorded blur"  # the degradation column of a pair: blurred by a camera, not by a bank kernel
 
 
-def evaluate_pairs(models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], pairs: PairsFolder, *,
+def evaluate_pairs(models: Mapping[str, torch.nn.Module | list[torch.nn.Module]], pairs: PairsFolder, *,
                    test_set: str, sizes: Sequence[int | None] = (None,), n_images: int | None = None,
                    lpips: bool = True, st_lpips: bool = True, device: torch.device | str | None = None,
                    save_images: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
-    """Each model restores each pair's blurred image (centre-cropped to each size, the sharp one alike;
-    None: whole); PSNR, SSIM, LPIPS and ST-LPIPS against the sharp image, the blurred input as model
-    :data:`INPUT`. One row per (model, image, size), :func:`~rstor_core.networks.evaluate.evaluate`'s
-    columns (``run`` 0). A pair smaller than a size, or than a metric needs, is skipped with a warning;
-    none usable is an error. ``lpips=False`` or AlexNet's weights missing leave ``lpips`` NaN with a note."""
+    """Each model (or each run of a list of networks) restores each pair's blurred image (centre-cropped to
+    each size, the sharp one alike; None: whole); PSNR, SSIM, LPIPS and ST-LPIPS against the sharp image,
+    the blurred input as model :data:`INPUT`. One row per (model, run, image, size),
+    :func:`~rstor_core.networks.evaluate.evaluate`'s columns. A pair smaller than a size, or than a metric
+    needs, is skipped with a warning; none usable is an error. ``lpips=False`` or AlexNet's weights missing
+    leave ``lpips`` NaN with a note."""
     if INPUT in models:
         raise ValueError(f"a model named {INPUT!r} would merge with the blurred input's rows; rename it")
+    runs = _runs(models)
     names = pairs.names[:n_images]
     device = pick_device(device)
-    lpips_net, lpips_note = None, "skipped (lpips=False)"
-    if lpips:
-        try:
-            lpips_net, lpips_note = lpips_model(device=str(device)), ""
-        except LPIPSWeightsMissing as err:
-            log.info("%s", err)
-            lpips_note = f"skipped: AlexNet weights ({Path(ALEXNET_URL).name}) missing from the torch hub cache"
+    lpips_net, lpips_note = lpips_or_note(lpips, device)
     shapes = {name: pairs.shape(name) for name in names}  # from the headers: no image is read to check sizes
     unusable = _unusable({name: np.broadcast_to(np.float32(0), (*shape, 3)) for name, shape in shapes.items()},
                          names, sizes, lpips=lpips_net is not None, st_lpips=st_lpips)
@@ -71,18 +66,17 @@ def evaluate_pairs(models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]],
         for name, size in tqdm(usable, desc=f"pairs {test_set}", unit="pair", disable=not progress):
             blurred, sharp = ((to_tensor(centre_crop(image, size) if size else image)[None].to(device))
                               for image in pairs.pair(name))
-            outputs = {INPUT: blurred.clamp(0, 1), **{label: restore(model, blurred) for label, model in models.items()}}
-            for label, restored in outputs.items():
-                scores = {"psnr": psnr(restored, sharp), "ssim": ssim(restored, sharp),
-                          **{metric: distance(restored, sharp, model=net) if net is not None else float("nan")
-                             for metric, distance, net in (("lpips", lpips_distance, lpips_net),
-                                                           ("st_lpips", st_lpips_distance, st_lpips_net))}}
-                rows.append({"model": label, "run": 0, "test_set": test_set, "image": name, "degradation": RECORDED,
+            outputs = [(INPUT, 0, blurred.clamp(0, 1))]
+            outputs += [(label, run, restore(model, blurred)) for label, networks in runs.items()
+                        for run, model in enumerate(networks)]
+            for label, run, restored in outputs:
+                scores = metric_scores(restored, sharp, lpips_net, st_lpips_net)
+                rows.append({"model": label, "run": run, "test_set": test_set, "image": name, "degradation": RECORDED,
                              "blur": "recorded", "sigma_255": float("nan"), "size_px": size or max(sharp.shape[-2:]),
-                             **{m: float(v[0]) if torch.is_tensor(v) else v for m, v in scores.items()},
-                             "lpips_note": lpips_note})
+                             **{m: float(v[0]) for m, v in scores.items()}, "lpips_note": lpips_note})
                 if save_images is not None:
-                    _save_png(restored[0], Path(save_images) / test_set / f"{name}_{size or 'full'}" / f"{label}.png")
+                    _save_png(restored[0], Path(save_images) / test_set / f"{name}_{size or 'full'}" /
+                              f"{label}{f'.run{run}' if run else ''}.png")
     return pd.DataFrame(rows)
 
 

@@ -130,6 +130,9 @@ class DeblurStudyConfig:
     sigma: float = knob(1.0, ge=0.0, le=255.0)  # test noise, /255 (a camera's, not a denoising task's)
     n_dead_leaves: int = knob(8, ge=1, le=1024)  # images of the dead-leaves test set (the in-distribution check)
     dead_leaves_size: int = knob(256, ge=32, le=4096)
+    # Recorded blur: "" (none), "kohler" (Köhler et al.'s camera shake, fetched once) or a folder of
+    # blurred/NAME.png beside sharp/NAME.png; the motion arms are scored on its pairs (eval_size crops).
+    real_pairs: str = knob("", pairs=True)
     classical: str = knob("richardson_lucy", choices=(*DECONVOLUTIONS, "none"))  # non-blind, knows the kernel
     rl_iterations: int = knob(30, ge=1, le=1000)
     wiener_balance: float = knob(0.01, gt=0.0)

@@ -26,12 +26,13 @@ class ConfigError(ValueError):
 
 def knob(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None,
          le: float | None = None, choices: tuple | None = None, default_factory: Any = dataclasses.MISSING,
-         source: bool = False, experiment: bool = False, arms: bool = False, trials: bool = False,
+         source: bool = False, pairs: bool = False, experiment: bool = False, arms: bool = False, trials: bool = False,
          snapshots_of: tuple[str, ...] | None = None, compare: bool = True) -> Any:
     """A dataclass field with bounds, enforced by :func:`check_bounds` in ``__post_init__``.
 
     ``source``: the value names images (``"skimage"``, a public set or a folder), checked by
-    :func:`rstor_core.images.sources.missing_sources` before the data is used; ``experiment``: the value
+    :func:`rstor_core.images.sources.missing_sources` before the data is used; ``pairs``: the value names
+    recorded-blur pairs (``""`` for none, ``"kohler"`` or a pairs folder), checked likewise; ``experiment``: the value
     names an experiment of the profile, checked by :class:`~rstor_core.settings.chapters.Profile` and by
     the chapter opener; ``arms``: a mapping ``{label: experiment}`` of compared networks, each checked
     likewise (a new arm is a line of the profile); ``trials``: a tuple of experiment names the chapter
@@ -39,7 +40,7 @@ def knob(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: flo
     which the experiments those fields name keep their weights, checked likewise; ``compare=False``: how a run executes, not
     what it trains (two configs differing only there are the same experiment).
     """
-    meta = {"ge": ge, "gt": gt, "le": le, "choices": choices, "source": source or None,
+    meta = {"ge": ge, "gt": gt, "le": le, "choices": choices, "source": source or None, "pairs": pairs or None,
             "experiment": experiment or None, "arms": arms or None, "trials": trials or None,
             "snapshots_of": snapshots_of}
     return field(default=default, default_factory=default_factory, compare=compare,
