@@ -157,6 +157,17 @@ def test_a_chapter_that_succeeds_publishes_its_figures_tables_and_notebook_toget
     assert len(injected) == 1 and "hide-input" in injected[0]["metadata"]["tags"]
 
 
+def test_a_chapter_run_removes_its_figures_and_tables_the_run_did_not_write_and_no_other_chapters(tmp_path):
+    out = tmp_path / "out"
+    for stale in ("tables/01_gone.csv", "figures/01_gone.png", "tables/02_other.csv", "tables/01_dir/keep.csv"):
+        (out / stale).parent.mkdir(parents=True, exist_ok=True)
+        (out / stale).write_text("from an earlier run")
+    run_chapters([_staged_chapter(tmp_path, value=1)], out, cwd=tmp_path, provenance={})
+    assert not (out / "tables" / "01_gone.csv").exists() and not (out / "figures" / "01_gone.png").exists()
+    assert (out / "tables" / "02_other.csv").is_file() and (out / "tables" / "01_dir" / "keep.csv").is_file()
+    assert (out / "tables" / "01_a.csv").read_text() == "value\n1\n"
+
+
 def test_chapter_run_writes_into_the_staging_folder_under_the_runner_and_into_outputs_without_it(tmp_path):
     import pandas as pd
     import torch

@@ -198,3 +198,11 @@ def test_the_answer_says_what_closes_the_gap_and_the_closing_section_where_the_n
     assert "beats the natural-trained network at every noise level" in closing and "σ = 25: +2.50 dB" in closing
     assert "on small blur (+4.79 dB published, ours +1.77, -1.11 to +4.64)." in closing and "big blur" not in closing
     assert "What this scale cannot show" in closing
+
+
+def test_the_closing_section_says_whether_real_camera_shake_was_tested(tmp_path):
+    assert "Every blur is synthetic: no real camera shake is tested" in closing_markdown(tmp_path)
+    pd.DataFrame({"model": ["input", "natural"] * 2, "test_set": "kohler", "image": ["a", "a", "b", "b"],
+                  "psnr": 20.0}).to_csv(tmp_path / "03_real_blur_rows.csv", index=False)
+    closing = closing_markdown(tmp_path)
+    assert "Real camera shake: 2 recorded pairs of `kohler`" in closing and "no real camera shake" not in closing

@@ -174,12 +174,23 @@ def closing_markdown(tables: str | Path) -> str:
     cannot = ("- **What this scale cannot show.** Networks of width 16 trained for minutes on a CPU, five bundled "
               "photos and three networks per arm: the intervals are wide, most deblurring gaps are inconclusive, and "
               "no blind network here has learned to deblur well, so a gap between two of them says little about "
-              "networks trained at the original study's scale. Every blur is synthetic: no real camera shake is "
-              "tested.")
+              f"networks trained at the original study's scale. {_real_blur(tables)}")
     adds = ("- **What the GPU profile and public sets would add.** `make book PROFILE=paper` trains the original "
-            "study's 41 M-parameter NAFNet on 256-pixel crops with DIV2K photos (it needs a GPU and DIV2K); Kodak24, CBSD68 or DIV2K as test sets (`test_images:` in a profile) give tens of photos instead of "
-            "five, and so narrower intervals.")
+            "study's 41 M-parameter NAFNet on 256-pixel crops with DIV2K photos and scores it on Köhler's recorded "
+            "camera shake (it needs a GPU and a network); Kodak24, CBSD68 or DIV2K as test sets (`test_images:` "
+            "in a profile) give tens of photos instead of five, and so narrower intervals.")
     return "\n".join([*shows, cannot, adds]) + "\n"
+
+
+def _real_blur(tables: Path) -> str:
+    """What the landing page says of real camera shake: the pairs chapter 03 scored, or that none was."""
+    rows = tables / "03_real_blur_rows.csv"
+    if not rows.is_file():
+        return ("Every blur is synthetic: no real camera shake is tested (Köhler's recorded shots or your own "
+                "pairs are one profile line away: `deblur_study.real_pairs`).")
+    real = pd.read_csv(rows)
+    return (f"Real camera shake: {real.image.nunique()} recorded pairs of `{real.test_set.iloc[0]}` (chapter 03's "
+            "real-blur section); every other blur is synthetic.")
 
 
 def provenance_markdown(manifest: Mapping[str, Any]) -> str:

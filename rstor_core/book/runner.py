@@ -134,20 +134,28 @@ def execute_chapter(chapter: Chapter, out_dir: Path, *, cwd: Path, progress: boo
             raise ChapterError(f"chapter {chapter.name} failed outside any cell: "
                                f"{type(err).__name__}: {err}") from err
         _record_paths(staged, source=chapter.source, executed=executed)
-        _publish(staging, out_dir)
+        _publish(staging, out_dir, prefix=chapter.name.split("_")[0] + "_")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     failed.unlink(missing_ok=True)
 
 
-def _publish(staging: Path, out_dir: Path) -> None:
+def _publish(staging: Path, out_dir: Path, prefix: str) -> None:
     """Move every file in ``staging``'s subfolders to the same place under ``out_dir``, the notebook last
-    (its presence says the chapter ran); each move is an atomic rename on one file system."""
+    (its presence says the chapter ran); each move is an atomic rename on one file system. Then the chapter's
+    figures and tables (named ``prefix``...) that this run did not write are removed: a section the profile
+    left out this time (real-blur pairs no longer named) must not be read as a result of it."""
     files = sorted((p for p in staging.glob("*/**/*") if p.is_file()), key=lambda p: (p.parent.name == "notebooks", p))
+    written = set()
     for path in files:
         target = out_dir / path.relative_to(staging)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
+        written.add(target)
+    for kind in ("figures", "tables"):
+        for stale in (out_dir / kind).glob(f"{prefix}*"):
+            if stale.is_file() and stale not in written:
+                stale.unlink()
 
 
 @contextmanager
