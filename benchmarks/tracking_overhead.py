@@ -1,11 +1,12 @@
-"""What TensorBoard tracking costs a training step: the same CPU training with and without ``--tensorboard``.
+"""What tracking costs a training step: the same CPU training without tracking, with ``--tensorboard`` and
+(``--ways off tensorboard wandb``) with ``--tensorboard --wandb`` (an offline W&B run too).
 
     .venv/bin/python benchmarks/tracking_overhead.py [--profile smoke] [--experiment denoise_dead_leaves]
-        [--steps 100] [--val-every N] [--rounds 5] [--threads 1]
+        [--steps 100] [--val-every N] [--rounds 5] [--threads 1] [--ways off tensorboard wandb]
 
-Each round trains the profile's experiment from scratch once untracked and once tracked
-(:mod:`rstor_core.networks.tracking`), in turn, the order flipped every round (so a busy machine
-slows both alike), with ``torch.compile`` off (it changes the step, not what tracking adds). A step's
+Each round trains the profile's experiment from scratch once per way
+(:mod:`rstor_core.networks.tracking`), in turn, the order rotated every round (so a busy machine
+slows all alike), with ``torch.compile`` off (it changes the step, not what tracking adds). A step's
 time runs from one ``log.csv`` row to the next: the batch, the step, the validation when there is one
 (and the tracked run's grid of restored images), the CSV row and the tracked run's scalars. The table
 gives, per way, the median over rounds of the median step, the mean step (validations included), the
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from rstor_core.networks.tracking import Tracking
 from rstor_core.networks.train import Trainer
 from rstor_core.settings.profiles import load_profile
 
@@ -50,9 +52,10 @@ class TimedTrainer(Trainer):
         self.times.append((start, time.perf_counter() - start, row["val_psnr"] != ""))
 
 
-def step_times(config, folder: Path, tracked: bool) -> dict[str, float]:
+def step_times(config, folder: Path, way: str) -> dict[str, float]:
+    tracked = way != "off"
     trainer = TimedTrainer(config, folder / "run", device=torch.device("cpu"), progress=False,
-                           tracking=folder / "tb" if tracked else None)
+                           tracking=Tracking(folder / "tb", wandb=way == "wandb") if tracked else None)
     trainer.times = []
     start, cpu = time.perf_counter(), time.process_time()
     trainer.fit()
@@ -67,26 +70,23 @@ def step_times(config, folder: Path, tracked: bool) -> dict[str, float]:
             "row_ms": 1e3 * float(np.median(logging)), "fit_s": seconds, "cpu_s": cpu}
 
 
-def overhead_rows(config, rounds: int) -> pd.DataFrame:
+def overhead_rows(config, rounds: int, ways: list[str]) -> pd.DataFrame:
     rows = []
     with tempfile.TemporaryDirectory(prefix="rstor-tracking-") as tmp:
         for round_ in range(rounds):
-            ways = [False, True] if round_ % 2 == 0 else [True, False]
-            for tracked in ways:
-                folder = Path(tmp) / f"{round_}_{tracked}"
-                rows.append({"round": round_, "way": "tensorboard" if tracked else "off",
-                             **step_times(config, folder, tracked)})
+            for way in ways[round_ % len(ways):] + ways[:round_ % len(ways)]:
+                folder = Path(tmp) / f"{round_}_{way}"
+                rows.append({"round": round_, "way": way, **step_times(config, folder, way)})
     return pd.DataFrame(rows)
 
 
-def summary(rows: pd.DataFrame) -> pd.DataFrame:
+def summary(rows: pd.DataFrame, ways: list[str]) -> pd.DataFrame:
     wide = rows.pivot(index="round", columns="way")
-    overhead = {f"{name}_overhead_%": 100 * (wide[(name, "tensorboard")] / wide[(name, "off")] - 1)
-                for name in ("median_ms", "mean_ms")}
     table = rows.groupby("way")[["median_ms", "mean_ms", "val_step_ms", "row_ms", "fit_s", "cpu_s"]].median()
-    for name, values in overhead.items():
-        table[name] = [0.0 if way == "off" else float(np.median(values)) for way in table.index]
-    return table.loc[["off", "tensorboard"]]
+    for name in ("median_ms", "mean_ms"):  # each round's tracked way over its untracked run
+        table[f"{name}_overhead_%"] = [float(np.median(100 * (wide[(name, way)] / wide[(name, "off")] - 1)))
+                                       for way in table.index]
+    return table.loc[ways]
 
 
 def main() -> None:
@@ -97,18 +97,21 @@ def main() -> None:
     parser.add_argument("--val-every", type=int, help="steps between validations (default: the profile's)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: steady on a shared CPU)")
+    parser.add_argument("--ways", nargs="+", default=["off", "tensorboard"], choices=["off", "tensorboard", "wandb"],
+                        help="wandb: TensorBoard and an offline W&B run (needs pip install 'rstor_core[wandb]')")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = load_profile(args.profile).experiments[args.experiment]
     config = dataclasses.replace(config, steps=args.steps, snapshots=(), compile=False,
                                  val_every=args.val_every or config.val_every)
     start = time.time()
-    rows = overhead_rows(config, args.rounds)
+    ways = ["off", *(way for way in args.ways if way != "off")]
+    rows = overhead_rows(config, args.rounds, ways)
     print(f"{args.profile}/{args.experiment}: {args.steps} steps of batch {config.batch_size} x {config.crop}², "
           f"validation every {config.val_every} ({config.val_images} images), {args.rounds} rounds, "
           f"{args.threads} torch thread(s), CPU ({time.time() - start:.0f} s)")
     print(rows.to_markdown(index=False, floatfmt=".2f"))
-    print(summary(rows).to_markdown(floatfmt=".2f"))
+    print(summary(rows, ways).to_markdown(floatfmt=".2f"))
 
 
 if __name__ == "__main__":

@@ -106,6 +106,14 @@ def _check_gpu() -> int:
     return 0
 
 
+def _tracking(args: argparse.Namespace):
+    from rstor_core.networks.tracking import Tracking
+
+    if args.wandb and args.tensorboard is None:
+        raise ValueError("--wandb needs --tensorboard DIR: its offline run is written beside the TensorBoard events")
+    return args.tensorboard and Tracking(args.tensorboard, wandb=args.wandb)
+
+
 def _train(profile, args: argparse.Namespace) -> int:
     if args.experiment not in profile.experiments:
         raise ValueError(f"{profile.path}: no experiment {args.experiment!r}; available: {sorted(profile.experiments)}")
@@ -119,7 +127,7 @@ def _train(profile, args: argparse.Namespace) -> int:
     check_outputs_owner(profile, args.outputs / profile.name)  # a quick.yaml elsewhere: not over outputs/quick
     store = ExperimentStore(args.outputs / profile.name / "checkpoints", profile.experiments,
                             device=pick_device(args.device), fresh={args.experiment} if args.force else False,
-                            where=str(profile.path), tracking=args.tensorboard)
+                            where=str(profile.path), tracking=_tracking(args))
     problems = [f"{profile.path}: experiments.{name}.{p}" for name in store.lineage(args.experiment)
                 for p in experiment_missing_data(store.config(name, args.run))]  # missing, or no readable image
     if problems:

@@ -171,3 +171,104 @@ def test_without_tensorboard_the_library_refuses_tracking_before_any_work(tmp_pa
     assert list(tmp_path.iterdir()) == []
     _fit(_config(steps=1), tmp_path / "run", None)  # untracked, it trains without TensorBoard
     assert (tmp_path / "run" / "model.pt").is_file()
+
+
+# --- W&B, offline -----------------------------------------------------------------------------------
+
+def wandb_history(run_dir: Path) -> list[dict]:
+    """The history rows (one per ``log`` call) of an offline W&B run folder, read from its ``run-*.wandb``
+    file: a LevelDB-style log of protobuf records, 32 KiB blocks after a 7-byte header (wandb 0.31 ships no
+    Python reader; its Go core writes the file)."""
+    import json
+
+    from wandb.proto import wandb_internal_pb2
+
+    data = next(run_dir.glob("run-*.wandb")).read_bytes()
+    assert data[:4] == b":W&B"
+    block, pos, pending, rows = 32768, 7, b"", []
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a block's tail too short for a record header is padding
+            pos += block - pos % block
+            continue
+        length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
+        pending, pos = pending + data[pos + 7:pos + 7 + length], pos + 7 + length
+        if kind in (1, 4):  # a whole record, or the last piece of one
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            pending = b""
+            if record.WhichOneof("record_type") == "history":
+                rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                             for item in record.history.item})
+        elif kind == 0 and length == 0:  # zeros: the end of what was written
+            break
+    return rows
+
+
+def _wandb_scalars(rows: list[dict], tag: str) -> list[tuple[int, float]]:
+    return [(row["_step"], row[tag]) for row in rows if tag in row]
+
+
+def test_with_wandb_an_offline_run_holds_the_logs_rows_and_the_restorations(tmp_path, monkeypatch):
+    from rstor_core.networks.tracking import WANDB_ID, Tracking
+
+    monkeypatch.setenv("WANDB_MODE", "online")  # the Tracker asks for offline itself; nothing may leave anyway
+    import socket
+
+    connect = socket.socket.connect  # W&B talks to its own core through a Unix socket; nothing else is allowed
+
+    def local_only(sock, address):
+        assert sock.family == socket.AF_UNIX, f"a network connection was attempted: {address}"
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", local_only)
+    _fit(_config(), tmp_path / "run", Tracking(tmp_path / "tb", wandb=True))
+    [run_dir] = (tmp_path / "tb" / "wandb").glob("offline-run-*")
+    assert run_dir.name.endswith((tmp_path / "tb" / WANDB_ID).read_text())
+    rows, logged = wandb_history(run_dir), _log(tmp_path / "run")
+    for tag, column in (("train/loss", "loss"), ("train/lr", "lr"), ("val/psnr", "val_psnr")):
+        tracked, expected = _wandb_scalars(rows, tag), _logged(logged, column)
+        assert [s for s, _ in tracked] == [s for s, _ in expected], tag
+        np.testing.assert_allclose([v for _, v in tracked], [v for _, v in expected], rtol=1e-6, err_msg=tag)
+    images = [(row["_step"], row["val/restorations/path"]) for row in rows if "val/restorations/path" in row]
+    assert [step for step, _ in images] == [3, 6]
+    config = _config()
+    side, n = config.crop, config.val_images
+    grid = Image.open(run_dir / "files" / images[-1][1])
+    assert grid.size == (3 * (side + 1) + 1, n * (side + 1) + 1)  # degraded | restored | clean, a row each
+    assert list(tmp_path.glob("tb/events.out.tfevents.*"))  # TensorBoard too
+
+
+def test_a_resumed_run_continues_its_wandb_run(tmp_path, monkeypatch):
+    from rstor_core.networks.tracking import WANDB_ID, Tracking
+
+    config, out, tracking = _config(steps=10, val_every=5, checkpoint_every=3), tmp_path / "run", Tracking(
+        tmp_path / "tb", wandb=True)
+    kill_at_step(monkeypatch, 8)
+    with pytest.raises(Killed):
+        _fit(config, out, tracking)
+    monkeypatch.undo()
+    _fit(config, out, tracking)
+    runs = sorted((tmp_path / "tb" / "wandb").glob("offline-run-*"))
+    run_id = (tmp_path / "tb" / WANDB_ID).read_text()
+    assert len(runs) == 2 and all(run.name.endswith(run_id) for run in runs)  # one W&B run, resumed
+    assert [s for s, _ in _wandb_scalars(wandb_history(runs[0]), "train/loss")] == list(range(1, 8))
+    assert [s for s, _ in _wandb_scalars(wandb_history(runs[1]), "train/loss")] == list(range(7, 11))
+
+
+def test_wandb_without_tensorboard_dir_or_without_the_package_is_refused_before_any_work(tmp_path, capsys,
+                                                                                          monkeypatch):
+    from rstor_core.networks.tracking import WANDB_INSTALL, Tracking
+
+    out = tmp_path / "out"
+    args = ["train", "--profile", str(_profile(tmp_path)), "--experiment", "run", "--outputs", str(out),
+            "--device", "cpu", "--wandb"]
+    assert main(args) == 2
+    [error] = capsys.readouterr().err.strip().splitlines()
+    assert error == "error: --wandb needs --tensorboard DIR: its offline run is written beside the TensorBoard events"
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    assert main([*args, "--tensorboard", str(tmp_path / "tb")]) == 2
+    [error] = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith("error: W&B tracking needs the wandb package") and WANDB_INSTALL in error
+    with pytest.raises(TrackingUnavailable):
+        Trainer(_config(), tmp_path / "run", device=torch.device("cpu"), tracking=Tracking(tmp_path / "tb", True))
+    assert not out.exists() and not (tmp_path / "tb").exists() and not (tmp_path / "run").exists()

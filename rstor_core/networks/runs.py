@@ -31,7 +31,7 @@ from rstor_core.images.sources import experiment_missing_data
 from rstor_core.networks.checkpoints import (LOG_FILE, MODEL_FILE, RESUME_ADVICE, STATE_FILE, CheckpointError,
                                              read_checkpoint, snapshot_file)
 from rstor_core.networks.device import pick_device
-from rstor_core.networks.tracking import summary_writer
+from rstor_core.networks.tracking import Tracking, tracking_of
 from rstor_core.networks.train import Parent, Trainer
 from rstor_core.settings.configs import ExperimentConfig, lineage_of, split_reference
 from rstor_core.settings.files import remove_stale_temporaries
@@ -104,9 +104,9 @@ def load_parent(config: ExperimentConfig, init_weights: str | Path | None,
 
 def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bool = False,
                      device: torch.device | str | None = None, progress: bool = True,
-                     init_weights: str | Path | None = None, tracking: str | Path | None = None) -> Path:
+                     init_weights: str | Path | None = None, tracking: str | Path | Tracking | None = None) -> Path:
     """Train unless ``out_dir/model.pt`` already holds this experiment (``force``: start over); ``tracking``: a
-    folder for the training's TensorBoard events (:mod:`rstor_core.networks.tracking`).
+    folder for the training's TensorBoard events, or a :class:`~rstor_core.networks.tracking.Tracking`.
 
     A trained model is never deleted before its replacement exists: when ``model.pt`` holds another
     configuration, or ``force`` asks for a retraining, the new run trains (and resumes, if killed) in
@@ -118,8 +118,9 @@ def train_experiment(config: ExperimentConfig, out_dir: str | Path, *, force: bo
     when those weights change.
     """
     out_dir = Path(out_dir)
+    tracking = tracking_of(tracking)
     if tracking is not None:
-        summary_writer()  # TensorBoard missing: refused before any work
+        tracking.check()  # a package missing: refused before any work
     parent = parent_record(config, init_weights)
     problems = experiment_missing_data(config)
     if problems:
@@ -162,7 +163,7 @@ def _one_run_at_a_time(out_dir: Path) -> Iterator[None]:
 
 def _train_or_skip(config: ExperimentConfig, out_dir: Path, *, force: bool, device: torch.device | str | None,
                    progress: bool, init_weights: str | Path | None, parent: dict[str, str] | None,
-                   tracking: str | Path | None) -> Path:
+                   tracking: Tracking | None) -> Path:
     model_path = out_dir / MODEL_FILE
     replacing = model_path.is_file()
     if replacing and not force:
@@ -229,8 +230,8 @@ class ExperimentStore:
     trained weights, by reference (``name``, or ``name@step`` for the weights it keeps at that step).
 
     ``fresh`` retrains every experiment (``True``) or those named, each run once per store (a chapter run
-    or a command), so two arms sharing a parent do not retrain it twice. ``tracking``: a folder where each
-    run trained writes its TensorBoard events, in a subfolder named as its own (:func:`experiment_dir`).
+    or a command), so two arms sharing a parent do not retrain it twice. ``tracking``: where each run trained
+    is tracked, in a subfolder named as its own (:func:`experiment_dir`; a folder: TensorBoard only).
     """
 
     checkpoints: Path
@@ -239,7 +240,7 @@ class ExperimentStore:
     fresh: bool | Collection[str] = False
     progress: bool = True
     where: str = "the profile"  # names the profile in errors
-    tracking: Path | None = None
+    tracking: Path | Tracking | None = None
     _trained: set[tuple[str, int]] = field(default_factory=set, repr=False)  # (experiment, run) trained here
 
     def config(self, reference: str, run: int = 0) -> ExperimentConfig:
@@ -282,6 +283,6 @@ class ExperimentStore:
         folder = self.folder(name, run)
         path = train_experiment(config, folder, force=wanted and (name, run) not in self._trained,
                                 device=self.device, progress=self.progress, init_weights=init,
-                                tracking=None if self.tracking is None else Path(self.tracking) / folder.name)
+                                tracking=self.tracking and tracking_of(self.tracking).of_run(folder.name))
         self._trained.add((name, run))
         return path.with_name(weights_file(config, step))

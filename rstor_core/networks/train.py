@@ -36,7 +36,7 @@ from rstor_core.networks.checkpoints import (LOG_FILE, MODEL_FILE, RESUME_ADVICE
                                              checksummed, one_line, read_checkpoint, snapshot_file, write_checkpoint)
 from rstor_core.networks.device import pick_device
 from rstor_core.networks.models import model_from_config
-from rstor_core.networks.tracking import Tracker, summary_writer
+from rstor_core.networks.tracking import Tracker, Tracking, tracking_of
 from rstor_core.settings.configs import ExperimentConfig
 from rstor_core.settings.files import atomic_path, git_state
 from rstor_core.settings.rng import stream_seed
@@ -75,14 +75,16 @@ class Parent:
 
 class Trainer:
     """Fit one experiment into ``out_dir``; see the module docstring for the files it keeps. ``tracking``: a
-    folder for its TensorBoard events (rank 0 writes them), which needs TensorBoard installed."""
+    folder for its TensorBoard events, or a :class:`~rstor_core.networks.tracking.Tracking` (W&B offline too;
+    rank 0 writes them), which needs the packages installed."""
 
     def __init__(self, config: ExperimentConfig, out_dir: str | Path, *, device: torch.device | None = None,
-                 progress: bool = True, parent: Parent | None = None, tracking: str | Path | None = None) -> None:
+                 progress: bool = True, parent: Parent | None = None,
+                 tracking: str | Path | Tracking | None = None) -> None:
         self.config, self.out_dir, self.progress = config, Path(out_dir), progress
-        if tracking is not None:
-            summary_writer()  # TensorBoard missing: refused before any work
-        self.tracking, self.tracker = tracking, None
+        self.tracking, self.tracker = tracking_of(tracking), None
+        if self.tracking is not None:
+            self.tracking.check()  # a package missing: refused before any work
         self.parent = parent.record if parent is not None else None
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
@@ -129,7 +131,7 @@ class Trainer:
         validation = tuple(t.to(self.device) for t in self.batches.validation())
         batches = self._batches_from(self.step)
         if self.tracking is not None and self.rank == 0:
-            self.tracker = Tracker(self.tracking, self.step)
+            self.tracker = Tracker(self.tracking, self.step, config=dataclasses.asdict(self.config))
         tracking = self.tracker or nullcontext()  # closed on an error too: the events so far are kept
         with tqdm(total=self.config.steps, initial=self.step, desc=self.out_dir.name, unit="step",
                   disable=not self.progress or self.rank != 0) as bar, tracking:  # the bar's line ends on an error

@@ -159,6 +159,10 @@ def command_line(fill: Callable[[str], str] = lambda text: text) -> argparse.Arg
                        help="also log loss, learning rate, throughput, validation PSNR and restored validation "
                             "images to TensorBoard, in DIR/<experiment>/ (each experiment trained: those it starts "
                             "from too); needs pip install 'rstor_core[tracking]'")
+    train.add_argument("--wandb", action="store_true",
+                       help="with --tensorboard: also write the same to an offline Weights & Biases run in "
+                            "DIR/<experiment>/wandb/ (nothing is sent; upload it later with wandb sync); needs "
+                            "pip install 'rstor_core[wandb]'")
     infer = command(commands, "infer", "Evaluate checkpoints on a folder of images, a public set or pairs",
                     "Writes one CSV row per model, image, degradation and size to --out (PSNR, SSIM, LPIPS;\n"
                     "model 'input' is the degraded input), and PNGs to --save-images if given. Each model\n"
