@@ -156,9 +156,11 @@ def test_the_tours_step_through_what_their_labels_say():
     assert {"α = 1.5", "squares only", "texture look", "colours: uniform"} <= set(tour)
     square = tour["squares only"].axes[0].images[0].get_array()
     np.testing.assert_array_equal(square, dead_leaves(32, 0, shapes={"disc": 0.0, "square": 1.0}))
+    matplotlib.pyplot.close("all")  # each tour's figures at once stay under matplotlib's 20-figure warning
     image = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)
     blurs = dict(blur_tour(image, crop=32))
     assert len(blurs) == 9 and all("kernel (" in fig.axes[-2].get_title() for fig in blurs.values())
+    matplotlib.pyplot.close("all")
     noisy = dict(noise_tour(image, {"identity": lambda x: x}, [5.0, 50.0], crop=32))
     assert list(noisy) == ["σ = 5/255", "σ = 50/255"]
     assert "50/255" in noisy["σ = 50/255"].axes[-1].get_title()
