@@ -24,6 +24,12 @@ here; its training's CPU seconds 2 % more (2.37 -> 2.41). Batching the scalars 2
 changed nothing (2.3 %). quick's denoise_dead_leaves (8 x 64², about 200 ms a step), 60 steps, a
 validation every 30, 4 rounds: median step +0.9 %, mean +1.1 %, row 0.32 -> 0.52 ms, validation
 step +43 ms (16 images validated, 3 drawn in the grid; quick validates every 250 steps).
+
+W&B offline beside TensorBoard (``--ways off tensorboard wandb``, 2026-12-05, idle machine, 1 thread):
+a row costs 1.1-1.6 ms instead of 0.2-0.3 (W&B's ``log`` hands each row to its core process). On quick
+(60 steps, 4 rounds): median step +2.2 % (TensorBoard alone +0.2 %), mean +2.8 % (+1.1 %). On smoke's
+16 ms steps (100 steps, 6 rounds) the same millisecond is +8.9 % (TensorBoard alone +3.9 %): W&B is
+for real trainings, whose steps are far longer than smoke's.
 """
 
 from __future__ import annotations
