@@ -120,7 +120,7 @@ def real_blur(chapter: ChapterRun, models: Mapping) -> RealBlur:
     if not config.real_pairs:
         return RealBlur("")
     rows = chapter.evaluate_pairs("03_real_blur", models, pairs_folder(config.real_pairs), lpips=config.lpips)
-    return RealBlur(config.real_pairs, rows, study.single_bank_table(rows, test_set=config.real_pairs))
+    return RealBlur(config.real_pairs, rows, study.single_bank_table(rows, test_set=rows.test_set.iloc[0]))
 
 
 @dataclass(frozen=True)
