@@ -513,6 +513,7 @@ def test_deblurring_chapter_writes_one_row_per_model_and_test_set_and_a_column_g
     assert real.groupby("model").run.nunique().to_dict() == {"input": 1, "dead leaves": 2, "natural": 2}
     real_table = pd.read_csv(tables / "03_real_blur_table.csv").set_index("model")
     assert real_table.psnr_gain_db.isna()["input"] and real_table.psnr_gain_db.notna().drop("input").all()
+    assert set(real_table.test_set) == set(real.test_set) == {"shots"}  # the folder's name, not its path
     assert "1 pair of" in page and "shots" in page
 
 
