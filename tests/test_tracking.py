@@ -223,7 +223,7 @@ def test_with_wandb_an_offline_run_holds_the_logs_rows_and_the_restorations(tmp_
     monkeypatch.setattr(socket.socket, "connect", local_only)
     _fit(_config(), tmp_path / "run", Tracking(tmp_path / "tb", wandb=True))
     [run_dir] = (tmp_path / "tb" / "wandb").glob("offline-run-*")
-    assert run_dir.name.endswith((tmp_path / "tb" / WANDB_ID).read_text())
+    assert (run_dir / f"run-{(tmp_path / 'tb' / WANDB_ID).read_text()}.wandb").is_file()
     rows, logged = wandb_history(run_dir), _log(tmp_path / "run")
     for tag, column in (("train/loss", "loss"), ("train/lr", "lr"), ("val/psnr", "val_psnr")):
         tracked, expected = _wandb_scalars(rows, tag), _logged(logged, column)
@@ -248,9 +248,9 @@ def test_a_resumed_run_continues_its_wandb_run(tmp_path, monkeypatch):
         _fit(config, out, tracking)
     monkeypatch.undo()
     _fit(config, out, tracking)
-    runs = sorted((tmp_path / "tb" / "wandb").glob("offline-run-*"))
+    runs = sorted((tmp_path / "tb" / "wandb").glob("offline-run-*"), key=lambda run: wandb_history(run)[0]["_step"])
     run_id = (tmp_path / "tb" / WANDB_ID).read_text()
-    assert len(runs) == 2 and all(run.name.endswith(run_id) for run in runs)  # one W&B run, resumed
+    assert len(runs) == 2 and all((run / f"run-{run_id}.wandb").is_file() for run in runs)  # one W&B run, resumed
     assert [s for s, _ in _wandb_scalars(wandb_history(runs[0]), "train/loss")] == list(range(1, 8))
     assert [s for s, _ in _wandb_scalars(wandb_history(runs[1]), "train/loss")] == list(range(7, 11))
 
