@@ -206,3 +206,21 @@ def test_the_closing_section_says_whether_real_camera_shake_was_tested(tmp_path)
                   "psnr": 20.0}).to_csv(tmp_path / "03_real_blur_rows.csv", index=False)
     closing = closing_markdown(tmp_path)
     assert "Real camera shake: 2 recorded pairs of `kohler`" in closing and "no real camera shake" not in closing
+
+
+def test_what_this_scale_cannot_show_is_read_from_the_outputs_not_typed_in(tables):
+    gap = pd.read_csv(tables / "03_paired_gap.csv").assign(
+        n_images=12, n_runs_a=2, n_runs_b=3, verdict=["measurably higher", "inconclusive", "inconclusive"])
+    gap.to_csv(tables / "03_paired_gap.csv", index=False)
+    pd.DataFrame({"step": [1, 40, 1, 60, 90], "experiment": ["motion, dead leaves"] * 2 + ["motion, natural"] * 2
+                  + ["Gaussian, natural"]}).to_csv(tables / "03_training_curves.csv", index=False)
+    closing = closing_markdown(tables, {"device": "cuda"})
+    assert ("2 networks per arm trained for 60 steps on cuda, tested on 12 photos: 1 of the 2 natural minus "
+            "dead-leaves deblurring gaps are inconclusive, and no blind network gains 1 dB over the blurred photo on "
+            "any family (best +0.50 dB)") in closing
+    _chapter_03(tables, natural_big=25.0)  # natural gains +2.00 dB on big blur: it deblurs
+    gap.to_csv(tables / "03_paired_gap.csv", index=False)
+    closing = closing_markdown(tables, {"device": "cpu"})
+    assert "on a CPU" in closing and "the best blind network gains +2.00 dB over the blurred photo." in closing
+    assert "says little" not in closing
+    assert "Chapter 03 was not run here" in closing_markdown(tables.parent / "empty")

@@ -140,9 +140,10 @@ def gap_closing(tables: str | Path, sigma: float = 25.0) -> str:
     return " ".join(said)
 
 
-def closing_markdown(tables: str | Path) -> str:
+def closing_markdown(tables: str | Path, manifest: Mapping[str, Any] | None = None) -> str:
     """The landing page's closing section: what the study shows at this scale, what it cannot, and what a
-    GPU profile and public sets would add, with the numbers it rests on from ``tables``."""
+    GPU profile and public sets would add, with the numbers it rests on from ``tables`` (and the device from
+    ``manifest``)."""
     tables, shows = Path(tables), []
     bm3d = tables / "02_paired_differences.csv"
     if bm3d.is_file():
@@ -171,15 +172,41 @@ def closing_markdown(tables: str | Path) -> str:
                          "our interval on " + ", ".join(f"{r.family} blur ({r.published_gap_db:+.2f} dB published, "
                                                         f"ours {r.ours_gap_db:+.2f}, {r.ours_gap_lo_db:+.2f} to "
                                                         f"{r.ours_gap_hi_db:+.2f})" for r in apart.itertuples()) + ".")
-    cannot = ("- **What this scale cannot show.** Networks of width 16 trained for minutes on a CPU, five bundled "
-              "photos and three networks per arm: the intervals are wide, most deblurring gaps are inconclusive, and "
-              "no blind network here has learned to deblur well, so a gap between two of them says little about "
-              f"networks trained at the original study's scale. {_real_blur(tables)}")
+    cannot = f"- **What this scale cannot show.** {_scale(tables, manifest or {})} {_real_blur(tables)}"
     adds = ("- **What the GPU profile and public sets would add.** `make book PROFILE=paper` trains the original "
             "study's 41 M-parameter NAFNet on 256-pixel crops with DIV2K photos and scores it on Köhler's recorded "
             "camera shake (it needs a GPU and a network); Kodak24, CBSD68 or DIV2K as test sets (`test_images:` "
-            "in a profile) give tens of photos instead of five, and so narrower intervals.")
+            "in a profile) give tens to hundreds of photos, and so narrower intervals.")
     return "\n".join([*shows, cannot, adds]) + "\n"
+
+
+def _scale(tables: Path, manifest: Mapping[str, Any]) -> str:
+    """What the outputs' scale allows, read from chapter 03's tables: how many networks per arm, trained how
+    many steps on which device, tested on how many photos; how many of the deblurring gaps are inconclusive;
+    and whether any blind network learned to deblur (:data:`~rstor_core.measurement.readings.LEARNED_DB`)."""
+    from rstor_core.measurement.readings import LEARNED_DB, best_blind_gain
+    from rstor_core.measurement.study import family_gains
+
+    gaps, gains, curves = (tables / f"03_{name}.csv" for name in ("paired_gap", "deblur_table", "training_curves"))
+    if not (gaps.is_file() and gains.is_file()):
+        return "Chapter 03 was not run here: its scale is unknown."
+    gap = pd.read_csv(gaps).query("a == 'natural' and b == 'dead leaves'")
+    steps = (pd.read_csv(curves).query("experiment.str.startswith('motion')").groupby("experiment").step.max()
+             if curves.is_file() else pd.Series(dtype=int))
+    trained = f" trained for {int(steps.max())} steps" if len(steps) else ""
+    device = {None: "", "cpu": " on a CPU"}.get(manifest.get("device"), f" on {manifest.get('device')}")
+    runs = int(gap[["n_runs_a", "n_runs_b"]].min().min()) if {"n_runs_a", "n_runs_b"} <= set(gap) else 1
+    photos = int(gap.n_images.max()) if "n_images" in gap else 1
+    open_ = int((gap.get("verdict", pd.Series("", index=gap.index)) == "inconclusive").sum())
+    best = best_blind_gain(family_gains(pd.read_csv(gains)), ("dead leaves", "natural"))
+    said = (f"{runs} network{'s' if runs != 1 else ''} per arm{trained}{device}, tested on {photos} "
+            f"photo{'s' if photos != 1 else ''}: {open_} of the {len(gap)} natural minus dead-leaves deblurring gaps "
+            "are inconclusive")
+    if best < LEARNED_DB:
+        return (f"{said}, and no blind network gains {LEARNED_DB:g} dB over the blurred photo on any family (best "
+                f"{best:+.2f} dB), so a gap between two of them says little about networks that deblur, as the "
+                "original study's did.")
+    return f"{said}; the best blind network gains {best:+.2f} dB over the blurred photo."
 
 
 def _real_blur(tables: Path) -> str:

@@ -118,12 +118,12 @@ def _stage_landing(out_dir: Path, book: Path) -> None:
     from rstor_core.book.landing import (ANSWER_FILE, CLOSING_FILE, HEADLINE_FILE, PROVENANCE_FILE, answer_markdown,
                                          closing_markdown, headline_markdown, provenance_markdown)
 
+    manifest = json.loads((out_dir / "manifest.json").read_text()) if (out_dir / "manifest.json").is_file() else None
     (book / ANSWER_FILE).write_text(answer_markdown(out_dir / "tables"))
-    (book / CLOSING_FILE).write_text(closing_markdown(out_dir / "tables"))
+    (book / CLOSING_FILE).write_text(closing_markdown(out_dir / "tables", manifest))
     (book / HEADLINE_FILE).write_text(headline_markdown(out_dir / "tables"))
-    manifest = out_dir / "manifest.json"
-    (book / PROVENANCE_FILE).write_text(provenance_markdown(json.loads(manifest.read_text()))
-                                        if manifest.is_file() else "No manifest was written for these outputs.\n")
+    (book / PROVENANCE_FILE).write_text(provenance_markdown(manifest) if manifest is not None
+                                        else "No manifest was written for these outputs.\n")
 
 
 def _stage_config(root: Path, stage: Path, *, mathjax: bool) -> None:
