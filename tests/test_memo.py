@@ -99,5 +99,7 @@ def test_the_scoring_code_is_its_syntax_tree_so_a_docstring_or_comment_edit_keep
 def test_the_scoring_code_reads_every_scoring_module():
     import importlib.util
 
-    assert all(importlib.util.find_spec(module) is not None for module in memo.SCORING_MODULES)
-    assert len(memo.scoring_code()) == 64
+    assert all(importlib.util.find_spec(module) is not None
+               for module in (*memo.SCORING_MODULES, *memo.PAIR_SCORING_MODULES))
+    assert len(memo.scoring_code()) == 64 != len(set(memo.SCORING_MODULES) & set(memo.PAIR_SCORING_MODULES))
+    assert memo.scoring_code() != memo.scoring_code(*memo.PAIR_SCORING_MODULES)  # pairs' code: only pairs' rows

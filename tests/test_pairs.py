@@ -205,6 +205,7 @@ def test_infer_help_says_the_pairs_layout_and_kohlers_middle_frame(capsys):
         main(["infer", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "blurred/NAME.png beside sharp/NAME.png" in text and "frames='middle'" in text and "kohler" in text
+    assert "GoPro's test folder as it unpacks (SEQUENCE/blur/ beside SEQUENCE/sharp/)" in text
 
 
 # --- Köhler, through deepinv, served on 127.0.0.1 -------------------------------------------------
@@ -333,3 +334,30 @@ def test_a_profile_naming_pairs_is_checked_before_any_work(tmp_path, cache, monk
     serve_kohler_from(monkeypatch, base, {"GroundTruth_pngs_Image1.zip": "0" * 32, "BlurryImages.zip": "0" * 32})
     [offline] = missing_sources(DeblurStudyConfig(real_pairs="kohler"))
     assert f"{base}/BlurryImages.zip" in offline and str(cache / "kohler") in offline
+
+
+def test_gopros_test_folder_is_read_as_it_unpacks_one_sequence_a_folder(checkpoint, tmp_path):
+    """GOPRO_Large/test/<sequence>/{blur,blur_gamma,sharp}/NNNNNN.png: each sequence's blur/ against its sharp/,
+    a pair named SEQUENCE/NAME (the stems repeat across sequences)."""
+    import shutil
+
+    gopro = tmp_path / "test"
+    for sequence, seed in (("GOPR0384_11_00", 0), ("GOPR0862_11_00", 5)):
+        write_pairs(tmp_path / sequence, n=2, seed=seed)
+        for side, name in (("blurred", "blur"), ("sharp", "blur_gamma"), ("sharp", "sharp")):  # gamma: not read
+            shutil.copytree(tmp_path / sequence / side, gopro / sequence / name)
+    folder = pairs_folder(gopro)
+    assert folder.names == ["GOPR0384_11_00/shot0", "GOPR0384_11_00/shot1", "GOPR0862_11_00/shot0",
+                            "GOPR0862_11_00/shot1"]
+    blurred, sharp = folder.pair("GOPR0862_11_00/shot1")
+    np.testing.assert_allclose(blurred, png(gopro / "GOPR0862_11_00" / "blur" / "shot1.png"), atol=1e-6)
+    np.testing.assert_allclose(sharp, png(gopro / "GOPR0862_11_00" / "sharp" / "shot1.png"), atol=1e-6)
+    assert not np.allclose(blurred, sharp, atol=1e-3)
+    saved, out = tmp_path / "saved", tmp_path / "gopro.csv"
+    assert infer_pairs(checkpoint, gopro, out, "--save-images", str(saved)) == 0
+    table = pd.read_csv(out)
+    assert set(table.image) == set(folder.names) and set(table.test_set) == {"test"}
+    assert (saved / "test" / "GOPR0862_11_00" / "shot1_full" / "tiny.png").is_file()
+    (gopro / "GOPR0384_11_00" / "sharp" / "shot1.png").unlink()
+    with pytest.raises(ValueError, match=r"GOPR0384_11_00/blur/shot1.png'? has no sharp image"):
+        pairs_folder(gopro)

@@ -27,7 +27,8 @@ from rstor_core.degradation.degrade import bank_kernels
 from rstor_core.images.pairs import PairsFolder
 from rstor_core.images.photos import test_photos
 from rstor_core.images.sources import missing_sources, photos_unseen_by
-from rstor_core.measurement.memo import file_digest, fingerprint, read_rows, scoring_code, write_rows
+from rstor_core.measurement.memo import (PAIR_SCORING_MODULES, file_digest, fingerprint, read_rows, scoring_code,
+                                         write_rows)
 from rstor_core.measurement.metrics import alexnet_weights_path
 from rstor_core.networks.checkpoints import load_model, load_trained
 from rstor_core.networks.device import pick_device
@@ -208,7 +209,7 @@ class ChapterRun:
             return evaluate(models, images, degradations, device=self.device, **options)
         kernels = [bank_kernels(d.blur) for d in degradations if getattr(d, "blur", "")]  # their bytes, not addresses
         return self._kept(name, lambda: evaluate(models, images, degradations, device=self.device, **options),
-                          options, models, images, degradations, kernels)
+                          (), options, models, images, degradations, kernels)
 
     def evaluate_pairs(self, name: str, models: Mapping[str, Any], pairs: PairsFolder, **options: Any) -> pd.DataFrame:
         """:func:`~rstor_core.networks.pair_scoring.evaluate_pairs` as :meth:`evaluate` runs ``evaluate``: the
@@ -217,18 +218,20 @@ class ChapterRun:
         options = {**self._test_settings(), "test_set": pairs.folder.name, **options}
         files = {name: [file_digest(path) for path in paths] for name, paths in pairs.paths.items()}
         return self._kept(name, lambda: evaluate_pairs(models, pairs, device=self.device, **options),
-                          options, models, files)
+                          PAIR_SCORING_MODULES, options, models, files)
 
     def _test_settings(self) -> dict[str, Any]:
         return {"sizes": [getattr(self.config, "eval_size", None)], "n_images": getattr(self.config, "n_images", None),
                 "progress": False}
 
-    def _kept(self, name: str, score: Any, options: Mapping[str, Any], *inputs: Any) -> pd.DataFrame:
+    def _kept(self, name: str, score: Any, modules: Sequence[str], options: Mapping[str, Any],
+              *inputs: Any) -> pd.DataFrame:
         """``score()``'s rows, or those kept as ``evaluations/<name>`` under the fingerprint of ``inputs``, the
-        options but the progress bar, whether LPIPS can load, the device and the scoring code."""
+        options but the progress bar, whether LPIPS can load, the device and the scoring code (``modules``
+        beside the common ones)."""
         settings = {key: value for key, value in options.items() if key != "progress"}
         lpips_weights = bool(options.get("lpips", True)) and alexnet_weights_path().is_file()
-        key = fingerprint(scoring_code(), self.device.type, lpips_weights, *inputs, settings)
+        key = fingerprint(scoring_code(*modules), self.device.type, lpips_weights, *inputs, settings)
         folder = self.output_dir / "evaluations"
         rows = None if self.fresh else read_rows(folder, name, key)
         if rows is None:

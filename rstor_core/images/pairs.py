@@ -2,7 +2,9 @@
 
 A pairs folder holds ``blurred/NAME.png`` beside ``sharp/NAME.png`` (any image suffix
 :mod:`~rstor_core.images.photos` reads; the names match by stem, the two images of a pair have one size):
-GoPro, RealBlur or a user's own shots, laid out so. ``kohler`` names Köhler et al.'s recorded camera
+RealBlur or a user's own shots, laid out so. GoPro's test folder is read as it unpacks, a folder of
+sequences each holding ``blur/NAME.png`` beside ``sharp/NAME.png`` (its ``blur_gamma/`` left out): a pair
+is then named ``SEQUENCE/NAME``. ``kohler`` names Köhler et al.'s recorded camera
 shake (ECCV 2012, 48 blurred shots of 4 printouts under 12 trajectories), fetched once through deepinv's
 ``Kohler`` class into ``$RSTOR_DATA/kohler/`` and written there in that layout.
 
@@ -31,7 +33,8 @@ from rstor_core.images.public_sets import IMAGE_SUFFIXES, PublicSetUnavailable, 
 
 log = logging.getLogger(__name__)
 
-PAIRS_LAYOUT = "blurred/NAME.png beside sharp/NAME.png"
+PAIRS_LAYOUT = "blurred/NAME.png beside sharp/NAME.png (or GoPro's SEQUENCE/blur/NAME.png beside SEQUENCE/sharp/NAME.png)"
+BLURRED_SIDES = ("blurred", "blur")  # the blurred side's folder: ours, GoPro's
 KOHLER = "kohler"  # the name of Köhler's set: a name wins over a folder of that name (write ./kohler for it)
 KOHLER_FRAMES = "middle"  # deepinv's choice of the sharp frame each blurred shot is scored against
 KOHLER_SHOTS = [(printout, trajectory) for printout in range(1, 5) for trajectory in range(1, 13)]
@@ -46,15 +49,13 @@ class PairsFolder:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise FileNotFoundError(f"pairs folder {str(self.folder)!r} does not exist; expected {PAIRS_LAYOUT}")
-        sides = {side: self._side(side) for side in ("blurred", "sharp")}
-        for side, other in (("blurred", "sharp"), ("sharp", "blurred")):
-            alone = sorted(set(sides[side]) - set(sides[other]))
-            if alone:
-                raise ValueError(f"pairs folder {str(self.folder)!r}: {str(sides[side][alone[0]])!r} has no "
-                                 f"{other} image of its name in {str(self.folder / other)!r}"
-                                 f"{f' ({len(alone) - 1} more unmatched)' if len(alone) > 1 else ''}")
-        self.names = sorted(sides["blurred"])
-        self.paths = {name: (sides["blurred"][name], sides["sharp"][name]) for name in self.names}
+        sequences = [] if (self.folder / "blurred").is_dir() or (self.folder / "sharp").is_dir() else sorted(
+            d for d in self.folder.iterdir() if d.is_dir() and (d / "blur").is_dir() and (d / "sharp").is_dir())
+        self.paths = {}
+        for sequence in sequences or [self.folder]:
+            prefix = f"{sequence.name}/" if sequences else ""
+            self.paths.update({prefix + name: paths for name, paths in _pairs_in(sequence).items()})
+        self.names = sorted(self.paths)
         self.shapes = {}
         for name, (blurred, sharp) in self.paths.items():
             shapes = [_header_shape(path) for path in (blurred, sharp)]
@@ -63,28 +64,6 @@ class PairsFolder:
                 raise ValueError(f"pairs folder {str(self.folder)!r}: {str(blurred)!r} is {shapes[0][0]} x "
                                  f"{shapes[0][1]} but {str(sharp)!r} is {shapes[1][0]} x {shapes[1][1]}; a pair "
                                  "has one size")
-
-    def _side(self, side: str) -> dict[str, Path]:
-        """``{stem: path}`` of ``folder/side``; a missing or empty side, an unreadable file or two files of
-        one stem are errors naming them."""
-        folder = self.folder / side
-        if not folder.is_dir():
-            raise FileNotFoundError(f"pairs folder {str(self.folder)!r} has no {side}/ folder; expected "
-                                    f"{PAIRS_LAYOUT}")
-        paths = sorted(p for p in folder.iterdir() if is_image_name(p))
-        if not paths:
-            raise ValueError(f"pairs folder {str(folder)!r} holds no image (looked for {', '.join(IMAGE_SUFFIXES)})")
-        images = ImageFolder(folder)  # warns of, and leaves out, files whose header does not read
-        unreadable = sorted(set(paths) - set(images.paths))
-        if unreadable:
-            raise ValueError(f"pairs folder: {str(unreadable[0])!r} is not a readable image")
-        stems: dict[str, Path] = {}
-        for path in paths:
-            if path.stem in stems:
-                raise ValueError(f"pairs folder: {str(stems[path.stem])!r} and {str(path)!r} share the name "
-                                 f"{path.stem!r}; rename one")
-            stems[path.stem] = path
-        return stems
 
     def __len__(self) -> int:
         return len(self.names)
@@ -97,6 +76,42 @@ class PairsFolder:
         """Pair ``name`` as (blurred, sharp), each (H, W, 3) float32 in [0, 1]."""
         blurred, sharp = (read_image(path) for path in self.paths[name])
         return blurred, sharp
+
+
+def _pairs_in(folder: Path) -> dict[str, tuple[Path, Path]]:
+    """``{stem: (blurred, sharp)}`` of one folder of pairs (``blurred/`` or ``blur/`` beside ``sharp/``): an
+    image without its other half is an error naming it."""
+    blurred = next((side for side in BLURRED_SIDES if (folder / side).is_dir()), BLURRED_SIDES[0])
+    sides = {"blurred": _side(folder, blurred), "sharp": _side(folder, "sharp")}
+    for side, other in (("blurred", "sharp"), ("sharp", "blurred")):
+        alone = sorted(set(sides[side]) - set(sides[other]))
+        if alone:
+            raise ValueError(f"pairs folder {str(folder)!r}: {str(sides[side][alone[0]])!r} has no "
+                             f"{other} image of its name in {str(folder / (blurred if other == 'blurred' else other))!r}"
+                             f"{f' ({len(alone) - 1} more unmatched)' if len(alone) > 1 else ''}")
+    return {name: (sides["blurred"][name], sides["sharp"][name]) for name in sides["blurred"]}
+
+
+def _side(pairs: Path, side: str) -> dict[str, Path]:
+    """``{stem: path}`` of ``pairs/side``; a missing or empty side, an unreadable file or two files of one stem
+    are errors naming them."""
+    folder = pairs / side
+    if not folder.is_dir():
+        raise FileNotFoundError(f"pairs folder {str(pairs)!r} has no {side}/ folder; expected {PAIRS_LAYOUT}")
+    paths = sorted(p for p in folder.iterdir() if is_image_name(p))
+    if not paths:
+        raise ValueError(f"pairs folder {str(folder)!r} holds no image (looked for {', '.join(IMAGE_SUFFIXES)})")
+    images = ImageFolder(folder)  # warns of, and leaves out, files whose header does not read
+    unreadable = sorted(set(paths) - set(images.paths))
+    if unreadable:
+        raise ValueError(f"pairs folder: {str(unreadable[0])!r} is not a readable image")
+    stems: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in stems:
+            raise ValueError(f"pairs folder: {str(stems[path.stem])!r} and {str(path)!r} share the name "
+                             f"{path.stem!r}; rename one")
+        stems[path.stem] = path
+    return stems
 
 
 def _header_shape(path: Path) -> tuple[int, int]:

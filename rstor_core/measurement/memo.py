@@ -27,23 +27,25 @@ import torch
 
 from rstor_core.settings.files import save_table
 
-# The modules whose code decides an evaluation row's numbers (restoring, degrading, scoring, cropping, seeding,
-# reading recorded pairs).
+# The modules whose code decides an evaluation row's numbers (restoring, degrading, scoring, cropping, seeding),
+# and those that decide recorded pairs' rows besides (reading the pairs, scoring them): only pair rows hash them.
 SCORING_MODULES = ("rstor_core.networks.evaluate", "rstor_core.measurement.metrics", "rstor_core.degradation.degrade",
                    "rstor_core.networks.models", "rstor_core.networks.batches", "rstor_core.images.photos",
-                   "rstor_core.settings.rng", "rstor_core.networks.pair_scoring", "rstor_core.images.pairs")
+                   "rstor_core.settings.rng")
+PAIR_SCORING_MODULES = ("rstor_core.networks.pair_scoring", "rstor_core.images.pairs")
 LIBRARIES = ("torch", "numpy", "scikit-image", "stlpips-pytorch", "deepinv", "lpips", "bm3d")
 TEXT = ("model", "test_set", "image", "degradation", "blur", "lpips_note")  # evaluate's columns of names
 NA = "NaN"  # how a missing number is written, so that an empty string stays one
 
 
 @functools.cache
-def scoring_code() -> str:
-    """A digest of :data:`SCORING_MODULES`' code and :data:`LIBRARIES`' versions, read once per process (the
-    code a process scores with is the code it imported). The code is each module's syntax tree without its
-    docstrings (:func:`code_tree`): a comment, a docstring or a line break edited keeps the saved rows."""
+def scoring_code(*extra: str) -> str:
+    """A digest of :data:`SCORING_MODULES`' code (and the ``extra`` modules', :data:`PAIR_SCORING_MODULES` for
+    pairs) and :data:`LIBRARIES`' versions, read once per process (the code a process scores with is the code
+    it imported). The code is each module's syntax tree without its docstrings (:func:`code_tree`): a comment,
+    a docstring or a line break edited keeps the saved rows, and an edit of the pairs' code keeps the others'."""
     digest = hashlib.sha256()
-    for module in SCORING_MODULES:
+    for module in (*SCORING_MODULES, *extra):
         digest.update(code_tree(Path(importlib.util.find_spec(module).origin).read_text()).encode())
     for library in LIBRARIES:
         try:

@@ -237,7 +237,8 @@ def real_blur_reading(rows: pd.DataFrame | None, source: str, dead_leaves: str =
         return {"real_blur": "This profile names no recorded blur, so every blur in this chapter is synthetic. "
                 "To test the networks on real camera shake, set `deblur_study.real_pairs` to `kohler` (Köhler et "
                 "al.'s 48 shots, downloaded once) or to a folder of `blurred/NAME.png` beside `sharp/NAME.png` "
-                "(GoPro, RealBlur, your own shots); `python -m rstor_core infer --pairs` scores any checkpoint so."}
+                "(RealBlur, your own shots), or to GoPro's test folder as it unpacks; `python -m rstor_core infer --pairs` "
+                "scores any checkpoint so."}
     gain_dl, gain_nat, gap = _arm_gains(rows, dead_leaves, natural)
     reference = (" Köhler's sharp reference is the middle frame of the video recorded under the same camera "
                  "motion, not the benchmark's best aligned frame, so these numbers do not compare with the "

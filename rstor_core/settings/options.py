@@ -177,8 +177,9 @@ def command_line(fill: Callable[[str], str] = lambda text: text) -> argparse.Arg
     infer.add_argument("--checkpoints", nargs="+", type=Path, required=True, help="model.pt files")
     test_set = infer.add_mutually_exclusive_group(required=True)
     test_set.add_argument("--pairs", metavar="DIR|kohler",
-                          help="a folder of pairs, blurred/NAME.png beside sharp/NAME.png (GoPro, RealBlur, your "
-                               "own shots), or 'kohler' (middle sharp frame, as deepinv documents)")
+                          help="a folder of pairs, blurred/NAME.png beside sharp/NAME.png (RealBlur, your own "
+                               "shots), GoPro's test folder as it unpacks (SEQUENCE/blur/ beside SEQUENCE/sharp/), "
+                               "or 'kohler' (middle sharp frame, as deepinv documents)")
     test_set.add_argument("--images",
                           help="a folder of images, 'skimage' (the five bundled photos; a natural network trained "
                                "on them is scored on its run's fold only), or a public set fetched into the "
