@@ -224,3 +224,4 @@ def test_what_this_scale_cannot_show_is_read_from_the_outputs_not_typed_in(table
     assert "on a CPU" in closing and "the best blind network gains +2.00 dB over the blurred photo." in closing
     assert "says little" not in closing
     assert "Chapter 03 was not run here" in closing_markdown(tables.parent / "empty")
+    assert "What the GPU profile" in closing and "What the GPU profile" not in closing_markdown(tables, {"profile": "paper"})

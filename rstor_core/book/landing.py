@@ -177,7 +177,8 @@ def closing_markdown(tables: str | Path, manifest: Mapping[str, Any] | None = No
             "study's 41 M-parameter NAFNet on 256-pixel crops with DIV2K photos and scores it on Köhler's recorded "
             "camera shake (it needs a GPU and a network); Kodak24, CBSD68 or DIV2K as test sets (`test_images:` "
             "in a profile) give tens to hundreds of photos, and so narrower intervals.")
-    return "\n".join([*shows, cannot, adds]) + "\n"
+    at_scale = (manifest or {}).get("profile") == "paper"  # already the GPU profile: nothing of it to add
+    return "\n".join([*shows, cannot, *([] if at_scale else [adds])]) + "\n"
 
 
 def _scale(tables: Path, manifest: Mapping[str, Any]) -> str:
