@@ -29,7 +29,8 @@ import numpy as np
 import PIL.Image
 
 from rstor_core.images.photos import ImageFolder, read_image
-from rstor_core.images.public_sets import IMAGE_SUFFIXES, PublicSetUnavailable, data_home, is_image_name, root_cause
+from rstor_core.images.public_sets import (IMAGE_SUFFIXES, PublicSetUnavailable, data_home, image_count, is_image_name,
+                                           root_cause)
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +175,7 @@ def kohler_pairs() -> Path:
 
 def _complete(folder: Path) -> bool:
     """Whether ``folder`` holds all of Köhler's pairs in :data:`PAIRS_LAYOUT`."""
-    return all((folder / side).is_dir() and sum(1 for p in (folder / side).iterdir() if is_image_name(p))
-               == len(KOHLER_SHOTS) for side in ("blurred", "sharp"))
+    return all(image_count(folder / side) == len(KOHLER_SHOTS) for side in ("blurred", "sharp"))
 
 
 def _write_pairs(root: Path, out: Path, *, download: bool) -> None:

@@ -91,8 +91,7 @@ class Tracker:
     """TensorBoard events (and an offline W&B run, :class:`Tracking`) of one run, from the step after ``step``
     (the one it resumes from); ``config``: the run's settings, W&B's run config."""
 
-    def __init__(self, tracking: str | Path | Tracking, step: int = 0, config: dict[str, Any] | None = None) -> None:
-        tracking = tracking_of(tracking)
+    def __init__(self, tracking: Tracking, step: int = 0, config: dict[str, Any] | None = None) -> None:
         # purge_step: events a killed run wrote at this step or later are hidden by TensorBoard's readers.
         # max_queue: a step queues its scalars instead of waiting for the writer's thread (5 µs an add_scalar
         # here, not 22); flush_secs: on disk within 30 s, and all of them when the run ends or fails.
